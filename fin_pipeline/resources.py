@@ -1,0 +1,90 @@
+"""Dagster resources: the candle source (a live Polygon twin and two offline twins) and the data store.
+
+Each resource only builds a library object from its config; assets take them as typed parameters, and tests
+swap in another twin.
+"""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+
+from dagster import ConfigurableResource, EnvVar
+from pydantic import Field
+
+from fin_pipeline.settings import Settings
+from fin_pipeline.sources.base import CandleSource
+from fin_pipeline.sources.csv_dir import CsvDirectorySource
+from fin_pipeline.sources.polygon import PolygonSource
+from fin_pipeline.sources.synthetic import SyntheticMarket
+
+
+class CandleSourceResource(ConfigurableResource, abc.ABC):
+    """Where ``raw_candles`` gets daily bars from."""
+
+    @abc.abstractmethod
+    def build(self) -> CandleSource:
+        """The library source object this resource configures."""
+
+
+class SyntheticMarketResource(CandleSourceResource):
+    """The embedded synthetic market (the offline default): simulated prices, not real ones."""
+
+    seed: int = Field(default=7, description="Seed of the simulated market; the same seed gives the same bars.")
+
+    def build(self) -> CandleSource:
+        return SyntheticMarket(seed=self.seed)
+
+
+class PolygonResource(CandleSourceResource):
+    """Polygon.io aggregates API. Give ``api_key`` as ``EnvVar('POLYGON_API_KEY')`` so the UI never shows it."""
+
+    api_key: str = Field(description="Polygon.io API key, sent only as an Authorization: Bearer header.")
+    base_url: str = Field(default="https://api.polygon.io", description="API base URL (tests use a local server).")
+    requests_per_minute: float = Field(default=5.0, description="Request budget per minute; 0 = unlimited.")
+    connect_timeout: float = Field(default=5.0, description="Seconds to wait for a connection.")
+    read_timeout: float = Field(default=30.0, description="Seconds to wait for a response.")
+    max_retries: int = Field(default=3, description="Retries on 429/5xx and connection errors, with backoff.")
+    backoff_factor: float = Field(default=1.0, description="urllib3 Retry backoff factor, in seconds.")
+
+    def build(self) -> CandleSource:
+        return PolygonSource(
+            api_key=self.api_key,
+            base_url=self.base_url,
+            requests_per_minute=self.requests_per_minute,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            max_retries=self.max_retries,
+            backoff_factor=self.backoff_factor,
+        )
+
+
+class CsvDirectoryResource(CandleSourceResource):
+    """A directory of vendor CSV exports, one ``TICKER.csv`` per ticker."""
+
+    directory: str = Field(description="Directory of TICKER.csv files: Date,Open,High,Low,Close[,Adj Close],Volume.")
+
+    def build(self) -> CandleSource:
+        return CsvDirectorySource(self.directory)
+
+
+class DataStore(ConfigurableResource):
+    """The data directory and the place of every stage's files in it."""
+
+    root: str = Field(description="Data directory; runtime output of every stage lives under it.")
+
+    def raw_candles_path(self, ticker: str) -> Path:
+        return Path(self.root) / "raw_candles" / f"{ticker}.parquet"
+
+
+def candle_source_resource(settings: Settings) -> CandleSourceResource:
+    """The source the settings choose (see ``Settings.source``)."""
+    if settings.source == "polygon":
+        return PolygonResource(
+            api_key=EnvVar("POLYGON_API_KEY"),
+            base_url=settings.polygon_base_url,
+            requests_per_minute=settings.polygon_requests_per_minute,
+        )
+    if settings.source == "csv":
+        return CsvDirectoryResource(directory=str(settings.csv_dir))
+    return SyntheticMarketResource(seed=settings.seed)

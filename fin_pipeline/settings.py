@@ -1,0 +1,139 @@
+"""Project settings: defaults in code, overridden by ``FIN_PIPELINE_*`` environment variables.
+
+Every variable is listed in the README's settings table. A bad value raises :class:`SettingsError` naming the
+variable. The Polygon key is deliberately *not* a setting: only its presence is read here; the key itself is
+resolved by Dagster's ``EnvVar`` inside the Polygon resource and never stored or logged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+NEW_YORK = ZoneInfo("America/New_York")
+DEFAULT_UNIVERSE = ("AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA", "JPM", "XOM")
+SOURCES = ("synthetic", "polygon", "csv")
+# Polygon's daily bar keeps changing until extended hours end at 20:00 New York time; before that the
+# default end date is the previous day, so that a stored bar is a final bar.
+SESSION_FINAL_HOUR = 20
+_TICKER = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")
+
+
+class SettingsError(ValueError):
+    """A ``FIN_PIPELINE_*`` variable (or a value passed in code) that cannot be used."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    universe: tuple[str, ...] = DEFAULT_UNIVERSE
+    start: dt.date = dt.date(2010, 1, 4)
+    end: dt.date | None = None  # None: the last final session, see :func:`default_end`
+    data_dir: Path = Path("data")
+    source: str = "synthetic"
+    csv_dir: Path | None = None
+    folds: int = 12
+    seed: int = 7
+    polygon_base_url: str = "https://api.polygon.io"
+    polygon_requests_per_minute: float = 5.0
+
+    def __post_init__(self) -> None:
+        for ticker in self.universe:
+            check_ticker(ticker)
+        if len(set(self.universe)) != len(self.universe):
+            raise SettingsError(f"universe lists a ticker twice: {list(self.universe)}")
+        if not self.universe:
+            raise SettingsError("universe is empty")
+        if self.source not in SOURCES:
+            raise SettingsError(f"source {self.source!r} is not one of {list(SOURCES)}")
+        if self.source == "csv" and self.csv_dir is None:
+            raise SettingsError("source 'csv' needs FIN_PIPELINE_CSV_DIR (a directory with one TICKER.csv each)")
+        if self.end is not None and self.end < self.start:
+            raise SettingsError(f"end {self.end} is before start {self.start}")
+        if self.folds < 1:
+            raise SettingsError(f"folds must be at least 1, got {self.folds}")
+        if self.polygon_requests_per_minute < 0:
+            raise SettingsError("polygon_requests_per_minute must be >= 0 (0 = unlimited)")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Defaults overridden by the ``FIN_PIPELINE_*`` variables found in ``environ`` (default: os.environ)."""
+        env = os.environ if environ is None else environ
+        kw: dict[str, object] = {}
+        if v := _get(env, "FIN_PIPELINE_UNIVERSE"):
+            kw["universe"] = tuple(t.strip().upper() for t in v.split(",") if t.strip())
+        if v := _get(env, "FIN_PIPELINE_START"):
+            kw["start"] = _parse(env, "FIN_PIPELINE_START", dt.date.fromisoformat, "a date YYYY-MM-DD")
+        if v := _get(env, "FIN_PIPELINE_END"):
+            kw["end"] = _parse(env, "FIN_PIPELINE_END", dt.date.fromisoformat, "a date YYYY-MM-DD")
+        if v := _get(env, "FIN_PIPELINE_DATA_DIR"):
+            kw["data_dir"] = Path(v)
+        if v := _get(env, "FIN_PIPELINE_CSV_DIR"):
+            kw["csv_dir"] = Path(v)
+        if v := _get(env, "FIN_PIPELINE_FOLDS"):
+            kw["folds"] = _parse(env, "FIN_PIPELINE_FOLDS", int, "an integer")
+        if v := _get(env, "FIN_PIPELINE_SEED"):
+            kw["seed"] = _parse(env, "FIN_PIPELINE_SEED", int, "an integer")
+        if v := _get(env, "FIN_PIPELINE_POLYGON_BASE_URL"):
+            kw["polygon_base_url"] = v.rstrip("/")
+        if v := _get(env, "FIN_PIPELINE_POLYGON_RPM"):
+            kw["polygon_requests_per_minute"] = _parse(env, "FIN_PIPELINE_POLYGON_RPM", float, "a number")
+        kw["source"] = _resolve_source(env)
+        try:
+            return cls(**kw)  # type: ignore[arg-type]
+        except SettingsError as exc:
+            raise SettingsError(f"invalid FIN_PIPELINE_* settings: {exc}") from None
+
+    def end_date(self, now: dt.datetime | None = None) -> dt.date:
+        """The configured end date, or the last session whose daily bar is final."""
+        return self.end if self.end is not None else default_end(now)
+
+
+def default_end(now: dt.datetime | None = None) -> dt.date:
+    """Today in New York once the daily bar is final (after 20:00 there), else yesterday."""
+    now_ny = (now or dt.datetime.now(dt.UTC)).astimezone(NEW_YORK)
+    return now_ny.date() if now_ny.hour >= SESSION_FINAL_HOUR else now_ny.date() - dt.timedelta(days=1)
+
+
+def check_ticker(ticker: str) -> str:
+    """Return ``ticker`` if it is an upper-case symbol (``AAPL``, ``BRK.B``), else raise SettingsError."""
+    if not isinstance(ticker, str) or not _TICKER.match(ticker):
+        raise SettingsError(f"ticker {ticker!r} is not a symbol like 'AAPL' or 'BRK.B'")
+    return ticker
+
+
+def _get(env: Mapping[str, str], name: str) -> str:
+    return env.get(name, "").strip()
+
+
+def _parse(env: Mapping[str, str], name: str, parse, what: str):
+    raw = _get(env, name)
+    try:
+        return parse(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not {what}") from None
+
+
+def _resolve_source(env: Mapping[str, str]) -> str:
+    """``auto`` (the default): csv when FIN_PIPELINE_CSV_DIR is set, polygon when POLYGON_API_KEY is, else synthetic."""
+    choice = _get(env, "FIN_PIPELINE_SOURCE").lower() or "auto"
+    if choice == "auto":
+        if _get(env, "FIN_PIPELINE_CSV_DIR"):
+            return "csv"
+        return "polygon" if _get(env, "POLYGON_API_KEY") else "synthetic"
+    if choice not in SOURCES:
+        raise SettingsError(f"FIN_PIPELINE_SOURCE={choice!r} is not one of {['auto', *SOURCES]}")
+    if choice == "polygon" and not _get(env, "POLYGON_API_KEY"):
+        raise SettingsError("FIN_PIPELINE_SOURCE=polygon needs POLYGON_API_KEY to be set")
+    return choice
+
+
+@functools.cache
+def load_settings() -> Settings:
+    """The process-wide settings, read once from the environment (what ``definitions.py`` uses)."""
+    return Settings.from_env()

@@ -1,0 +1,237 @@
+"""Daily candles from the Polygon.io (now "Massive") aggregates REST API, with ``requests`` + urllib3 ``Retry``.
+
+Why not the official ``polygon-api-client``: it sets no timeout (a dead connection hangs forever,
+client-python#532), and we need a rate limiter and error messages that name the ticker and never the key.
+
+The API key travels only in the ``Authorization: Bearer`` header (never in a URL, so it cannot leak through
+urllib3's debug log or a requests exception, which quote URLs). Every error is raised as :class:`SourceError`
+*outside* the ``except`` block that caught the requests exception, so nothing (no ``PreparedRequest`` with its
+headers) hangs off ``__cause__``/``__context__``; message texts are also scrubbed of the key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import pandas as pd
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError as _U3ConnectTimeout
+from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutError
+from urllib3.util.retry import Retry
+
+from .base import CandleSource, SourceError, empty_candles, session_dates, to_raw_schema, validate_candles
+
+RETRY_STATUSES = (413, 429, 499, 500, 502, 503, 504)  # what the official client retries
+# Polygon rebranded as Massive; real next_url values point at api.massive.com even when asked via api.polygon.io.
+OFFICIAL_HOSTS = frozenset({"api.polygon.io", "api.massive.com"})
+_FIELDS = {"o": "open", "h": "high", "l": "low", "c": "close", "v": "volume"}
+MAX_PAGES = 1000  # a cursor that never ends must not loop forever
+_TICKER_RE = re.compile(r"^[A-Za-z0-9.:_\-]+$")  # AAPL, BRK.A, X:BTCUSD, I:SPX, O:SPY251219C00650000
+_KEY_RE = re.compile(r"^[\x21-\x7e]+$")  # anything else makes requests/http.client raise *with the key in the text*
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    """Adds the key per request (a session-level ``auth`` also stops requests from consulting ~/.netrc)."""
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["Authorization"] = f"Bearer {self._key}"
+        return r
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(<redacted>)"
+
+
+class _RateLimiter:
+    """At most ``per_minute`` request starts per rolling minute: consecutive starts ≥ 60/per_minute s apart."""
+
+    def __init__(self, per_minute: float | None, clock: Callable[[], float], sleep: Callable[[float], None]):
+        self.interval = 60.0 / per_minute if per_minute else 0.0
+        self._clock, self._sleep = clock, sleep
+        self._next: float | None = None
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        now = self._clock()
+        if self._next is not None and now < self._next:
+            self._sleep(self._next - now)
+            now = self._next
+        self._next = now + self.interval
+
+
+class PolygonSource(CandleSource):
+    """``GET /v2/aggs/ticker/{T}/range/1/day/{start}/{end}``, following ``next_url``; all pages or an error.
+
+    ``requests_per_minute`` throttles page requests of this instance (free tier: 5/min); urllib3's retries
+    (on 413/429/499/5xx, connect and read errors) are not throttled but honour ``Retry-After`` and back off.
+    Timeouts are per socket operation: ``connect_timeout`` to connect, ``read_timeout`` between bytes.
+    """
+
+    name = "polygon"
+
+    def __init__(self, api_key: str, *, base_url: str = "https://api.polygon.io",
+                 requests_per_minute: float | None = 5, connect_timeout: float = 5.0, read_timeout: float = 30.0,
+                 max_retries: int = 3, backoff_factor: float = 1.0, adjusted: bool = True,
+                 max_pages: int = MAX_PAGES, _clock: Callable[[], float] = time.monotonic,
+                 _sleep: Callable[[float], None] = time.sleep) -> None:
+        key = (api_key or "").strip()
+        if not key:
+            raise SourceError("Polygon: no API key: set POLYGON_API_KEY")
+        if not _KEY_RE.fullmatch(key):
+            raise SourceError("Polygon: the API key contains whitespace or non-ASCII characters; check POLYGON_API_KEY")
+        parts = urlsplit(base_url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.query:
+            raise SourceError("Polygon: base_url must be http(s)://host[:port] (no credentials, no query)")
+        self.base_url = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+        self._host = parts.hostname.lower()
+        self._hostport = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+        self.requests_per_minute, self.adjusted, self.max_pages = requests_per_minute, adjusted, max_pages
+        self.connect_timeout, self.read_timeout, self.max_retries = connect_timeout, read_timeout, max_retries
+        self._limiter = _RateLimiter(requests_per_minute, _clock, _sleep)
+        self._auth = _BearerAuth(key)
+        retry = Retry(total=max_retries, connect=max_retries, read=max_retries, status=max_retries,
+                      backoff_factor=backoff_factor, status_forcelist=RETRY_STATUSES, allowed_methods={"GET"},
+                      respect_retry_after_header=True, raise_on_status=False)
+        self._session = requests.Session()
+        self._session.auth = self._auth
+        for prefix in ("http://", "https://"):
+            self._session.mount(prefix, HTTPAdapter(max_retries=retry))
+
+    def __repr__(self) -> str:
+        return (f"PolygonSource(base_url={self.base_url!r}, requests_per_minute={self.requests_per_minute}, "
+                f"adjusted={self.adjusted})")
+
+    def describe(self) -> str:
+        limit = f"{self.requests_per_minute:g}/min" if self.requests_per_minute else "unlimited"
+        return f"polygon ({self._host}, adjusted={str(self.adjusted).lower()}, {limit})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def fetch(self, ticker: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+        if not _TICKER_RE.fullmatch(ticker or ""):
+            raise SourceError(f"Polygon: invalid ticker {ticker!r}")
+        start, end = pd.Timestamp(start).date(), pd.Timestamp(end).date()  # also accepts datetime/Timestamp
+        if start > end:
+            return empty_candles()
+        prefix = f"/v2/aggs/ticker/{ticker}/"
+        url = f"{self.base_url}{prefix}range/1/day/{start:%Y-%m-%d}/{end:%Y-%m-%d}"
+        params: dict[str, str] | None = {"adjusted": str(self.adjusted).lower(), "sort": "asc", "limit": "50000"}
+        bars: list[dict] = []
+        for page in range(1, self.max_pages + 1):
+            body = self._get(ticker, url, params, page)
+            bars.extend(self._bars(ticker, body, page))
+            next_url = body.get("next_url")
+            if not next_url:
+                break
+            url, params = self._follow(ticker, next_url, prefix, page + 1), None
+        else:
+            raise SourceError(f"Polygon: {ticker}: more than {self.max_pages} pages; refusing to continue")
+        if not bars:
+            return empty_candles()
+        df = to_raw_schema(pd.DataFrame({
+            "timestamp": pd.to_datetime([b["t"] for b in bars], unit="ms", utc=True),
+            **{col: [b[k] for b in bars] for k, col in _FIELDS.items()},
+            "vwap": [math.nan if b.get("vw") is None else b["vw"] for b in bars],
+            "transactions": [b.get("n") for b in bars],
+        }))
+        days = session_dates(df["timestamp"])
+        df = df[((days >= start) & (days <= end)).to_numpy()]  # defensive: the API may round the range outward
+        df = df.sort_values("timestamp", kind="stable").reset_index(drop=True)
+        validate_candles(df, f"Polygon {ticker}")
+        return df
+
+    def _fail(self, ticker: str, what: str, transient: bool = False) -> SourceError:
+        """SourceError with the key scrubbed (a hostile server could echo it; real keys are 32 characters,
+        a toy key of a few letters is not scrubbed so that it cannot garble ordinary words)."""
+        text, key = f"Polygon: {ticker}: {what}", self._auth._key
+        return SourceError(text.replace(key, "<redacted>") if len(key) >= 8 else text, transient=transient)
+
+    def _follow(self, ticker: str, next_url: str, prefix: str, page: int) -> str:
+        """The configured base URL + next_url's path and query, if next_url is one we may send the key to."""
+        parts = urlsplit(str(next_url))
+        host = (parts.hostname or "").lower()
+        if host != self._host and host not in OFFICIAL_HOSTS:
+            raise self._fail(ticker, f"refusing next_url to foreign host {host or '?'} (page {page})")
+        if not parts.path.startswith(prefix) or ".." in parts.path.split("/"):
+            raise self._fail(ticker, f"refusing next_url with unexpected path {parts.path[:100]!r} (page {page})")
+        return f"{self.base_url}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+
+    def _get(self, ticker: str, url: str, params: dict[str, str] | None, page: int) -> dict:
+        self._limiter.wait()
+        attempts = self.max_retries + 1
+        error = None
+        try:
+            resp = self._session.get(url, params=params, timeout=(self.connect_timeout, self.read_timeout),
+                                     allow_redirects=False)  # a redirect must not carry the key elsewhere
+        except requests.RequestException as exc:
+            error = self._network_error(exc)
+        if error is not None:  # raised here, not in the except block: no chained exception holding the request
+            raise self._fail(ticker, f"{error} (page {page}, {attempts} attempt(s))", transient=True)
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        snippet = " ".join(resp.text[:200].split())
+        info = body if isinstance(body, dict) else {}
+        message = str(info.get("message") or info.get("error") or snippet)[:300]
+        code = resp.status_code
+        if code in (401, 403) or info.get("status") == "NOT_AUTHORIZED":
+            raise self._fail(ticker, f"not authorized (HTTP {code}): {message}")
+        if info.get("status") == "ERROR":
+            raise self._fail(ticker, f"API error (HTTP {code}): {info.get('error') or message}")
+        if code in RETRY_STATUSES:
+            history = getattr(getattr(resp.raw, "retries", None), "history", None)
+            n = len(history) + 1 if history is not None else attempts
+            raise self._fail(ticker, f"HTTP {code} after {n} attempts (retries exhausted): {message}", transient=True)
+        if not 200 <= code < 300:
+            raise self._fail(ticker, f"HTTP {code}: {snippet}")
+        if body is None:
+            raise self._fail(ticker, f"malformed response (page {page}): body is not JSON: {snippet[:80]}")
+        if not isinstance(body, dict) or body.get("status") not in ("OK", "DELAYED"):
+            status = info.get("status", type(body).__name__)
+            raise self._fail(ticker, f"malformed response (page {page}): unexpected status {status!r}")
+        return body
+
+    def _network_error(self, exc: requests.RequestException) -> str:
+        """A short cause from the urllib3 exception inside ``exc`` (its text holds URLs only; we keep neither)."""
+        seen, todo = [], [exc]
+        while todo:
+            e = todo.pop()
+            if isinstance(e, BaseException) and all(e is not s for s in seen):
+                seen.append(e)
+                todo += [getattr(e, "reason", None), e.__cause__, e.__context__, *e.args[:1]]
+        if any(isinstance(e, ConnectionRefusedError) for e in seen):
+            return f"connection refused to {self._hostport}"
+        if any(isinstance(e, ReadTimeoutError | requests.ReadTimeout) for e in seen):
+            return f"read timed out after {self.read_timeout:g} s"
+        if any(isinstance(e, NewConnectionError) for e in seen):
+            return f"cannot connect to {self._hostport} (DNS or network failure)"
+        if any(isinstance(e, _U3ConnectTimeout | requests.ConnectTimeout) for e in seen):
+            return f"connect to {self._hostport} timed out after {self.connect_timeout:g} s"
+        if any(isinstance(e, ProtocolError) for e in seen):
+            return f"connection to {self._hostport} broken before a full response"
+        return f"request failed ({type(exc).__name__})"
+
+    def _bars(self, ticker: str, body: dict, page: int) -> list[dict]:
+        results = body.get("results")
+        if results is None or body.get("resultsCount") == 0:
+            return []
+        if not isinstance(results, list):
+            raise self._fail(ticker, f"malformed response (page {page}): 'results' is {type(results).__name__}")
+        for i, bar in enumerate(results):
+            if not isinstance(bar, dict):
+                raise self._fail(ticker, f"malformed response (page {page}): bar {i} is not an object")
+            for k in "ohlcvt":
+                if isinstance(bar.get(k), bool) or not isinstance(bar.get(k), int | float):
+                    raise self._fail(ticker, f"malformed response (page {page}): bar {i} lacks numeric {k!r}")
+        return results

@@ -1,0 +1,41 @@
+"""Shared fixtures for the fin_pipeline test-suite."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Hermetic settings, fixed before any fin_pipeline module reads them (settings are read once per process):
+# no developer key or override leaks in, and a stray write lands in a throw-away folder, never in the
+# repository's data/.
+for _name in [n for n in os.environ if n.startswith("FIN_PIPELINE_") and n != "FIN_PIPELINE_SHARED_DIR"]:
+    del os.environ[_name]
+os.environ.pop("POLYGON_API_KEY", None)
+os.environ["FIN_PIPELINE_DATA_DIR"] = tempfile.mkdtemp(prefix="fin_pipeline_test_data_")
+atexit.register(shutil.rmtree, os.environ["FIN_PIPELINE_DATA_DIR"], ignore_errors=True)
+
+
+def shared_dir() -> Path:
+    """The ``shared/`` folder with test fixtures: ``$FIN_PIPELINE_SHARED_DIR``, else ``<repo root>/../shared``.
+
+    Locally the repo is ``/work/main`` beside ``/work/shared``; CI clones into another folder with ``shared/``
+    beside the clone, so the path is resolved relative to the repo root, never hard-coded.
+    """
+    env = os.environ.get("FIN_PIPELINE_SHARED_DIR")
+    return Path(env).expanduser().resolve() if env else (REPO_ROOT.parent / "shared").resolve()
+
+
+@pytest.fixture(scope="session")
+def polygon_fixtures() -> Path:
+    """Folder of real Polygon API response bodies (``aggs_AAPL_day_ok.json``, ``error_bodies.json``, ...)."""
+    path = shared_dir() / "fixtures" / "polygon"
+    if not path.is_dir():
+        pytest.fail(f"Polygon fixtures not found at {path}; set FIN_PIPELINE_SHARED_DIR to the shared/ folder")
+    return path

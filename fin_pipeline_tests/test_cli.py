@@ -1,0 +1,72 @@
+"""The README's commands, in subprocesses, against a temporary Dagster instance and data directory."""
+
+import contextlib
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus
+
+from fin_pipeline.sources.calendar import nyse_sessions
+from fin_pipeline_tests.conftest import REPO_ROOT
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def home(tmp_path):
+    """A project-like folder: the repo's dagster.yaml, run from there, data under it."""
+    shutil.copy(REPO_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    return tmp_path
+
+
+def env_for(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FIN_PIPELINE_", "DAGSTER_HOME"))}
+    env.update(FIN_PIPELINE_DATA_DIR=str(home / "data"), FIN_PIPELINE_START="2024-01-02", FIN_PIPELINE_END="2024-06-28")
+    env.update(extra)
+    return env
+
+
+def runs_of(home: Path):
+    # dagster.yaml's storage paths are relative to the directory the commands run from.
+    with contextlib.chdir(home), DagsterInstance.from_config(str(home)) as instance:
+        return [(r.tags.get("dagster/partition"), r.status) for r in instance.get_runs()]
+
+
+def test_dagster_asset_materialize_one_ticker_offline(home):
+    proc = subprocess.run(
+        [BIN / "dagster", "asset", "materialize", "-m", "fin_pipeline.definitions", "--select", "raw_candles",
+         "--partition", "AAPL"],
+        cwd=home, env=env_for(home, DAGSTER_HOME=str(home)), capture_output=True, text=True, timeout=240,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (home / "data" / "raw_candles" / "AAPL.parquet").is_file()
+    assert (home / "data" / "dagster" / "storage").is_dir()  # the instance lives under data/, per dagster.yaml
+    assert runs_of(home) == [("AAPL", DagsterRunStatus.SUCCESS)]
+
+
+def test_main_job_runs_the_universe_and_records_runs_in_the_instance(home):
+    cmd = [BIN / "fin-pipeline", "run", "--tickers", "AAPL,MSFT"]
+    proc = subprocess.run(cmd, cwd=home, env=env_for(home), capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    n = str(len(nyse_sessions(dt.date(2024, 1, 2), dt.date(2024, 6, 28))))
+    assert any(line.startswith(f"[1/2] AAPL: full, +{n} bar(s)") for line in lines), proc.stdout
+    table = lines[lines.index(next(line for line in lines if line.startswith("ticker"))) :]
+    assert table[2].split() == ["AAPL", "ok", n, n, "2024-01-02", "2024-06-28"]
+    assert sorted(runs_of(home)) == [("AAPL", DagsterRunStatus.SUCCESS), ("MSFT", DagsterRunStatus.SUCCESS)]
+
+    again = subprocess.run(cmd, cwd=home, env=env_for(home), capture_output=True, text=True, timeout=240)
+    assert again.returncode == 0 and "[1/2] AAPL: up to date, +0 bar(s)" in again.stdout
+
+
+def test_main_job_refuses_a_ticker_outside_the_universe(home):
+    proc = subprocess.run(
+        [BIN / "fin-pipeline", "run", "--tickers", "NOPE"], cwd=home, env=env_for(home), capture_output=True,
+        text=True, timeout=120,
+    )
+    assert proc.returncode == 2 and "['NOPE'] not in the universe" in proc.stdout

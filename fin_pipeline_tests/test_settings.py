@@ -1,0 +1,77 @@
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from fin_pipeline.settings import DEFAULT_UNIVERSE, Settings, SettingsError, default_end
+
+
+def test_defaults_run_offline_on_the_synthetic_market():
+    s = Settings.from_env({})
+    assert s.source == "synthetic"
+    assert s.universe == DEFAULT_UNIVERSE and len(s.universe) == 8
+    assert s.folds == 12
+    assert s.data_dir == Path("data")
+
+
+def test_every_variable_overrides_its_default(tmp_path):
+    s = Settings.from_env(
+        {
+            "FIN_PIPELINE_UNIVERSE": " aapl, MSFT ,brk.b",
+            "FIN_PIPELINE_START": "2015-03-02",
+            "FIN_PIPELINE_END": "2020-12-31",
+            "FIN_PIPELINE_DATA_DIR": str(tmp_path),
+            "FIN_PIPELINE_FOLDS": "4",
+            "FIN_PIPELINE_SEED": "11",
+            "FIN_PIPELINE_POLYGON_BASE_URL": "http://127.0.0.1:9/",
+            "FIN_PIPELINE_POLYGON_RPM": "0",
+        }
+    )
+    assert s.universe == ("AAPL", "MSFT", "BRK.B")
+    assert (s.start, s.end) == (dt.date(2015, 3, 2), dt.date(2020, 12, 31))
+    assert s.data_dir == tmp_path
+    assert (s.folds, s.seed, s.polygon_requests_per_minute) == (4, 11, 0.0)
+    assert s.polygon_base_url == "http://127.0.0.1:9"
+    assert s.end_date() == dt.date(2020, 12, 31)
+
+
+@pytest.mark.parametrize(
+    ("env", "source"),
+    [
+        ({"POLYGON_API_KEY": "k"}, "polygon"),
+        ({"FIN_PIPELINE_CSV_DIR": "/x"}, "csv"),
+        ({"FIN_PIPELINE_CSV_DIR": "/x", "POLYGON_API_KEY": "k"}, "csv"),
+        ({"FIN_PIPELINE_SOURCE": "synthetic", "POLYGON_API_KEY": "k"}, "synthetic"),
+    ],
+)
+def test_auto_source(env, source):
+    assert Settings.from_env(env).source == source
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"FIN_PIPELINE_FOLDS": "twelve"}, "FIN_PIPELINE_FOLDS"),
+        ({"FIN_PIPELINE_FOLDS": "0"}, "folds"),
+        ({"FIN_PIPELINE_START": "2020-13-01"}, "FIN_PIPELINE_START"),
+        ({"FIN_PIPELINE_END": "yesterday"}, "FIN_PIPELINE_END"),
+        ({"FIN_PIPELINE_START": "2020-01-01", "FIN_PIPELINE_END": "2019-01-01"}, "before start"),
+        ({"FIN_PIPELINE_SEED": "1.5"}, "FIN_PIPELINE_SEED"),
+        ({"FIN_PIPELINE_POLYGON_RPM": "fast"}, "FIN_PIPELINE_POLYGON_RPM"),
+        ({"FIN_PIPELINE_UNIVERSE": "AAPL,$$$"}, "'$$$'"),
+        ({"FIN_PIPELINE_UNIVERSE": "AAPL,aapl"}, "twice"),
+        ({"FIN_PIPELINE_UNIVERSE": " , "}, "empty"),
+        ({"FIN_PIPELINE_SOURCE": "yahoo"}, "FIN_PIPELINE_SOURCE"),
+        ({"FIN_PIPELINE_SOURCE": "polygon"}, "POLYGON_API_KEY"),
+        ({"FIN_PIPELINE_SOURCE": "csv"}, "FIN_PIPELINE_CSV_DIR"),
+    ],
+)
+def test_bad_values_name_the_variable(env, named):
+    with pytest.raises(SettingsError, match=named.replace("$", r"\$")):
+        Settings.from_env(env)
+
+
+def test_default_end_waits_for_the_final_daily_bar():
+    # 19:59 New York (EST, UTC-5) on 2024-01-10: that day's bar is not final yet.
+    assert default_end(dt.datetime(2024, 1, 11, 0, 59, tzinfo=dt.UTC)) == dt.date(2024, 1, 9)
+    assert default_end(dt.datetime(2024, 1, 11, 1, 0, tzinfo=dt.UTC)) == dt.date(2024, 1, 10)
