@@ -1,4 +1,5 @@
 import datetime as dt
+import json
 
 import numpy as np
 import pandas as pd
@@ -137,3 +138,29 @@ def test_no_bars_at_all_is_an_error_naming_the_ticker(tmp_path):
     with pytest.raises(SourceError, match="ZZZZ.*no daily bars between 2021-01-01 and 2021-02-01"):
         update_candles(FrameSource(HISTORY), "ZZZZ", tmp_path / "ZZZZ.parquet", D(2021, 1, 1), D(2021, 2, 1))
     assert not (tmp_path / "ZZZZ.parquet").exists()
+
+
+def test_polygon_page_two_failure_keeps_the_stored_file(tmp_path, httpserver, polygon_fixtures):
+    """Real pagination against a local server: page 1 arrives, page 2 fails; the stored file is untouched."""
+    from fin_pipeline.sources.polygon import PolygonSource
+
+    page1 = json.loads((polygon_fixtures / "aggs_AAPL_day_page_with_next_url.json").read_text())
+    first = {k: v for k, v in page1.items() if k != "next_url"}  # 2020-01-02 and 2020-01-03, one page
+    httpserver.expect_request("/v2/aggs/ticker/AAPL/range/1/day/2020-01-02/2020-01-03").respond_with_json(first)
+    httpserver.expect_request("/v2/aggs/ticker/AAPL/range/1/day/2020-01-03/2020-01-10").respond_with_json(page1)
+    httpserver.expect_request("/v2/aggs/ticker/AAPL/range/1/day/1578114000000/2020-01-10").respond_with_data(
+        "upstream broke", status=502
+    )
+    source = PolygonSource(
+        "k" * 32, base_url=httpserver.url_for("/").rstrip("/"), requests_per_minute=0, max_retries=1, backoff_factor=0
+    )
+    path = tmp_path / "AAPL.parquet"
+    assert update_candles(source, "AAPL", path, D(2020, 1, 2), D(2020, 1, 3)).rows == 2
+    before = path.read_bytes()
+
+    with pytest.raises(SourceError, match="AAPL: HTTP 502 after 2 attempts"):
+        update_candles(source, "AAPL", path, D(2020, 1, 2), D(2020, 1, 10))
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["AAPL.parquet"]
+    pages = [req.path for req, _ in httpserver.log]
+    assert pages[-2:] == ["/v2/aggs/ticker/AAPL/range/1/day/1578114000000/2020-01-10"] * 2  # page 2 was reached
