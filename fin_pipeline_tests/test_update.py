@@ -164,3 +164,11 @@ def test_polygon_page_two_failure_keeps_the_stored_file(tmp_path, httpserver, po
     assert [p.name for p in tmp_path.iterdir()] == ["AAPL.parquet"]
     pages = [req.path for req, _ in httpserver.log]
     assert pages[-2:] == ["/v2/aggs/ticker/AAPL/range/1/day/1578114000000/2020-01-10"] * 2  # page 2 was reached
+
+
+def test_an_earlier_end_trims_the_file_and_adds_nothing(tmp_path):
+    src, path = FrameSource(HISTORY), tmp_path / "AAPL.parquet"
+    update_candles(src, "AAPL", path, D(2020, 1, 1), D(2020, 6, 30))
+    up = update_candles(src, "AAPL", path, D(2020, 1, 1), D(2020, 3, 31))
+    assert (up.mode, up.rows_added, up.last_date) == ("up to date", 0, D(2020, 3, 31))
+    assert len(read_parquet(path)[0]) == up.rows == len(nyse_sessions(D(2020, 1, 1), D(2020, 3, 31)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import threading
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -57,15 +58,28 @@ class _RateLimiter:
         self.interval = 60.0 / per_minute if per_minute else 0.0
         self._clock, self._sleep = clock, sleep
         self._next: float | None = None
+        self._lock = threading.Lock()
 
     def wait(self) -> None:
         if not self.interval:
             return
-        now = self._clock()
-        if self._next is not None and now < self._next:
-            self._sleep(self._next - now)
-            now = self._next
-        self._next = now + self.interval
+        with self._lock:  # reserve a start time; sleep outside the lock
+            now = self._clock()
+            start = now if self._next is None else max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            self._sleep(start - now)
+
+
+_LIMITERS: dict[tuple, _RateLimiter] = {}
+_LIMITERS_LOCK = threading.Lock()
+
+
+def _shared_limiter(host: str, per_minute: float | None, clock: Callable, sleep: Callable) -> _RateLimiter:
+    """One limiter per API host and budget in this process. The budget is the account's, not a source
+    object's: the CLI runs one ticker after another in one process, each run building a new source."""
+    with _LIMITERS_LOCK:
+        return _LIMITERS.setdefault((host, per_minute, clock, sleep), _RateLimiter(per_minute, clock, sleep))
 
 
 class PolygonSource(CandleSource):
@@ -96,7 +110,7 @@ class PolygonSource(CandleSource):
         self._hostport = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
         self.requests_per_minute, self.adjusted, self.max_pages = requests_per_minute, adjusted, max_pages
         self.connect_timeout, self.read_timeout, self.max_retries = connect_timeout, read_timeout, max_retries
-        self._limiter = _RateLimiter(requests_per_minute, _clock, _sleep)
+        self._limiter = _shared_limiter(self._hostport, requests_per_minute, _clock, _sleep)
         self._auth = _BearerAuth(key)
         retry = Retry(total=max_retries, connect=max_retries, read=max_retries, status=max_retries,
                       backoff_factor=backoff_factor, status_forcelist=RETRY_STATUSES, allowed_methods={"GET"},

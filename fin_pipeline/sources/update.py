@@ -76,8 +76,11 @@ def update_candles(source: CandleSource, ticker: str, path: Path, start: dt.date
     if fetched is not None or len(merged) != len(existing) or meta.get("start") != start.isoformat():
         write_parquet(merged, path, meta={"ticker": ticker, "source": source.name, "start": start.isoformat()})
     first, last = session_dates(merged["timestamp"].iloc[[0, -1]])
-    # A refetch replaces the file: every bar counts as added, as for a first fetch.
-    added = len(merged) - len(existing) if mode in ("incremental", "up to date") else len(merged)
+    # Bars whose session was not stored before; a refetch replaces the file, so every bar counts, as at first.
+    if mode in ("incremental", "up to date"):
+        added = int((~merged["timestamp"].isin(existing["timestamp"])).sum())
+    else:
+        added = len(merged)
     return CandleUpdate(ticker, path, source.name, mode, len(merged), added, first, last, fetched)
 
 

@@ -317,6 +317,15 @@ def test_rate_limiter_spaces_page_requests(httpserver, polygon_fixtures, rpm):
         assert clock.sleeps == []
 
 
+def test_rate_limit_is_shared_by_sources_of_one_process(httpserver, polygon_fixtures):
+    """Sequential runs in one process (the CLI) each build a source; the budget is the account's."""
+    clock = FakeClock()
+    httpserver.expect_request(AAPL_OK_PATH).respond_with_json(load(polygon_fixtures, "aggs_AAPL_day_ok.json"))
+    for _ in range(2):
+        make_source(httpserver, requests_per_minute=5, _clock=clock, _sleep=clock.sleep).fetch("AAPL", D0, D1)
+    assert clock.sleeps == pytest.approx([12.0])
+
+
 # 13 ------------------------------------------------------------------------------------------------------------
 def exception_texts(exc: BaseException | None) -> list[str]:
     texts, seen = [], set()
