@@ -1,7 +1,8 @@
 """``fin-pipeline``: run the main job headless, recorded in the same Dagster instance the UI reads.
 
-``fin-pipeline run`` materializes ``candles_job`` for every ticker of the universe, one in-process run per
-partition (no subprocess start-up per run), prints progress as it goes and a summary table at the end.
+``fin-pipeline run`` materializes ``candles_job`` (raw candles, then feature windows) for every ticker of the
+universe, one in-process run per partition (no subprocess start-up per run), prints progress as it goes and a
+summary table at the end.
 The runs land in the instance of ``DAGSTER_HOME``; when it is unset and the current directory holds the
 project's ``dagster.yaml`` (the repository root), that directory is used, as ``dagster dev`` there would.
 """
@@ -65,17 +66,29 @@ def _run(tickers_arg: str | None) -> int:
         )
         seconds = time.perf_counter() - t0
         if result.success:
-            meta = {k: v.value for k, v in result.asset_materializations_for_node("raw_candles")[0].metadata.items()}
-            print(f"[{i}/{len(tickers)}] {ticker}: {meta['mode']}, +{meta['rows_added']} bar(s), {seconds:.1f} s")
-            rows.append([ticker, "ok", meta["rows"], meta["rows_added"], meta["first_date"], meta["last_date"]])
+            meta = _metadata(result, "raw_candles")
+            windows = _metadata(result, "feature_windows").get("usable_windows", "")
+            print(
+                f"[{i}/{len(tickers)}] {ticker}: {meta['mode']}, +{meta['rows_added']} bar(s), "
+                f"{windows} usable window(s), {seconds:.1f} s"
+            )
+            rows.append(
+                [ticker, "ok", meta["rows"], meta["rows_added"], meta["first_date"], meta["last_date"], windows]
+            )
         else:
             failed += 1
             errors = [e.step_failure_data.error.message.strip() for e in result.get_step_failure_events()]
             print(f"[{i}/{len(tickers)}] {ticker}: FAILED ({result.run_id}): {'; '.join(errors)}")
-            rows.append([ticker, "FAILED", "", "", "", ""])
+            rows.append([ticker, "FAILED", "", "", "", "", ""])
     print()
-    print(_table(["ticker", "status", "rows", "added", "first", "last"], rows))
+    print(_table(["ticker", "status", "rows", "added", "first", "last", "windows"], rows))
     return 1 if failed else 0
+
+
+def _metadata(result, node: str) -> dict[str, object]:
+    """The metadata values of ``node``'s materialization in ``result`` ({} when the job did not materialize it)."""
+    materializations = result.asset_materializations_for_node(node)
+    return {k: v.value for k, v in materializations[0].metadata.items()} if materializations else {}
 
 
 def _table(header: list[str], rows: list[list[object]]) -> str:

@@ -76,6 +76,9 @@ class DataStore(ConfigurableResource):
     def raw_candles_path(self, ticker: str) -> Path:
         return Path(self.root) / "raw_candles" / f"{ticker}.parquet"
 
+    def feature_windows_path(self, ticker: str) -> Path:
+        return Path(self.root) / "feature_windows" / f"{ticker}.parquet"
+
 
 def candle_source_resource(settings: Settings) -> CandleSourceResource:
     """The source the settings choose (see ``Settings.source``)."""

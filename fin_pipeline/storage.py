@@ -50,7 +50,9 @@ def write_parquet(df: pd.DataFrame, path: Path, meta: dict[str, Any] | None = No
     if meta is not None:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: json.dumps(meta)})
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+        # Our columns are floats and timestamps, which dictionary encoding never shrinks: trying it anyway
+        # doubles the write time and grows the file.
+        pq.write_table(table, tmp, use_dictionary=False)
 
 
 def read_parquet(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:

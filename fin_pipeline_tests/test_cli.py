@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 
+from fin_pipeline.features.indicators import min_candles
 from fin_pipeline.sources.calendar import nyse_sessions
 from fin_pipeline_tests.conftest import REPO_ROOT
 
@@ -57,7 +58,8 @@ def test_main_job_runs_the_universe_and_records_runs_in_the_instance(home):
     n = str(len(nyse_sessions(dt.date(2024, 1, 2), dt.date(2024, 6, 28))))
     assert any(line.startswith(f"[1/2] AAPL: full, +{n} bar(s)") for line in lines), proc.stdout
     table = lines[lines.index(next(line for line in lines if line.startswith("ticker"))) :]
-    assert table[2].split() == ["AAPL", "ok", n, n, "2024-01-02", "2024-06-28"]
+    windows = str(int(n) - min_candles() + 1)  # the job also builds the feature windows
+    assert table[2].split() == ["AAPL", "ok", n, n, "2024-01-02", "2024-06-28", windows]
     assert sorted(runs_of(home)) == [("AAPL", DagsterRunStatus.SUCCESS), ("MSFT", DagsterRunStatus.SUCCESS)]
 
     again = subprocess.run(cmd, cwd=home, env=env_for(home), capture_output=True, text=True, timeout=240)

@@ -13,7 +13,7 @@ def test_defs_load_and_every_job_and_asset_resolves():
         job = defs.resolve_job_def(name)
         assert job.graph.node_defs, f"job {name} has no steps"
     keys = {key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()}
-    assert keys == {"raw_candles"}
+    assert keys == {"raw_candles", "feature_windows"}
     for key in repo.asset_graph.get_all_asset_keys():
         assert defs.resolve_assets_def(key) is not None
 

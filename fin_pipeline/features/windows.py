@@ -1,0 +1,205 @@
+"""Zero-copy 30 × 40 model inputs over the feature rows of many tickers, selectable by date.
+
+The feature files hold one row per trading day; a model input is the 30 rows ending on a day. Writing each
+window out would store every row 30 times. Instead the rows of every ticker are laid back to back in ONE
+contiguous ``(T, 40)`` float32 array, ``values`` (the only copy: 1× the feature matrix), and
+
+    windows = sliding_window_view(values, 30, axis=0).transpose(0, 2, 1)   # (T - 29, 30, 40), a view
+
+so ``windows[k]`` **is** ``values[k : k + 30]``: window ``k`` covers rows ``k .. k + 29`` and ends on row
+``k + 29``. The view is read-only and shares memory with ``values``; only ``X(positions)`` gathers (copies)
+the windows a batch asks for.
+
+Not every ``k`` is a usable input: a window may start in one ticker and end in the next, or cover warm-up
+rows, or end on a row whose target is unknown. ``index`` lists the usable ones only, one row per window:
+
+=========  ======================  =========================================================
+column     dtype                   meaning
+=========  ======================  =========================================================
+ticker     category                the ticker whose rows the window covers (never two)
+date       datetime64[ns] (naive)  session date (New York) of the window's LAST row
+window     int64                   position ``k`` into ``windows`` (rows ``k .. k+29``)
+target     float32                 target of the last row: ``targets[k + 29]``
+=========  ======================  =========================================================
+
+A usable window ends on a row flagged ``window_ok`` by the feature step (30 finite feature rows and a
+known target) at least 29 rows after its ticker's first row. Folds pick windows by the date of their last
+row: ``positions = ws.select(start, end)``, then ``ws.X(positions)`` (B, 30, 40) and ``ws.y(positions)`` (B,).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from numpy.lib.stride_tricks import sliding_window_view
+
+from fin_pipeline.features.indicators import FEATURE_COLUMNS, FEATURE_VERSION, WINDOW, FeatureError
+from fin_pipeline.sources.base import NEW_YORK
+from fin_pipeline.storage import META_KEY, read_parquet
+
+DateLike = str | dt.date | pd.Timestamp | np.datetime64
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class WindowSet:
+    """All usable windows of a universe; see the module docstring for the layout."""
+
+    values: np.ndarray  # (T, F) float32, read-only: every ticker's feature rows back to back
+    targets: np.ndarray  # (T,) float32, read-only: the target of each row (NaN where unknown)
+    windows: np.ndarray  # (T - W + 1, W, F) read-only view of values: windows[k] is values[k : k + W]
+    index: pd.DataFrame  # one row per usable window: ticker, date, window, target
+    spans: Mapping[str, tuple[int, int]]  # ticker -> [first row, end row) of its rows in values
+    window: int = WINDOW
+    feature_columns: tuple[str, ...] = FEATURE_COLUMNS
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __repr__(self) -> str:
+        return (
+            f"WindowSet({len(self.spans)} ticker(s), {len(self.values)} rows, {len(self)} usable windows "
+            f"of {self.window} x {len(self.feature_columns)})"
+        )
+
+    @property
+    def indices(self) -> np.ndarray:
+        """Positions into ``windows`` of every usable window, in index order (ticker, then date)."""
+        return self.index["window"].to_numpy()
+
+    def select(
+        self, start: DateLike | None = None, end: DateLike | None = None, tickers: Iterable[str] | None = None
+    ) -> np.ndarray:
+        """Positions of the usable windows whose last row's session date is in ``[start, end]`` (inclusive).
+
+        ``None`` leaves that side open; ``tickers`` optionally keeps only those tickers.
+        """
+        dates = self.index["date"].to_numpy()
+        mask = np.ones(len(dates), dtype=bool)
+        if start is not None:
+            mask &= dates >= _as_day(start)
+        if end is not None:
+            mask &= dates <= _as_day(end)
+        if tickers is not None:
+            mask &= self.index["ticker"].isin(list(tickers)).to_numpy()
+        return self.index["window"].to_numpy()[mask]
+
+    def X(self, positions: np.ndarray) -> np.ndarray:  # noqa: N802 - the usual name for model inputs
+        """The windows at ``positions``, gathered into a new (B, W, F) float32 array."""
+        return self.windows[np.asarray(positions, dtype=np.intp)]
+
+    def y(self, positions: np.ndarray) -> np.ndarray:
+        """The targets of the windows at ``positions`` (of their last rows), (B,) float32."""
+        return self.targets[np.asarray(positions, dtype=np.intp) + (self.window - 1)]
+
+
+def _as_day(value: DateLike) -> np.datetime64:
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert(NEW_YORK).tz_localize(None)
+    return np.datetime64(ts.normalize().as_unit("ns"))
+
+
+def _session_days(timestamps: pd.Series) -> np.ndarray:
+    """UTC session timestamps (midnight New York) → naive datetime64[ns] session dates."""
+    ts = pd.Series(timestamps)
+    if ts.dt.tz is not None:
+        ts = ts.dt.tz_convert(NEW_YORK).dt.tz_localize(None)
+    return ts.dt.normalize().dt.as_unit("ns").to_numpy()
+
+
+def _assemble(
+    sizes: Mapping[str, int], load: Callable[[str], pd.DataFrame], window: int, feature_columns: tuple[str, ...]
+) -> WindowSet:
+    """Two passes: sizes first (to allocate ``values`` once), then each ticker's rows copied into place."""
+    if not sizes:
+        raise ValueError("no tickers to build windows from")
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    total = sum(sizes.values())
+    values = np.empty((total, len(feature_columns)), dtype=np.float32)  # (T, F): the one copy
+    targets = np.empty(total, dtype=np.float32)
+    spans: dict[str, tuple[int, int]] = {}
+    # The index's columns are allocated once, at their largest possible length (every window that fits in a
+    # ticker), filled in place and trimmed by slicing: no per-ticker parts to concatenate, no second copy.
+    most = sum(max(rows - window + 1, 0) for rows in sizes.values())
+    positions = np.empty(most, dtype=np.int64)
+    days = np.empty(most, dtype="datetime64[ns]")
+    codes = np.empty(most, dtype=np.int16 if len(sizes) < 2**15 else np.int32)
+    start = used = 0
+    for code, (ticker, rows) in enumerate(sizes.items()):
+        frame = load(ticker)
+        if len(frame) != rows:
+            raise FeatureError(f"{ticker}: {len(frame)} feature rows, expected {rows}")
+        missing = [c for c in (*feature_columns, "timestamp", "target", "window_ok") if c not in frame.columns]
+        if missing:
+            raise FeatureError(f"{ticker}: feature frame lacks column(s) {missing}")
+        end = start + rows
+        values[start:end] = frame[list(feature_columns)].to_numpy(dtype=np.float32)
+        targets[start:end] = frame["target"].to_numpy(dtype=np.float32)
+        # Usable: flagged ok, and the window starts inside this ticker (never across a boundary).
+        ends = np.flatnonzero(frame["window_ok"].to_numpy(dtype=bool))
+        ends = ends[ends >= window - 1]
+        found = slice(used, used + len(ends))
+        positions[found] = start + ends - (window - 1)
+        days[found] = _session_days(frame["timestamp"])[ends]
+        codes[found] = code
+        spans[ticker] = (start, end)
+        start, used = end, used + len(ends)
+        del frame
+
+    values.flags.writeable = False
+    targets.flags.writeable = False
+    if total >= window:
+        windows = sliding_window_view(values, window, axis=0).transpose(0, 2, 1)  # (T-W+1, W, F), a view
+    else:
+        windows = np.empty((0, window, len(feature_columns)), dtype=np.float32)
+    positions = positions[:used]
+    index = pd.DataFrame(
+        {
+            "ticker": pd.Categorical.from_codes(codes[:used], categories=list(sizes)),
+            "date": days[:used],
+            "window": positions,
+            "target": targets[positions + (window - 1)],
+        },
+        copy=False,
+    )
+    return WindowSet(values, targets, windows, index, spans, window, tuple(feature_columns))
+
+
+def build_windows(
+    frames: Mapping[str, pd.DataFrame], window: int = WINDOW, feature_columns: tuple[str, ...] = FEATURE_COLUMNS
+) -> WindowSet:
+    """Windows over in-memory feature frames (``build_feature_frame`` output), one per ticker, in that order."""
+    return _assemble({t: len(f) for t, f in frames.items()}, frames.__getitem__, window, feature_columns)
+
+
+def load_window_set(paths_by_ticker: Mapping[str, Path | str], window: int = WINDOW) -> WindowSet:
+    """Windows over the ``feature_windows`` Parquet files, read one at a time (peak ≈ 1× the matrix + 1 file).
+
+    Refuses (``FeatureError`` naming the ticker and file) a missing file, or one written by another feature
+    version or window length: rematerialize ``feature_windows`` for that ticker.
+    """
+    sizes: dict[str, int] = {}
+    for ticker, path in paths_by_ticker.items():
+        try:
+            meta_raw = (pq.read_schema(path).metadata or {}).get(META_KEY)
+            sizes[ticker] = pq.read_metadata(path).num_rows
+        except (OSError, pa.ArrowException) as exc:
+            raise FeatureError(
+                f"{ticker}: cannot read feature file {path} ({exc}); materialize feature_windows"
+            ) from exc
+        meta = json.loads(meta_raw) if meta_raw else {}
+        if meta.get("feature_version") != FEATURE_VERSION or meta.get("window", window) != window:
+            raise FeatureError(
+                f"{ticker}: {path} holds feature version {meta.get('feature_version')} / window "
+                f"{meta.get('window')}, the code is {FEATURE_VERSION} / {window}: rematerialize feature_windows"
+            )
+    return _assemble(sizes, lambda t: read_parquet(Path(paths_by_ticker[t]))[0], window, FEATURE_COLUMNS)
