@@ -1,27 +1,48 @@
 """The code location: the one ``defs`` that ``workspace.yaml``, ``dagster dev`` and the CLI load."""
 
-from dagster import AssetSelection, Definitions, define_asset_job
+from collections.abc import Mapping
+from typing import Any
+
+from dagster import Definitions
 
 from fin_pipeline.assets.candles import raw_candles
 from fin_pipeline.assets.features import feature_windows
+from fin_pipeline.assets.folds import normalization_stats, walk_forward_folds
+from fin_pipeline.assets.report import walk_forward_report
+from fin_pipeline.assets.training import fold_metrics, trained_model
 from fin_pipeline.resources import DataStore, candle_source_resource
+from fin_pipeline.schedules import (
+    candles_job,
+    nightly_retrain,
+    nightly_retrain_followup,
+    report_job,
+    walk_forward_job,
+)
 from fin_pipeline.settings import load_settings
 
+ASSETS = [
+    raw_candles,
+    feature_windows,
+    walk_forward_folds,
+    normalization_stats,
+    trained_model,
+    fold_metrics,
+    walk_forward_report,
+]
+
+
+def build_definitions(resources: Mapping[str, Any]) -> Definitions:
+    """The code location with the given resources (tests swap in a temporary data store or another source)."""
+    return Definitions(
+        assets=ASSETS,
+        jobs=[candles_job, walk_forward_job, report_job],
+        schedules=[nightly_retrain],
+        sensors=[nightly_retrain_followup],
+        resources=dict(resources),
+    )
+
+
 settings = load_settings()
-
-# The main job, one run per ticker partition. The README's `fin-pipeline run` executes it for the whole
-# universe; the UI launches it per partition or as a backfill.
-candles_job = define_asset_job(
-    "candles_job",
-    selection=AssetSelection.assets(raw_candles, feature_windows),
-    description="Fetch or refresh the daily candles of one ticker and rebuild its feature windows.",
-)
-
-defs = Definitions(
-    assets=[raw_candles, feature_windows],
-    jobs=[candles_job],
-    resources={
-        "candle_source": candle_source_resource(settings),
-        "store": DataStore(root=str(settings.data_dir.resolve())),
-    },
+defs = build_definitions(
+    {"candle_source": candle_source_resource(settings), "store": DataStore(root=str(settings.data_dir.resolve()))}
 )

@@ -79,6 +79,21 @@ class DataStore(ConfigurableResource):
     def feature_windows_path(self, ticker: str) -> Path:
         return Path(self.root) / "feature_windows" / f"{ticker}.parquet"
 
+    def fold_path(self, fold: str) -> Path:
+        return Path(self.root) / "folds" / f"{fold}.json"
+
+    def normalization_path(self, fold: str) -> Path:
+        return Path(self.root) / "normalization" / f"{fold}.json"
+
+    def model_dir(self, fold: str) -> Path:
+        return Path(self.root) / "models" / fold
+
+    def metrics_dir(self, fold: str) -> Path:
+        return Path(self.root) / "metrics" / fold
+
+    def report_dir(self) -> Path:
+        return Path(self.root) / "reports"
+
 
 def candle_source_resource(settings: Settings) -> CandleSourceResource:
     """The source the settings choose (see ``Settings.source``)."""

@@ -63,3 +63,26 @@ def read_parquet(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         raise StorageError(f"{path}: cannot read Parquet file ({exc}); delete it to rebuild it") from exc
     raw = (table.schema.metadata or {}).get(META_KEY)
     return table.to_pandas(), (json.loads(raw) if raw else {})
+
+
+def read_parquet_meta(path: Path) -> dict[str, Any]:
+    """Only the metadata of a file written by :func:`write_parquet` (reads the footer, not the data)."""
+    try:
+        raw = (pq.read_schema(path).metadata or {}).get(META_KEY)
+    except (OSError, pa.ArrowException) as exc:
+        raise StorageError(f"{path}: cannot read Parquet file ({exc}); delete it to rebuild it") from exc
+    return json.loads(raw) if raw else {}
+
+
+def write_json(obj: Any, path: Path) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    """Read a file written by :func:`write_json`; :class:`StorageError` naming the file if it is missing or bad."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise StorageError(f"{path}: cannot read JSON ({exc})") from exc

@@ -18,6 +18,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 for _name in [n for n in os.environ if n.startswith("FIN_PIPELINE_") and n != "FIN_PIPELINE_SHARED_DIR"]:
     del os.environ[_name]
 os.environ.pop("POLYGON_API_KEY", None)
+# A small universe and fold count keep the in-process Dagster tests fast; subprocess tests set their own.
+os.environ["FIN_PIPELINE_UNIVERSE"] = "AAPL,MSFT,XOM"
+os.environ["FIN_PIPELINE_FOLDS"] = "3"
 os.environ["FIN_PIPELINE_DATA_DIR"] = tempfile.mkdtemp(prefix="fin_pipeline_test_data_")
 atexit.register(shutil.rmtree, os.environ["FIN_PIPELINE_DATA_DIR"], ignore_errors=True)
 

@@ -50,20 +50,47 @@ def test_dagster_asset_materialize_one_ticker_offline(home):
     assert runs_of(home) == [("AAPL", DagsterRunStatus.SUCCESS)]
 
 
-def test_main_job_runs_the_universe_and_records_runs_in_the_instance(home):
-    cmd = [BIN / "fin-pipeline", "run", "--tickers", "AAPL,MSFT"]
+def test_data_only_run_refreshes_the_universe_and_records_runs_in_the_instance(home):
+    cmd = [BIN / "fin-pipeline", "run", "--tickers", "AAPL,MSFT", "--data-only"]
     proc = subprocess.run(cmd, cwd=home, env=env_for(home), capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
     n = str(len(nyse_sessions(dt.date(2024, 1, 2), dt.date(2024, 6, 28))))
-    assert any(line.startswith(f"[1/2] AAPL: full, +{n} bar(s)") for line in lines), proc.stdout
+    assert any(line.startswith(f"[data 1/2] AAPL: full, +{n} bar(s)") for line in lines), proc.stdout
     table = lines[lines.index(next(line for line in lines if line.startswith("ticker"))) :]
     windows = str(int(n) - min_candles() + 1)  # the job also builds the feature windows
-    assert table[2].split() == ["AAPL", "ok", n, n, "2024-01-02", "2024-06-28", windows]
+    assert table[2].split() == ["AAPL", n, n, "2024-01-02", "2024-06-28", windows]
     assert sorted(runs_of(home)) == [("AAPL", DagsterRunStatus.SUCCESS), ("MSFT", DagsterRunStatus.SUCCESS)]
 
     again = subprocess.run(cmd, cwd=home, env=env_for(home), capture_output=True, text=True, timeout=240)
-    assert again.returncode == 0 and "[1/2] AAPL: up to date, +0 bar(s)" in again.stdout
+    assert again.returncode == 0 and "[data 1/2] AAPL: up to date, +0 bar(s)" in again.stdout
+
+
+def test_main_job_runs_the_whole_chain_then_the_dagster_cli_reruns_one_fold(home):
+    env = env_for(home, FIN_PIPELINE_UNIVERSE="AAPL,MSFT", FIN_PIPELINE_FOLDS="2", FIN_PIPELINE_START="2018-01-02",
+                  FIN_PIPELINE_END="2021-06-30")
+    cmd = [BIN / "fin-pipeline", "run", "--model", "cnn", "--epochs", "1"]
+    proc = subprocess.run(cmd, cwd=home, env=env, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    assert "[fold 2/2] fold_01: validation" in out and "Per fold" in out and "All folds stitched" in out
+    summary = out[out.index("Per fold") :].splitlines()
+    assert [line.split()[0] for line in summary[4:6]] == ["fold_00", "fold_01"]
+    assert (home / "data" / "reports" / "report.md").is_file()
+    jobs = sorted(runs_of(home), key=lambda run: str(run[0]))
+    assert [str(p) for p, _ in jobs] == ["AAPL", "MSFT", "None", "fold_00", "fold_01"]  # None: the report
+    assert {s for _, s in jobs} == {DagsterRunStatus.SUCCESS}
+
+    before = (home / "data" / "models" / "fold_01" / "best.pt").stat().st_mtime_ns
+    config = '{"ops": {"trained_model": {"config": {"model": "cnn", "epochs": 1}}}}'
+    for asset in ("trained_model", "fold_metrics"):
+        proc = subprocess.run(
+            [BIN / "dagster", "asset", "materialize", "-m", "fin_pipeline.definitions", "--select", asset,
+             "--partition", "fold_01", "--config-json", config],
+            cwd=home, env={**env, "DAGSTER_HOME": str(home)}, capture_output=True, text=True, timeout=240,
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (home / "data" / "models" / "fold_01" / "best.pt").stat().st_mtime_ns > before
 
 
 def test_main_job_refuses_a_ticker_outside_the_universe(home):

@@ -2,23 +2,39 @@ from dagster import Definitions
 
 from fin_pipeline.definitions import defs
 from fin_pipeline.resources import SyntheticMarketResource
-from fin_pipeline.settings import DEFAULT_UNIVERSE
+from fin_pipeline.settings import load_settings
+
+SEVEN = {
+    "raw_candles",
+    "feature_windows",
+    "walk_forward_folds",
+    "normalization_stats",
+    "trained_model",
+    "fold_metrics",
+    "walk_forward_report",
+}
 
 
-def test_defs_load_and_every_job_and_asset_resolves():
+def test_defs_load_and_every_job_schedule_and_asset_resolves():
     Definitions.validate_loadable(defs)
     repo = defs.get_repository_def()
-    assert "candles_job" in repo.job_names
+    assert {"candles_job", "walk_forward_job", "report_job"} <= set(repo.job_names)
     for name in repo.job_names:
         job = defs.resolve_job_def(name)
         assert job.graph.node_defs, f"job {name} has no steps"
+    assert [s.name for s in repo.schedule_defs] == ["nightly_retrain"]
+    assert repo.get_schedule_def("nightly_retrain").job_name == "candles_job"
+    assert [s.name for s in repo.sensor_defs] == ["nightly_retrain_followup"]
     keys = {key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()}
-    assert keys == {"raw_candles", "feature_windows"}
+    assert keys == SEVEN
     for key in repo.asset_graph.get_all_asset_keys():
         assert defs.resolve_assets_def(key) is not None
 
 
-def test_ticker_partitions_are_the_universe_and_the_default_source_is_offline():
-    job = defs.resolve_job_def("candles_job")
-    assert list(job.partitions_def.get_partition_keys()) == list(DEFAULT_UNIVERSE)
+def test_partitions_follow_the_settings_and_the_default_source_is_offline():
+    settings = load_settings()
+    tickers = defs.resolve_job_def("candles_job").partitions_def.get_partition_keys()
+    folds = defs.resolve_job_def("walk_forward_job").partitions_def.get_partition_keys()
+    assert list(tickers) == list(settings.universe)
+    assert list(folds) == [f"fold_{i:02d}" for i in range(settings.folds)]
     assert isinstance(defs.resources["candle_source"], SyntheticMarketResource)

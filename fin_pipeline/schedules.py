@@ -1,0 +1,96 @@
+"""Jobs, and the nightly retrain: a schedule refreshes the data, a sensor then retrains the folds and the report.
+
+``nightly_retrain`` (21:30 New York, Monday to Friday: after the close, and after 20:00 when the daily bar is
+final) requests one ``candles_job`` run per ticker, tagged with the night's date. ``nightly_retrain_followup``
+watches that night's runs: once every ticker run has succeeded it requests one ``walk_forward_job`` run per
+fold, and once every fold run has succeeded, one ``report_job`` run. Run keys make each request happen once
+a night; a failed ticker run holds the retrain back (the sensor says so), rather than training on stale data.
+"""
+
+from dagster import (
+    AssetSelection,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    ScheduleEvaluationContext,
+    SensorEvaluationContext,
+    SkipReason,
+    define_asset_job,
+    schedule,
+    sensor,
+)
+
+from fin_pipeline.assets.candles import raw_candles
+from fin_pipeline.assets.features import feature_windows
+from fin_pipeline.assets.folds import normalization_stats, walk_forward_folds
+from fin_pipeline.assets.report import walk_forward_report
+from fin_pipeline.assets.training import fold_metrics, trained_model
+from fin_pipeline.partitions import fold_partitions, ticker_partitions
+
+NIGHTLY_CRON = "30 21 * * 1-5"
+NIGHTLY_TAG = "fin_pipeline/nightly"
+
+candles_job = define_asset_job(
+    "candles_job",
+    selection=AssetSelection.assets(raw_candles, feature_windows),
+    description="Fetch or refresh the daily candles of one ticker and rebuild its feature windows.",
+)
+walk_forward_job = define_asset_job(
+    "walk_forward_job",
+    selection=AssetSelection.assets(walk_forward_folds, normalization_stats, trained_model, fold_metrics),
+    description="One fold: its boundaries, normalization, a freshly trained model and its metrics.",
+)
+report_job = define_asset_job(
+    "report_job",
+    selection=AssetSelection.assets(walk_forward_report),
+    description="Stitch every fold's out-of-sample predictions and metrics into the report.",
+)
+
+
+@schedule(job=candles_job, cron_schedule=NIGHTLY_CRON, execution_timezone="America/New_York")
+def nightly_retrain(context: ScheduleEvaluationContext):
+    """Every weeknight after the close: refresh every ticker; the follow-up sensor retrains the folds."""
+    night = context.scheduled_execution_time.strftime("%Y-%m-%d")
+    return [
+        RunRequest(run_key=f"nightly-{night}-{ticker}", partition_key=ticker, tags={NIGHTLY_TAG: night})
+        for ticker in ticker_partitions.get_partition_keys()
+    ]
+
+
+def _latest_by_partition(context: SensorEvaluationContext, job: str, night: str) -> dict[str, DagsterRunStatus]:
+    runs = context.instance.get_runs(RunsFilter(job_name=job, tags={NIGHTLY_TAG: night}))  # newest first
+    latest: dict[str, DagsterRunStatus] = {}
+    for run in runs:
+        latest.setdefault(run.tags.get("dagster/partition", ""), run.status)
+    return latest
+
+
+@sensor(
+    jobs=[walk_forward_job, report_job],
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+)
+def nightly_retrain_followup(context: SensorEvaluationContext):
+    """After a nightly refresh: retrain every fold, then rebuild the report, each once all before it succeeded."""
+    tagged = [
+        r for r in context.instance.get_runs(RunsFilter(job_name="candles_job"), limit=500) if NIGHTLY_TAG in r.tags
+    ]
+    if not tagged:
+        return SkipReason("no nightly refresh has run yet")
+    night = max(r.tags[NIGHTLY_TAG] for r in tagged)
+    tags = {NIGHTLY_TAG: night}
+    tickers = _latest_by_partition(context, "candles_job", night)
+    waiting = [t for t in ticker_partitions.get_partition_keys() if tickers.get(t) != DagsterRunStatus.SUCCESS]
+    if waiting:
+        return SkipReason(f"night {night}: ticker runs not (yet) successful: {waiting}")
+    folds = _latest_by_partition(context, "walk_forward_job", night)
+    if not folds:
+        return [
+            RunRequest(run_key=f"nightly-{night}-{fold}", job_name="walk_forward_job", partition_key=fold, tags=tags)
+            for fold in fold_partitions.get_partition_keys()
+        ]
+    pending = [f for f in fold_partitions.get_partition_keys() if folds.get(f) != DagsterRunStatus.SUCCESS]
+    if pending:
+        return SkipReason(f"night {night}: fold runs not (yet) successful: {pending}")
+    return RunRequest(run_key=f"nightly-{night}-report", job_name="report_job", tags=tags)

@@ -1,0 +1,279 @@
+"""The fold chain in process: every asset, fold independence, retry-resume, leakage, schedule, bad input.
+
+The test session's settings (conftest) give 3 tickers and 3 folds; a short history and 2 epochs of a CNN keep
+each fold to about a second.
+"""
+
+import datetime as dt
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from dagster import DagsterEventType, DagsterInstance, build_schedule_context, build_sensor_context
+
+from fin_pipeline.definitions import build_definitions
+from fin_pipeline.resources import DataStore, SyntheticMarketResource
+from fin_pipeline.schedules import nightly_retrain, nightly_retrain_followup
+from fin_pipeline.settings import load_settings
+from fin_pipeline.storage import read_json, read_parquet
+from fin_pipeline.training.checkpoint import load_checkpoint
+
+TICKERS = list(load_settings().universe)
+FOLDS = [f"fold_{i:02d}" for i in range(load_settings().folds)]
+CANDLES = {"ops": {"raw_candles": {"config": {"start": "2018-01-02", "end": "2021-06-30"}}}}
+TRAIN = {"epochs": 2, "model": "cnn", "batch_size": 64, "seed": 3}
+
+
+def train_config(**overrides):
+    return {"ops": {"trained_model": {"config": {**TRAIN, **overrides}}}}
+
+
+def make_defs(root):
+    return build_definitions({"candle_source": SyntheticMarketResource(seed=7), "store": DataStore(root=str(root))})
+
+
+def run(defs, job, partition=None, run_config=None, instance=None, tags=None):
+    return defs.resolve_job_def(job).execute_in_process(
+        partition_key=partition,
+        run_config=run_config or {},
+        instance=instance or DagsterInstance.ephemeral(),
+        tags=tags,
+        raise_on_error=False,
+    )
+
+
+def failure_message(result) -> str:
+    """Every step failure's message and its causes (a step that ran out of retries wraps the last error)."""
+    lines = []
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        while error is not None:
+            lines.append(error.message)
+            error = error.cause
+    return "\n".join(lines)
+
+
+def model_tensors(path):
+    ckpt = torch.load(path, weights_only=True)
+    return ckpt["model"], ckpt["optimizer"]["state"], ckpt["epoch"], ckpt["best_score"]
+
+
+def assert_same_checkpoint(a, b):
+    (ma, oa, ea, sa), (mb, ob, eb, sb) = model_tensors(a), model_tensors(b)
+    assert (ea, sa) == (eb, sb)
+    assert ma.keys() == mb.keys() and all(torch.equal(ma[k], mb[k]) for k in ma)
+    assert all(torch.equal(oa[i][k], ob[i][k]) for i in oa for k in oa[i] if torch.is_tensor(oa[i][k]))
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    """Features for every ticker, every fold trained and evaluated, the report: what `fin-pipeline run` does."""
+    root = tmp_path_factory.mktemp("wf") / "data"
+    defs, instance = make_defs(root), DagsterInstance.ephemeral()
+    results = [run(defs, "candles_job", t, CANDLES, instance) for t in TICKERS]
+    results += [run(defs, "walk_forward_job", f, train_config(), instance) for f in FOLDS]
+    results.append(run(defs, "report_job", instance=instance))
+    assert all(r.success for r in results), [failure_message(r) for r in results if not r.success]
+    return root, defs, results
+
+
+def test_every_asset_materializes_and_checkpoints_rebuild_their_model(full_run):
+    root, _, results = full_run
+    materialized = {e.asset_key.to_user_string() for r in results for e in r.get_asset_materialization_events()}
+    assert materialized == {
+        "raw_candles",
+        "feature_windows",
+        "walk_forward_folds",
+        "normalization_stats",
+        "trained_model",
+        "fold_metrics",
+        "walk_forward_report",
+    }
+    for fold in FOLDS:
+        model, ckpt = load_checkpoint(root / "models" / fold / "best.pt")  # torch.load(weights_only=True)
+        assert type(model).__name__ == "CNNModel" and ckpt["extra"]["fold"]["fold"] == fold
+        assert set(ckpt["extra"]) >= {"normalization", "fold", "data_version", "code_version", "train_spec"}
+        assert (root / "models" / fold / "last.pt").is_file() and not (root / "models" / fold / "runs").exists()
+        metrics, _ = read_parquet(root / "metrics" / fold / "metrics.parquet")
+        model_row = metrics.set_index("predictor").loc["model"]
+        assert np.isfinite(model_row[["mse", "mae", "ic", "rank_ic", "directional_accuracy"]].astype(float)).all()
+    summary, _ = read_parquet(root / "reports" / "fold_summary.parquet")
+    assert list(summary["fold"]) == FOLDS
+    stitched, _ = read_parquet(root / "reports" / "oos_predictions.parquet")
+    assert stitched.groupby(["ticker", "date"]).size().max() == 1  # validation blocks never overlap
+
+
+def test_no_leakage_in_any_fold(full_run):
+    root, _, _ = full_run
+    frames = {t: read_parquet(root / "feature_windows" / f"{t}.parquet")[0] for t in TICKERS}
+    calendar = np.unique(
+        np.concatenate(
+            [
+                f["timestamp"].dt.tz_convert("America/New_York").dt.date.to_numpy()[f["window_ok"].to_numpy()]
+                for f in frames.values()
+            ]
+        )
+    )
+    columns = [c for c in next(iter(frames.values())).columns if c not in ("timestamp", "target", "window_ok")]
+    for fold in FOLDS:
+        b = read_json(root / "folds" / f"{fold}.json")
+        train_end, val_start = dt.date.fromisoformat(b["train_end"]), dt.date.fromisoformat(b["val_start"])
+        i = int(np.searchsorted(calendar, train_end))
+        last_target_day = calendar[i + b["horizon"]]  # the day the last training target is realized
+        assert calendar[i + b["horizon"] + b["spec"]["purge_days"]] < val_start, fold
+        assert last_target_day < val_start
+        # Normalization, recomputed here from the training rows alone: each ticker's rows from the first row of
+        # its first training window to train_end.
+        rows = []
+        for f in frames.values():
+            day = f["timestamp"].dt.tz_convert("America/New_York").dt.date.to_numpy()
+            ok = np.flatnonzero(f["window_ok"].to_numpy() & (day >= dt.date.fromisoformat(b["train_start"])))
+            first = ok[0] - 29
+            rows.append(f[columns].to_numpy(np.float64)[first : np.searchsorted(day, train_end, side="right")])
+        rows = np.concatenate(rows)
+        stats = read_json(root / "normalization" / f"{fold}.json")
+        assert stats["rows"] == len(rows)
+        np.testing.assert_allclose(stats["mean"], rows.mean(axis=0), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(stats["std"], np.where(rows.std(axis=0) < 1e-8, 1, rows.std(axis=0)), rtol=1e-5)
+
+
+def test_a_fold_alone_gives_the_same_checkpoint_as_in_the_full_run(full_run, tmp_path):
+    root, _, _ = full_run
+    alone = tmp_path / "data"
+    shutil.copytree(root / "feature_windows", alone / "feature_windows")  # only the features
+    result = run(make_defs(alone), "walk_forward_job", "fold_01", train_config())
+    assert result.success, failure_message(result)
+    assert_same_checkpoint(alone / "models" / "fold_01" / "best.pt", root / "models" / "fold_01" / "best.pt")
+    assert not (alone / "models" / "fold_00").exists()
+
+
+def test_a_failing_fold_leaves_the_others_alone(full_run, tmp_path, monkeypatch):
+    root, _, _ = full_run
+    data = tmp_path / "data"
+    shutil.copytree(root, data)
+    defs = make_defs(data)
+    before = {f: (data / "models" / f / "best.pt").read_bytes() for f in FOLDS}
+    import fin_pipeline.assets.training as training_assets
+
+    real = training_assets.train_fold
+
+    def broken_for_fold_02(ws, fold, *a, **kw):
+        if fold.fold == "fold_02":
+            raise RuntimeError("simulated crash in fold_02")
+        return real(ws, fold, *a, **kw)
+
+    monkeypatch.setattr(training_assets, "train_fold", broken_for_fold_02)
+    results = {f: run(defs, "walk_forward_job", f, train_config()) for f in FOLDS}
+    assert [f for f, r in results.items() if not r.success] == ["fold_02"]
+    assert "simulated crash in fold_02" in failure_message(results["fold_02"])
+    # The failed fold kept its previous checkpoint; the others retrained to the same one (same seed).
+    assert (data / "models" / "fold_02" / "best.pt").read_bytes() == before["fold_02"]
+    for f in ("fold_00", "fold_01"):
+        assert_same_checkpoint(data / "models" / f / "best.pt", root / "models" / f / "best.pt")
+
+
+def test_a_retried_fold_resumes_from_its_last_epoch(full_run, tmp_path, monkeypatch):
+    root, _, _ = full_run
+    data = tmp_path / "data"
+    shutil.copytree(root / "feature_windows", data / "feature_windows")
+    import fin_pipeline.training.walkforward as walkforward
+
+    real_fit, calls = walkforward.Trainer.fit, []
+
+    def preempted_after_epoch_1(self, epochs, *args, resume=False, **kw):
+        calls.append((self.epoch, resume))
+        if len(calls) == 1:
+            real_fit(self, 1, *args, resume=resume, **kw)
+            raise RuntimeError("simulated preemption after epoch 1")
+        return real_fit(self, epochs, *args, resume=resume, **kw)
+
+    monkeypatch.setattr(walkforward.Trainer, "fit", preempted_after_epoch_1)
+    result = run(make_defs(data), "walk_forward_job", "fold_00", train_config())
+    assert result.success, failure_message(result)
+    retries = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
+    assert len(retries) == 1 and calls == [(0, False), (0, True)]
+    ckpt = torch.load(data / "models" / "fold_00" / "last.pt", weights_only=True)
+    assert [h["epoch"] for h in ckpt["history"]] == [1, 2]  # epoch 1 from the first attempt, 2 from the retry
+    assert_same_checkpoint(data / "models" / "fold_00" / "best.pt", root / "models" / "fold_00" / "best.pt")
+    assert_same_checkpoint(data / "models" / "fold_00" / "last.pt", root / "models" / "fold_00" / "last.pt")
+
+
+def test_nightly_schedule_then_sensor_materialize_everything_in_order(tmp_path):
+    defs, instance = make_defs(tmp_path / "data"), DagsterInstance.ephemeral()
+    tick = dt.datetime(2021, 7, 1, 21, 30, tzinfo=dt.timezone(dt.timedelta(hours=-4)))
+    requests = nightly_retrain(build_schedule_context(instance=instance, scheduled_execution_time=tick))
+    assert sorted(r.partition_key for r in requests) == sorted(TICKERS)
+    for r in requests:
+        assert run(defs, "candles_job", r.partition_key, CANDLES, instance, r.tags).success
+
+    folds = nightly_retrain_followup(build_sensor_context(instance=instance, definitions=defs))
+    assert sorted(r.partition_key for r in folds) == FOLDS and {r.job_name for r in folds} == {"walk_forward_job"}
+    for r in folds:
+        assert run(defs, r.job_name, r.partition_key, train_config(epochs=1), instance, r.tags).success
+    report = nightly_retrain_followup(build_sensor_context(instance=instance, definitions=defs))
+    assert report.job_name == "report_job"
+    assert run(defs, "report_job", instance=instance, tags=report.tags).success
+
+    events = [
+        (e.timestamp, e.dagster_event.asset_key.to_user_string())
+        for run_record in instance.get_run_records()
+        for e in instance.all_logs(run_record.dagster_run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+    ]
+    first = {k: min(t for t, a in events if a == k) for _, k in events}
+    last = {k: max(t for t, a in events if a == k) for _, k in events}
+    assert len(first) == 7  # all seven assets
+    # Every ticker's data before any fold; every fold's metrics before the report.
+    assert last["raw_candles"] < first["walk_forward_folds"] and last["feature_windows"] < first["walk_forward_folds"]
+    assert last["fold_metrics"] < first["walk_forward_report"]
+
+
+def test_folds_too_short_for_the_history_fail_naming_the_fold_and_dates(full_run, tmp_path):
+    root, _, _ = full_run
+    data = tmp_path / "data"
+    shutil.copytree(root / "feature_windows", data / "feature_windows")
+    config = {"ops": {"walk_forward_folds": {"config": {"validation_days": 400}}}}
+    result = run(make_defs(data), "walk_forward_job", "fold_00", config)
+    assert not result.success
+    message = failure_message(result)
+    assert "fold_" in message and "20" in message and "validation" in message
+
+
+def test_missing_upstream_partitions_are_named(tmp_path):
+    result = run(make_defs(tmp_path / "data"), "walk_forward_job", "fold_00", train_config())
+    assert not result.success
+    assert f"feature_windows is missing for {TICKERS}" in failure_message(result)
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ({"model": "transformerxl"}, "unknown model"),
+        ({"loss": "nope"}, "nope"),
+        ({"epochs": 0}, "epochs"),
+        ({"optimizer": "adagrad"}, "optimizer"),
+        ({"learning_rate": -1.0}, "learning_rate"),
+    ],
+)
+def test_bad_training_config_is_rejected_before_training(full_run, tmp_path, override, named):
+    root, _, _ = full_run
+    data = tmp_path / "data"
+    shutil.copytree(root, data, ignore=shutil.ignore_patterns("models"))
+    result = run(make_defs(data), "walk_forward_job", "fold_00", train_config(**override))
+    assert not result.success
+    assert "rejected before training" in failure_message(result) and named in failure_message(result)
+    assert not [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
+    assert not (data / "models").exists()
+
+
+def test_report_lists_every_fold_beside_the_baselines(full_run):
+    root, _, _ = full_run
+    per_fold, _ = read_parquet(root / "reports" / "fold_metrics.parquet")
+    assert set(per_fold["predictor"]) == {"model", "zero", "momentum", "ridge"}
+    assert per_fold.groupby("fold").size().to_dict() == dict.fromkeys(FOLDS, 4)
+    zero = per_fold[per_fold["predictor"] == "zero"]
+    assert zero["ic"].isna().all()  # a constant prediction has no correlation: undefined, not 0
+    text = (root / "reports" / "report.md").read_text()
+    assert "undefined" in text and all(f in text for f in FOLDS)
+    assert isinstance(pd.Timestamp(per_fold["val_start"].iloc[0]), pd.Timestamp)
