@@ -122,6 +122,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _print_report(report_dir: Path) -> int:
+    from fin_pipeline.assets.training import BACKTEST_COLUMNS
     from fin_pipeline.storage import read_parquet
 
     summary, _ = read_parquet(report_dir / "fold_summary.parquet")
@@ -130,7 +131,12 @@ def _print_report(report_dir: Path) -> int:
     print(_table(list(summary.columns), [[format_value(v) for v in row] for row in summary.itertuples(index=False)]))
     print("\nAll folds stitched out of sample:\n")
     print(_table(list(overall.columns), [[format_value(v) for v in row] for row in overall.itertuples(index=False)]))
+    backtest, _ = read_parquet(report_dir / "backtest.parquet")
+    backtest = backtest[["strategy", *BACKTEST_COLUMNS]]
+    print("\nBacktest of the stitched out-of-sample series (daily, net of costs):\n")
+    print(_table(list(backtest.columns), [[format_value(v) for v in row] for row in backtest.itertuples(index=False)]))
     print(f"\nReport: {report_dir / 'report.md'}")
+    print(f"Pictures: {', '.join(str(p) for p in sorted(report_dir.glob('*.png')))}")
     return 0
 
 

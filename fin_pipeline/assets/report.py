@@ -1,6 +1,10 @@
 """The walk-forward report: every fold's metrics beside the baselines, and the stitched out-of-sample series."""
 
+import base64
+from pathlib import Path
+
 import pandas as pd
+import torch
 from dagster import (
     AllPartitionMapping,
     AssetDep,
@@ -12,7 +16,9 @@ from dagster import (
 )
 
 from fin_pipeline.assets.folds import WALK_FORWARD_GROUP
-from fin_pipeline.assets.training import fold_metrics
+from fin_pipeline.assets.training import BACKTEST_COLUMNS, fold_metrics
+from fin_pipeline.backtest import BUY_AND_HOLD, backtest_all, summary_table
+from fin_pipeline.backtest.plots import drawdown_png, equity_curve_png, learning_curves_png, metrics_table_md
 from fin_pipeline.partitions import fold_partitions
 from fin_pipeline.resources import DataStore
 from fin_pipeline.storage import atomic_path, read_parquet, write_parquet
@@ -54,27 +60,49 @@ def walk_forward_report(context: AssetExecutionContext, store: DataStore) -> Mat
     missing = [f for f in folds if not (store.metrics_dir(f) / "metrics.parquet").is_file()]
     if missing:
         raise Failure(f"walk_forward_report: fold_metrics is missing for {missing}; materialize those folds first")
-    metrics, predictions = [], []
+    metrics, predictions, backtests, histories = [], [], [], {}
     for fold in folds:
         m, meta = read_parquet(store.metrics_dir(fold) / "metrics.parquet")
         p, _ = read_parquet(store.metrics_dir(fold) / "predictions.parquet")
+        b, _ = read_parquet(store.metrics_dir(fold) / "backtest.parquet")
         bounds = meta["fold"]
         metrics.append(m.assign(fold=fold, val_start=bounds["val_start"], val_end=bounds["val_end"]))
         predictions.append(p.assign(fold=fold))
+        backtests.append(b.assign(fold=fold))
+        histories[fold] = torch.load(store.model_dir(fold) / "last.pt", weights_only=True)["history"]
     per_fold = pd.concat(metrics, ignore_index=True)
     stitched = pd.concat(predictions, ignore_index=True).sort_values(["date", "ticker"], ignore_index=True)
     overall = evaluate_fold(stitched).reset_index()  # the same metrics over all out-of-sample rows at once
     summary = fold_summary(per_fold)
+    # One out-of-sample series: the folds' validation blocks follow each other without overlap.
+    results = backtest_all(stitched)
+    stitched_backtest = summary_table(results)
+    fold_sharpe = pd.concat(backtests).pivot_table(index="fold", columns="strategy", values="sharpe", dropna=False)
 
     out = store.report_dir()
     write_parquet(per_fold, out / "fold_metrics.parquet")
     write_parquet(summary, out / "fold_summary.parquet")
     write_parquet(overall, out / "overall_metrics.parquet")
     write_parquet(stitched, out / "oos_predictions.parquet")
+    write_parquet(stitched_backtest.reset_index(), out / "backtest.parquet")
+    pictures = {
+        "equity": equity_curve_png({k: r.equity for k, r in results.items()}, out / "equity_curve.png"),
+        "drawdown": drawdown_png(results["model"].equity, out / "drawdown.png"),
+        "learning_curves": learning_curves_png(histories, out / "learning_curves.png"),
+    }
+    tables = {
+        "per_fold": markdown_table(summary),
+        "stitched": markdown_table(overall),
+        "backtest": metrics_table_md(stitched_backtest[BACKTEST_COLUMNS].reset_index()),
+        "fold_sharpe": metrics_table_md(fold_sharpe.reset_index()),
+    }
     text = (
         f"# Walk-forward report\n\n{len(folds)} folds, {len(stitched)} out-of-sample predictions "
         f"({stitched['date'].min():%Y-%m-%d} … {stitched['date'].max():%Y-%m-%d}).\n\n"
-        f"## Per fold\n\n{markdown_table(summary)}\n\n## All folds stitched\n\n{markdown_table(overall)}\n"
+        f"## Forecasts per fold\n\n{tables['per_fold']}\n\n## Forecasts, all folds stitched\n\n{tables['stitched']}\n\n"
+        f"## Backtest, all folds stitched (net of {results['model'].cost_bps:g} bps costs)\n\n{tables['backtest']}\n\n"
+        f"## Sharpe per fold\n\n{tables['fold_sharpe']}\n\n"
+        + "".join(f"![{name}]({path.name})\n\n" for name, path in pictures.items())
     )
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(text)
@@ -83,8 +111,15 @@ def walk_forward_report(context: AssetExecutionContext, store: DataStore) -> Mat
         metadata={
             "folds": len(folds),
             "oos_predictions": len(stitched),
-            "per_fold": MetadataValue.md(markdown_table(summary)),
-            "stitched": MetadataValue.md(markdown_table(overall)),
+            "model_sharpe": float(stitched_backtest.loc["model", "sharpe"]),
+            "buy_and_hold_sharpe": float(stitched_backtest.loc[BUY_AND_HOLD, "sharpe"]),
+            **{name: MetadataValue.md(table) for name, table in tables.items()},
+            # Inline images, so the pictures show in the UI's metadata panel and not only on disk.
+            **{name: MetadataValue.md(_inline_png(path)) for name, path in pictures.items()},
             "path": MetadataValue.path(str(out)),
         }
     )
+
+
+def _inline_png(path: Path) -> str:
+    return f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"

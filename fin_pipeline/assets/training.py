@@ -3,7 +3,6 @@
 import contextlib
 import shutil
 
-import torch
 from dagster import (
     AssetExecutionContext,
     Config,
@@ -17,9 +16,12 @@ from pydantic import Field
 
 from fin_pipeline.assets.folds import ALL_TICKERS, WALK_FORWARD_GROUP, normalization_stats, read_fold
 from fin_pipeline.assets.universe import load_universe
+from fin_pipeline.backtest import backtest_all, summary_table
+from fin_pipeline.backtest.plots import metrics_table_md
 from fin_pipeline.partitions import fold_partitions
 from fin_pipeline.resources import DataStore
 from fin_pipeline.storage import atomic_path, read_json, write_parquet
+from fin_pipeline.training.data import resolve_device
 from fin_pipeline.training.evaluation import markdown_table
 from fin_pipeline.training.walkforward import (
     FoldStats,
@@ -31,6 +33,20 @@ from fin_pipeline.training.walkforward import (
     predict_fold,
     train_fold,
 )
+
+# The backtest numbers a table shows first (the stored Parquet has all of them).
+BACKTEST_COLUMNS = [
+    "total_return",
+    "annualized_return",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "win_rate",
+    "hit_ratio",
+    "var_95",
+    "cvar_95",
+    "avg_turnover",
+]
 
 
 class TrainingConfig(Config):
@@ -90,7 +106,7 @@ def trained_model(context: AssetExecutionContext, config: TrainingConfig, store:
             "best_val_loss": outcome.best_score,
             "last_train_loss": last["train_loss"],
             "seconds": sum(h["seconds"] for h in outcome.history),
-            "device": "cuda" if torch.cuda.is_available() and spec.device != "cpu" else "cpu",
+            "device": str(resolve_device(spec.device)),
             "model": spec.model,
             "data_version": extra["data_version"],
             "code_version": extra["code_version"],
@@ -112,15 +128,23 @@ def fold_metrics(context: AssetExecutionContext, store: DataStore) -> Materializ
     stats = FoldStats.from_dict(read_json(store.normalization_path(fold.fold)))
     predictions = add_baselines(universe.windows, fold, stats, predict_fold(universe.windows, checkpoint))
     metrics = evaluate_fold(predictions)
+    backtests = summary_table(backtest_all(predictions, fold=fold.fold))  # model, baselines, buy and hold
     out = store.metrics_dir(fold.fold)
     write_parquet(predictions, out / "predictions.parquet", meta={"fold": fold.to_dict()})
     write_parquet(metrics.reset_index(), out / "metrics.parquet", meta={"fold": fold.to_dict()})
+    write_parquet(backtests.reset_index(), out / "backtest.parquet", meta={"fold": fold.to_dict()})
     # Flat numbers, so the UI plots each across the fold partitions; an undefined metric is left out.
     flat = {
         f"{who}_{name}": float(value)
         for who, row in metrics.iterrows()
         for name, value in row.items()
         if name != "n" and value == value
+    }
+    flat |= {
+        f"{who}_{name}": float(backtests.loc[who, name])
+        for who in backtests.index
+        for name in ("sharpe", "total_return", "max_drawdown")
+        if backtests.loc[who, name] == backtests.loc[who, name]
     }
     return MaterializeResult(
         metadata={
@@ -129,5 +153,6 @@ def fold_metrics(context: AssetExecutionContext, store: DataStore) -> Materializ
             "val_start": str(fold.val_start),
             "val_end": str(fold.val_end),
             "metrics": MetadataValue.md(markdown_table(metrics.reset_index())),
+            "backtest": MetadataValue.md(metrics_table_md(backtests[BACKTEST_COLUMNS].reset_index())),
         }
     )

@@ -277,3 +277,21 @@ def test_report_lists_every_fold_beside_the_baselines(full_run):
     text = (root / "reports" / "report.md").read_text()
     assert "undefined" in text and all(f in text for f in FOLDS)
     assert isinstance(pd.Timestamp(per_fold["val_start"].iloc[0]), pd.Timestamp)
+
+
+def test_report_backtests_the_stitched_series_and_draws_pictures(full_run):
+    root, _, results = full_run
+    for fold in FOLDS:
+        per_fold, _ = read_parquet(root / "metrics" / fold / "backtest.parquet")
+        assert set(per_fold["strategy"]) == {"model", "zero", "momentum", "ridge", "buy_and_hold"}
+    stitched, _ = read_parquet(root / "reports" / "backtest.parquet")
+    table = stitched.set_index("strategy")
+    assert np.isfinite(table.loc[["model", "buy_and_hold"], ["total_return", "sharpe", "var_95", "cvar_95"]]).all().all()
+    assert table.loc["zero", "total_return"] == 0 and np.isnan(table.loc["zero", "sharpe"])  # flat: undefined
+    for name in ("equity_curve", "drawdown", "learning_curves"):
+        png = (root / "reports" / f"{name}.png").read_bytes()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5_000
+    text = (root / "reports" / "report.md").read_text()
+    assert "Backtest, all folds stitched" in text and "![equity](equity_curve.png)" in text
+    (report,) = results[-1].asset_materializations_for_node("walk_forward_report")
+    assert report.metadata["equity"].value.startswith("![equity_curve](data:image/png;base64,")

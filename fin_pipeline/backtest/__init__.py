@@ -1,0 +1,23 @@
+"""Out-of-sample backtests of predictions: strategy simulation, risk metrics and pictures (no Dagster here)."""
+
+from fin_pipeline.backtest.metrics import SUMMARY_KEYS, summary, summary_table
+from fin_pipeline.backtest.strategy import (
+    BUY_AND_HOLD,
+    BacktestResult,
+    backtest,
+    backtest_all,
+    buy_and_hold,
+    positions_from_predictions,
+)
+
+__all__ = [
+    "BUY_AND_HOLD",
+    "SUMMARY_KEYS",
+    "BacktestResult",
+    "backtest",
+    "backtest_all",
+    "buy_and_hold",
+    "positions_from_predictions",
+    "summary",
+    "summary_table",
+]
