@@ -1,6 +1,7 @@
 """What every fold asset reads: the feature windows of the whole universe, checked to be complete."""
 
 import dataclasses
+import functools
 from pathlib import Path
 
 from dagster import Failure
@@ -32,4 +33,12 @@ def load_universe(store: DataStore, what: str) -> Universe:
     horizons = {t: read_parquet_meta(p).get("horizon") for t, p in paths.items()}
     if len(set(horizons.values())) != 1:
         raise Failure(f"{what}: feature files disagree on the target horizon: {horizons}", allow_retries=False)
-    return Universe(load_window_set(paths), list(paths.values()), int(next(iter(horizons.values()))))
+    stamps = tuple((t, str(p), p.stat().st_mtime_ns, p.stat().st_size) for t, p in paths.items())
+    return Universe(_window_set(stamps), list(paths.values()), int(next(iter(horizons.values()))))
+
+
+@functools.lru_cache(maxsize=2)
+def _window_set(stamps: tuple[tuple[str, str, int, int], ...]) -> WindowSet:
+    """The fold steps of one process (the CLI's in-process runs) share one load while the files are unchanged:
+    a rewritten feature file has a new modification time and size, hence a new key."""
+    return load_window_set({ticker: Path(path) for ticker, path, _, _ in stamps})
