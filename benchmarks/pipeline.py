@@ -26,11 +26,10 @@ the flags changes the work), and only then imports ``fin_pipeline`` and ``dagste
     ``train_fold`` with the same ``TrainSpec`` (and the same publish of ``best.pt``/``last.pt``, the same
     data and code version hashes), ``predict_fold`` + ``add_baselines`` + ``evaluate_fold`` + the fold's
     ``backtest_all``/``summary_table`` and their Parquet files; then the report from the in-memory fold
-    results (concat, ``evaluate_fold``, ``fold_summary``, the stitched backtest, the three pictures, the same
-    Parquet and Markdown files). The assets instead re-read the window set in each of the four fold assets
-    (4 x folds loads instead of one), recompute the folds in every fold run and re-read the fold files and
-    checkpoint histories in the report: that difference belongs to what (A) costs over (B); the re-loads are
-    estimated apart. (B) skips only what exists for the UI: the Markdown tables put into Dagster metadata.
+    results with ``write_report``, the same library call as the report asset. The assets instead recompute the
+    folds in every fold run, re-read the window set when a process has not loaded it yet, and re-read the fold
+    files and checkpoint histories in the report: that difference belongs to what (A) costs over (B); the
+    re-loads are estimated apart. (B) skips only what exists for the UI: the metadata (tables, inline images).
 (E) With ``--ephemeral``: as (A) on ``DagsterInstance.ephemeral()`` (in-memory storage), which separates the
     instance's disk writes from the rest of Dagster's per-run and per-step work.
 
@@ -210,12 +209,9 @@ def run_direct(
     work: Work, root: Path, epochs: int | None = None, first_fold_only: bool = False
 ) -> tuple[float, dict[str, float]]:
     """The same work as (A) without Dagster; (seconds, seconds per stage)."""
-    import pandas as pd
 
-    from fin_pipeline.assets.report import fold_summary  # pure pandas functions and a constant that live beside
-    from fin_pipeline.assets.training import BACKTEST_COLUMNS  # their assets
     from fin_pipeline.backtest import backtest_all, summary_table
-    from fin_pipeline.backtest.plots import drawdown_png, equity_curve_png, learning_curves_png, metrics_table_md
+    from fin_pipeline.backtest.report import FoldResult, write_report
     from fin_pipeline.features.indicators import (
         FEATURE_COLUMNS,
         FEATURE_VERSION,
@@ -231,7 +227,6 @@ def run_direct(
     from fin_pipeline.sources.synthetic import SyntheticMarket
     from fin_pipeline.sources.update import update_candles
     from fin_pipeline.storage import atomic_path, read_parquet, read_parquet_meta, write_json, write_parquet
-    from fin_pipeline.training.evaluation import markdown_table
     from fin_pipeline.training.walkforward import (
         FoldSpec,
         TrainSpec,
@@ -294,7 +289,7 @@ def run_direct(
     folds = compute_folds(ws, spec, 1)
     stages["folds"] += clock() - t0
     train_spec = TrainSpec(**work.train_config(epochs)).validate()
-    metrics, predictions, backtests, histories = [], [], [], {}
+    results = []
     for fold in folds[: 1 if first_fold_only else None]:
         t0 = clock()
         train_pos, val_pos = fold_positions(ws, fold)
@@ -332,12 +327,17 @@ def run_direct(
         write_parquet(fold_backtest.reset_index(), out / "backtest.parquet", meta={"fold": fold.to_dict()})
         t4 = clock()
         bounds = fold.to_dict()
-        metrics.append(
-            table.reset_index().assign(fold=fold.fold, val_start=bounds["val_start"], val_end=bounds["val_end"])
+        results.append(
+            FoldResult(
+                fold.fold,
+                bounds["val_start"],
+                bounds["val_end"],
+                table.reset_index(),
+                pred,
+                fold_backtest.reset_index(),
+                outcome.history,
+            )
         )
-        predictions.append(pred.assign(fold=fold.fold))
-        backtests.append(fold_backtest.reset_index().assign(fold=fold.fold))
-        histories[fold.fold] = outcome.history
         stages["folds"] += t1 - t0
         stages["normalization"] += t2 - t1
         stages["training"] += t3 - t2
@@ -346,42 +346,9 @@ def run_direct(
         return clock() - t_start, dict(stages)
 
     # The report from the in-memory fold results (the asset re-reads them from the fold files); the same
-    # tables, backtest, pictures and Markdown as walk_forward_report.
+    # library call as walk_forward_report.
     t0 = clock()
-    per_fold = pd.concat(metrics, ignore_index=True)
-    stitched = pd.concat(predictions, ignore_index=True).sort_values(["date", "ticker"], ignore_index=True)
-    overall = evaluate_fold(stitched).reset_index()
-    summary = fold_summary(per_fold)
-    results = backtest_all(stitched)
-    stitched_backtest = summary_table(results)
-    fold_sharpe = pd.concat(backtests).pivot_table(index="fold", columns="strategy", values="sharpe", dropna=False)
-    out = store.report_dir()
-    write_parquet(per_fold, out / "fold_metrics.parquet")
-    write_parquet(summary, out / "fold_summary.parquet")
-    write_parquet(overall, out / "overall_metrics.parquet")
-    write_parquet(stitched, out / "oos_predictions.parquet")
-    write_parquet(stitched_backtest.reset_index(), out / "backtest.parquet")
-    pictures = {
-        "equity": equity_curve_png({k: r.equity for k, r in results.items()}, out / "equity_curve.png"),
-        "drawdown": drawdown_png(results["model"].equity, out / "drawdown.png"),
-        "learning_curves": learning_curves_png(histories, out / "learning_curves.png"),
-    }
-    tables = {
-        "per_fold": markdown_table(summary),
-        "stitched": markdown_table(overall),
-        "backtest": metrics_table_md(stitched_backtest[BACKTEST_COLUMNS].reset_index()),
-        "fold_sharpe": metrics_table_md(fold_sharpe.reset_index()),
-    }
-    text = (
-        f"# Walk-forward report\n\n{len(folds)} folds, {len(stitched)} out-of-sample predictions "
-        f"({stitched['date'].min():%Y-%m-%d} … {stitched['date'].max():%Y-%m-%d}).\n\n"
-        f"## Forecasts per fold\n\n{tables['per_fold']}\n\n## Forecasts, all folds stitched\n\n"
-        f"{tables['stitched']}\n\n## Backtest, all folds stitched (net of {results['model'].cost_bps:g} bps costs)"
-        f"\n\n{tables['backtest']}\n\n## Sharpe per fold\n\n{tables['fold_sharpe']}\n\n"
-        + "".join(f"![{name}]({path.name})\n\n" for name, path in pictures.items())
-    )
-    with atomic_path(out / "report.md") as tmp:
-        tmp.write_text(text)
+    write_report(results, store.report_dir())
     stages["report"] += clock() - t0
     return clock() - t_start, dict(stages)
 

@@ -122,7 +122,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _print_report(report_dir: Path) -> int:
-    from fin_pipeline.assets.training import BACKTEST_COLUMNS
+    from fin_pipeline.backtest.report import BACKTEST_COLUMNS
     from fin_pipeline.storage import read_parquet
 
     summary, _ = read_parquet(report_dir / "fold_summary.parquet")

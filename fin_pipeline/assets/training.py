@@ -18,6 +18,7 @@ from fin_pipeline.assets.folds import ALL_TICKERS, WALK_FORWARD_GROUP, normaliza
 from fin_pipeline.assets.universe import load_universe
 from fin_pipeline.backtest import backtest_all, summary_table
 from fin_pipeline.backtest.plots import metrics_table_md
+from fin_pipeline.backtest.report import BACKTEST_COLUMNS
 from fin_pipeline.partitions import fold_partitions
 from fin_pipeline.resources import DataStore
 from fin_pipeline.storage import atomic_path, read_json, write_parquet
@@ -33,20 +34,6 @@ from fin_pipeline.training.walkforward import (
     predict_fold,
     train_fold,
 )
-
-# The backtest numbers a table shows first (the stored Parquet has all of them).
-BACKTEST_COLUMNS = [
-    "total_return",
-    "annualized_return",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "win_rate",
-    "hit_ratio",
-    "var_95",
-    "cvar_95",
-    "avg_turnover",
-]
 
 
 class TrainingConfig(Config):
