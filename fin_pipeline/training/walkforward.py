@@ -149,6 +149,8 @@ class TrainSpec:
             raise ValueError(f"unknown scheduler {self.scheduler!r}; valid: {[*SCHEDULERS, 'none']}")
         if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device!r} asked for, but this machine has no CUDA device; use 'auto'")
         create_loss_function(self.loss)  # raises, listing the valid names
         create_model(self.model, **self.model_config)  # raises for an unknown name, key or value
         return self

@@ -254,6 +254,8 @@ def test_missing_upstream_partitions_are_named(tmp_path):
         ({"epochs": 0}, "epochs"),
         ({"optimizer": "adagrad"}, "optimizer"),
         ({"learning_rate": -1.0}, "learning_rate"),
+        ({"device": "tpu"}, "device"),
+        *([] if torch.cuda.is_available() else [({"device": "cuda"}, "no CUDA device")]),
     ],
 )
 def test_bad_training_config_is_rejected_before_training(full_run, tmp_path, override, named):
