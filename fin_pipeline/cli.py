@@ -21,8 +21,10 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
+from fin_pipeline.reporting import format_value, text_table
 from fin_pipeline.settings import SettingsError
-from fin_pipeline.training.evaluation import format_value
 
 # Dagster's console logger prints every event at DEBUG; the CLI prints its own progress lines instead.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -90,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         rows.append([ticker, meta["rows"], meta["rows_added"], meta["first_date"], meta["last_date"], windows])
     print()
-    print(_table(["ticker", "rows", "added", "first", "last", "windows"], rows))
+    print(text_table(pd.DataFrame(rows, columns=["ticker", "rows", "added", "first", "last", "windows"])))
     if args.data_only:
         return 0
 
@@ -105,10 +107,11 @@ def _run(args: argparse.Namespace) -> int:
             print(f"[fold {i}/{len(folds)}] {fold}: FAILED ({result.run_id}): {_errors(result)}")
             continue
         model, metrics = _metadata(result, "trained_model"), _metadata(result, "fold_metrics")
-        ic = {who: format_value(metrics.get(f"{who}_ic", float("nan"))) for who in ("model", "ridge")}
+        ic = {k: format_value(metrics.get(k, float("nan"))) for k in ("model_ic", "model_ic_nw_t", "ridge_ic")}
         print(
-            f"[fold {i}/{len(folds)}] {fold}: validation {metrics['val_start']} … {metrics['val_end']}, "
-            f"{model['epochs']} epoch(s) (best {model['best_epoch']}), IC model {ic['model']} / ridge {ic['ridge']}, "
+            f"[fold {i}/{len(folds)}] {fold}: test {metrics['test_start']} … {metrics['test_end']} "
+            f"({metrics['test_tickers']} tickers), {model['epochs']} epoch(s) (best {model['best_epoch']} on the "
+            f"tuning block), IC model {ic['model_ic']} (NW t {ic['model_ic_nw_t']}) / ridge {ic['ridge_ic']}, "
             f"{seconds:.1f} s"
         )
     if failed:
@@ -122,19 +125,24 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _print_report(report_dir: Path) -> int:
-    from fin_pipeline.backtest.report import BACKTEST_COLUMNS
-    from fin_pipeline.storage import read_parquet
+    from fin_pipeline.report import BACKTEST_COLUMNS, FORECAST_COLUMNS
+    from fin_pipeline.storage import read_parquet, read_parquet_meta
 
+    folds, _ = read_parquet(report_dir / "folds.parquet")
     summary, _ = read_parquet(report_dir / "fold_summary.parquet")
     overall, _ = read_parquet(report_dir / "overall_metrics.parquet")
-    print("\nPer fold, on each validation block (mse lower is better; ic, rank_ic, hit rate higher):\n")
-    print(_table(list(summary.columns), [[format_value(v) for v in row] for row in summary.itertuples(index=False)]))
-    print("\nAll folds stitched out of sample:\n")
-    print(_table(list(overall.columns), [[format_value(v) for v in row] for row in overall.itertuples(index=False)]))
     backtest, _ = read_parquet(report_dir / "backtest.parquet")
-    backtest = backtest[["strategy", *BACKTEST_COLUMNS]]
-    print("\nBacktest of the stitched out-of-sample series (daily, net of costs):\n")
-    print(_table(list(backtest.columns), [[format_value(v) for v in row] for row in backtest.itertuples(index=False)]))
+    print("\nFolds (training | gap | tuning | gap | test; every figure below is on the test blocks):\n")
+    print(text_table(folds))
+    print("\nThe model per fold (IC with its Newey-West t; dm_p: Diebold-Mariano p against the best baseline):\n")
+    print(text_table(summary))
+    print("\nAll folds stitched out of sample:\n")
+    print(text_table(overall[["predictor", *FORECAST_COLUMNS]]))
+    print("\nBooks of the stitched out-of-sample series (daily, net of costs; *_neutral: market-neutral rank books):\n")
+    print(text_table(backtest[["strategy", *BACKTEST_COLUMNS]]))
+    print()
+    for line in read_parquet_meta(report_dir / "overall_metrics.parquet")["verdict"]:
+        print(line.replace("**", ""))
     print(f"\nReport: {report_dir / 'report.md'}")
     print(f"Pictures: {', '.join(str(p) for p in sorted(report_dir.glob('*.png')))}")
     return 0
@@ -155,14 +163,6 @@ def _metadata(result, node: str) -> dict[str, object]:
     """The metadata values of ``node``'s materialization in ``result`` ({} when the job did not materialize it)."""
     materializations = result.asset_materializations_for_node(node)
     return {k: v.value for k, v in materializations[0].metadata.items()} if materializations else {}
-
-
-def _table(header: list[str], rows: list[list[object]]) -> str:
-    cells = [header, *[[str(c) for c in r] for r in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -31,9 +31,13 @@ class SyntheticMarketResource(CandleSourceResource):
     """The embedded synthetic market (the offline default): simulated prices, not real ones."""
 
     seed: int = Field(default=7, description="Seed of the simulated market; the same seed gives the same bars.")
+    signal_ic: float = Field(
+        default=0.0,
+        description="Planted information coefficient of ret_1d for the next day's return, in [0, 0.5); 0 = none.",
+    )
 
     def build(self) -> CandleSource:
-        return SyntheticMarket(seed=self.seed)
+        return SyntheticMarket(seed=self.seed, signal_ic=self.signal_ic)
 
 
 class PolygonResource(CandleSourceResource):
@@ -105,4 +109,4 @@ def candle_source_resource(settings: Settings) -> CandleSourceResource:
         )
     if settings.source == "csv":
         return CsvDirectoryResource(directory=str(settings.csv_dir))
-    return SyntheticMarketResource(seed=settings.seed)
+    return SyntheticMarketResource(seed=settings.seed, signal_ic=settings.signal_ic)

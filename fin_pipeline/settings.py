@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from fin_pipeline.sources.synthetic import MAX_SIGNAL_IC
+
 NEW_YORK = ZoneInfo("America/New_York")
 DEFAULT_UNIVERSE = ("AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA", "JPM", "XOM")
 SOURCES = ("synthetic", "polygon", "csv")
@@ -41,6 +43,7 @@ class Settings:
     seed: int = 7
     polygon_base_url: str = "https://api.polygon.io"
     polygon_requests_per_minute: float = 5.0
+    signal_ic: float = 0.0  # planted IC of the synthetic market; 0 = none (see sources/synthetic.py)
 
     def __post_init__(self) -> None:
         for ticker in self.universe:
@@ -59,6 +62,15 @@ class Settings:
             raise SettingsError(f"folds must be at least 1, got {self.folds}")
         if self.polygon_requests_per_minute < 0:
             raise SettingsError("polygon_requests_per_minute must be >= 0 (0 = unlimited)")
+        if not 0.0 <= self.signal_ic < MAX_SIGNAL_IC:  # also refuses NaN
+            raise SettingsError(
+                f"FIN_PIPELINE_SIGNAL_IC (signal_ic) must be in [0, {MAX_SIGNAL_IC}), got {self.signal_ic!r}"
+            )
+        if self.signal_ic > 0 and self.source != "synthetic":  # real prices cannot be given a planted signal
+            raise SettingsError(
+                f"FIN_PIPELINE_SIGNAL_IC={self.signal_ic:g} plants a signal in the synthetic market only, "
+                f"but the source is {self.source!r}"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -83,6 +95,8 @@ class Settings:
             kw["polygon_base_url"] = v.rstrip("/")
         if v := _get(env, "FIN_PIPELINE_POLYGON_RPM"):
             kw["polygon_requests_per_minute"] = _parse(env, "FIN_PIPELINE_POLYGON_RPM", float, "a number")
+        if v := _get(env, "FIN_PIPELINE_SIGNAL_IC"):
+            kw["signal_ic"] = _parse(env, "FIN_PIPELINE_SIGNAL_IC", float, "a number")
         kw["source"] = _resolve_source(env)
         try:
             return cls(**kw)  # type: ignore[arg-type]

@@ -40,9 +40,22 @@ def runs_of(home: Path):
 
 def test_dagster_asset_materialize_one_ticker_offline(home):
     proc = subprocess.run(
-        [BIN / "dagster", "asset", "materialize", "-m", "fin_pipeline.definitions", "--select", "raw_candles",
-         "--partition", "AAPL"],
-        cwd=home, env=env_for(home, DAGSTER_HOME=str(home)), capture_output=True, text=True, timeout=240,
+        [
+            BIN / "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "fin_pipeline.definitions",
+            "--select",
+            "raw_candles",
+            "--partition",
+            "AAPL",
+        ],
+        cwd=home,
+        env=env_for(home, DAGSTER_HOME=str(home)),
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (home / "data" / "raw_candles" / "AAPL.parquet").is_file()
@@ -67,8 +80,13 @@ def test_data_only_run_refreshes_the_universe_and_records_runs_in_the_instance(h
 
 
 def test_main_job_runs_the_whole_chain_then_the_dagster_cli_reruns_one_fold(home):
-    env = env_for(home, FIN_PIPELINE_UNIVERSE="AAPL,MSFT", FIN_PIPELINE_FOLDS="2", FIN_PIPELINE_START="2018-01-02",
-                  FIN_PIPELINE_END="2021-06-30")
+    env = env_for(
+        home,
+        FIN_PIPELINE_UNIVERSE="AAPL,MSFT",
+        FIN_PIPELINE_FOLDS="2",
+        FIN_PIPELINE_START="2018-01-02",
+        FIN_PIPELINE_END="2021-06-30",
+    )
     cmd = [BIN / "fin-pipeline", "run", "--model", "cnn", "--epochs", "1"]
     proc = subprocess.run(cmd, cwd=home, env=env, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -85,9 +103,24 @@ def test_main_job_runs_the_whole_chain_then_the_dagster_cli_reruns_one_fold(home
     config = '{"ops": {"trained_model": {"config": {"model": "cnn", "epochs": 1}}}}'
     for asset in ("trained_model", "fold_metrics"):
         proc = subprocess.run(
-            [BIN / "dagster", "asset", "materialize", "-m", "fin_pipeline.definitions", "--select", asset,
-             "--partition", "fold_01", "--config-json", config],
-            cwd=home, env={**env, "DAGSTER_HOME": str(home)}, capture_output=True, text=True, timeout=240,
+            [
+                BIN / "dagster",
+                "asset",
+                "materialize",
+                "-m",
+                "fin_pipeline.definitions",
+                "--select",
+                asset,
+                "--partition",
+                "fold_01",
+                "--config-json",
+                config,
+            ],
+            cwd=home,
+            env={**env, "DAGSTER_HOME": str(home)},
+            capture_output=True,
+            text=True,
+            timeout=240,
         )
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (home / "data" / "models" / "fold_01" / "best.pt").stat().st_mtime_ns > before
@@ -95,7 +128,11 @@ def test_main_job_runs_the_whole_chain_then_the_dagster_cli_reruns_one_fold(home
 
 def test_main_job_refuses_a_ticker_outside_the_universe(home):
     proc = subprocess.run(
-        [BIN / "fin-pipeline", "run", "--tickers", "NOPE"], cwd=home, env=env_for(home), capture_output=True,
-        text=True, timeout=120,
+        [BIN / "fin-pipeline", "run", "--tickers", "NOPE"],
+        cwd=home,
+        env=env_for(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2 and "['NOPE'] not in the universe" in proc.stdout

@@ -3,7 +3,18 @@
 import subprocess
 import sys
 
-LIBRARY = ["sources", "features", "models", "training", "backtest", "storage", "settings"]
+LIBRARY = [
+    "sources",
+    "features",
+    "models",
+    "training",
+    "backtest",
+    "storage",
+    "settings",
+    "reporting",
+    "scoring",
+    "report",
+]
 
 
 def test_library_modules_do_not_import_dagster():

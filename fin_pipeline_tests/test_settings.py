@@ -12,6 +12,7 @@ def test_defaults_run_offline_on_the_synthetic_market():
     assert s.universe == DEFAULT_UNIVERSE and len(s.universe) == 8
     assert s.folds == 12
     assert s.data_dir == Path("data")
+    assert s.signal_ic == 0.0  # no planted signal unless asked for
 
 
 def test_every_variable_overrides_its_default(tmp_path):
@@ -25,6 +26,7 @@ def test_every_variable_overrides_its_default(tmp_path):
             "FIN_PIPELINE_SEED": "11",
             "FIN_PIPELINE_POLYGON_BASE_URL": "http://127.0.0.1:9/",
             "FIN_PIPELINE_POLYGON_RPM": "0",
+            "FIN_PIPELINE_SIGNAL_IC": "0.05",
         }
     )
     assert s.universe == ("AAPL", "MSFT", "BRK.B")
@@ -32,6 +34,7 @@ def test_every_variable_overrides_its_default(tmp_path):
     assert s.data_dir == tmp_path
     assert (s.folds, s.seed, s.polygon_requests_per_minute) == (4, 11, 0.0)
     assert s.polygon_base_url == "http://127.0.0.1:9"
+    assert s.signal_ic == 0.05
     assert s.end_date() == dt.date(2020, 12, 31)
 
 
@@ -64,6 +67,12 @@ def test_auto_source(env, source):
         ({"FIN_PIPELINE_SOURCE": "yahoo"}, "FIN_PIPELINE_SOURCE"),
         ({"FIN_PIPELINE_SOURCE": "polygon"}, "POLYGON_API_KEY"),
         ({"FIN_PIPELINE_SOURCE": "csv"}, "FIN_PIPELINE_CSV_DIR"),
+        ({"FIN_PIPELINE_SIGNAL_IC": "strong"}, "FIN_PIPELINE_SIGNAL_IC"),
+        ({"FIN_PIPELINE_SIGNAL_IC": "-0.1"}, "FIN_PIPELINE_SIGNAL_IC"),
+        ({"FIN_PIPELINE_SIGNAL_IC": "0.5"}, "FIN_PIPELINE_SIGNAL_IC"),
+        ({"FIN_PIPELINE_SIGNAL_IC": "nan"}, "FIN_PIPELINE_SIGNAL_IC"),
+        ({"FIN_PIPELINE_SIGNAL_IC": "inf"}, "FIN_PIPELINE_SIGNAL_IC"),
+        ({"FIN_PIPELINE_SIGNAL_IC": "0.1", "POLYGON_API_KEY": "k"}, "FIN_PIPELINE_SIGNAL_IC"),
     ],
 )
 def test_bad_values_name_the_variable(env, named):
@@ -75,3 +84,15 @@ def test_default_end_waits_for_the_final_daily_bar():
     # 19:59 New York (EST, UTC-5) on 2024-01-10: that day's bar is not final yet.
     assert default_end(dt.datetime(2024, 1, 11, 0, 59, tzinfo=dt.UTC)) == dt.date(2024, 1, 9)
     assert default_end(dt.datetime(2024, 1, 11, 1, 0, tzinfo=dt.UTC)) == dt.date(2024, 1, 10)
+
+
+def test_signal_ic_reaches_the_synthetic_market():
+    from fin_pipeline.resources import SyntheticMarketResource, candle_source_resource
+
+    resource = candle_source_resource(Settings.from_env({"FIN_PIPELINE_SIGNAL_IC": "0.1", "FIN_PIPELINE_SEED": "3"}))
+    assert isinstance(resource, SyntheticMarketResource)
+    market = resource.build()
+    assert (market.seed, market.signal_ic) == (3, 0.1)
+    assert candle_source_resource(Settings.from_env({})).build().signal_ic == 0.0
+    with pytest.raises(SettingsError, match="FIN_PIPELINE_SIGNAL_IC"):
+        Settings(signal_ic=0.5)

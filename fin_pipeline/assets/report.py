@@ -1,4 +1,4 @@
-"""The walk-forward report: every fold's metrics beside the baselines, and the stitched out-of-sample series."""
+"""The walk-forward report: every fold's test block beside the baselines, and the stitched out-of-sample series."""
 
 import base64
 from pathlib import Path
@@ -17,21 +17,21 @@ from dagster import (
 from fin_pipeline.assets.folds import WALK_FORWARD_GROUP
 from fin_pipeline.assets.training import fold_metrics
 from fin_pipeline.backtest import BUY_AND_HOLD
-from fin_pipeline.backtest.report import FoldResult, write_report
 from fin_pipeline.partitions import fold_partitions
+from fin_pipeline.report import FoldResult, write_report
 from fin_pipeline.resources import DataStore
+from fin_pipeline.scoring import fold_files
 from fin_pipeline.storage import read_parquet
 
 
 def read_fold_result(store: DataStore, fold: str) -> FoldResult:
     """What ``fold_metrics`` stored for ``fold``, and its model's training history."""
-    directory = store.metrics_dir(fold)
-    metrics, meta = read_parquet(directory / "metrics.parquet")
-    predictions, _ = read_parquet(directory / "predictions.parquet")
-    backtest, _ = read_parquet(directory / "backtest.parquet")
+    files = fold_files(store.metrics_dir(fold))
+    forecasts, meta = read_parquet(files["metrics"])
+    predictions, _ = read_parquet(files["predictions"])
+    backtest, _ = read_parquet(files["backtest"])
     history = torch.load(store.model_dir(fold) / "last.pt", weights_only=True)["history"]
-    bounds = meta["fold"]
-    return FoldResult(fold, bounds["val_start"], bounds["val_end"], metrics, predictions, backtest, history)
+    return FoldResult(fold, meta["fold"], forecasts, predictions, backtest, meta["comparison"], history)
 
 
 @asset(
@@ -40,20 +40,36 @@ def read_fold_result(store: DataStore, fold: str) -> FoldResult:
     kinds={"parquet"},
 )
 def walk_forward_report(context: AssetExecutionContext, store: DataStore) -> MaterializeResult:
-    """All folds stitched: each fold's metrics and baselines, the out-of-sample backtest, and pictures."""
+    """All folds' test blocks stitched: the model against the baselines with statistics, books, and pictures."""
     folds = fold_partitions.get_partition_keys()
-    missing = [f for f in folds if not (store.metrics_dir(f) / "backtest.parquet").is_file()]
+    missing = [f for f in folds if not fold_files(store.metrics_dir(f))["backtest"].is_file()]
     if missing:
         raise Failure(f"walk_forward_report: fold_metrics is missing for {missing}; materialize those folds first")
+    results = [read_fold_result(store, f) for f in folds]
     out = store.report_dir()
-    report = write_report([read_fold_result(store, f) for f in folds], out)
+    report = write_report(results, out, horizon=int(results[0].bounds["horizon"]))
     context.log.info(f"walk-forward report written to {out}")
+    stitched = report.stitched
+    model, neutral = stitched.backtest.loc["model"], stitched.backtest.loc["model_neutral"]
+    forecast = stitched.forecasts.loc["model"]
+    numbers = {
+        "model_ic": forecast["ic"],
+        "model_ic_nw_t": forecast["ic_nw_t"],
+        "model_ic_nw_p": forecast["ic_nw_p"],
+        "model_sharpe": model["sharpe"],
+        "model_sharpe_se": model["sharpe_se"],
+        "model_psr": model["psr"],
+        "model_dsr": model["dsr"],
+        "model_neutral_sharpe": neutral["sharpe"],
+        "buy_and_hold_sharpe": stitched.backtest.loc[BUY_AND_HOLD, "sharpe"],
+        "dm_vs_best_p": stitched.comparison["vs_best"]["dm_p_a_better"],
+    }
     return MaterializeResult(
         metadata={
             "folds": len(folds),
             "oos_predictions": len(report.predictions),
-            "model_sharpe": float(report.backtest.loc["model", "sharpe"]),
-            "buy_and_hold_sharpe": float(report.backtest.loc[BUY_AND_HOLD, "sharpe"]),
+            **{k: float(v) for k, v in numbers.items() if v == v},
+            "verdict": MetadataValue.md("\n\n".join(stitched.verdict)),
             **{name: MetadataValue.md(table) for name, table in report.tables.items()},
             # Inline images, so the pictures show in the UI's metadata panel and not only on disk.
             **{name: MetadataValue.md(_inline_png(path)) for name, path in report.pictures.items()},

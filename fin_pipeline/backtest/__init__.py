@@ -2,7 +2,10 @@
 
 from fin_pipeline.backtest.metrics import SUMMARY_KEYS, summary, summary_table
 from fin_pipeline.backtest.strategy import (
+    BOOKS,
     BUY_AND_HOLD,
+    MODES,
+    NEUTRAL_SUFFIX,
     BacktestResult,
     backtest,
     backtest_all,
@@ -11,7 +14,10 @@ from fin_pipeline.backtest.strategy import (
 )
 
 __all__ = [
+    "BOOKS",
     "BUY_AND_HOLD",
+    "MODES",
+    "NEUTRAL_SUFFIX",
     "SUMMARY_KEYS",
     "BacktestResult",
     "backtest",

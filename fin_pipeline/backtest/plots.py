@@ -1,4 +1,4 @@
-"""Pictures of a backtest for people: equity curves, drawdown, learning curves, and a Markdown metrics table.
+"""Pictures of a backtest for people: equity curves, drawdown and learning curves.
 
 Figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas, never through ``pyplot``: no GUI
 backend, no global figure state shared between threads (Dagster may run steps in threads), and importing this
@@ -20,7 +20,6 @@ from matplotlib.figure import Figure
 
 from fin_pipeline.backtest.metrics import drawdown_series
 from fin_pipeline.storage import atomic_path
-from fin_pipeline.training.evaluation import format_value
 
 DPI = 110
 
@@ -84,7 +83,7 @@ def drawdown_png(curve: pd.Series, path: Path, title: str = "Drawdown of the mod
 def learning_curves_png(
     histories: Mapping[str, Sequence[Mapping[str, float]]], path: Path, title: str = "Learning curves per fold"
 ) -> Path:
-    """Small multiples, one panel per fold: train and validation loss against epoch (the best epoch marked)."""
+    """Small multiples, one panel per fold: training and tuning loss against epoch (the best epoch marked)."""
     folds = [f for f, h in histories.items() if len(h)]
     if not folds:
         raise ValueError("no training history to plot")
@@ -94,7 +93,7 @@ def learning_curves_png(
     for ax, fold in zip(axes.flat, folds, strict=False):
         h = pd.DataFrame(list(histories[fold]))
         epoch = h["epoch"] if "epoch" in h else pd.Series(np.arange(1, len(h) + 1))
-        for col, label in (("train_loss", "train"), ("val_loss", "validation")):
+        for col, label in (("train_loss", "training"), ("val_loss", "tuning")):
             if col in h:
                 ax.plot(epoch, h[col], marker="o", ms=2.5, lw=1.2, label=label)
         if "val_loss" in h and h["val_loss"].notna().any():
@@ -109,21 +108,3 @@ def learning_curves_png(
     axes.flat[0].legend(loc="best", fontsize="small")
     fig.suptitle(title)
     return _save(fig, path)
-
-
-def _cell(value: object) -> str:
-    if value is None or value is pd.NaT:
-        return "undefined"
-    if isinstance(value, pd.Timestamp | np.datetime64):
-        return f"{pd.Timestamp(value):%Y-%m-%d}"
-    return format_value(value)
-
-
-def metrics_table_md(df: pd.DataFrame) -> str:
-    """``df`` as a Markdown table: a named or non-default index becomes the first column; floats to 4 significant
-    digits, dates as YYYY-MM-DD, NaN/NaT as "undefined"."""
-    if df.index.name is not None or not isinstance(df.index, pd.RangeIndex):
-        df = df.reset_index()
-    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines)

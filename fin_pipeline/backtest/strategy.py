@@ -1,23 +1,44 @@
-"""Daily long-short strategies from predictions, with transaction costs.
+"""Daily long-short strategies from predictions, with transaction costs; horizons h ≥ 1 as overlapping tranches.
 
 Conventions (one row of ``predictions`` is a ticker on a session date ``t``, with ``target`` the log return from
-close t to close t+1, the realized next-day return):
+close t to close t+h, h the target horizon, and ``next_return`` the one-day log return from close t to close t+1):
 
-* Timing: the position decided at close t from the prediction made at close t earns that same row's target,
-  close t → close t+1: exactly the target's timing, never earlier. A row's date in :attr:`BacktestResult.daily`
-  is that decision date; its return is realized at the next close.
-* Weights: each day, a signal per ticker in [-cap, cap] (``sign``: sign(p); ``scaled``: p divided by the
-  day's mean |p| over tickers with a nonzero prediction, clipped to ±cap), divided by the number of tickers
-  that day: equal risk across the universe, Σ|w| ≤ 1 (= 1 in ``sign`` mode when every prediction is nonzero;
-  in ``scaled`` mode the signals' mean magnitude is 1 before the cap, so Σ|w| ≤ 1 for any cap, while cap > 1 lets
-  one strong prediction take up to cap/N).
-  ``long_only`` sets the short signals to 0 (it does not re-lever the longs). A zero or NaN prediction → 0.
-* Returns: portfolio simple return = Σ_i w_i · (exp(r_i) − 1); log targets are converted per ticker first.
-* Turnover: Σ_i |w_{t,i} − w_{t−1,i}| over the union of tickers, with w = 0 for a ticker absent on a day and
-  w_{−1} = 0 at the block start (the entry is paid; the final exit is not). Weights are the daily target weights:
-  intraday drift between rebalances is ignored, so a constant-weight book trades nothing after entry.
+* Days: a block's days are the distinct dates of its predictions, in order (trading days, not calendar days).
+  "k days earlier" counts these days; nothing exists before the block's first day.
+* Books: each day t a new book w_t is formed from the predictions made at close t, per ticker of that day:
+  ``sign``: s = sign(p); ``scaled``: s = clip(p / mean_{j: p_j ≠ 0} |p_j|, −cap, cap); both then w = s / N_t with
+  N_t the number of tickers that day: equal risk across the universe, Σ|w| ≤ 1 (= 1 in ``sign`` mode when every
+  prediction is nonzero; in ``scaled`` mode the signals' mean magnitude is 1 before the cap, so Σ|w| ≤ 1 for any
+  cap, while cap > 1 lets one strong prediction take up to cap/N). ``long_only`` sets the short signals to 0 (it
+  does not re-lever the longs). A zero or NaN prediction → 0.
+  ``neutral`` (market-neutral, stock selection only): w_i = (ρ_i − ρ̄) / Σ_j |ρ_j − ρ̄| with ρ the rank of p among
+  the day's tickers with a finite prediction (ties get their average rank) and ρ̄ their mean rank, so Σw = 0 and
+  Σ|w| = 1; a NaN prediction → 0 and takes no rank; a day with fewer than two ranked tickers or all predictions
+  equal holds nothing. ``cap`` does not apply, and ``long_only`` is refused (a long-only book is not neutral).
+  The sign book mixes market timing (the book's net Σw) with selection; the neutral book shows selection alone,
+  which is what the IC measures.
+* Holding (Jegadeesh & Titman 1993, overlapping portfolios): each book is held for h days with 1/h of the
+  capital, so the portfolio's weight from close s to close s+1 is W_{s,i} = (1/h) Σ_{k=0}^{h−1} w_{s−k,i}, a book
+  of a day before the block's first day contributing 0 (the book ramps up over the first h days). Trades are
+  netted across tranches. A ticker absent on day s (no row) holds W_{s,i} = 0 that day, whatever its tranches
+  hold: it cannot be traded or marked without a row; its tranches hold it again on the next day it has a row.
+  (The neutral book is therefore exactly neutral, ΣW = 0, on days whose tickers all had rows on the h − 1 days
+  before.) With h = 1, W = w: each day's book is the day's position.
+* Timing: W_s, decided at close s from predictions made at closes s−h+1 … s, earns the one-day return from close s
+  to close s+1, never earlier. A row's date in :attr:`BacktestResult.daily` is that decision date; its return is
+  realized at the next close. The one-day return is ``next_return``; with h = 1 a frame without it uses
+  ``target`` (the same return then); with h > 1 ``next_return`` is required (compounding h-day targets day after
+  day would count each return h times).
+* Returns: portfolio simple return = Σ_i W_{s,i} · (exp(r_{s,i}) − 1), r the one-day log return, converted per
+  ticker first.
+* Turnover: Σ_i |W_{s,i} − W_{s−1,i}| over the union of tickers (W = 0 for a ticker absent on a day) and
+  W_{−1} = 0 at the block start (the entry is paid; the final exit is not). Weights are the daily target weights:
+  intraday drift between rebalances is ignored, so a constant-weight book trades nothing after entry (after its
+  h-day ramp-up).
 * Cost = turnover × cost_bps / 1e4 (bps of traded notional, each way); net = gross − cost;
-  equity = Π (1 + net), starting from 1 before the first day.
+  equity = Π (1 + net), starting from 1 before the first day. Returns, turnover and costs are daily for every h.
+* Scoring: :attr:`BacktestResult.positions` keeps per row the day's new-book weight ``weight`` (w_t, which the hit
+  ratio compares with the row's h-day ``target``), the held weight ``holding`` (W_t) and ``next_return``.
 """
 
 from __future__ import annotations
@@ -28,10 +49,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-MODES = ("sign", "scaled")
+MODES = ("sign", "scaled", "neutral")
+DIRECTIONAL_MODES = ("sign", "scaled")
+BOOKS = ("sign", "neutral")  # backtest_all's books: the directional one (built with ``mode``) and the neutral one
+NEUTRAL_SUFFIX = "_neutral"  # the neutral book of predictor p is named p + NEUTRAL_SUFFIX
 PREDICTORS = ("model", "zero", "momentum", "ridge")
 BUY_AND_HOLD = "buy_and_hold"
 DAILY_COLUMNS = ("date", "gross_return", "turnover", "cost", "net_return", "exposure", "equity")
+POSITION_COLUMNS = ("date", "ticker", "weight", "target", "holding", "next_return")
 
 
 @dataclass(frozen=True)
@@ -40,9 +65,10 @@ class BacktestResult:
 
     name: str
     daily: pd.DataFrame  # one row per date: DAILY_COLUMNS
-    positions: pd.DataFrame  # one row per (date, ticker): date, ticker, weight, target
+    positions: pd.DataFrame  # one row per (date, ticker): POSITION_COLUMNS (see the module docstring)
     cost_bps: float
     fold: str | None = None
+    horizon: int = 1
 
     @property
     def returns(self) -> pd.Series:
@@ -59,44 +85,74 @@ def _where(fold: str | None) -> str:
     return f" in {fold}" if fold else ""
 
 
-def validate_predictions(predictions: pd.DataFrame, columns: Sequence[str] = (), fold: str | None = None) -> None:
+def _check_horizon(horizon: int) -> int:
+    if isinstance(horizon, bool) or not isinstance(horizon, int | np.integer) or horizon < 1:
+        raise ValueError(f"horizon must be a whole number of days >= 1, got {horizon!r}")
+    return int(horizon)
+
+
+def validate_predictions(
+    predictions: pd.DataFrame, columns: Sequence[str] = (), fold: str | None = None, horizon: int = 1
+) -> None:
     """Raise ``ValueError`` naming the fold (and ticker and date) for input a backtest cannot honestly use.
 
-    No rows; a missing column; a duplicated (date, ticker); a NaN or infinite target ("NaN return for MSFT on
-    2020-03-02 in fold_03"; the fold comes from ``fold`` or else from the row's ``fold`` column).
+    No rows; a missing column (``next_return`` is required when ``horizon`` > 1); a duplicated (date, ticker); a
+    NaN or infinite ``target`` or ``next_return`` ("NaN return for MSFT on 2020-03-02 in fold_03"; the fold comes
+    from ``fold`` or else from the row's ``fold`` column).
     """
+    horizon = _check_horizon(horizon)
     if len(predictions) == 0:
         raise ValueError(f"no predictions to backtest{_where(fold)}")
     missing = [c for c in ("date", "ticker", "target", *columns) if c not in predictions.columns]
     if missing:
         raise ValueError(f"predictions{_where(fold)} lack the column(s) {missing}")
+    if horizon > 1 and "next_return" not in predictions.columns:
+        raise ValueError(
+            f"predictions{_where(fold)} lack the column 'next_return' (log return close t → t+1) that a backtest "
+            f"with horizon {horizon} needs: the {horizon}-day targets cannot be held day by day"
+        )
     dup = predictions.duplicated(["date", "ticker"])
     if dup.any():
         row = predictions[dup].iloc[0]
         raise ValueError(f"two predictions for {row['ticker']} on {pd.Timestamp(row['date']):%Y-%m-%d}{_where(fold)}")
-    bad = ~np.isfinite(predictions["target"].to_numpy(np.float64))
-    if bad.any():
-        row = predictions[bad].iloc[0]
-        where = fold or (row["fold"] if "fold" in predictions.columns else None)
-        raise ValueError(f"NaN return for {row['ticker']} on {pd.Timestamp(row['date']):%Y-%m-%d}{_where(where)}")
+    for col, what in (("target", "return"), ("next_return", "next_return")):
+        if col not in predictions.columns:
+            continue
+        bad = ~np.isfinite(predictions[col].to_numpy(np.float64))
+        if bad.any():
+            row = predictions[bad].iloc[0]
+            where = fold or (row["fold"] if "fold" in predictions.columns else None)
+            raise ValueError(f"NaN {what} for {row['ticker']} on {pd.Timestamp(row['date']):%Y-%m-%d}{_where(where)}")
 
 
 def positions_from_predictions(
     pred: pd.DataFrame, column: str = "model", mode: str = "sign", long_only: bool = False, cap: float = 1.0
 ) -> pd.DataFrame:
-    """Weight per (date, ticker) from ``pred[column]``: columns date, ticker, weight (sorted by date, ticker).
+    """The day's new book w per (date, ticker) from ``pred[column]``: columns date, ticker, weight (sorted).
 
-    w_{t,i} = s_{t,i} / N_t with N_t the number of tickers on day t and s the signal: ``sign`` → sign(p);
-    ``scaled`` → clip(p / mean_{j: p_j ≠ 0} |p_j|, −cap, cap). ``long_only`` → s = max(s, 0). NaN p → 0.
+    ``sign``/``scaled``: w_{t,i} = s_{t,i} / N_t with N_t the number of tickers on day t and s the signal:
+    ``sign`` → sign(p); ``scaled`` → clip(p / mean_{j: p_j ≠ 0} |p_j|, −cap, cap); ``long_only`` → s = max(s, 0);
+    NaN p → 0. ``neutral``: w_{t,i} = (ρ_i − ρ̄) / Σ_j |ρ_j − ρ̄| over the day's finite predictions (average ranks
+    for ties); NaN p → 0; nothing on a day with one ranked ticker or all predictions equal.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if not cap > 0:
         raise ValueError(f"cap must be positive, got {cap}")
+    if mode == "neutral" and long_only:
+        raise ValueError("long_only does not apply to the neutral book: a long-only book is not market-neutral")
     df = pred[["date", "ticker"]].copy()
     p = pred[column].to_numpy(np.float64)
-    p = np.where(np.isfinite(p), p, 0.0)
+    finite = np.isfinite(p)
+    p = np.where(finite, p, 0.0)
     day = df["date"].to_numpy()
+    if mode == "neutral":
+        rank = pd.Series(np.where(finite, p, np.nan)).groupby(day).rank(method="average")  # NaN keeps no rank
+        dev = (rank - rank.groupby(day).transform("mean")).fillna(0.0)
+        total = dev.abs().groupby(day).transform("sum").to_numpy()  # 0: one ranked ticker, or all equal
+        dev = dev.to_numpy()
+        df["weight"] = np.divide(dev, total, out=np.zeros_like(dev), where=total > 0) + 0.0
+        return df.sort_values(["date", "ticker"], ignore_index=True)
     if mode == "sign":
         s = np.sign(p)
     else:
@@ -110,16 +166,36 @@ def positions_from_predictions(
     return df.sort_values(["date", "ticker"], ignore_index=True)
 
 
-def simulate(positions: pd.DataFrame, cost_bps: float = 5.0, name: str = "", fold: str | None = None) -> BacktestResult:
-    """Run weights through the returns: ``positions`` has date, ticker, weight and target (log, t → t+1)."""
+def simulate(
+    positions: pd.DataFrame, cost_bps: float = 5.0, name: str = "", fold: str | None = None, horizon: int = 1
+) -> BacktestResult:
+    """Hold the daily books for ``horizon`` days in overlapping tranches and run them through the one-day returns.
+
+    ``positions`` has date, ticker, weight (the day's new book w), target (log, t → t+h) and ``next_return``
+    (log, t → t+1; optional when ``horizon`` is 1, then ``target`` is used).
+    """
     if cost_bps < 0:
         raise ValueError(f"cost_bps must be non-negative, got {cost_bps}")
-    pos = positions[["date", "ticker", "weight", "target"]].sort_values(["date", "ticker"], ignore_index=True)
-    wide = pos.pivot(index="date", columns="ticker", values="weight").fillna(0.0)  # (days, tickers)
+    horizon = _check_horizon(horizon)
+    has_next = "next_return" in positions.columns
+    if horizon > 1 and not has_next:
+        raise ValueError(f"positions{_where(fold)} lack 'next_return', which a backtest with horizon {horizon} needs")
+    cols = ["date", "ticker", "weight", "target", *(["next_return"] if has_next else [])]
+    pos = positions[cols].sort_values(["date", "ticker"], ignore_index=True)
+    if not has_next:
+        pos["next_return"] = pos["target"]
+    books = pos.pivot(index="date", columns="ticker", values="weight")  # (days, tickers), NaN where absent
+    w = books.fillna(0.0).to_numpy()
+    held = np.zeros_like(w)
+    for k in range(min(horizon, len(w))):
+        held[k:] += w[: len(w) - k]  # the tranche formed k days earlier; none before the block's first day
+    held = np.where(books.notna().to_numpy(), held / horizon, 0.0)  # an absent ticker holds nothing that day
+    pos["holding"] = held[books.index.get_indexer(pos["date"]), books.columns.get_indexer(pos["ticker"])]
+    wide = pd.DataFrame(held, index=books.index, columns=books.columns)
     turnover = wide.diff().abs().sum(axis=1)
-    turnover.iloc[0] = wide.iloc[0].abs().sum()  # w_{-1} = 0: the entry trades the whole book
+    turnover.iloc[0] = wide.iloc[0].abs().sum()  # W_{-1} = 0: the entry trades the whole first tranche
     by_day = pos.assign(
-        contrib=pos["weight"] * np.expm1(pos["target"].to_numpy(np.float64)), absw=pos["weight"].abs()
+        contrib=pos["holding"] * np.expm1(pos["next_return"].to_numpy(np.float64)), absw=pos["holding"].abs()
     ).groupby("date")
     daily = pd.DataFrame(
         {
@@ -132,7 +208,13 @@ def simulate(positions: pd.DataFrame, cost_bps: float = 5.0, name: str = "", fol
     daily["net_return"] = daily["gross_return"] - daily["cost"]
     daily["equity"] = (1.0 + daily["net_return"]).cumprod()
     daily = daily.rename_axis("date").reset_index()[list(DAILY_COLUMNS)]
-    return BacktestResult(name=name, daily=daily, positions=pos, cost_bps=float(cost_bps), fold=fold)
+    pos = pos[list(POSITION_COLUMNS)]
+    return BacktestResult(name=name, daily=daily, positions=pos, cost_bps=float(cost_bps), fold=fold, horizon=horizon)
+
+
+def _returns(predictions: pd.DataFrame) -> pd.DataFrame:
+    cols = ["date", "ticker", "target", *(["next_return"] if "next_return" in predictions.columns else [])]
+    return predictions[cols]
 
 
 def backtest(
@@ -143,24 +225,32 @@ def backtest(
     long_only: bool = False,
     cap: float = 1.0,
     fold: str | None = None,
+    horizon: int = 1,
 ) -> BacktestResult:
-    """Trade ``predictions[column]`` (see the module docstring for timing, weights, turnover and costs)."""
-    validate_predictions(predictions, (column,), fold)
+    """Trade ``predictions[column]`` (see the module docstring for books, holding, timing, turnover and costs).
+
+    The result is named ``column``, or ``column + NEUTRAL_SUFFIX`` for the ``neutral`` book.
+    """
+    validate_predictions(predictions, (column,), fold, horizon)
     pos = positions_from_predictions(predictions, column, mode=mode, long_only=long_only, cap=cap)
-    pos = pos.merge(predictions[["date", "ticker", "target"]], on=["date", "ticker"], how="left")
-    return simulate(pos, cost_bps, name=column, fold=fold)
+    pos = pos.merge(_returns(predictions), on=["date", "ticker"], how="left")
+    name = column + NEUTRAL_SUFFIX if mode == "neutral" else column
+    return simulate(pos, cost_bps, name=name, fold=fold, horizon=horizon)
 
 
-def buy_and_hold(predictions: pd.DataFrame, cost_bps: float = 5.0, fold: str | None = None) -> BacktestResult:
-    """Equal weight long every ticker of the day: w = 1/N_t, rebalanced daily to equal weights.
+def buy_and_hold(
+    predictions: pd.DataFrame, cost_bps: float = 5.0, fold: str | None = None, horizon: int = 1
+) -> BacktestResult:
+    """Equal weight long every ticker of the day: each day's new book is w = 1/N_t, held in tranches like any book.
 
     Turnover is counted against the previous day's target weights (drift ignored, as for every strategy here):
-    1 at entry, then 0 while the universe is unchanged, and |Δ(1/N)| when a ticker joins or leaves.
+    1/h on each of the first h days (the ramp-up), then 0 while the universe is unchanged, and the change of the
+    held weights when a ticker joins or leaves.
     """
-    validate_predictions(predictions, (), fold)
-    pos = predictions[["date", "ticker", "target"]].copy()
+    validate_predictions(predictions, (), fold, horizon)
+    pos = _returns(predictions).copy()
     pos["weight"] = 1.0 / pos.groupby("date")["ticker"].transform("size")
-    return simulate(pos, cost_bps, name=BUY_AND_HOLD, fold=fold)
+    return simulate(pos, cost_bps, name=BUY_AND_HOLD, fold=fold, horizon=horizon)
 
 
 def backtest_all(
@@ -171,12 +261,34 @@ def backtest_all(
     long_only: bool = False,
     cap: float = 1.0,
     fold: str | None = None,
+    horizon: int = 1,
+    books: Sequence[str] = BOOKS,
 ) -> dict[str, BacktestResult]:
-    """Every predictor column's backtest and buy-and-hold's, side by side on the same rows: name → result."""
-    validate_predictions(predictions, tuple(columns), fold)
-    out = {
-        c: backtest(predictions, c, cost_bps=cost_bps, mode=mode, long_only=long_only, cap=cap, fold=fold)
-        for c in columns
-    }
-    out[BUY_AND_HOLD] = buy_and_hold(predictions, cost_bps=cost_bps, fold=fold)
+    """Every predictor column's books and buy-and-hold's, side by side on the same rows: name → result.
+
+    ``books`` picks them: ``"sign"`` is the directional book (built with ``mode``, sign or scaled, and
+    ``long_only``/``cap``), named by the bare column (``model``); ``"neutral"`` is the market-neutral rank book,
+    named ``model_neutral``. Order: every directional book, every neutral book, then ``buy_and_hold``.
+    """
+    if mode not in DIRECTIONAL_MODES:
+        raise ValueError(
+            f"mode is the directional book's, one of {DIRECTIONAL_MODES}, got {mode!r}; "
+            "the neutral book comes with books=(..., 'neutral')"
+        )
+    unknown = [b for b in books if b not in BOOKS]
+    if unknown or isinstance(books, str):
+        raise ValueError(f"books must be a sequence drawn from {BOOKS}, got {books!r}")
+    validate_predictions(predictions, tuple(columns), fold, horizon)
+    out: dict[str, BacktestResult] = {}
+    if "sign" in books:
+        for c in columns:
+            out[c] = backtest(
+                predictions, c, cost_bps=cost_bps, mode=mode, long_only=long_only, cap=cap, fold=fold, horizon=horizon
+            )
+    if "neutral" in books:
+        for c in columns:
+            out[c + NEUTRAL_SUFFIX] = backtest(
+                predictions, c, cost_bps=cost_bps, mode="neutral", fold=fold, horizon=horizon
+            )
+    out[BUY_AND_HOLD] = buy_and_hold(predictions, cost_bps=cost_bps, fold=fold, horizon=horizon)
     return out

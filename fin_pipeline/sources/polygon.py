@@ -92,11 +92,21 @@ class PolygonSource(CandleSource):
 
     name = "polygon"
 
-    def __init__(self, api_key: str, *, base_url: str = "https://api.polygon.io",
-                 requests_per_minute: float | None = 5, connect_timeout: float = 5.0, read_timeout: float = 30.0,
-                 max_retries: int = 3, backoff_factor: float = 1.0, adjusted: bool = True,
-                 max_pages: int = MAX_PAGES, _clock: Callable[[], float] = time.monotonic,
-                 _sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = "https://api.polygon.io",
+        requests_per_minute: float | None = 5,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        max_retries: int = 3,
+        backoff_factor: float = 1.0,
+        adjusted: bool = True,
+        max_pages: int = MAX_PAGES,
+        _clock: Callable[[], float] = time.monotonic,
+        _sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         key = (api_key or "").strip()
         if not key:
             raise SourceError("Polygon: no API key: set POLYGON_API_KEY")
@@ -112,17 +122,27 @@ class PolygonSource(CandleSource):
         self.connect_timeout, self.read_timeout, self.max_retries = connect_timeout, read_timeout, max_retries
         self._limiter = _shared_limiter(self._hostport, requests_per_minute, _clock, _sleep)
         self._auth = _BearerAuth(key)
-        retry = Retry(total=max_retries, connect=max_retries, read=max_retries, status=max_retries,
-                      backoff_factor=backoff_factor, status_forcelist=RETRY_STATUSES, allowed_methods={"GET"},
-                      respect_retry_after_header=True, raise_on_status=False)
+        retry = Retry(
+            total=max_retries,
+            connect=max_retries,
+            read=max_retries,
+            status=max_retries,
+            backoff_factor=backoff_factor,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods={"GET"},
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
         self._session = requests.Session()
         self._session.auth = self._auth
         for prefix in ("http://", "https://"):
             self._session.mount(prefix, HTTPAdapter(max_retries=retry))
 
     def __repr__(self) -> str:
-        return (f"PolygonSource(base_url={self.base_url!r}, requests_per_minute={self.requests_per_minute}, "
-                f"adjusted={self.adjusted})")
+        return (
+            f"PolygonSource(base_url={self.base_url!r}, requests_per_minute={self.requests_per_minute}, "
+            f"adjusted={self.adjusted})"
+        )
 
     def describe(self) -> str:
         limit = f"{self.requests_per_minute:g}/min" if self.requests_per_minute else "unlimited"
@@ -152,12 +172,16 @@ class PolygonSource(CandleSource):
             raise SourceError(f"Polygon: {ticker}: more than {self.max_pages} pages; refusing to continue")
         if not bars:
             return empty_candles()
-        df = to_raw_schema(pd.DataFrame({
-            "timestamp": pd.to_datetime([b["t"] for b in bars], unit="ms", utc=True),
-            **{col: [b[k] for b in bars] for k, col in _FIELDS.items()},
-            "vwap": [math.nan if b.get("vw") is None else b["vw"] for b in bars],
-            "transactions": [b.get("n") for b in bars],
-        }))
+        df = to_raw_schema(
+            pd.DataFrame(
+                {
+                    "timestamp": pd.to_datetime([b["t"] for b in bars], unit="ms", utc=True),
+                    **{col: [b[k] for b in bars] for k, col in _FIELDS.items()},
+                    "vwap": [math.nan if b.get("vw") is None else b["vw"] for b in bars],
+                    "transactions": [b.get("n") for b in bars],
+                }
+            )
+        )
         days = session_dates(df["timestamp"])
         df = df[((days >= start) & (days <= end)).to_numpy()]  # defensive: the API may round the range outward
         df = df.sort_values("timestamp", kind="stable").reset_index(drop=True)
@@ -185,8 +209,9 @@ class PolygonSource(CandleSource):
         attempts = self.max_retries + 1
         error = None
         try:
-            resp = self._session.get(url, params=params, timeout=(self.connect_timeout, self.read_timeout),
-                                     allow_redirects=False)  # a redirect must not carry the key elsewhere
+            resp = self._session.get(
+                url, params=params, timeout=(self.connect_timeout, self.read_timeout), allow_redirects=False
+            )  # a redirect must not carry the key elsewhere
         except requests.RequestException as exc:
             error = self._network_error(exc)
         if error is not None:  # raised here, not in the except block: no chained exception holding the request

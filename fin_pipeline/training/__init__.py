@@ -11,15 +11,10 @@ from fin_pipeline.training.checkpoint import (
     seed_everything,
 )
 from fin_pipeline.training.data import (
-    FoldLoaders,
     NormalizationStats,
     TensorBatchLoader,
-    TimeSeriesDataset,
     assert_finite,
     compute_normalization_stats,
-    create_data_loaders,
-    create_walk_forward_loaders,
-    prepare_data,
     resolve_device,
 )
 from fin_pipeline.training.losses import (
@@ -34,6 +29,13 @@ from fin_pipeline.training.losses import (
     ReturnVolatilityLoss,
     SharpeRatioLoss,
     create_loss_function,
+)
+from fin_pipeline.training.seed_api import (
+    FoldLoaders,
+    TimeSeriesDataset,
+    create_data_loaders,
+    create_walk_forward_loaders,
+    prepare_data,
 )
 from fin_pipeline.training.splits import (
     DateWalkForwardSplitter,

@@ -1,6 +1,8 @@
 """Data for training: windows ``X`` of shape ``(N, T, F)`` (default ``(N, 30, 40)``) and targets ``y`` ``(N,)``.
 
-The fast path is :class:`TensorBatchLoader`. It holds ``X`` and ``y`` as tensors (on the GPU when training there)
+The fast path is :class:`TensorBatchLoader`; the seed's data API (``TimeSeriesDataset``, ``create_data_loaders``,
+``create_walk_forward_loaders``, ``prepare_data``) lives in :mod:`fin_pipeline.training.seed_api` on top of it.
+The loader holds ``X`` and ``y`` as tensors (on the GPU when training there)
 and yields ``(xb, yb)`` batches of shapes ``(B, T, F)`` and ``(B, 1)`` by gathering rows with ``index_select``:
 no per-sample ``__getitem__`` and no collate on the hot path.
 
@@ -22,14 +24,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
-
-from fin_pipeline.training.splits import WalkForwardValidator
 
 logger = logging.getLogger(__name__)
 
@@ -195,38 +194,6 @@ def compute_normalization_stats(X: Any, indices: Any = None, y: Any = None) -> N
     return NormalizationStats(mean=mean.to(torch.float32).numpy(), std=std.to(torch.float32).numpy(), count=count)
 
 
-class TimeSeriesDataset(Dataset):
-    """The seed's map-style dataset: ``ds[i]`` is ``(x (T, F) float32, y (1,) float32)``, normalized on the fly.
-
-    ``X`` is wrapped, not copied (see the module doc). With ``normalize=True`` and no ``mean``/``std``, they are
-    computed over all of ``X``; ``mean``/``std`` may be ``(F,)`` or the seed's ``(1, 1, F)``. This is the slow,
-    general path (a ``DataLoader`` calls ``__getitem__`` per sample and collates); train with
-    :class:`TensorBatchLoader`.
-    """
-
-    def __init__(self, X: Any, y: Any, normalize: bool = True, mean: Any = None, std: Any = None) -> None:
-        self.X, self.y = as_tensor(X), as_tensor(y)
-        check_windows(self.X, self.y)
-        self.y = self.y.reshape(-1, 1)
-        self.normalize = normalize
-        self.mean = self.std = None
-        if normalize:
-            if mean is None or std is None:
-                stats = compute_normalization_stats(self.X)
-                mean = stats.mean if mean is None else mean
-                std = stats.std if std is None else std
-            self.mean, self.std = _stats_tensors(mean, std, self.X.shape[2], torch.device("cpu"))
-
-    def __len__(self) -> int:
-        return len(self.X)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.X[i].to(torch.float32)  # (T, F)
-        if self.mean is not None:
-            x = (x - self.mean) / self.std
-        return x, self.y[i].to(torch.float32)
-
-
 def _stats_tensors(mean: Any, std: Any, n_features: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     mean = torch.as_tensor(np.asarray(mean, dtype=np.float32)).reshape(-1)
     std = torch.as_tensor(np.asarray(std, dtype=np.float32)).reshape(-1)
@@ -321,171 +288,3 @@ class TensorBatchLoader:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.set_state(state["generator"])
-
-
-def _split_point(n: int, validation_split: float) -> int:
-    """Number of training windows when the last ``validation_split`` of ``n`` windows validate."""
-    if validation_split >= 1.0:
-        raise ValueError(f"validation_split={validation_split!r} leaves no training data; it must be in [0, 1)")
-    if not validation_split >= 0.0:
-        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
-    n_val = int(n * validation_split)
-    n_train = n - n_val
-    if n_train < 1:
-        raise ValueError(f"validation_split={validation_split} leaves no training data out of {n} windows")
-    if validation_split > 0 and n_val < 1:
-        raise ValueError(f"validation_split={validation_split} leaves no validation data out of {n} windows")
-    return n_train
-
-
-def create_data_loaders(
-    X: Any,
-    y: Any,
-    batch_size: int = 32,
-    validation_split: float = 0.2,
-    normalize: bool = True,
-    shuffle: bool = True,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-    indices: Any = None,
-    drop_last: bool = False,
-    n_features: int | None = None,
-    shuffle_train: bool | None = None,
-) -> tuple[TensorBatchLoader, TensorBatchLoader | None]:
-    """``(train_loader, val_loader)`` over a temporal split: the first windows train, the last validate.
-
-    ``indices`` (sorted, default all windows) are split in order: the first ``1 - validation_split`` train, the
-    rest validate; nothing is shuffled across the split. Normalization statistics come from the training windows
-    only and are on both loaders as ``loader.stats`` (a :class:`NormalizationStats`, ``None`` without
-    normalization) and ``loader.mean`` / ``loader.std`` tensors. ``validation_split=0`` gives ``val_loader=None``.
-    The training loader shuffles (``shuffle``, or the seed's name ``shuffle_train``) with ``seed``; the
-    validation loader never shuffles nor drops its last partial batch.
-
-    The split is by position, so it is temporal only when position is time (one ticker's windows). For several
-    tickers laid back to back, cut by date: :func:`~fin_pipeline.training.splits.date_walk_forward_splits` and
-    :func:`create_walk_forward_loaders` with the folds' ``(train_idx, val_idx)``.
-    """
-    Xt, yt = as_tensor(X), as_tensor(y)
-    check_windows(Xt, yt, n_features)
-    batch_size = _check_batch_size(batch_size)
-    idx = _as_indices(indices, len(Xt))
-    if len(idx) > 1 and not bool((idx[1:] > idx[:-1]).all()):
-        raise ValueError("indices must be strictly increasing (time order) for a temporal train/validation split")
-    n_train = _split_point(len(idx), validation_split)
-    train_idx, val_idx = idx[:n_train], idx[n_train:]
-    stats = compute_normalization_stats(Xt, train_idx, yt) if normalize else None
-    device = resolve_device(device)
-    shuffle = shuffle if shuffle_train is None else shuffle_train
-    # Move once; both loaders then share the device tensors (to_device is a no-op for them).
-    Xd, yd = to_device(Xt, device), to_device(yt, device)
-    common = {"batch_size": batch_size, "stats": stats, "device": device}
-    train = TensorBatchLoader(
-        Xd, yd, indices=train_idx, shuffle=shuffle, seed=seed, drop_last=drop_last, check_finite=not normalize, **common
-    )
-    val = TensorBatchLoader(Xd, yd, indices=val_idx, **common) if len(val_idx) else None
-    logger.info("train: %d windows, validation: %d windows", len(train_idx), len(val_idx))
-    return train, val
-
-
-class FoldLoaders(NamedTuple):
-    """One walk-forward fold: its loaders and the normalization fitted on its training windows."""
-
-    train: TensorBatchLoader
-    val: TensorBatchLoader
-    stats: NormalizationStats | None
-
-
-def create_walk_forward_loaders(
-    X: Any,
-    y: Any,
-    validator: WalkForwardValidator | Iterable[tuple[Any, Any]] | None = None,
-    batch_size: int = 32,
-    *,
-    validation_fraction: float = 0.2,
-    num_steps: int = 5,
-    normalize: bool = True,
-    shuffle: bool = True,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-    drop_last: bool = False,
-    n_features: int | None = None,
-) -> list[FoldLoaders]:
-    """One :class:`FoldLoaders` ``(train, val, stats)`` per fold, each with a FRESH normalization.
-
-    ``validator``: a :class:`WalkForwardValidator`, any iterable of ``(train_idx, val_idx)`` (e.g. from
-    :meth:`~fin_pipeline.training.splits.FoldBoundaries.train_indices` for date folds), or ``None`` for the seed's
-    behaviour: ``WalkForwardValidator(len(X), validation_fraction, num_steps)``. Indices refer to windows of ``X``.
-    ``X`` moves to the device once; every fold's loaders share it.
-    """
-    Xt, yt = as_tensor(X), as_tensor(y)
-    check_windows(Xt, yt, n_features)
-    batch_size = _check_batch_size(batch_size)
-    if validator is None:
-        validator = WalkForwardValidator(len(Xt), validation_fraction, num_steps)
-    splits = validator.get_splits() if isinstance(validator, WalkForwardValidator) else list(validator)
-    device = resolve_device(device)
-    Xd, yd = to_device(Xt, device), to_device(yt, device)
-    folds = []
-    for i, (train_idx, val_idx) in enumerate(splits):
-        train_idx, val_idx = _as_indices(train_idx, len(Xt)), _as_indices(val_idx, len(Xt))
-        if len(train_idx) == 0 or len(val_idx) == 0:
-            raise ValueError(f"fold {i} is empty: {len(train_idx)} training and {len(val_idx)} validation windows")
-        stats = compute_normalization_stats(Xt, train_idx, yt) if normalize else None
-        common = {"batch_size": batch_size, "stats": stats, "device": device}
-        train = TensorBatchLoader(
-            Xd,
-            yd,
-            indices=train_idx,
-            shuffle=shuffle,
-            seed=seed,
-            drop_last=drop_last,
-            check_finite=not normalize,
-            **common,
-        )
-        folds.append(FoldLoaders(train, TensorBatchLoader(Xd, yd, indices=val_idx, **common), stats))
-        logger.info("fold %d: train %d windows, validation %d windows", i, len(train_idx), len(val_idx))
-    return folds
-
-
-def prepare_data(
-    X_windows: Any, y_targets: Any, window_size: int | None = None, n_features: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The seed's Stage 2 -> Stage 4 hand-over: ``(X (N, T, F), y (N,) float32)``, checked.
-
-    ``X_windows`` may be:
-
-    * a 3-D array of windows: returned as is (a strided view stays a view);
-    * a list of 2-D windows ``(T, F)`` (stacked) or of 3-D arrays, e.g. one per ticker (concatenated; this
-      copies, so prefer passing indices into one array);
-    * with ``window_size``: a 2-D ``(rows, F)`` feature array, turned into zero-copy sliding windows
-      ``X[i] = rows[i : i + window_size]``; ``y_targets`` is then per row and ``y[i]`` is the target of the
-      window's last row, ``targets[i + window_size - 1]``.
-
-    NaN is allowed here (indicator warm-up rows, unknown last targets); the loaders reject NaN in the windows
-    they select.
-    """
-    if window_size is not None:
-        rows = np.asarray(X_windows)
-        if rows.ndim != 2:
-            raise ValueError(f"with window_size, X_windows must be a (rows, n_features) array, got {rows.shape}")
-        targets = np.asarray(y_targets).reshape(-1)
-        if len(targets) != len(rows):
-            raise ValueError(f"{len(rows)} feature rows but {len(targets)} targets; they must match")
-        if not 1 <= window_size <= len(rows):
-            raise ValueError(f"window_size must be in [1, {len(rows)}] for {len(rows)} rows, got {window_size}")
-        # (N, F, T) view -> (N, T, F); consecutive windows overlap in memory.
-        X = np.lib.stride_tricks.sliding_window_view(rows, window_size, axis=0).transpose(0, 2, 1)
-        y = targets[window_size - 1 :]
-    else:
-        if isinstance(X_windows, Sequence) and not isinstance(X_windows, np.ndarray):
-            parts = [np.asarray(w) for w in X_windows]
-            if not parts:
-                raise ValueError("X_windows is an empty list")
-            X = np.stack(parts) if parts[0].ndim == 2 else np.concatenate(parts)
-        else:
-            X = np.asarray(X_windows)
-        y = np.asarray(y_targets).reshape(-1)
-    y = y if y.dtype == np.float32 else y.astype(np.float32)
-    check_windows(X, y, n_features)
-    logger.info("data prepared: X %s, y %s", X.shape, y.shape)
-    return X, y

@@ -1,4 +1,4 @@
-"""Forecast metrics and honest baselines, computed on the same validation rows as the model.
+"""Forecast metrics of the model and the baselines, computed on the same test rows.
 
 Every metric takes ``pred`` and ``target`` (one row per window: a ticker on a day) and, for the cross-sectional
 ones, the day of each row. A metric that is undefined on the rows it gets (a constant prediction has no
@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-BASELINES = ("zero", "momentum", "ridge")
 METRICS = ("mse", "mae", "ic", "rank_ic", "directional_accuracy", "n")
 
 
@@ -27,22 +26,16 @@ def mae(pred: np.ndarray, target: np.ndarray) -> float:
 def _daily_correlation(pred: np.ndarray, target: np.ndarray, days: np.ndarray, rank: bool) -> float:
     """mean over days d of corr(p_d, y_d), the correlation across the tickers of day d.
 
-    Days with fewer than two tickers, or with a constant prediction or target, have no correlation and are
-    left out; with no day left the result is NaN. ``rank=True`` correlates ranks (average rank for ties).
+    The mean of :func:`fin_pipeline.backtest.statistics.ic_series` (the one implementation): days with fewer than
+    two tickers, or with a constant prediction or target, have no correlation and are left out; with no day left
+    the result is NaN. ``rank=True`` correlates ranks (average rank for ties).
     """
-    df = pd.DataFrame({"p": pred, "y": target, "d": days})
-    if rank:
-        grouped = df.groupby("d")
-        df["p"], df["y"] = grouped["p"].rank(), grouped["y"].rank()
-    g = df.groupby("d")
-    n = g["p"].transform("size")
-    dp, dy = df["p"] - g["p"].transform("mean"), df["y"] - g["y"].transform("mean")
-    sums = pd.DataFrame({"pp": dp * dp, "yy": dy * dy, "py": dp * dy, "d": df["d"]})[n >= 2].groupby("d").sum()
-    valid = (sums["pp"] > 0) & (sums["yy"] > 0)
-    if not valid.any():
-        return float("nan")
-    corr = sums.loc[valid, "py"] / np.sqrt(sums.loc[valid, "pp"] * sums.loc[valid, "yy"])
-    return float(corr.mean())
+    # Imported here: the statistics module loads scipy, statsmodels and arch (seconds), which a training step
+    # that only needs this mean should not pay for.
+    from fin_pipeline.backtest.statistics import ic_series
+
+    ic = ic_series(pred, target, days, rank=rank)
+    return float(ic.mean()) if len(ic) else float("nan")
 
 
 def information_coefficient(pred: np.ndarray, target: np.ndarray, days: np.ndarray) -> float:
@@ -77,32 +70,6 @@ def forecast_metrics(pred: np.ndarray, target: np.ndarray, days: np.ndarray) -> 
         "directional_accuracy": directional_accuracy(pred, target),
         "n": float(len(pred)),
     }
-
-
-def fit_ridge(features: np.ndarray, target: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, float]:
-    """Ridge regression with an unpenalised intercept: argmin_w,b ‖Xw + b − y‖² + α‖w‖², in closed form."""
-    x = np.asarray(features, np.float64)
-    y = np.asarray(target, np.float64)
-    x_mean, y_mean = x.mean(axis=0), y.mean()
-    xc = x - x_mean
-    w = np.linalg.solve(xc.T @ xc + alpha * np.eye(x.shape[1]), xc.T @ (y - y_mean))
-    return w, float(y_mean - x_mean @ w)
-
-
-def format_value(value: object) -> str:
-    """A table cell: 4 significant digits for floats, "undefined" for NaN, counts as integers."""
-    if isinstance(value, float | np.floating):
-        if value != value:
-            return "undefined"
-        return f"{int(value)}" if float(value).is_integer() and abs(value) >= 1 else f"{value:.4g}"
-    return str(value)
-
-
-def markdown_table(df: pd.DataFrame) -> str:
-    """``df`` as a Markdown table (for Dagster metadata and the report)."""
-    rows = [[format_value(v) for v in row] for row in df.itertuples(index=False)]
-    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
 def metrics_table(predictions: pd.DataFrame, predictors: tuple[str, ...]) -> pd.DataFrame:

@@ -1,24 +1,35 @@
 """Walk-forward splitting: by sample index (the seed's ``WalkForwardValidator``) and by calendar date.
 
-Both lay the folds out the same way. The validation blocks are consecutive, do not overlap, and the last one
-ends on the last sample (or day); fold 0 is the earliest. Training always precedes its validation block::
+The seed's index splitter has two blocks per fold (train | gap | validation); the date splitter that the
+pipeline uses has **three** (DESIGN.md, "Time, leakage and folds")::
 
-    expanding   [train ..........][purge][embargo][val 0]
-                [train ...................................][purge][embargo][val 1]
-    rolling             [train ..........][purge][embargo][val 1]
+    expanding  [training ...........][gap][tuning][gap][test 0]
+               [training ..................................][gap][tuning][gap][test 1]
+    rolling            [training ...........][gap][tuning][gap][test 1]
 
-Gap reading (one reading for both splitters, ``DESIGN.md`` "Time, leakage and folds"):
+* **test** is the scored, out-of-sample block. The test blocks are consecutive, never overlap, and the last one
+  ends on the last eligible day. Nothing that picks a model reads it: it is predicted once, after training.
+* **tuning** is the early-stopping block: the ``tune_days`` eligible days that end one gap before the test block.
+  Early stopping, the best checkpoint, plateau schedules and baseline hyper-parameters look at it only.
+* **training** ends one gap before the tuning block; it starts on the first eligible day (expanding) or
+  ``train_days`` eligible days before its end (rolling; default: fold 0's expanding length).
 
-* ``purge`` = samples (trading days) dropped between the last training sample and the first validation
-  sample. A window ending on day t has a target that reaches day t + h (h the target horizon), so with
-  ``purge >= h`` the last training target ends strictly before the first validation day. Example, h = 1,
-  purge = 1, validation starting on a Monday: the last training window ends on Thursday (target Thursday ->
-  Friday close); Friday's window, whose target reaches Monday's close, is purged.
-* ``embargo`` = extra samples (days) dropped *after* the purge, before validation: a margin against serial
-  correlation. Walk-forward training never follows its validation block, so the other reading of an embargo
-  (samples after a test block that later training may not use) never applies here.
+One reading of the gap, everywhere: a window ending on day t has a target that reaches day t + h (h the target
+horizon), its *last target date*. ``purge_days`` trading days lie strictly between the last target date of one
+block and the first day of the next, and ``embargo_days`` more after them. Counted in windows' end days, the
+days dropped between the last day of one block and the first day of the next are ``h + purge_days +
+embargo_days``. ``purge_days >= h`` is required (checked): the next block then also starts after every target
+that the previous block's windows could overlap. Example, h = 1, purge = 1: training ends Tuesday (its target
+reaches Wednesday's close), Thursday is purged, tuning starts on Friday. The value stored with a fold is the
+value configured.
 
-The gap between ``train_end`` and ``val_start`` is therefore ``purge + embargo`` samples.
+Trading days are the union of the days given (every ticker's usable window end days); *eligible* days are those
+with at least ``min_tickers`` windows, so a late listing or an early delisting never leaves a test block with
+one ticker: blocks are cut on eligible days, and a test block that would contain a day with fewer tickers is an
+error naming the fold, its dates and the counts.
+
+The index splitter reads its ``purge`` as samples dropped between the last training sample and the first
+validation sample (``>= h`` for no overlap of targets), and ``embargo`` as extra samples after it.
 """
 
 from __future__ import annotations
@@ -155,44 +166,55 @@ def _pick(mask: np.ndarray, positions: Any) -> np.ndarray:
     return positions[mask]
 
 
+BLOCKS = ("train", "tune", "test")
+_DATES = ("train_start", "train_end", "tune_start", "tune_end", "test_start", "test_end")
+
+
 @dataclasses.dataclass(frozen=True)
 class FoldBoundaries:
     """One fold's calendar cut, the same for every ticker. All dates are inclusive trading days.
 
-    Training windows are those whose last day lies in ``[train_start, train_end]``, validation windows those in
-    ``[val_start, val_end]``. ``purge_days + embargo_days`` trading days lie strictly between ``train_end`` and
-    ``val_start``; they belong to neither.
+    A window belongs to a block when its last day lies in the block's ``[start, end]``. Between the blocks lie
+    ``horizon + purge_days + embargo_days`` trading days that belong to none (see the module docstring).
     """
 
-    fold: str  # 'fold_00', the partition key
+    fold: str  # the partition key, e.g. 'fold_00'
     index: int
     train_start: dt.date
     train_end: dt.date
-    val_start: dt.date
-    val_end: dt.date
-    purge_days: int
+    tune_start: dt.date
+    tune_end: dt.date
+    test_start: dt.date
+    test_end: dt.date
+    horizon: int
+    purge_days: int  # as configured: trading days strictly between a block's last target date and the next block
     embargo_days: int
-    train_days: int  # trading days of the calendar in the training range
-    val_days: int
+    min_tickers: int
+    train_days: int  # trading days in the training range
+    tune_days: int
+    test_days: int
+
+    def mask(self, block: str, window_dates: Any) -> np.ndarray:
+        """Boolean mask over windows (given each window's last day) that fall in ``block`` (train, tune, test)."""
+        if block not in BLOCKS:
+            raise ValueError(f"block must be one of {BLOCKS}, got {block!r}")
+        d = _to_days(window_dates)
+        start, end = getattr(self, f"{block}_start"), getattr(self, f"{block}_end")
+        return (d >= np.datetime64(start)) & (d <= np.datetime64(end))
+
+    def indices(self, block: str, window_dates: Any, positions: Any = None) -> np.ndarray:
+        """Indices of ``block``'s windows: positions into ``window_dates``, or ``positions[mask]`` when given
+        (e.g. ``WindowSet.indices``, the windows' positions in the zero-copy window array)."""
+        return _pick(self.mask(block, window_dates), positions)
 
     def train_mask(self, window_dates: Any) -> np.ndarray:
-        """Boolean mask over windows (given each window's last day) that fall in the training range."""
-        d = _to_days(window_dates)
-        return (d >= np.datetime64(self.train_start)) & (d <= np.datetime64(self.train_end))
+        return self.mask("train", window_dates)
 
-    def val_mask(self, window_dates: Any) -> np.ndarray:
-        """Boolean mask over windows (given each window's last day) that fall in the validation range."""
-        d = _to_days(window_dates)
-        return (d >= np.datetime64(self.val_start)) & (d <= np.datetime64(self.val_end))
+    def tune_mask(self, window_dates: Any) -> np.ndarray:
+        return self.mask("tune", window_dates)
 
-    def train_indices(self, window_dates: Any, positions: Any = None) -> np.ndarray:
-        """Indices of the training windows: positions into ``window_dates``, or ``positions[mask]`` when given
-        (e.g. ``WindowSet.indices``, the windows' positions in the zero-copy window array)."""
-        return _pick(self.train_mask(window_dates), positions)
-
-    def val_indices(self, window_dates: Any, positions: Any = None) -> np.ndarray:
-        """Like :meth:`train_indices`, for the validation windows."""
-        return _pick(self.val_mask(window_dates), positions)
+    def test_mask(self, window_dates: Any) -> np.ndarray:
+        return self.mask("test", window_dates)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (dates as ISO strings): for Dagster metadata, JSON, or a checkpoint's ``extra``."""
@@ -200,8 +222,9 @@ class FoldBoundaries:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FoldBoundaries:
-        dates = ("train_start", "train_end", "val_start", "val_end")
-        return cls(**{k: (dt.date.fromisoformat(v) if k in dates else v) for k, v in data.items()})
+        """The inverse of :meth:`to_dict`; keys that are not fields (counts stored beside them) are ignored."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: (dt.date.fromisoformat(v) if k in _DATES else v) for k, v in data.items() if k in fields})
 
 
 def fold_key(index: int) -> str:
@@ -209,78 +232,130 @@ def fold_key(index: int) -> str:
     return f"fold_{index:02d}"
 
 
+def _last_at_or_before(eligible_pos: np.ndarray, limit: int) -> int:
+    """Index into the eligible days of the last one whose trading-day position is <= ``limit`` (-1: none)."""
+    return int(np.searchsorted(eligible_pos, limit, side="right")) - 1
+
+
 def date_walk_forward_splits(
     dates: Iterable[Any],
     num_folds: int = 12,
-    validation_days: int | None = None,
+    test_days: int | None = None,
+    tune_days: int = 63,
     purge_days: int | None = None,
     embargo_days: int = 0,
     mode: str = "expanding",
     min_train_days: int = 1,
     train_days: int | None = None,
     horizon: int = 1,
+    min_tickers: int = 1,
 ) -> list[FoldBoundaries]:
-    """Walk-forward folds cut on a trading calendar, the same cut for every ticker.
+    """Walk-forward folds of three blocks cut on a trading calendar, the same cut for every ticker.
 
     Args:
-        dates: the usable days (e.g. the last day of every valid window of every ticker, or their union); the
-            calendar is their sorted unique set, so duplicates across tickers and order do not matter.
-        num_folds: number of folds; the last validation block ends on the last calendar day.
-        validation_days: trading days per validation block; default ``len(calendar) // (2 * num_folds)``, so
-            the validation blocks cover the second half of the calendar.
-        purge_days: trading days dropped between training and validation, at least ``horizon`` (default
-            ``horizon``): the last training target then ends before the first validation day.
-        embargo_days: extra trading days dropped after the purge.
-        mode: ``'expanding'`` or ``'rolling'`` (every training range ``train_days`` long; default: fold 0's).
+        dates: the last day of every usable window of every ticker (one entry per ticker and day; order does not
+            matter). Trading days are their distinct values; a day's ticker count is how often it occurs.
+        num_folds: number of folds; the last test block ends on the last eligible day.
+        test_days: eligible days per test block; default ``eligible // (2 * num_folds)``, so the test blocks
+            cover the second half of the eligible days.
+        tune_days: eligible days per tuning (early-stopping) block, ending one gap before the test block.
+        purge_days: trading days strictly between a block's last target date and the next block's first day,
+            at least ``horizon`` (default ``horizon``).
+        embargo_days: extra trading days after the purge.
+        mode: ``'expanding'`` or ``'rolling'`` (every training range ``train_days`` eligible days long; default:
+            fold 0's).
         min_train_days: a fold with fewer training days is an error.
         horizon: the target horizon h in trading days.
+        min_tickers: a day is eligible when it has at least this many windows (tickers).
 
-    Raises ``ValueError`` naming the fold and its dates when a block is empty or training is too short.
+    Raises ``ValueError`` naming the fold and its dates when a block is empty or too short, when a test block
+    contains a day with fewer than ``min_tickers`` tickers, or when no day has ``min_tickers`` tickers.
     """
-    cal = np.unique(_to_days(list(dates) if not isinstance(dates, np.ndarray | pd.Index) else dates))
+    all_days = _to_days(list(dates) if not isinstance(dates, np.ndarray | pd.Index) else dates)
+    cal, counts = np.unique(all_days, return_counts=True)  # trading days and tickers per day
     num_folds = _check_count("num_folds", num_folds, 1)
     horizon = _check_count("horizon", horizon, 1)
     purge_days = horizon if purge_days is None else _check_count("purge_days", purge_days, 0)
     if purge_days < horizon:
         raise ValueError(
-            f"purge_days={purge_days} must be >= the target horizon {horizon}: training targets would leak"
+            f"purge_days={purge_days} must be >= the target horizon h={horizon}: training targets would leak"
         )
     embargo_days = _check_count("embargo_days", embargo_days, 0)
+    tune_days = _check_count("tune_days", tune_days, 1)
     min_train_days = _check_count("min_train_days", min_train_days, 1)
+    min_tickers = _check_count("min_tickers", min_tickers, 1)
     mode = _check_mode(mode)
     if len(cal) == 0:
         raise ValueError("date_walk_forward_splits needs at least one date")
-    if validation_days is None:
-        validation_days = max(len(cal) // (2 * num_folds), 1)
-    validation_days = _check_count("validation_days", validation_days, 1)
+    eligible = np.flatnonzero(counts >= min_tickers)  # positions in cal of the eligible days
+    if len(eligible) == 0:
+        raise ValueError(
+            f"no day has min_tickers={min_tickers} tickers (at most {counts.max()} on any day of "
+            f"{cal[0]}..{cal[-1]}); lower min_tickers or widen the universe"
+        )
+    n = len(eligible)
+    if test_days is None:
+        test_days = max(n // (2 * num_folds), 1)
+    test_days = _check_count("test_days", test_days, 1)
     train_days = None if train_days is None else _check_count("train_days", train_days, 1)
+    gap = horizon + purge_days + embargo_days  # trading days dropped between two blocks
+    first_test = n - num_folds * test_days
+    if first_test < 0:
+        raise ValueError(
+            f"{num_folds} test blocks of {test_days} days need {num_folds * test_days} eligible days; "
+            f"{cal[0]}..{cal[-1]} has {n} with at least min_tickers={min_tickers} tickers"
+        )
 
-    gap = purge_days + embargo_days
-    folds = []
-    for i, (t0, t1, v0, v1) in enumerate(_layout(len(cal), validation_days, num_folds, gap, mode, train_days)):
+    def day(k: int) -> np.datetime64:  # the k-th eligible day
+        return cal[eligible[k]]
+
+    layout = []
+    for i in range(num_folds):
         name = fold_key(i)
-        if v1 <= v0 or v1 > len(cal) or v1 - v0 < validation_days:
+        s0, s1 = first_test + i * test_days, first_test + (i + 1) * test_days  # [s0, s1) in eligible days
+        short = np.flatnonzero(counts[eligible[s0] : eligible[s1 - 1] + 1] < min_tickers)
+        if len(short):
+            worst = eligible[s0] + short[np.argmin(counts[eligible[s0] + short])]
             raise ValueError(
-                f"{name}: validation block is empty or cut short: {num_folds} folds of {validation_days} days need "
-                f"{num_folds * validation_days} days, the calendar {cal[0]}..{cal[-1]} has {len(cal)}"
+                f"{name}: test block {day(s0)}..{day(s1 - 1)} has {len(short)} day(s) with fewer than "
+                f"min_tickers={min_tickers} tickers (fewest: {counts[worst]} on {cal[worst]})"
             )
-        if t1 - t0 < min_train_days:
+        u1 = _last_at_or_before(eligible, eligible[s0] - gap - 1) + 1  # tuning: [u0, u1)
+        u0 = u1 - tune_days
+        if u0 < 0:
             raise ValueError(
-                f"{name}: {max(t1 - t0, 0)} training days before validation {cal[v0]}..{cal[v1 - 1]} (after a gap of "
-                f"{gap} days, calendar from {cal[0]}); at least min_train_days={min_train_days} are needed"
+                f"{name}: no room for a tuning block of tune_days={tune_days} before the test block "
+                f"{day(s0)}..{day(s1 - 1)} (gap {gap} days, eligible days from {day(0)})"
+            )
+        t1 = _last_at_or_before(eligible, eligible[u0] - gap - 1) + 1  # training: [t0, t1)
+        layout.append((name, t1, u0, u1, s0, s1))
+    rolling = train_days if train_days is not None else max(layout[0][1], 1)
+    folds = []
+    for i, (name, t1, u0, u1, s0, s1) in enumerate(layout):
+        t0 = 0 if mode == "expanding" else max(t1 - rolling, 0)
+        span = eligible[t1 - 1] - eligible[t0] + 1 if t1 > t0 else 0  # trading days in the training range
+        if span < min_train_days:
+            raise ValueError(
+                f"{name}: {max(span, 0)} training days before the tuning block {day(u0)}..{day(u1 - 1)} "
+                f"(gap {gap} days, eligible days from {day(0)}); at least min_train_days={min_train_days} are needed"
             )
         folds.append(
             FoldBoundaries(
                 fold=name,
                 index=i,
-                train_start=_as_date(cal[t0]),
-                train_end=_as_date(cal[t1 - 1]),
-                val_start=_as_date(cal[v0]),
-                val_end=_as_date(cal[v1 - 1]),
+                train_start=_as_date(day(t0)),
+                train_end=_as_date(day(t1 - 1)),
+                tune_start=_as_date(day(u0)),
+                tune_end=_as_date(day(u1 - 1)),
+                test_start=_as_date(day(s0)),
+                test_end=_as_date(day(s1 - 1)),
+                horizon=horizon,
                 purge_days=purge_days,
                 embargo_days=embargo_days,
-                train_days=t1 - t0,
-                val_days=v1 - v0,
+                min_tickers=min_tickers,
+                train_days=int(span),
+                tune_days=int(eligible[u1 - 1] - eligible[u0] + 1),
+                test_days=int(eligible[s1 - 1] - eligible[s0] + 1),
             )
         )
     return folds

@@ -8,7 +8,6 @@ import datetime as dt
 import shutil
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from dagster import DagsterEventType, DagsterInstance, build_schedule_context, build_sensor_context
@@ -108,35 +107,69 @@ def test_every_asset_materializes_and_checkpoints_rebuild_their_model(full_run):
 def test_no_leakage_in_any_fold(full_run):
     root, _, _ = full_run
     frames = {t: read_parquet(root / "feature_windows" / f"{t}.parquet")[0] for t in TICKERS}
-    calendar = np.unique(
-        np.concatenate(
-            [
-                f["timestamp"].dt.tz_convert("America/New_York").dt.date.to_numpy()[f["window_ok"].to_numpy()]
-                for f in frames.values()
-            ]
+    calendar = list(
+        np.unique(
+            np.concatenate(
+                [
+                    f["timestamp"].dt.tz_convert("America/New_York").dt.date.to_numpy()[f["window_ok"].to_numpy()]
+                    for f in frames.values()
+                ]
+            )
         )
     )
     columns = [c for c in next(iter(frames.values())).columns if c not in ("timestamp", "target", "window_ok")]
     for fold in FOLDS:
         b = read_json(root / "folds" / f"{fold}.json")
-        train_end, val_start = dt.date.fromisoformat(b["train_end"]), dt.date.fromisoformat(b["val_start"])
-        i = int(np.searchsorted(calendar, train_end))
-        last_target_day = calendar[i + b["horizon"]]  # the day the last training target is realized
-        assert calendar[i + b["horizon"] + b["spec"]["purge_days"]] < val_start, fold
-        assert last_target_day < val_start
-        # Normalization, recomputed here from the training rows alone: each ticker's rows from the first row of
-        # its first training window to train_end.
+        day = {k: dt.date.fromisoformat(b[k]) for k in b if k.endswith(("_start", "_end"))}
+        h, purge = b["horizon"], b["purge_days"]
+        assert purge == 1 and b["embargo_days"] == 0  # the configured default, stored as configured
+        for end, nxt in (("train_end", "tune_start"), ("tune_end", "test_start")):
+            last_target = calendar.index(day[end]) + h  # the day the block's last target is realized
+            assert calendar.index(day[nxt]) - last_target - 1 == purge, (fold, end)  # purge days strictly between
+        assert day["train_start"] <= day["train_end"] < day["tune_start"] <= day["tune_end"] < day["test_start"]
+        assert b["test_tickers"] == len(TICKERS) and b["test_windows"] > 0 and b["tune_windows"] > 0
+        # Normalization, recomputed here from the training and tuning rows alone: each ticker's rows from the
+        # first row of its first training window to tune_end (the tuning windows reach back into the gap).
         rows = []
         for f in frames.values():
-            day = f["timestamp"].dt.tz_convert("America/New_York").dt.date.to_numpy()
-            ok = np.flatnonzero(f["window_ok"].to_numpy() & (day >= dt.date.fromisoformat(b["train_start"])))
+            days = f["timestamp"].dt.tz_convert("America/New_York").dt.date.to_numpy()
+            ok = np.flatnonzero(f["window_ok"].to_numpy() & (days >= day["train_start"]))
             first = ok[0] - 29
-            rows.append(f[columns].to_numpy(np.float64)[first : np.searchsorted(day, train_end, side="right")])
+            rows.append(f[columns].to_numpy(np.float64)[first : np.searchsorted(days, day["tune_end"], side="right")])
         rows = np.concatenate(rows)
         stats = read_json(root / "normalization" / f"{fold}.json")
         assert stats["rows"] == len(rows)
         np.testing.assert_allclose(stats["mean"], rows.mean(axis=0), rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(stats["std"], np.where(rows.std(axis=0) < 1e-8, 1, rows.std(axis=0)), rtol=1e-5)
+
+
+def test_the_configured_purge_is_what_the_fold_file_and_the_ui_show(full_run, tmp_path):
+    root, _, _ = full_run
+    data = tmp_path / "data"
+    shutil.copytree(root / "feature_windows", data / "feature_windows")
+    config = {"ops": {"walk_forward_folds": {"config": {"purge_days": 3, "embargo_days": 2, "tune_days": 40}}}}
+    result = folds_only(data, "fold_01", config)
+    assert result.success, failure_message(result)
+    b = read_json(data / "folds" / "fold_01.json")
+    assert (b["purge_days"], b["embargo_days"], b["tune_days"]) == (3, 2, 40)
+    (event,) = result.asset_materializations_for_node("walk_forward_folds")
+    assert event.metadata["purge_days"].value == 3 and event.metadata["embargo_days"].value == 2
+
+
+def folds_only(data, fold, run_config):
+    """Materialize only the fold's boundaries (``walk_forward_folds``): no training."""
+    from dagster import materialize
+
+    from fin_pipeline.assets.folds import walk_forward_folds
+
+    return materialize(
+        [walk_forward_folds],
+        partition_key=fold,
+        run_config=run_config,
+        resources={"store": DataStore(root=str(data))},
+        selection=[walk_forward_folds],
+        raise_on_error=False,
+    )
 
 
 def test_a_fold_alone_gives_the_same_checkpoint_as_in_the_full_run(full_run, tmp_path):
@@ -178,9 +211,9 @@ def test_a_retried_fold_resumes_from_its_last_epoch(full_run, tmp_path, monkeypa
     root, _, _ = full_run
     data = tmp_path / "data"
     shutil.copytree(root / "feature_windows", data / "feature_windows")
-    import fin_pipeline.training.walkforward as walkforward
+    from fin_pipeline.training.trainer import Trainer
 
-    real_fit, calls = walkforward.Trainer.fit, []
+    real_fit, calls = Trainer.fit, []
 
     def preempted_after_epoch_1(self, epochs, *args, resume=False, **kw):
         calls.append((self.epoch, resume))
@@ -189,7 +222,7 @@ def test_a_retried_fold_resumes_from_its_last_epoch(full_run, tmp_path, monkeypa
             raise RuntimeError("simulated preemption after epoch 1")
         return real_fit(self, epochs, *args, resume=resume, **kw)
 
-    monkeypatch.setattr(walkforward.Trainer, "fit", preempted_after_epoch_1)
+    monkeypatch.setattr(Trainer, "fit", preempted_after_epoch_1)
     result = run(make_defs(data), "walk_forward_job", "fold_00", train_config())
     assert result.success, failure_message(result)
     retries = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
@@ -233,11 +266,11 @@ def test_folds_too_short_for_the_history_fail_naming_the_fold_and_dates(full_run
     root, _, _ = full_run
     data = tmp_path / "data"
     shutil.copytree(root / "feature_windows", data / "feature_windows")
-    config = {"ops": {"walk_forward_folds": {"config": {"validation_days": 400}}}}
+    config = {"ops": {"walk_forward_folds": {"config": {"test_days": 400}}}}
     result = run(make_defs(data), "walk_forward_job", "fold_00", config)
     assert not result.success
     message = failure_message(result)
-    assert "fold_" in message and "20" in message and "validation" in message
+    assert "test blocks of 400 days" in message and "20" in message
 
 
 def test_missing_upstream_partitions_are_named(tmp_path):
@@ -271,30 +304,37 @@ def test_bad_training_config_is_rejected_before_training(full_run, tmp_path, ove
 
 def test_report_lists_every_fold_beside_the_baselines(full_run):
     root, _, _ = full_run
-    per_fold, _ = read_parquet(root / "reports" / "fold_metrics.parquet")
-    assert set(per_fold["predictor"]) == {"model", "zero", "momentum", "ridge"}
-    assert per_fold.groupby("fold").size().to_dict() == dict.fromkeys(FOLDS, 4)
-    zero = per_fold[per_fold["predictor"] == "zero"]
-    assert zero["ic"].isna().all()  # a constant prediction has no correlation: undefined, not 0
+    for fold in FOLDS:
+        metrics, meta = read_parquet(root / "metrics" / fold / "metrics.parquet")
+        assert list(metrics["predictor"]) == ["model", "zero", "momentum", "ridge"]
+        assert metrics.set_index("predictor").loc["zero", ["ic", "ic_nw_t"]].isna().all()  # undefined, not 0
+        assert meta["fold"]["fold"] == fold and meta["baselines"]["ridge_alpha"] > 0
+    folds, _ = read_parquet(root / "reports" / "folds.parquet")
+    assert list(folds["fold"]) == FOLDS and (folds["test_tickers"] == len(TICKERS)).all()
     text = (root / "reports" / "report.md").read_text()
     assert "undefined" in text and all(f in text for f in FOLDS)
-    assert isinstance(pd.Timestamp(per_fold["val_start"].iloc[0]), pd.Timestamp)
+    assert text.splitlines()[2].startswith("**Ranking skill:")  # the verdict in words comes first
+    for word in ("tuning", "test", "Newey", "Diebold", "PSR", "DSR"):
+        assert word in text
 
 
 def test_report_backtests_the_stitched_series_and_draws_pictures(full_run):
     root, _, results = full_run
+    books = {"model", "zero", "momentum", "ridge", "buy_and_hold"}
+    books |= {f"{p}_neutral" for p in ("model", "zero", "momentum", "ridge")}
     for fold in FOLDS:
         per_fold, _ = read_parquet(root / "metrics" / fold / "backtest.parquet")
-        assert set(per_fold["strategy"]) == {"model", "zero", "momentum", "ridge", "buy_and_hold"}
+        assert set(per_fold["strategy"]) == books
     stitched, _ = read_parquet(root / "reports" / "backtest.parquet")
     table = stitched.set_index("strategy")
-    key_numbers = table.loc[["model", "buy_and_hold"], ["total_return", "sharpe", "var_95", "cvar_95"]]
+    key_numbers = table.loc[["model", "model_neutral", "buy_and_hold"], ["total_return", "sharpe", "sharpe_se", "psr"]]
     assert np.isfinite(key_numbers.to_numpy(float)).all()
     assert table.loc["zero", "total_return"] == 0 and np.isnan(table.loc["zero", "sharpe"])  # flat: undefined
-    for name in ("equity_curve", "drawdown", "learning_curves"):
+    for name in ("equity_curve", "equity_neutral", "drawdown", "learning_curves"):
         png = (root / "reports" / f"{name}.png").read_bytes()
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5_000
     text = (root / "reports" / "report.md").read_text()
-    assert "Backtest, all folds stitched" in text and "![equity](equity_curve.png)" in text
+    assert "Books, all folds stitched" in text and "![equity](equity_curve.png)" in text
     (report,) = results[-1].asset_materializations_for_node("walk_forward_report")
     assert report.metadata["equity"].value.startswith("![equity_curve](data:image/png;base64,")
+    assert "Ranking skill" in report.metadata["verdict"].value

@@ -124,9 +124,10 @@ def test_summary_matches_the_metric_functions_and_constant_prediction_stays_fini
     assert s["avg_exposure"] == pytest.approx(1.0)
     numbers = [v for k, v in s.items() if not k.startswith("max_drawdown_")]
     assert np.isfinite(numbers).all()
-    table = summary_table(backtest_all(df))
+    table = summary_table(backtest_all(df, books=("sign",)))
     assert list(table.columns) == list(SUMMARY_KEYS)
     assert list(table.index) == ["model", "zero", "momentum", "ridge", "buy_and_hold"]
+    assert table.loc["model", "sharpe"] == pytest.approx(s["sharpe"])
 
 
 def test_one_ticker_one_day_summary_does_not_crash():

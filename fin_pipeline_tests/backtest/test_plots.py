@@ -1,12 +1,11 @@
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from fin_pipeline.backtest import backtest_all, summary_table
-from fin_pipeline.backtest.plots import drawdown_png, equity_curve_png, learning_curves_png, metrics_table_md
+from fin_pipeline.backtest import backtest_all
+from fin_pipeline.backtest.plots import drawdown_png, equity_curve_png, learning_curves_png
 from fin_pipeline_tests.backtest.test_strategy import random_market
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -59,17 +58,3 @@ def test_a_failed_render_leaves_the_previous_file_and_no_temp(tmp_path, results,
         equity_curve_png({"model": results["model"].equity}, path)
     assert path.read_bytes() == b"previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["equity.png"]
-
-
-def test_metrics_table_md(results):
-    text = metrics_table_md(summary_table(results)[["sharpe", "max_drawdown", "max_drawdown_peak", "hit_ratio"]])
-    lines = text.splitlines()
-    assert lines[0] == "| strategy | sharpe | max_drawdown | max_drawdown_peak | hit_ratio |"
-    assert lines[1] == "|---|---|---|---|---|"
-    assert len(lines) == 2 + 5
-    zero = next(line for line in lines if line.startswith("| zero "))
-    assert zero == "| zero | undefined | 0 | undefined | undefined |"
-    model = next(line for line in lines if line.startswith("| model "))
-    assert "NaT" not in model and "-" in model.split("|")[4]  # the peak date is a YYYY-MM-DD date
-    plain = metrics_table_md(pd.DataFrame({"fold": ["fold_00"], "sharpe": [1.23456]}))
-    assert plain.splitlines()[2] == "| fold_00 | 1.235 |"

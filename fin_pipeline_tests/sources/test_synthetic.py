@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 
 import numpy as np
@@ -10,9 +11,10 @@ import pandas as pd
 import pytest
 
 import fin_pipeline.sources.synthetic as synthetic_module
+from fin_pipeline.features.indicators import build_feature_frame
 from fin_pipeline.sources.base import RAW_COLUMNS, CandleError, candle_problems, session_dates
 from fin_pipeline.sources.calendar import nyse_sessions
-from fin_pipeline.sources.synthetic import ORIGIN, SyntheticMarket
+from fin_pipeline.sources.synthetic import MAX_SIGNAL_IC, ORIGIN, SyntheticMarket
 
 D = dt.date
 AS_OF = D(2024, 6, 28)  # a fixed "today": results never depend on the day the tests run
@@ -169,3 +171,118 @@ def test_invalid_ticker_is_rejected_by_name(market, bad):
 def test_invalid_seed_is_rejected():
     with pytest.raises(ValueError, match="seed"):
         SyntheticMarket(seed=-1)
+
+
+# --- the planted signal ----------------------------------------------------------------------------------------
+
+# sha256 of every bar of these tickers (seed 7, ORIGIN .. AS_OF, see bars_sha256), recorded with the simulator
+# as it was before the planted signal existed: with signal_ic = 0 the market must not move by one bit.
+UNPLANTED_TICKERS = ("AAPL", "MSFT", "XOM", "BRK.B")
+UNPLANTED_SHA256 = "6690f0eb0967ede25a383879cb93fb1c48d75fff16838df55a71653b2549f945"
+IC_TICKERS = tuple(f"IC{i:02d}" for i in range(20))
+IC_START, IC_END = D(2012, 1, 1), D(2023, 12, 29)  # 3,018 sessions
+
+
+def bars_sha256(market: SyntheticMarket, tickers, start: dt.date, end: dt.date) -> str:
+    h = hashlib.sha256()
+    for ticker in tickers:
+        df = market.fetch(ticker, start, end)
+        h.update(ticker.encode())
+        h.update(df["timestamp"].astype("int64").to_numpy().tobytes())
+        for col in RAW_COLUMNS[1:]:
+            h.update(df[col].to_numpy(dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def daily_cross_sectional_ic(predictor: np.ndarray, outcome: np.ndarray) -> np.ndarray:
+    """Pearson correlation across tickers (rows) on each day (column): (N, T), (N, T) -> (T,)."""
+    x = predictor - predictor.mean(axis=0)
+    y = outcome - outcome.mean(axis=0)
+    return (x * y).sum(axis=0) / np.sqrt((x * x).sum(axis=0) * (y * y).sum(axis=0))
+
+
+def expected_mean_sample_ic(ic: float, n: int) -> float:
+    """Mean of the sample correlation of ``n`` pairs with correlation ``ic`` (Fisher 1915; Olkin & Pratt 1958)."""
+    return ic * (1.0 - (1.0 - ic * ic) / (2 * n))
+
+
+@pytest.mark.parametrize("signal_ic", [None, 0, 0.0])
+def test_no_signal_leaves_every_bar_as_it_was(signal_ic):
+    kw = {} if signal_ic is None else {"signal_ic": signal_ic}
+    market = SyntheticMarket(seed=7, as_of=AS_OF, **kw)
+    assert bars_sha256(market, UNPLANTED_TICKERS, ORIGIN, AS_OF) == UNPLANTED_SHA256
+
+
+@pytest.mark.parametrize("signal_ic", [0.0, 0.1])
+def test_planted_ic_is_the_ic_asked_for(signal_ic):
+    # The predictor, recomputed from the closes alone: ret_1d = log(close_t / close_{t-1}); the outcome is the
+    # next day's log return. 20 tickers x ~3,000 days; mean daily IC within 3 standard errors of its expectation.
+    market = SyntheticMarket(seed=7, as_of=IC_END, signal_ic=signal_ic)
+    closes = np.stack([market.fetch(t, IC_START, IC_END)["close"].to_numpy() for t in IC_TICKERS])  # (N, T)
+    ret_1d = np.diff(np.log(closes), axis=1)
+    ic = daily_cross_sectional_ic(ret_1d[:, :-1], ret_1d[:, 1:])
+    assert len(ic) > 3000 and np.isfinite(ic).all()
+    se = ic.std(ddof=1) / np.sqrt(len(ic))
+    assert se < 0.007  # ~0.3 / sqrt(days): fat tails widen the daily IC beyond 1 / sqrt(N - 1)
+    expected = expected_mean_sample_ic(signal_ic, len(IC_TICKERS))
+    assert abs(ic.mean() - expected) < 3 * se, (ic.mean(), expected, se)
+
+
+def test_planted_signal_is_in_the_feature_columns_the_model_sees():
+    # End to end through the feature builder: the IC of the ret_1d column for the target, over usable rows.
+    tickers = ("AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA", "JPM", "XOM")
+    market = SyntheticMarket(seed=7, as_of=IC_END, signal_ic=0.1)
+    frames = [build_feature_frame(market.fetch(t, IC_START, IC_END), t) for t in tickers]
+    ok = np.logical_and.reduce([f["window_ok"].to_numpy() for f in frames])
+    ret_1d = np.stack([f["ret_1d"].to_numpy(dtype=np.float64)[ok] for f in frames])
+    target = np.stack([f["target"].to_numpy(dtype=np.float64)[ok] for f in frames])
+    close = market.fetch("AAPL", IC_START, IC_END)["close"].to_numpy()
+    np.testing.assert_allclose(ret_1d[0], np.diff(np.log(close))[ok[1:]], rtol=1e-5, atol=1e-7)  # float32 column
+    ic = daily_cross_sectional_ic(ret_1d, target)
+    se = ic.std(ddof=1) / np.sqrt(len(ic))
+    assert abs(ic.mean() - expected_mean_sample_ic(0.1, len(tickers))) < 3 * se, (ic.mean(), se)
+    assert ic.mean() > 4 * se  # detectable at this size
+
+
+def test_planted_bars_do_not_depend_on_the_range_asked_for():
+    market = SyntheticMarket(seed=7, as_of=AS_OF, signal_ic=0.1)
+    long = market.fetch("AAPL", D(2015, 1, 1), D(2020, 12, 31))
+    for part in (
+        market.fetch("AAPL", D(2019, 6, 1), D(2020, 12, 31)),
+        market.fetch("AAPL", D(2019, 11, 12), D(2019, 11, 12)),
+        market.fetch("AAPL", D(2019, 6, 1), D(2019, 11, 12)),
+    ):
+        overlap = long[long["timestamp"].isin(part["timestamp"])].reset_index(drop=True)
+        pd.testing.assert_frame_equal(overlap, part.reset_index(drop=True), check_exact=True)
+    before = SyntheticMarket(seed=7, as_of=D(2023, 12, 29), signal_ic=0.1).fetch("IBM", D(2023, 1, 1), D(2030, 1, 1))
+    after = SyntheticMarket(seed=7, as_of=D(2024, 2, 1), signal_ic=0.1).fetch("IBM", D(2023, 1, 1), D(2030, 1, 1))
+    pd.testing.assert_frame_equal(after.iloc[: len(before)], before, check_exact=True)
+    unplanted = SyntheticMarket(seed=7, as_of=AS_OF).fetch("AAPL", D(2015, 1, 1), D(2020, 12, 31))
+    assert not np.allclose(long["close"], unplanted["close"])
+
+
+@pytest.mark.parametrize("signal_ic", [0.1, 0.49])
+def test_planted_market_stays_plausible(signal_ic):
+    planted = SyntheticMarket(seed=7, as_of=AS_OF, signal_ic=signal_ic)
+    unplanted = SyntheticMarket(seed=7, as_of=AS_OF)
+    for ticker in ("AAPL", "NVDA", "ZZZZ9"):
+        df = planted.fetch(ticker, ORIGIN, AS_OF)
+        assert all(rows == [] for rows in candle_problems(df).values()), candle_problems(df)
+        o, h, lo, c = (df[k].to_numpy() for k in ("open", "high", "low", "close"))
+        assert (lo < np.minimum(o, c)).all() and (np.maximum(o, c) < h).all()
+        assert c.min() >= 0.5 and c.max() <= 50_000
+        # the innovation is scaled by sqrt(1 - c**2), so the daily volatility is the unplanted one
+        vol = np.diff(np.log(c)).std()
+        base = np.diff(np.log(unplanted.fetch(ticker, ORIGIN, AS_OF)["close"].to_numpy())).std()
+        assert abs(vol / base - 1) < 0.05, (ticker, vol, base)
+
+
+def test_describe_names_the_planted_signal():
+    assert "signal" not in SyntheticMarket(seed=3).describe()
+    assert "signal_ic=0.1" in SyntheticMarket(seed=3, signal_ic=0.1).describe()
+
+
+@pytest.mark.parametrize("bad", [-0.01, MAX_SIGNAL_IC, 0.9, float("nan"), float("inf"), "0.1", True, None])
+def test_invalid_signal_ic_is_rejected(bad):
+    with pytest.raises(ValueError, match="signal_ic"):
+        SyntheticMarket(seed=7, signal_ic=bad)

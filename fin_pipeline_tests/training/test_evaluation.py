@@ -1,15 +1,13 @@
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
+from fin_pipeline.training.baselines import fit_ridge
 from fin_pipeline.training.evaluation import (
     directional_accuracy,
-    fit_ridge,
     forecast_metrics,
     information_coefficient,
-    markdown_table,
     rank_information_coefficient,
 )
 
@@ -54,8 +52,3 @@ def test_ridge_recovers_a_linear_rule_and_shrinks_with_alpha():
     assert b == pytest.approx(0.3, abs=1e-6)
     w_big, _ = fit_ridge(x, y, alpha=1e6)
     assert np.linalg.norm(w_big) < 0.01 * np.linalg.norm(w)
-
-
-def test_markdown_table_shows_undefined_for_nan():
-    text = markdown_table(pd.DataFrame({"who": ["zero"], "ic": [float("nan")], "n": [12.0]}))
-    assert text.splitlines() == ["| who | ic | n |", "|---|---|---|", "| zero | undefined | 12 |"]

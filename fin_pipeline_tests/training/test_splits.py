@@ -95,72 +95,118 @@ def calendar(n: int, start: str = "2020-01-02") -> pd.DatetimeIndex:
     return pd.bdate_range(start, periods=n)
 
 
-def test_date_folds_same_cut_for_every_ticker_with_purge():
+def index_of(days, day):
+    return list(days).index(day)
+
+
+def test_three_blocks_same_cut_for_every_ticker_with_the_configured_gap():
     cal = calendar(400)
-    # Two tickers: one listed later, one with a few missing days; the calendar is their union.
+    # Two tickers: one listed later, one with a few missing days; trading days are their union.
     a = cal[50:]
     b = cal.delete([100, 200, 300, 399])
     folds = date_walk_forward_splits(
-        np.concatenate([a.values, b.values]), num_folds=4, validation_days=30, purge_days=2, embargo_days=1, horizon=2
+        np.concatenate([a.values, b.values]),
+        num_folds=4,
+        test_days=30,
+        tune_days=20,
+        purge_days=2,
+        embargo_days=1,
+        horizon=2,
     )
     assert [f.fold for f in folds] == ["fold_00", "fold_01", "fold_02", "fold_03"]
-    assert folds[-1].val_end == cal[-1].date()
     days = list(cal.date)
+    assert folds[-1].test_end == days[-1]
     for f, nxt in zip(folds, folds[1:] + [None], strict=True):
-        assert f.train_start == cal[0].date() and f.val_days == 30
-        gap = days.index(f.val_start) - days.index(f.train_end) - 1
-        assert gap == 3  # purge 2 + embargo 1 trading days belong to neither block
-        # a training window ending on train_end has its target at train_end + h, strictly before validation
-        assert days.index(f.train_end) + 2 < days.index(f.val_start)
+        assert (f.horizon, f.purge_days, f.embargo_days) == (2, 2, 1)  # stored as configured
+        assert f.train_start == days[0] and f.test_days == 30 and f.tune_days == 20
+        for end, start in ((f.train_end, f.tune_start), (f.tune_end, f.test_start)):
+            last_target = days.index(end) + 2  # a window ending on `end` has its target at end + h
+            assert days.index(start) - last_target - 1 == 2 + 1  # purge + embargo strictly between
+        assert days.index(f.tune_end) - days.index(f.tune_start) + 1 == 20
         if nxt is not None:
-            assert days.index(nxt.val_start) == days.index(f.val_end) + 1
+            assert days.index(nxt.test_start) == days.index(f.test_end) + 1  # consecutive test blocks
         for ticker_days in (a, b):
-            train, val = f.train_mask(ticker_days), f.val_mask(ticker_days)
-            assert not (train & val).any()
-            assert ticker_days[train].max().date() <= f.train_end < f.val_start <= ticker_days[val].min().date()
-            assert ticker_days[val].max().date() <= f.val_end
+            masks = [f.mask(block, ticker_days) for block in ("train", "tune", "test")]
+            assert sum(m.astype(int) for m in masks).max() == 1  # a window is in one block at most
+            train, tune, test = (ticker_days[m] for m in masks)
+            assert train.max().date() == f.train_end or train.max().date() < f.train_end
+            assert train.max() < tune.min() and tune.max() < test.min()
 
 
-def test_date_folds_rolling_and_default_validation_days():
-    cal = calendar(240)
-    folds = date_walk_forward_splits(cal, num_folds=4)  # validation_days default: 240 // 8 = 30
-    assert [f.val_days for f in folds] == [30] * 4 and folds[0].val_start == cal[120].date()
-    rolling = date_walk_forward_splits(cal, num_folds=4, mode="rolling", train_days=50)
+def test_default_test_days_and_rolling_training():
+    cal = calendar(400)
+    folds = date_walk_forward_splits(cal, num_folds=4, tune_days=10)  # test_days default: 400 // 8 = 50
+    assert [f.test_days for f in folds] == [50] * 4 and folds[0].test_start == cal[200].date()
+    # tuning: 10 days ending h + purge = 2 days before the test block; training: 2 days before tuning
+    assert folds[0].tune_end == cal[197].date() and folds[0].tune_start == cal[188].date()
+    assert folds[0].train_end == cal[185].date()
+    rolling = date_walk_forward_splits(cal, num_folds=4, tune_days=10, mode="rolling", train_days=50)
     assert [f.train_days for f in rolling] == [50] * 4
-    assert rolling[1].train_start == cal[150 - 1 - 50].date()  # 50 days ending before a 1-day purge
+    assert rolling[1].train_end == cal[235].date() and rolling[1].train_start == cal[186].date()
+
+
+def test_min_tickers_cuts_folds_on_days_with_enough_tickers():
+    cal = calendar(300)
+    late = cal[100:]  # lists on day 100
+    early = cal[:250]  # delists after day 249
+    steady = cal
+    dates = np.concatenate([late.values, early.values, steady.values])
+    folds = date_walk_forward_splits(dates, num_folds=2, tune_days=10, min_tickers=2)
+    # every day has at least 2 tickers: the eligible days are all 300
+    assert folds[-1].test_end == cal[-1].date()
+    folds3 = date_walk_forward_splits(dates, num_folds=2, tune_days=10, min_tickers=3)
+    # three tickers only on days 100 .. 249: 150 eligible days, test blocks of 150 // 4 = 37
+    assert folds3[-1].test_end == cal[249].date() and folds3[0].train_start == cal[100].date()
+    assert [f.test_days for f in folds3] == [37, 37]
+    with pytest.raises(ValueError, match=r"no day has min_tickers=4 tickers \(at most 3"):
+        date_walk_forward_splits(dates, num_folds=2, min_tickers=4)
+
+
+def test_a_test_block_over_a_thin_day_names_fold_dates_and_counts():
+    cal = calendar(200)
+    a, b = cal, cal.delete([180])  # b misses day 180: only 1 ticker that day
+    dates = np.concatenate([a.values, b.values])
+    with pytest.raises(ValueError, match=r"fold_01: test block .* 1 day\(s\) with fewer than min_tickers=2 .*1 on"):
+        date_walk_forward_splits(dates, num_folds=2, test_days=20, tune_days=10, min_tickers=2)
 
 
 def test_tz_aware_and_unsorted_dates():
     cal = calendar(100)
     shuffled = np.random.default_rng(0).permutation(cal.tz_localize("America/New_York"))
-    folds = date_walk_forward_splits(shuffled, num_folds=2, validation_days=10)
-    assert folds[-1].val_end == cal[-1].date()
-    assert folds[0].train_indices(cal.tz_localize("America/New_York")).max() == 100 - 20 - 2
+    folds = date_walk_forward_splits(shuffled, num_folds=2, test_days=10, tune_days=5)
+    assert folds[-1].test_end == cal[-1].date()
+    # tuning ends 2 days before day 80 (the first test day), training 2 days before the tuning block's start
+    assert folds[0].indices("train", cal.tz_localize("America/New_York")).max() == 80 - 2 - 1 - 5 - 2
 
 
 def test_purge_shorter_than_horizon_leaks():
-    with pytest.raises(ValueError, match="purge_days=1 must be >= the target horizon 5"):
+    with pytest.raises(ValueError, match="purge_days=1 must be >= the target horizon h=5"):
         date_walk_forward_splits(calendar(100), num_folds=2, purge_days=1, horizon=5)
 
 
-def test_empty_fold_names_fold_and_dates():
-    with pytest.raises(ValueError, match=r"fold_00: validation block .* 2020-01-02"):
-        date_walk_forward_splits(calendar(50), num_folds=6, validation_days=10)
-    with pytest.raises(ValueError, match=r"fold_00: 5 training days before validation 2020-01-13\.\.2020-01-24"):
-        date_walk_forward_splits(calendar(27), num_folds=2, validation_days=10, purge_days=2, min_train_days=6)
+def test_empty_blocks_name_fold_and_dates():
+    with pytest.raises(ValueError, match=r"6 test blocks of 10 days need 60 eligible days; 2020-01-02\.\..* has 50"):
+        date_walk_forward_splits(calendar(50), num_folds=6, test_days=10)
+    with pytest.raises(ValueError, match=r"fold_00: no room for a tuning block of tune_days=30 before the test"):
+        date_walk_forward_splits(calendar(50), num_folds=2, test_days=10, tune_days=30)
+    with pytest.raises(ValueError, match=r"fold_00: 5 training days before the tuning block 2020-01-14\.\."):
+        date_walk_forward_splits(calendar(36), num_folds=2, test_days=10, tune_days=5, purge_days=2, min_train_days=6)
     with pytest.raises(ValueError, match="at least one date"):
         date_walk_forward_splits([], num_folds=2)
 
 
 def test_boundaries_round_trip_and_splitter_object():
-    folds = DateWalkForwardSplitter(num_folds=3, validation_days=5).split(calendar(60))
+    folds = DateWalkForwardSplitter(num_folds=3, test_days=5, tune_days=5).split(calendar(60))
     f = folds[1]
     assert FoldBoundaries.from_dict(f.to_dict()) == f
-    assert isinstance(f.val_start, dt.date) and f.to_dict()["val_start"] == f.val_start.isoformat()
+    assert FoldBoundaries.from_dict({**f.to_dict(), "test_windows": 12}) == f  # stored counts are ignored
+    assert isinstance(f.test_start, dt.date) and f.to_dict()["test_start"] == f.test_start.isoformat()
     assert fold_key(11) == "fold_11"
     dates = calendar(60)[::-1]  # e.g. a window index in (ticker, date) order: positions need not follow dates
     positions = np.arange(1000, 1060)
-    np.testing.assert_array_equal(f.val_indices(dates, positions), positions[f.val_mask(dates)])
-    assert len(f.val_indices(dates, positions)) == 5
+    np.testing.assert_array_equal(f.indices("test", dates, positions), positions[f.test_mask(dates)])
+    assert len(f.indices("test", dates, positions)) == 5
     with pytest.raises(ValueError, match="same length"):
-        f.train_indices(dates, positions[:3])
+        f.indices("train", dates, positions[:3])
+    with pytest.raises(ValueError, match="block must be one of"):
+        f.mask("validation", dates)

@@ -1,0 +1,434 @@
+"""The statistics that separate skill from luck: how sure each out-of-sample number is.
+
+Conventions, stated once (each function's docstring gives its formula and its paper):
+
+* ``predictions`` has one row per (date, ticker): ``date``, ``ticker``, ``target`` (the realized h-day log return
+  from close t to close t+h) and one column per predictor (``model``, ``zero``, ``momentum``, ``ridge``).
+* Daily series. Every test here runs on ONE value per day: the day's cross-sectional IC, the day's loss
+  differential averaged over its tickers, the day's strategy return. Rows of one day are not independent (they
+  share the market's move that day), so treating the n·k rows as n·k observations would overstate the evidence.
+* Overlap. With h > 1 the targets of consecutive days share h − 1 daily returns, so a daily series built from them
+  is autocorrelated up to lag h − 1 even without skill: every standard error is Newey–West (HAC, Bartlett kernel)
+  with at least h − 1 lags (:func:`default_lags`).
+* HAC small-sample convention: Var(x̄) = (1/n²)·[Σ_t e_t² + 2 Σ_{j=1..L} (1 − j/(L+1)) Σ_{t>j} e_t e_{t−j}],
+  e_t = x_t − x̄: statsmodels ``cov_type="HAC"`` with ``use_correction=False`` (no n/(n − 1) factor). p-values come
+  from Student's t with n − 1 degrees of freedom (statsmodels ``use_t=True``), a little more cautious than the
+  normal on a fold's ~150 days and the same reference distribution as the Harvey–Leybourne–Newbold DM test.
+* Sharpe ratios shown to users are annualized (√252, :data:`~fin_pipeline.backtest.metrics.TRADING_DAYS`, ddof 1,
+  as :func:`~fin_pipeline.backtest.metrics.sharpe_ratio`); PSR and DSR are computed on the per-day Sharpe ratio
+  SR = mean / std and the number of days n, as in Bailey & López de Prado.
+* Intervals are 95% percentile intervals of a stationary bootstrap (Politis & Romano 1994) with the block length of
+  Politis & White (2004), from ``arch``; they are deterministic for a seed.
+* Undefined is NaN, never a made-up 0: no days, a constant series (zero standard error), a constant predictor
+  (no correlation). Non-finite inputs to a test are refused (``ValueError``); rows whose prediction or target is
+  not finite are left out of the per-day aggregates (a NaN prediction is "no call", as in the strategy).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from arch.bootstrap import StationaryBootstrap, optimal_block_length
+from scipy import stats
+from statsmodels.regression.linear_model import OLS
+from statsmodels.stats.sandwich_covariance import S_hac_simple
+
+from fin_pipeline.backtest.metrics import TRADING_DAYS, sharpe_ratio
+
+NAN = float("nan")
+EULER_GAMMA = 0.5772156649015329  # Euler–Mascheroni constant γ
+FORECAST_STATISTICS = (
+    "n_days",
+    "mean_ic",
+    "ic_std",
+    "icir",
+    "ic_nw_t",
+    "ic_nw_p",
+    "ic_ci_low",
+    "ic_ci_high",
+    "rank_ic_mean",
+)
+SHARPE_STATISTICS = ("sharpe", "sharpe_se", "psr", "dsr", "sharpe_ci_low", "sharpe_ci_high", "n_days")
+DM_STATISTICS = ("dm_stat", "dm_p_two_sided", "dm_p_a_better", "mean_loss_diff", "n_days")
+
+
+def _finite_1d(x: pd.Series | np.ndarray | Sequence[float], what: str) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64).ravel()
+    if not np.isfinite(a).all():
+        raise ValueError(f"{what}: {int((~np.isfinite(a)).sum())} non-finite value(s); a test needs finite numbers")
+    return a
+
+
+# --------------------------------------------------------------------------------------------------- daily IC ---
+
+
+def ic_series(
+    pred: pd.Series | np.ndarray, target: pd.Series | np.ndarray, days: pd.Series | np.ndarray, rank: bool = False
+) -> pd.Series:
+    """The daily information coefficient IC_d = corr(p_d, y_d) across the tickers of day d, one value per day.
+
+    Pearson: IC_d = Σ_i (p_i − p̄)(y_i − ȳ) / √(Σ_i (p_i − p̄)² · Σ_i (y_i − ȳ)²) over the rows i of day d;
+    ``rank=True`` applies it to the day's ranks (Spearman; ties get their average rank). Rows whose prediction or
+    target is not finite are dropped first. Days with fewer than two tickers, or with a constant prediction or a
+    constant target (max = min), have no correlation and are left out (not set to 0). Indexed by day (``date``),
+    sorted; named ``ic`` or ``rank_ic``. Grinold & Kahn (2000), *Active Portfolio Management*, ch. 6 and 12.
+    """
+    p, y = np.asarray(pred, np.float64), np.asarray(target, np.float64)
+    ok = np.isfinite(p) & np.isfinite(y)
+    df = pd.DataFrame({"p": p[ok], "y": y[ok], "d": np.asarray(days)[ok]})
+    name = "rank_ic" if rank else "ic"
+    if rank:
+        grouped = df.groupby("d", sort=True)
+        df["p"], df["y"] = grouped["p"].rank(method="average"), grouped["y"].rank(method="average")
+    g = df.groupby("d", sort=True)
+    shape = g.agg(n=("p", "size"), p_lo=("p", "min"), p_hi=("p", "max"), y_lo=("y", "min"), y_hi=("y", "max"))
+    # max > min is exact: a centred constant can leave a rounding residue that a "> 0" test would take for spread.
+    valid = (shape["n"] >= 2) & (shape["p_hi"] > shape["p_lo"]) & (shape["y_hi"] > shape["y_lo"])
+    dp, dy = df["p"] - g["p"].transform("mean"), df["y"] - g["y"].transform("mean")
+    sums = pd.DataFrame({"pp": dp * dp, "yy": dy * dy, "py": dp * dy, "d": df["d"]}).groupby("d", sort=True).sum()
+    sums = sums[valid.reindex(sums.index, fill_value=False)]
+    corr = (sums["py"] / np.sqrt(sums["pp"] * sums["yy"])).clip(-1.0, 1.0)
+    return corr.rename(name).rename_axis("date").astype(np.float64)
+
+
+# ------------------------------------------------------------------------------------------- HAC mean test ---
+
+
+def default_lags(n: int, horizon: int) -> int:
+    """Newey–West lags L = max(h − 1, ⌊4 · (n/100)^(2/9)⌋).
+
+    The second term is the rule of thumb of Newey & West (1994), "Automatic lag selection in covariance matrix
+    estimation", RES 61(4) (Bartlett kernel; 7 lags for n = 2,000 days, 4 for 150); the first guarantees the
+    h − 1 lags that overlapping h-day targets make autocorrelated by construction (Hansen & Hodrick 1980).
+    """
+    if n < 0 or horizon < 1:
+        raise ValueError(f"need n >= 0 and horizon >= 1, got n={n}, horizon={horizon}")
+    return max(horizon - 1, math.floor(4.0 * (n / 100.0) ** (2.0 / 9.0)))
+
+
+@dataclass(frozen=True)
+class MeanTest:
+    """A test of E[x] = 0: the mean, its HAC standard error, t = mean / se, the two-sided p, days and lags."""
+
+    mean: float
+    se: float
+    t: float
+    p: float
+    n: int
+    lags: int
+
+
+def newey_west_mean_test(x: pd.Series | np.ndarray | Sequence[float], lags: int) -> MeanTest:
+    """t-test of E[x] = 0 with the Newey & West (1987) HAC standard error of the mean.
+
+    se² = (1/n²) · [Σ_t e_t² + 2 Σ_{j=1..L} w_j Σ_{t=j+1..n} e_t e_{t−j}], e_t = x_t − x̄, Bartlett weights
+    w_j = 1 − j/(L+1) (always ≥ 0: Newey & West 1987, "A simple, positive semi-definite, heteroskedasticity and
+    autocorrelation consistent covariance matrix", Econometrica 55(3)). Computed as statsmodels OLS of x on a
+    constant with ``cov_type="HAC"``, ``maxlags=L``, ``use_correction=False`` (no n/(n − k) small-sample factor).
+    t = x̄ / se; p = 2·P[T_{n−1} > |t|], Student's t with n − 1 degrees of freedom. Fewer than two values, or
+    se = 0 (a constant series), → se, t and p NaN.
+    """
+    a = _finite_1d(x, "newey_west_mean_test")
+    if lags < 0:
+        raise ValueError(f"lags must be >= 0, got {lags}")
+    n = len(a)
+    mean = float(a.mean()) if n else NAN
+    if n < 2:
+        return MeanTest(mean, NAN, NAN, NAN, n, lags)
+    if a.max() == a.min():  # exact test: OLS would leave a rounding residue as a tiny se and an absurd t
+        return MeanTest(float(a[0]), 0.0, NAN, NAN, n, lags)
+    fit = OLS(a, np.ones(n)).fit(cov_type="HAC", cov_kwds={"maxlags": lags, "use_correction": False}, use_t=True)
+    se = float(fit.bse[0])
+    if not se > 0:
+        return MeanTest(mean, se, NAN, NAN, n, lags)
+    return MeanTest(float(fit.params[0]), se, float(fit.tvalues[0]), float(fit.pvalues[0]), n, lags)
+
+
+def ic_statistics(ic: pd.Series, horizon: int) -> dict[str, float]:
+    """Summary and significance of a daily IC series (from :func:`ic_series`).
+
+    mean_ic = mean_d IC_d; ic_std = std_d IC_d (ddof 1); icir = mean_ic / ic_std (per day, not annualized);
+    ic_nw_t, ic_nw_p = :func:`newey_west_mean_test` of IC_d with L = :func:`default_lags`(n, h) lags
+    (Newey & West 1987), because the IC of overlapping h-day targets is autocorrelated up to lag h − 1.
+    Undefined values are NaN (no day; one day has no std; a constant IC has no ICIR).
+    """
+    values = _finite_1d(ic, "ic_statistics")
+    n = len(values)
+    lags = default_lags(n, horizon)
+    test = newey_west_mean_test(values, lags)
+    std = float(np.std(values, ddof=1)) if n >= 2 else NAN
+    return {
+        "n_days": float(n),
+        "mean_ic": test.mean,
+        "ic_std": std,
+        "icir": test.mean / std if std > 0 else NAN,
+        "ic_nw_t": test.t,
+        "ic_nw_p": test.p,
+        "ic_lags": float(lags),
+    }
+
+
+# ------------------------------------------------------------------------------------------------ bootstrap ---
+
+
+def bootstrap_ci(
+    x: pd.Series | np.ndarray | Sequence[float],
+    statistic: Callable[[np.ndarray], float],
+    level: float = 0.95,
+    reps: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile interval [q_{α/2}, q_{1−α/2}] (α = 1 − level) of ``statistic`` over stationary-bootstrap resamples.
+
+    The stationary bootstrap (Politis & Romano 1994, "The stationary bootstrap", JASA 89) resamples blocks of
+    geometric length with mean b, keeping the serial dependence of x inside blocks; b is the optimal block length
+    of Politis & White (2004), "Automatic block-length selection for the dependent bootstrap", Econometric
+    Reviews 23, with the correction of Patton, Politis & White (2009), floored at 1 (``arch.bootstrap.
+    optimal_block_length``, column ``stationary``). ``arch.bootstrap.StationaryBootstrap(b, x, seed=seed)``
+    draws ``reps`` resamples: the same seed gives the same interval. Quantiles are numpy's linear ones. NaN, NaN
+    with fewer than two values or when a resample's statistic is undefined (e.g. the Sharpe ratio of a resample
+    with zero variance).
+    """
+    a = _finite_1d(x, "bootstrap_ci")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if len(a) < 2:
+        return NAN, NAN
+    # A constant series has no autocorrelation to estimate (every resample is the series itself).
+    block = float(optimal_block_length(a)["stationary"].iloc[0]) if a.max() > a.min() else 1.0
+    block = max(1.0, block) if math.isfinite(block) else 1.0
+    bs = StationaryBootstrap(block, a, seed=seed)
+    draws = bs.apply(lambda sample: np.array([statistic(sample)], np.float64), reps=reps)[:, 0]
+    if not np.isfinite(draws).all():
+        return NAN, NAN
+    alpha = 1.0 - level
+    lo, hi = np.quantile(draws, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return float(lo), float(hi)
+
+
+# ---------------------------------------------------------------------------------------------------- Sharpe ---
+
+
+def sharpe_standard_error(returns: pd.Series | np.ndarray, lags: int | None = None) -> float:
+    """Standard error of the per-day Sharpe ratio SR = μ/σ, allowing serial correlation: Lo (2002), GMM form.
+
+    Lo (2002), "The Statistics of Sharpe Ratios", Financial Analysts Journal 58(4), non-IID case: with the moment
+    conditions m_t = (r_t − μ, (r_t − μ)² − σ²) (μ, σ² the sample mean and ddof-0 variance) and Σ their long-run
+    covariance (Newey–West, Bartlett, L lags: Σ = S_hac / n), the delta method gives
+    Var(SR̂) = ∇gᵀ Σ ∇g / n with ∇g = (1/σ, −μ/(2σ³)). L defaults to :func:`default_lags`(n, 1).
+    With L = 0 this is exactly Mertens' (2002) IID formula (1 − γ₃·SR + (γ₄ − 1)/4 · SR²)/n (γ₃ skewness, γ₄
+    kurtosis), and for IID normal returns Lo's (1 + SR²/2)/n; positive autocorrelation makes it larger.
+    Per day; multiply by √252 to annualize. NaN with fewer than two days or σ = 0.
+    """
+    r = _finite_1d(returns, "sharpe_standard_error")
+    n = len(r)
+    if n < 2:
+        return NAN
+    mu, var = float(r.mean()), float(r.var())
+    if not var > 0 or not math.isfinite(sharpe_ratio(r)):
+        return NAN
+    e = r - mu
+    moments = np.column_stack([e, e * e - var])  # (n, 2), mean zero at the estimates
+    sigma = S_hac_simple(moments, nlags=default_lags(n, 1) if lags is None else lags) / n
+    sd = math.sqrt(var)
+    grad = np.array([1.0 / sd, -mu / (2.0 * sd**3)])
+    v = float(grad @ sigma @ grad) / n
+    return math.sqrt(v) if v > 0 else NAN
+
+
+def probabilistic_sharpe_ratio(sr: float, n: int, skew: float, kurtosis: float, sr_benchmark: float = 0.0) -> float:
+    """PSR(SR*) = Φ[(SR̂ − SR*) · √(n − 1) / √(1 − γ₃·SR̂ + (γ₄ − 1)/4 · SR̂²)].
+
+    Bailey & López de Prado (2012), "The Sharpe Ratio Efficient Frontier", Journal of Risk 15(2), eq. for PSR:
+    the probability that the true Sharpe ratio exceeds SR*, given the per-period (not annualized) estimate SR̂
+    over n observations with skewness γ₃ and kurtosis γ₄ (3 for the normal; not the excess). NaN when n < 2 or
+    an input is undefined.
+    """
+    if n < 2 or not all(math.isfinite(v) for v in (sr, skew, kurtosis, sr_benchmark)):
+        return NAN
+    var = 1.0 - skew * sr + (kurtosis - 1.0) / 4.0 * sr * sr  # ≥ (1 − γ₃·SR/2)² ≥ 0 since γ₄ ≥ 1 + γ₃²
+    if not var > 0:
+        return NAN
+    return float(stats.norm.cdf((sr - sr_benchmark) * math.sqrt(n - 1) / math.sqrt(var)))
+
+
+def expected_max_sharpe(n_trials: int, variance: float) -> float:
+    """SR₀ = √V · ((1 − γ)·Φ⁻¹(1 − 1/N) + γ·Φ⁻¹(1 − 1/(N·e))), the expected maximum of N null Sharpe ratios.
+
+    Bailey & López de Prado (2014), "The Deflated Sharpe Ratio: Correcting for Selection Bias, Backtest
+    Overfitting and Non-Normality", Journal of Portfolio Management 40(5), from the False Strategy theorem of
+    Bailey, Borwein, López de Prado & Zhu (2014): N independent trials whose Sharpe ratios have variance V and
+    true value 0; γ the Euler–Mascheroni constant. N = 1 (no selection) → 0. In the units of V (per period here).
+    """
+    if n_trials < 1:
+        raise ValueError(f"n_trials must be >= 1, got {n_trials}")
+    if n_trials == 1:
+        return 0.0
+    if not (math.isfinite(variance) and variance >= 0):
+        return NAN
+    z = (1.0 - EULER_GAMMA) * stats.norm.ppf(1.0 - 1.0 / n_trials) + EULER_GAMMA * stats.norm.ppf(
+        1.0 - 1.0 / (n_trials * math.e)
+    )
+    return float(math.sqrt(variance) * z)
+
+
+def deflated_sharpe_ratio(sr: float, n: int, skew: float, kurtosis: float, n_trials: int, variance: float) -> float:
+    """DSR = PSR(SR₀) with SR₀ = :func:`expected_max_sharpe`(N, V): the PSR against the best of N lucky trials.
+
+    Bailey & López de Prado (2014), "The Deflated Sharpe Ratio", JPM 40(5). ``sr`` per period over n
+    observations with skewness γ₃ and kurtosis γ₄; V the variance of the N trials' per-period Sharpe ratios.
+    With N = 1, DSR = PSR(0).
+    """
+    return probabilistic_sharpe_ratio(sr, n, skew, kurtosis, expected_max_sharpe(n_trials, variance))
+
+
+def sharpe_statistics(
+    returns: pd.Series | np.ndarray,
+    n_trials: int = 1,
+    trial_sharpes: Sequence[float] | np.ndarray | None = None,
+    seed: int = 0,
+    reps: int = 1000,
+    lags: int | None = None,
+) -> dict[str, float]:
+    """How sure the Sharpe ratio of a daily net return series is.
+
+    * ``sharpe``: annualized, = :func:`~fin_pipeline.backtest.metrics.sharpe_ratio` (mean/std·√252, ddof 1).
+    * ``sharpe_se``: :func:`sharpe_standard_error` · √252 (Lo 2002, GMM/delta method with a Newey–West covariance of
+      the moment conditions, ``lags`` defaulting to :func:`default_lags`(n, 1)).
+    * ``psr``: :func:`probabilistic_sharpe_ratio` P[SR > 0] (Bailey & López de Prado 2012) with the per-day
+      SR = sharpe/√252, n days and the sample skewness γ₃ and kurtosis γ₄ (biased moment estimators, scipy
+      ``skew``/``kurtosis(fisher=False)`` with ``bias=True``).
+    * ``dsr``: :func:`deflated_sharpe_ratio` (Bailey & López de Prado 2014) with N = ``n_trials``; V = the sample
+      variance (ddof 1) of the trials' per-day Sharpe ratios when ``trial_sharpes`` (≥ 2 values, ANNUALIZED like
+      ``sharpe``, divided here by √252) is given, else the estimator variance of this Sharpe ratio,
+      (1 − γ₃·SR + (γ₄ − 1)/4 · SR²)/(n − 1), the one PSR uses. N = 1 → DSR = PSR.
+    * ``sharpe_ci_low``, ``sharpe_ci_high``: 95% :func:`bootstrap_ci` of the annualized Sharpe ratio
+      (stationary bootstrap, ``reps`` resamples, ``seed``).
+    * ``n_days``.
+
+    Everything but ``n_days`` is NaN when the Sharpe ratio is undefined (fewer than two days, zero volatility).
+    """
+    r = _finite_1d(returns, "sharpe_statistics")
+    n = len(r)
+    if n_trials < 1:
+        raise ValueError(f"n_trials must be >= 1, got {n_trials}")
+    trials = None
+    if trial_sharpes is not None:
+        trials = _finite_1d(trial_sharpes, "trial_sharpes")
+        if len(trials) < 2:
+            raise ValueError(f"trial_sharpes needs at least 2 values to have a variance, got {len(trials)}")
+        if len(trials) > n_trials:
+            raise ValueError(f"{len(trials)} trial Sharpe ratios but n_trials={n_trials}: N counts every trial")
+    out = dict.fromkeys(SHARPE_STATISTICS, NAN) | {"n_days": float(n)}
+    sharpe = sharpe_ratio(r)
+    if not math.isfinite(sharpe):
+        return out
+    sr = sharpe / math.sqrt(TRADING_DAYS)
+    skew, kurt = float(stats.skew(r, bias=True)), float(stats.kurtosis(r, fisher=True, bias=True)) + 3.0
+    if trials is not None:
+        variance = float(np.var(trials / math.sqrt(TRADING_DAYS), ddof=1))
+    else:
+        variance = (1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr) / (n - 1)
+    low, high = bootstrap_ci(r, sharpe_ratio, level=0.95, reps=reps, seed=seed)
+    return out | {
+        "sharpe": sharpe,
+        "sharpe_se": sharpe_standard_error(r, lags) * math.sqrt(TRADING_DAYS),
+        "psr": probabilistic_sharpe_ratio(sr, n, skew, kurt),
+        "dsr": deflated_sharpe_ratio(sr, n, skew, kurt, n_trials, variance),
+        "sharpe_ci_low": low,
+        "sharpe_ci_high": high,
+    }
+
+
+# ------------------------------------------------------------------------------------- forecast comparison ---
+
+
+def diebold_mariano(predictions: pd.DataFrame, a: str, b: str, horizon: int) -> dict[str, float]:
+    """Diebold–Mariano test of equal mean squared error of predictors ``a`` and ``b``, HLN-corrected.
+
+    d_t = mean_i (y_{t,i} − a_{t,i})² − mean_i (y_{t,i} − b_{t,i})², one value per day t: the losses are averaged
+    over the tickers of the day FIRST because the errors of one day are cross-sectionally dependent (one market
+    move hits every ticker), so the day, not the row, is the independent unit. Rows where y, a or b is not finite
+    are dropped (both losses are always taken on the same rows).
+    DM = d̄ / se_NW(d̄) with L = :func:`default_lags`(n, h) ≥ h − 1 Bartlett lags (Diebold & Mariano 1995,
+    "Comparing predictive accuracy", JBES 13(3); :func:`newey_west_mean_test`), then the small-sample correction
+    of Harvey, Leybourne & Newbold (1997), "Testing the equality of prediction mean squared errors", IJF 13(2):
+    DM* = DM · √((n + 1 − 2h + h(h − 1)/n) / n), referred to Student's t with n − 1 degrees of freedom. (HLN derive
+    the factor for the rectangular h − 1 lag variance; applied here to the Bartlett one, as is common.)
+    ``dm_p_two_sided`` = 2·P[T > |DM*|]; ``dm_p_a_better`` = P[T ≤ DM*], the one-sided p of "a has lower
+    loss than b" (d̄ < 0). ``mean_loss_diff`` = d̄ (negative: a better). NaN when undefined (fewer than two
+    days, identical losses every day).
+    """
+    df = predictions[["date", "target", a, b]]
+    y, pa, pb = (df[c].to_numpy(np.float64) for c in ("target", a, b))
+    ok = np.isfinite(y) & np.isfinite(pa) & np.isfinite(pb)
+    diff = pd.Series((y[ok] - pa[ok]) ** 2 - (y[ok] - pb[ok]) ** 2).groupby(df["date"].to_numpy()[ok], sort=True)
+    d = diff.mean().to_numpy(np.float64)
+    n, h = len(d), horizon
+    test = newey_west_mean_test(d, default_lags(n, h))
+    out = {"dm_stat": NAN, "dm_p_two_sided": NAN, "dm_p_a_better": NAN, "mean_loss_diff": test.mean, "n_days": float(n)}
+    factor = (n + 1 - 2 * h + h * (h - 1) / n) / n if n else NAN
+    if not (math.isfinite(test.t) and factor > 0):
+        return out
+    dm = test.t * math.sqrt(factor)
+    return out | {
+        "dm_stat": dm,
+        "dm_p_two_sided": float(2.0 * stats.t.sf(abs(dm), n - 1)),
+        "dm_p_a_better": float(stats.t.cdf(dm, n - 1)),
+    }
+
+
+def forecast_statistics(
+    predictions: pd.DataFrame, predictors: Sequence[str], horizon: int, seed: int = 0
+) -> pd.DataFrame:
+    """One row per predictor (index ``predictor``): its daily IC series and how sure its mean is.
+
+    n_days, mean_ic, ic_std, icir, ic_nw_t, ic_nw_p: :func:`ic_statistics` of :func:`ic_series` (Pearson) with
+    the target horizon h; ic_ci_low, ic_ci_high: 95% :func:`bootstrap_ci` of the mean of the daily IC series
+    (stationary bootstrap, 1,000 resamples, ``seed``); rank_ic_mean: mean of the Spearman daily IC. A predictor
+    with no defined IC (e.g. ``zero``, constant every day) has n_days 0 and NaN elsewhere.
+    """
+    days, target = predictions["date"].to_numpy(), predictions["target"].to_numpy(np.float64)
+    rows = {}
+    for name in predictors:
+        pred = predictions[name].to_numpy(np.float64)
+        ic = ic_series(pred, target, days)
+        rank_ic = ic_series(pred, target, days, rank=True)
+        summary = ic_statistics(ic, horizon)
+        low, high = bootstrap_ci(ic.to_numpy(), np.mean, seed=seed)
+        rows[name] = summary | {
+            "ic_ci_low": low,
+            "ic_ci_high": high,
+            "rank_ic_mean": float(rank_ic.mean()) if len(rank_ic) else NAN,
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(FORECAST_STATISTICS))
+    return table.astype(np.float64).rename_axis("predictor")
+
+
+def best_baseline_comparison(
+    predictions: pd.DataFrame, model: str, baselines: Sequence[str], horizon: int
+) -> dict[str, float | str]:
+    """DM test of ``model`` against the strongest baseline: the one with the lowest MSE on these rows.
+
+    MSE_k = mean over rows of (y − k)² on the rows where the target, the model and every baseline are finite
+    (the same rows for all; ties go to the first listed). Returns :func:`diebold_mariano`(predictions, model,
+    best, h) with ``best_baseline``: its name. Choosing the strongest baseline on the scored rows themselves can
+    only make the comparison harder, never easier, for the model: the chosen baseline's loss is the lowest
+    of the candidates' on exactly these rows, so the DM statistic of the model against it is the least favourable
+    to the model among the candidates' (up to the per-day weighting); no selection happens on the model's side.
+    """
+    if not baselines:
+        raise ValueError("best_baseline_comparison needs at least one baseline")
+    cols = ["target", model, *baselines]
+    values = predictions[cols].to_numpy(np.float64)
+    rows = np.isfinite(values).all(axis=1)
+    y = values[rows, 0]
+    mse = {
+        name: float(np.mean((y - values[rows, 2 + k]) ** 2)) if rows.any() else NAN for k, name in enumerate(baselines)
+    }
+    best = min(baselines, key=lambda name: (math.isnan(mse[name]), mse[name]))
+    return diebold_mariano(predictions, model, best, horizon) | {"best_baseline": best}

@@ -1,0 +1,188 @@
+"""The walk-forward report: every fold's test block scored, all of them stitched, with the statistics in words.
+
+``walk_forward_report`` reads the folds' files and calls :func:`write_report`; a notebook or the pipeline
+benchmark can call it with results held in memory. The stitched series is the folds' test blocks, consecutive
+and never overlapping, scored by :func:`fin_pipeline.scoring.score_predictions`, the same function that scored
+each fold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fin_pipeline.backtest import BUY_AND_HOLD
+from fin_pipeline.backtest.plots import drawdown_png, equity_curve_png, learning_curves_png
+from fin_pipeline.reporting import markdown_table
+from fin_pipeline.scoring import PREDICTORS, Scores, score_predictions
+from fin_pipeline.storage import atomic_path, write_parquet
+
+# The backtest numbers a table shows first (the stored Parquet has all of them).
+BACKTEST_COLUMNS = [
+    "total_return",
+    "annualized_return",
+    "sharpe",
+    "sharpe_se",
+    "sharpe_ci_low",
+    "sharpe_ci_high",
+    "psr",
+    "dsr",
+    "max_drawdown",
+    "win_rate",
+    "hit_ratio",
+    "var_95",
+    "cvar_95",
+    "avg_turnover",
+]
+FORECAST_COLUMNS = [
+    "mse",
+    "mae",
+    "ic",
+    "ic_std",
+    "icir",
+    "ic_nw_t",
+    "ic_nw_p",
+    "ic_ci_low",
+    "ic_ci_high",
+    "rank_ic",
+    "directional_accuracy",
+    "n",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class FoldResult:
+    """What ``fold_metrics`` stored for one fold, plus the training history of its model."""
+
+    fold: str
+    bounds: dict[str, Any]  # FoldBoundaries.to_dict(): training, tuning and test dates, gaps, horizon
+    forecasts: pd.DataFrame  # one row per predictor (column ``predictor``): metrics and IC statistics
+    predictions: pd.DataFrame  # one row per test window: ticker, date, target, next_return, model, baselines
+    backtest: pd.DataFrame  # one row per strategy (column ``strategy``): risk metrics and Sharpe statistics
+    comparison: dict[str, Any]  # the model against the best baseline and zero (Diebold–Mariano)
+    history: list[dict[str, Any]]  # the trainer's per-epoch records (val_loss = the tuning loss)
+
+
+@dataclasses.dataclass(frozen=True)
+class WalkForwardReport:
+    folds: pd.DataFrame  # per fold: dates of the three blocks, ticker and window counts, epochs
+    per_fold: pd.DataFrame  # per fold: the model against the baselines, with statistics
+    stitched: Scores  # all folds' test blocks stitched, scored
+    predictions: pd.DataFrame  # the stitched out-of-sample predictions
+    tables: dict[str, str]  # Markdown
+    pictures: dict[str, Path]  # PNG files
+
+
+def fold_table(folds: list[FoldResult]) -> pd.DataFrame:
+    """One row per fold: the three blocks' dates, the gap settings, the test block's tickers and windows, epochs."""
+    rows = []
+    for f in folds:
+        b, best = f.bounds, min(f.history, key=lambda h: h["val_loss"], default={})
+        rows.append(
+            {
+                "fold": f.fold,
+                "train": f"{b['train_start']} … {b['train_end']}",
+                "tuning": f"{b['tune_start']} … {b['tune_end']}",
+                "test": f"{b['test_start']} … {b['test_end']}",
+                "purge_days": b["purge_days"],
+                "embargo_days": b["embargo_days"],
+                "test_tickers": int(f.predictions["ticker"].nunique()),
+                "test_windows": len(f.predictions),
+                "epochs": len(f.history),
+                "best_epoch": best.get("epoch"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def per_fold_table(folds: list[FoldResult]) -> pd.DataFrame:
+    """One row per fold: the model's IC with its statistics, the best baseline's IC, the Diebold–Mariano p against
+    it, and the model's Sharpe (sign and neutral books) with its standard error, PSR and DSR."""
+    rows = []
+    for f in folds:
+        fc, bt = f.forecasts.set_index("predictor"), f.backtest.set_index("strategy")
+        best = f.comparison["vs_best"]
+        rows.append(
+            {
+                "fold": f.fold,
+                "model_ic": fc.loc["model", "ic"],
+                "icir": fc.loc["model", "icir"],
+                "nw_t": fc.loc["model", "ic_nw_t"],
+                "ic_ci": f"{fc.loc['model', 'ic_ci_low']:.3g} … {fc.loc['model', 'ic_ci_high']:.3g}",
+                "best_baseline": best["best_baseline"],
+                "baseline_ic": fc.loc[best["best_baseline"], "ic"],
+                "dm_p": best["dm_p_a_better"],
+                "sharpe": bt.loc["model", "sharpe"],
+                "sharpe_se": bt.loc["model", "sharpe_se"],
+                "psr": bt.loc["model", "psr"],
+                "dsr": bt.loc["model", "dsr"],
+                "neutral_sharpe": bt.loc["model_neutral", "sharpe"],
+                "buy_hold_sharpe": bt.loc[BUY_AND_HOLD, "sharpe"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def write_report(folds: list[FoldResult], out: Path, horizon: int = 1, seed: int = 0) -> WalkForwardReport:
+    """Stitch the folds' test blocks into one out-of-sample series, score it, and write its tables (Parquet),
+    pictures (PNG) and ``report.md`` into ``out``, each file atomically."""
+    if not folds:
+        raise ValueError("no folds to report on")
+    stitched = pd.concat([f.predictions.assign(fold=f.fold) for f in folds], ignore_index=True)
+    stitched = stitched.sort_values(["date", "ticker"], ignore_index=True)
+    scores = score_predictions(stitched, horizon, seed=seed)
+    folds_df, per_fold = fold_table(folds), per_fold_table(folds)
+    forecasts = scores.forecasts[FORECAST_COLUMNS]
+    backtest = scores.backtest[BACKTEST_COLUMNS]
+
+    out = Path(out)
+    write_parquet(folds_df, out / "folds.parquet")
+    write_parquet(per_fold, out / "fold_summary.parquet")
+    write_parquet(scores.forecasts.reset_index(), out / "overall_metrics.parquet", meta={"verdict": scores.verdict})
+    write_parquet(stitched, out / "oos_predictions.parquet")
+    write_parquet(scores.backtest.reset_index(), out / "backtest.parquet")
+    books = scores.books
+    pictures = {
+        "equity": equity_curve_png(
+            {k: books[k].equity for k in (*PREDICTORS, BUY_AND_HOLD) if k != "zero"}, out / "equity_curve.png"
+        ),
+        "equity_neutral": equity_curve_png(
+            {k: books[f"{k}_neutral"].equity for k in PREDICTORS if k != "zero"},
+            out / "equity_neutral.png",
+            title="Out-of-sample equity, market-neutral books (stock selection alone)",
+        ),
+        "drawdown": drawdown_png(books["model"].equity, out / "drawdown.png"),
+        "learning_curves": learning_curves_png({f.fold: f.history for f in folds}, out / "learning_curves.png"),
+    }
+    tables = {
+        "folds": markdown_table(folds_df),
+        "per_fold": markdown_table(per_fold),
+        "stitched": markdown_table(forecasts),
+        "backtest": markdown_table(backtest),
+    }
+    span = f"{stitched['date'].min():%Y-%m-%d} … {stitched['date'].max():%Y-%m-%d}"
+    text = (
+        "# Walk-forward report\n\n"
+        + "".join(f"{line}\n\n" for line in scores.verdict)
+        + f"{len(folds)} folds, {len(stitched)} out-of-sample predictions ({span}), target horizon h = {horizon}. "
+        "Every number below is on **test** blocks, read once after training; early stopping, the best epoch and "
+        "ridge's penalty were chosen on each fold's **tuning** block.\n\n"
+        f"## Folds: training | gap | tuning | gap | test\n\n{tables['folds']}\n\n"
+        f"## The model per fold, with its statistics\n\n{tables['per_fold']}\n\n"
+        "IC: mean daily cross-sectional correlation; ICIR = mean / std of the daily IC; nw_t: Newey–West t of the "
+        "mean IC; dm_p: one-sided Diebold–Mariano p that the model's squared error is lower than the best "
+        "baseline's; PSR / DSR: probabilistic and deflated Sharpe ratios (the probability that the true Sharpe "
+        "exceeds 0, and exceeds the best of as many trials as books compared).\n\n"
+        f"## Forecasts, all folds stitched\n\n{tables['stitched']}\n\n"
+        f"## Books, all folds stitched (net of {books['model'].cost_bps:g} bps costs)\n\n{tables['backtest']}\n\n"
+        "`model` is the directional sign book (long what is predicted up, short what is predicted down: it mixes "
+        "market timing with stock selection); `model_neutral` is the market-neutral rank book (Σw = 0, "
+        "Σ|w| = 1): stock selection alone, what IC measures. For h > 1 each day's book is held h days as "
+        "overlapping tranches.\n\n" + "".join(f"![{name}]({path.name})\n\n" for name, path in pictures.items())
+    )
+    with atomic_path(out / "report.md") as tmp:
+        tmp.write_text(text)
+    return WalkForwardReport(folds_df, per_fold, scores, stitched, tables, pictures)

@@ -1,0 +1,167 @@
+"""Out-of-sample scoring of predictions: forecast metrics, their statistics, the books, and a verdict in words.
+
+The same function scores one fold's test block (``fold_metrics``) and all folds stitched (the report), so a number
+in the UI, the CLI and ``report.md`` is computed once, one way. Each point estimate comes with how sure it is:
+IC with its Newey–West t and a bootstrap interval, each book's Sharpe with its standard error, PSR, DSR and a
+bootstrap interval, and the model against the best baseline by a Diebold–Mariano test
+(see :mod:`fin_pipeline.backtest.statistics` for the formulas and references).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fin_pipeline.backtest import BUY_AND_HOLD, BacktestResult, backtest_all, summary_table
+from fin_pipeline.backtest.statistics import (
+    best_baseline_comparison,
+    default_lags,
+    diebold_mariano,
+    forecast_statistics,
+    sharpe_statistics,
+)
+from fin_pipeline.features.windows import WindowSet
+from fin_pipeline.reporting import format_value
+from fin_pipeline.storage import write_parquet
+from fin_pipeline.training.baselines import BASELINES, add_baselines
+from fin_pipeline.training.evaluation import metrics_table
+from fin_pipeline.training.fold_training import predict_fold
+from fin_pipeline.training.normalization import FoldStats
+from fin_pipeline.training.splits import FoldBoundaries
+
+PREDICTORS = ("model", *BASELINES)
+BOOKS = ("sign", "neutral")
+LEVEL = 0.05  # the significance level of every verdict in words
+SHARPE_STATS = ("sharpe_se", "psr", "dsr", "sharpe_ci_low", "sharpe_ci_high")
+
+
+@dataclasses.dataclass(frozen=True)
+class Scores:
+    """What one block of out-of-sample predictions (a fold's test block, or all folds stitched) scores."""
+
+    forecasts: pd.DataFrame  # per predictor: mse, mae, ic, rank_ic, directional_accuracy, n, IC statistics
+    backtest: pd.DataFrame  # per strategy (book): risk metrics and Sharpe statistics
+    books: dict[str, BacktestResult]
+    comparison: dict[str, Any]  # the model against the best baseline and against zero (Diebold–Mariano), IC test
+    verdict: list[str]  # the comparison in words, first lines of the report
+
+
+def score_predictions(
+    predictions: pd.DataFrame, horizon: int, fold: str | None = None, cost_bps: float = 5.0, seed: int = 0
+) -> Scores:
+    """Score ``predictions`` (date, ticker, target, next_return and a column per predictor)."""
+    forecasts = metrics_table(predictions, PREDICTORS)
+    stats = forecast_statistics(predictions, PREDICTORS, horizon, seed=seed)
+    forecasts = forecasts.join(stats.drop(columns=["mean_ic", "rank_ic_mean"], errors="ignore"))
+    books = backtest_all(predictions, PREDICTORS, cost_bps=cost_bps, fold=fold, horizon=horizon, books=BOOKS)
+    table = summary_table(books)
+    trials = [name for name in books if name != BUY_AND_HOLD]  # every book compared is a trial (DSR)
+    trial_sharpes = table.loc[trials, "sharpe"].dropna().to_numpy()  # annualized, as sharpe_statistics takes them
+    rows = {
+        name: sharpe_statistics(
+            result.returns,
+            n_trials=len(trials),
+            trial_sharpes=trial_sharpes if len(trial_sharpes) >= 2 else None,
+            seed=seed,
+            lags=default_lags(len(result.returns), horizon),  # an h-day book's daily returns overlap
+        )
+        for name, result in books.items()
+    }
+    table = table.join(pd.DataFrame.from_dict(rows, orient="index")[list(SHARPE_STATS)])
+    comparison = {
+        "vs_best": best_baseline_comparison(predictions, "model", BASELINES, horizon),
+        "vs_zero": diebold_mariano(predictions, "model", "zero", horizon),
+        "ic": {k: float(forecasts.loc["model", k]) for k in ("ic", "ic_nw_t", "ic_nw_p", "ic_ci_low", "ic_ci_high")},
+        "sharpe": {k: float(table.loc["model", k]) for k in ("sharpe", *SHARPE_STATS)},
+        "sharpe_neutral": {k: float(table.loc["model_neutral", k]) for k in ("sharpe", *SHARPE_STATS)},
+    }
+    return Scores(forecasts, table, books, comparison, verdict(comparison, forecasts))
+
+
+def _p(p: float) -> str:
+    return "undefined" if p != p else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def verdict(comparison: dict[str, Any], forecasts: pd.DataFrame) -> list[str]:
+    """The comparison in plain words, at the 5% level; it claims skill only where a test says so."""
+    ic, best, zero = comparison["ic"], comparison["vs_best"], comparison["vs_zero"]
+    name = best["best_baseline"]
+    skill = ic["ic_nw_p"] == ic["ic_nw_p"] and ic["ic_nw_p"] < LEVEL and ic["ic"] > 0
+    lines = [
+        (
+            f"**Ranking skill: {'yes' if skill else 'not shown'}.** The model's mean daily IC is "
+            f"{format_value(ic['ic'])} (Newey–West t = {format_value(ic['ic_nw_t'])}, p = {_p(ic['ic_nw_p'])}, "
+            f"95% CI {format_value(ic['ic_ci_low'])} … {format_value(ic['ic_ci_high'])}): "
+            + (
+                "significantly above 0 at 5%, so the model beats the zero baseline, which has no ranking skill."
+                if skill
+                else "not significantly above 0 at 5%; no claim of skill over the zero baseline."
+            )
+        )
+    ]
+    mse_model, mse_best = float(forecasts.loc["model", "mse"]), float(forecasts.loc[name, "mse"])
+    change = (mse_model / mse_best - 1.0) * 100.0 if mse_best > 0 else float("nan")
+    beats = best["dm_p_a_better"] < LEVEL
+    lines.append(
+        f"**Against the best baseline ({name}): {'beats it' if beats else 'does not beat it'} at 5%.** "
+        f"Squared error {format_value(change)}% {'lower' if change < 0 else 'higher'} than {name}'s "
+        f"(Diebold–Mariano {format_value(best['dm_stat'])}, one-sided p = {_p(best['dm_p_a_better'])})."
+    )
+    beats_zero = zero["dm_p_a_better"] < LEVEL
+    lines.append(
+        f"Against predicting zero on squared error: {'lower' if beats_zero else 'not significantly lower'} "
+        f"(Diebold–Mariano {format_value(zero['dm_stat'])}, one-sided p = {_p(zero['dm_p_a_better'])})."
+    )
+    return lines
+
+
+def fold_files(out: Path) -> dict[str, Path]:
+    """Where a fold's scores are stored, by name."""
+    return {name: Path(out) / f"{name}.parquet" for name in ("predictions", "metrics", "backtest")}
+
+
+def score_fold(
+    ws: WindowSet,
+    fold: FoldBoundaries,
+    stats: FoldStats,
+    checkpoint: Path,
+    out: Path,
+    device: str = "cpu",
+    seed: int = 0,
+) -> tuple[Scores, pd.DataFrame, dict[str, Any]]:
+    """Predict the fold's test block with its checkpoint and the baselines, score it, write it to ``out``.
+
+    Returns the scores, the predictions and what the baselines chose (ridge's α, picked on the tuning block).
+    """
+    predictions, chosen = add_baselines(ws, fold, stats, predict_fold(ws, checkpoint, device))
+    scores = score_predictions(predictions, fold.horizon, fold=fold.fold, seed=seed)
+    meta = {"fold": fold.to_dict(), "baselines": chosen, "comparison": scores.comparison, "verdict": scores.verdict}
+    files = fold_files(out)
+    write_parquet(predictions, files["predictions"], meta=meta)
+    write_parquet(scores.forecasts.reset_index(), files["metrics"], meta=meta)
+    write_parquet(scores.backtest.reset_index(), files["backtest"], meta=meta)
+    return scores, predictions, chosen
+
+
+def flat_metrics(scores: Scores, predictors: Sequence[str] = PREDICTORS) -> dict[str, float]:
+    """Flat numbers for Dagster metadata (the UI plots each across fold partitions); undefined ones left out."""
+    out = {
+        f"{who}_{name}": float(value)
+        for who, row in scores.forecasts.iterrows()
+        for name, value in row.items()
+        if who in predictors and name != "n" and value == value
+    }
+    out |= {
+        f"{who}_{name}": float(scores.backtest.loc[who, name])
+        for who in scores.backtest.index
+        for name in ("sharpe", "sharpe_se", "psr", "dsr", "total_return", "max_drawdown")
+        if scores.backtest.loc[who, name] == scores.backtest.loc[who, name]
+    }
+    best = scores.comparison["vs_best"]
+    out[f"dm_vs_{best['best_baseline']}_p"] = float(best["dm_p_a_better"])
+    out["dm_vs_zero_p"] = float(scores.comparison["vs_zero"]["dm_p_a_better"])
+    return out

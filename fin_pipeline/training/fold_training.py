@@ -1,0 +1,214 @@
+"""Train a fold's fresh model on its training windows, early-stopped on its tuning block; predict its test block.
+
+:class:`TrainSpec` is the one place the training settings and their defaults live (the Dagster ``TrainingConfig``
+is derived from it). The test block is not an argument of :func:`train_fold`: the loaders it builds serve the
+training and tuning windows only. :func:`predict_fold` reads the test block once, after training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from fin_pipeline.features.indicators import FEATURE_COLUMNS, WINDOW
+from fin_pipeline.features.windows import WindowSet
+from fin_pipeline.models import create_model
+from fin_pipeline.storage import atomic_path
+from fin_pipeline.training.checkpoint import load_checkpoint, seed_everything
+from fin_pipeline.training.data import TensorBatchLoader
+from fin_pipeline.training.folds import described, fold_positions
+from fin_pipeline.training.losses import QuantileLoss, create_loss_function
+from fin_pipeline.training.normalization import FoldStats
+from fin_pipeline.training.splits import FoldBoundaries
+from fin_pipeline.training.trainer import OPTIMIZERS, SCHEDULERS, Trainer, create_optimizer, create_scheduler
+
+EVAL_BATCH = 2048  # windows per inference batch: larger is faster and changes no result
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSpec:
+    """What to train and how; :meth:`validate` rejects unknown names and out-of-range values up front."""
+
+    model: str = described("lstm", "Model: lstm, cnn, attention or ensemble.")
+    model_config: dict[str, Any] = described(
+        {}, "Model settings that differ from the defaults, e.g. {hidden_size: 64} or {output_size: 3} for quantiles."
+    )
+    loss: str = described("mse", "Loss (mse, mae, huber, sharpe, quantile, ...) or preset (robust, trading, ...).")
+    optimizer: str = described("adam", "Optimizer: adam, adamw, sgd or rmsprop.")
+    scheduler: str = described("plateau", "Learning-rate schedule: step, cosine, plateau (on the tuning loss) or none.")
+    epochs: int = described(100, "Most epochs to train (early stopping on the tuning block may stop sooner).", ge=1)
+    patience: int = described(15, "Epochs without improvement of the tuning loss before stopping.", ge=1)
+    min_delta: float = described(1e-4, "Smallest decrease of the tuning loss that counts as an improvement.", ge=0)
+    batch_size: int = described(32, "Training windows per batch.", ge=1)
+    learning_rate: float = described(1e-3, "Initial learning rate.")
+    weight_decay: float = described(0.0, "Optimizer weight decay (L2).", ge=0)
+    max_grad_norm: float = described(1.0, "Clip the global gradient norm to this.")
+    seed: int = described(0, "Seed of the model's initial weights and of the batch order.")
+    device: str = described("auto", "auto (CUDA when present), cpu or cuda[:N].")
+
+    def validate(self) -> TrainSpec:
+        """Raise ``ValueError`` naming the field for anything that would fail later, before any training."""
+        for f in dataclasses.fields(self):
+            low = f.metadata.get("ge")
+            if low is not None and not getattr(self, f.name) >= low:
+                raise ValueError(f"{f.name} must be >= {low}, got {getattr(self, f.name)}")
+        for name in ("learning_rate", "max_grad_norm"):
+            if not np.isfinite(getattr(self, name)) or getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be a positive number, got {getattr(self, name)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; valid: {sorted(OPTIMIZERS)}")
+        if self.scheduler not in (*SCHEDULERS, "none"):
+            raise ValueError(f"unknown scheduler {self.scheduler!r}; valid: {[*SCHEDULERS, 'none']}")
+        if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device!r} asked for, but this machine has no CUDA device; use 'auto'")
+        loss = create_loss_function(self.loss)  # raises, listing the valid names
+        model = create_model(self.model, **self.model_config)  # raises for an unknown name, key or value
+        # A dry run on two windows: a loss that wants another output size (quantiles) fails here, not at epoch 1.
+        with torch.no_grad():
+            out = model.eval()(torch.zeros(2, WINDOW, len(FEATURE_COLUMNS)))
+            try:
+                loss(out, torch.zeros(2))
+            except (ValueError, RuntimeError) as exc:
+                raise ValueError(
+                    f"loss {self.loss!r} does not fit model {self.model!r}, whose output is {tuple(out.shape[1:])} "
+                    f"per window (set model_config output_size): {exc}"
+                ) from None
+        return self
+
+
+def point_column(train_spec: dict[str, Any]) -> int:
+    """Which output column is the point forecast: the median of a quantile loss (the 0.5 quantile, or the one
+    nearest it), else column 0 (a one-output model)."""
+    loss = create_loss_function(train_spec["loss"])
+    quantile = next((m for m in loss.modules() if isinstance(m, QuantileLoss)), None)
+    if quantile is None:
+        return 0
+    return int(np.argmin(np.abs(np.asarray(quantile.quantiles) - 0.5)))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainOutcome:
+    best_path: Path
+    last_path: Path
+    history: list[dict[str, Any]]
+    best_epoch: int | None
+    best_score: float | None
+
+
+def scaled_targets(ws: WindowSet, stats: FoldStats) -> np.ndarray:
+    """Scaled target of every window position (window k's target is row k + W - 1's); (T - W + 1,) float32."""
+    return (ws.targets[ws.window - 1 :] / np.float32(stats.target_scale)).astype(np.float32)
+
+
+def train_fold(
+    ws: WindowSet,
+    fold: FoldBoundaries,
+    stats: FoldStats,
+    spec: TrainSpec,
+    workdir: Path,
+    *,
+    resume: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> TrainOutcome:
+    """Train a fresh, seeded model on the fold's training windows; keep ``best.pt`` and ``last.pt`` in ``workdir``.
+
+    Early stopping, the best checkpoint and a plateau schedule watch the loss on the fold's **tuning** block;
+    the test block is never loaded here. ``resume=True`` continues from ``workdir/last.pt`` (a retried run),
+    bit-identical on CPU to an uninterrupted run.
+    """
+    spec.validate()
+    pos = fold_positions(ws, fold)
+    seed_everything(spec.seed)  # the fresh model's initial weights depend on the seed only, not on the fold order
+    model = create_model(spec.model, **spec.model_config)
+    y = scaled_targets(ws, stats)
+    common = dict(mean=stats.mean, std=stats.std, device=spec.device)
+    train = TensorBatchLoader(ws.windows, y, spec.batch_size, indices=pos.train, shuffle=True, seed=spec.seed, **common)
+    tune = TensorBatchLoader(ws.windows, y, EVAL_BATCH, indices=pos.tune, **common)
+    optimizer = create_optimizer(model, spec.optimizer, spec.learning_rate, weight_decay=spec.weight_decay)
+    scheduler = None
+    if spec.scheduler == "cosine":
+        scheduler = create_scheduler(optimizer, "cosine", T_max=spec.epochs)
+    elif spec.scheduler != "none":
+        scheduler = create_scheduler(optimizer, spec.scheduler)
+    trainer = Trainer(
+        model,
+        train,
+        tune,  # the trainer's "validation" loader is the tuning block
+        create_loss_function(spec.loss),
+        optimizer,
+        device=spec.device,
+        scheduler=scheduler,
+        max_grad_norm=spec.max_grad_norm,
+        seed=spec.seed,
+        extra={
+            "fold": fold.to_dict(),
+            "normalization": stats.to_dict(),
+            "train_spec": dataclasses.asdict(spec),
+            **(extra or {}),
+        },
+    )
+    trainer.set_early_stopping(spec.patience, spec.min_delta)
+    checkpoint = trainer.set_checkpoint(workdir, filename="best.pt")
+    history = trainer.fit(spec.epochs, log_interval=0, resume=resume)
+    return TrainOutcome(checkpoint.path, checkpoint.last_path, history, checkpoint.best_epoch, checkpoint.best_score)
+
+
+def publish_checkpoints(workdir: Path, model_dir: Path) -> Path:
+    """Copy a finished run's ``best.pt`` and ``last.pt`` over the fold's, each atomically, and remove the run's
+    folder: only a finished run replaces a fold's checkpoints. Returns the published ``best.pt``."""
+    workdir, model_dir = Path(workdir), Path(model_dir)
+    for name in ("best.pt", "last.pt"):
+        with atomic_path(model_dir / name) as tmp:
+            shutil.copyfile(workdir / name, tmp)
+    shutil.rmtree(workdir)
+    with contextlib.suppress(OSError):  # other runs of this fold may still be working beside it
+        workdir.parent.rmdir()
+    return model_dir / "best.pt"
+
+
+def window_rows(ws: WindowSet, positions: np.ndarray) -> pd.DataFrame:
+    """ticker, date, window, target and next_return of the windows at ``positions`` (in that order).
+
+    ``next_return`` is the one-day log return from the window's last close to the next (``ret_1d`` of the next
+    row): what a book held for one day earns. With h = 1 it equals ``target``.
+    """
+    positions = np.asarray(positions)
+    idx = ws.index.set_index("window").loc[positions]
+    ret_1d = ws.feature_columns.index("ret_1d")
+    return pd.DataFrame(
+        {
+            "ticker": idx["ticker"].astype(str).to_numpy(),
+            "date": idx["date"].to_numpy(),
+            "window": positions,
+            "target": idx["target"].to_numpy(np.float64),
+            "next_return": ws.values[positions + ws.window, ret_1d].astype(np.float64),
+        }
+    )
+
+
+@torch.no_grad()
+def predict_fold(ws: WindowSet, checkpoint_path: Path, device: str = "cpu") -> pd.DataFrame:
+    """The model's predictions (in return units) on the **test** windows of the fold the checkpoint was for.
+
+    Columns: ``ticker``, ``date``, ``window``, ``target``, ``next_return``, ``model``; one row per test window.
+    """
+    model, ckpt = load_checkpoint(checkpoint_path, map_location="cpu")
+    fold = FoldBoundaries.from_dict(ckpt["extra"]["fold"])
+    stats = FoldStats.from_dict(ckpt["extra"]["normalization"])
+    column = point_column(ckpt["extra"]["train_spec"])
+    test = fold_positions(ws, fold).test
+    loader = TensorBatchLoader(
+        ws.windows, scaled_targets(ws, stats), EVAL_BATCH, indices=test, mean=stats.mean, std=stats.std, device=device
+    )
+    model.to(loader.device).eval()
+    pred = torch.cat([model(xb)[:, column].float().cpu() for xb, _ in loader]).numpy().astype(np.float64)
+    return window_rows(ws, test).assign(model=pred * stats.target_scale)

@@ -1,0 +1,130 @@
+"""The fold layout of a universe: which windows train, tune (early stopping) and test in each fold.
+
+:class:`FoldSpec` is the one place the fold settings and their defaults live; the Dagster ``FoldConfig`` is
+derived from it. :func:`compute_folds` cuts the universe's calendar (see :mod:`fin_pipeline.training.splits` for
+the three blocks and the one reading of the gap), :func:`fold_positions` gives each block's windows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from fin_pipeline.features.windows import WindowSet
+from fin_pipeline.training.splits import BLOCKS, MODES, FoldBoundaries, date_walk_forward_splits
+
+
+def described(default: Any, description: str, **checks: Any) -> Any:
+    """A dataclass field whose metadata carries the text the Dagster launchpad shows and its range checks."""
+    if isinstance(default, dict):
+        return dataclasses.field(default_factory=dict, metadata={"description": description, **checks})
+    return dataclasses.field(default=default, metadata={"description": description, **checks})
+
+
+@dataclasses.dataclass(frozen=True)
+class FoldSpec:
+    """How the calendar is cut into folds (see :func:`compute_folds`)."""
+
+    num_folds: int = described(12, "Number of walk-forward folds (the fold partitions).", ge=1)
+    mode: str = described("expanding", "'expanding' training window from the start, or 'rolling'.")
+    purge_days: int | None = described(
+        None,
+        "Trading days strictly between a block's last target date and the next block's first day; at least "
+        "the target horizon h. Empty: h.",
+        ge=0,
+    )
+    embargo_days: int = described(0, "Extra trading days between blocks, after the purge.", ge=0)
+    test_days: int | None = described(
+        None,
+        "Trading days per test (scored) block; empty: the test blocks cover the second half of the history.",
+        ge=1,
+    )
+    tune_days: int = described(
+        63, "Trading days of the tuning (early-stopping) block before each test block (63: a quarter).", ge=5
+    )
+    min_train_days: int = described(252, "A fold with fewer training days is an error.", ge=1)
+    min_tickers: int | None = described(
+        None,
+        "Days with fewer usable tickers are not cut into folds; a test block may not contain one. "
+        "Empty: half the universe, at least 2.",
+        ge=1,
+    )
+
+    def validate(self, horizon: int = 1, universe_size: int | None = None) -> FoldSpec:
+        """Raise ``ValueError`` naming the field and value for a setting no fold could use, before any work."""
+        for f in dataclasses.fields(self):
+            value, low = getattr(self, f.name), f.metadata.get("ge")
+            if value is not None and low is not None and (isinstance(value, bool) or value < low):
+                raise ValueError(f"fold config: {f.name} must be >= {low}, got {value}")
+        if self.mode not in MODES:
+            raise ValueError(f"fold config: mode must be one of {list(MODES)}, got {self.mode!r}")
+        if self.purge_days is not None and self.purge_days < horizon:
+            raise ValueError(
+                f"fold config: purge_days={self.purge_days} must be >= the target horizon h={horizon} "
+                "(or empty, which means h)"
+            )
+        if universe_size is not None and self.min_tickers is not None and self.min_tickers > universe_size:
+            raise ValueError(
+                f"fold config: min_tickers={self.min_tickers} is more than the universe's {universe_size} ticker(s)"
+            )
+        return self
+
+    def tickers_needed(self, universe_size: int) -> int:
+        """``min_tickers``, or its default: half the universe (rounded up), at least 2, at most the universe."""
+        if self.min_tickers is not None:
+            return self.min_tickers
+        return min(universe_size, max(2, math.ceil(universe_size / 2)))
+
+
+def compute_folds(ws: WindowSet, spec: FoldSpec, horizon: int = 1) -> list[FoldBoundaries]:
+    """Fold boundaries on the calendar of the universe's usable window end days, the same cut for every ticker."""
+    spec.validate(horizon, len(ws.spans))
+    return date_walk_forward_splits(
+        ws.index["date"].to_numpy(),
+        spec.num_folds,
+        test_days=spec.test_days,
+        tune_days=spec.tune_days,
+        purge_days=spec.purge_days,
+        embargo_days=spec.embargo_days,
+        mode=spec.mode,
+        min_train_days=spec.min_train_days,
+        horizon=horizon,
+        min_tickers=spec.tickers_needed(len(ws.spans)),
+    )
+
+
+class FoldPositions(NamedTuple):
+    """Positions into ``ws.windows`` of a fold's training, tuning and test windows."""
+
+    train: np.ndarray
+    tune: np.ndarray
+    test: np.ndarray
+
+
+def fold_positions(ws: WindowSet, fold: FoldBoundaries) -> FoldPositions:
+    """The fold's windows per block; an empty training or tuning block is an error naming the fold."""
+    dates = ws.index["date"].to_numpy()
+    pos = FoldPositions(*(fold.indices(block, dates, ws.indices) for block in BLOCKS))
+    for block, name in (("train", "training"), ("tune", "tuning")):
+        if len(getattr(pos, block)) == 0:
+            raise ValueError(
+                f"{fold.fold}: the {name} block {getattr(fold, f'{block}_start')}..{getattr(fold, f'{block}_end')} "
+                "has no usable window"
+            )
+    return pos
+
+
+def fold_record(ws: WindowSet, fold: FoldBoundaries) -> dict[str, Any]:
+    """The fold's boundaries with its counts: windows and tickers per block, and the fewest tickers on a test day."""
+    record = fold.to_dict()
+    dates = ws.index["date"].to_numpy()
+    for block in BLOCKS:
+        mask = fold.mask(block, dates)
+        record[f"{block}_windows"] = int(mask.sum())
+        record[f"{block}_tickers"] = int(ws.index["ticker"][mask].nunique())
+    per_day = ws.index.loc[fold.mask("test", dates)].groupby("date", observed=True).size()
+    record["test_min_tickers_per_day"] = int(per_day.min()) if len(per_day) else 0
+    return record
