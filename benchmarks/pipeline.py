@@ -55,7 +55,6 @@ at a size other than ``--quick`` (whose single short epoch makes any fixed per-r
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import datetime as dt
 import os
@@ -210,8 +209,6 @@ def run_direct(
 ) -> tuple[float, dict[str, float]]:
     """The same work as (A) without Dagster; (seconds, seconds per stage)."""
 
-    from fin_pipeline.backtest import backtest_all, summary_table
-    from fin_pipeline.backtest.report import FoldResult, write_report
     from fin_pipeline.features.indicators import (
         FEATURE_COLUMNS,
         FEATURE_VERSION,
@@ -222,22 +219,22 @@ def run_direct(
     )
     from fin_pipeline.features.lookahead import default_cuts, lookahead_violations
     from fin_pipeline.features.windows import load_window_set
+    from fin_pipeline.report import FoldResult, write_report
     from fin_pipeline.resources import DataStore
+    from fin_pipeline.scoring import score_fold
     from fin_pipeline.sources.base import candle_problems, session_dates
     from fin_pipeline.sources.synthetic import SyntheticMarket
     from fin_pipeline.sources.update import update_candles
-    from fin_pipeline.storage import atomic_path, read_parquet, read_parquet_meta, write_json, write_parquet
+    from fin_pipeline.storage import read_parquet, read_parquet_meta, write_json, write_parquet
     from fin_pipeline.training.walkforward import (
         FoldSpec,
         TrainSpec,
-        add_baselines,
         code_version,
         compute_folds,
         data_version,
-        evaluate_fold,
-        fit_normalization,
-        fold_positions,
-        predict_fold,
+        fit_fold_normalization,
+        fold_record,
+        publish_checkpoints,
         train_fold,
     )
 
@@ -292,17 +289,10 @@ def run_direct(
     results = []
     for fold in folds[: 1 if first_fold_only else None]:
         t0 = clock()
-        train_pos, val_pos = fold_positions(ws, fold)
-        record = {
-            **fold.to_dict(),
-            "horizon": 1,
-            "train_windows": len(train_pos),
-            "val_windows": len(val_pos),
-            "spec": dataclasses.asdict(spec),
-        }
+        record = {**fold_record(ws, fold), "spec": dataclasses.asdict(spec)}
         write_json(record, store.fold_path(fold.fold))
         t1 = clock()
-        stats = fit_normalization(ws, train_pos)
+        stats = fit_fold_normalization(ws, fold)
         write_json(stats.to_dict(), store.normalization_path(fold.fold))
         t2 = clock()
         model_dir = store.model_dir(fold.fold)
@@ -311,30 +301,18 @@ def run_direct(
         t_fit = clock()
         outcome = train_fold(ws, fold, stats, train_spec, workdir, extra=extra)
         stages["train_fold"] += clock() - t_fit
-        for name in ("best.pt", "last.pt"):
-            with atomic_path(model_dir / name) as tmp:
-                shutil.copyfile(workdir / name, tmp)
-        shutil.rmtree(workdir)
-        with contextlib.suppress(OSError):
-            workdir.parent.rmdir()
+        best = publish_checkpoints(workdir, model_dir)
         t3 = clock()
-        pred = add_baselines(ws, fold, stats, predict_fold(ws, model_dir / "best.pt"))
-        table = evaluate_fold(pred)
-        fold_backtest = summary_table(backtest_all(pred, fold=fold.fold))
-        out = store.metrics_dir(fold.fold)
-        write_parquet(pred, out / "predictions.parquet", meta={"fold": fold.to_dict()})
-        write_parquet(table.reset_index(), out / "metrics.parquet", meta={"fold": fold.to_dict()})
-        write_parquet(fold_backtest.reset_index(), out / "backtest.parquet", meta={"fold": fold.to_dict()})
+        scores, pred, _ = score_fold(ws, fold, stats, best, store.metrics_dir(fold.fold))
         t4 = clock()
-        bounds = fold.to_dict()
         results.append(
             FoldResult(
                 fold.fold,
-                bounds["val_start"],
-                bounds["val_end"],
-                table.reset_index(),
+                fold.to_dict(),
+                scores.forecasts.reset_index(),
                 pred,
-                fold_backtest.reset_index(),
+                scores.backtest.reset_index(),
+                scores.comparison,
                 outcome.history,
             )
         )
@@ -420,7 +398,7 @@ def differences(work: Work, a: Path, b: Path) -> tuple[list[str], list[str]]:
                 found.append(f"models/{f}/{name}: checkpoint tensors or epoch/score differ")
         for name in ("metrics", "predictions", "backtest"):
             frames(f"metrics/{f}/{name}.parquet")
-    for name in ("fold_metrics", "fold_summary", "overall_metrics", "oos_predictions", "backtest"):
+    for name in ("folds", "fold_summary", "overall_metrics", "oos_predictions", "backtest"):
         frames(f"reports/{name}.parquet")
     renderings = [
         f"{rel} differs"
@@ -440,7 +418,7 @@ def check_same_specs(work: Work) -> None:
     from fin_pipeline.training.walkforward import FoldSpec, TrainSpec
 
     assert TrainingConfig(**work.train_config()).spec() == TrainSpec(**work.train_config()), "TrainSpec defaults"
-    assert FoldSpec(len(work.folds), **FoldConfig().model_dump()) == FoldSpec(len(work.folds)), "FoldSpec defaults"
+    assert FoldConfig().spec() == FoldSpec(len(work.folds)), "FoldSpec defaults"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,9 +91,11 @@ def test_main_job_runs_the_whole_chain_then_the_dagster_cli_reruns_one_fold(home
     proc = subprocess.run(cmd, cwd=home, env=env, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
-    assert "[fold 2/2] fold_01: validation" in out and "Per fold" in out and "All folds stitched" in out
-    summary = out[out.index("Per fold") :].splitlines()
+    assert "[fold 2/2] fold_01: test " in out and "The model per fold" in out and "All folds stitched" in out
+    summary = out[out.index("The model per fold") :].splitlines()
     assert [line.split()[0] for line in summary[4:6]] == ["fold_00", "fold_01"]
+    assert "nw_t" in summary[2] and "dm_p" in summary[2] and "psr" in summary[2]
+    assert "Ranking skill:" in out and "Against the best baseline" in out
     assert (home / "data" / "reports" / "report.md").is_file()
     jobs = sorted(runs_of(home), key=lambda run: str(run[0]))
     assert [str(p) for p, _ in jobs] == ["AAPL", "MSFT", "None", "fold_00", "fold_01"]  # None: the report
