@@ -69,8 +69,7 @@ def update_candles(source: CandleSource, ticker: str, path: Path, start: dt.date
     merged = merged[((dates >= start) & (dates <= end)).to_numpy()].reset_index(drop=True)
     if merged.empty:
         raise SourceError(
-            f"{ticker}: {source.describe()} has no daily bars between {start} and {end}; "
-            "check the symbol and the dates"
+            f"{ticker}: {source.describe()} has no daily bars between {start} and {end}; check the symbol and the dates"
         )
     validate_candles(merged, f"{ticker} ({path})")
     if fetched is not None or len(merged) != len(existing) or meta.get("start") != start.isoformat():

@@ -37,8 +37,15 @@ def error_body(polygon_fixtures, name: str) -> dict:
 
 
 def make_source(httpserver, **kw) -> PolygonSource:
-    opts = dict(api_key=KEY, base_url=httpserver.url_for("/").rstrip("/"), requests_per_minute=0,
-                connect_timeout=2.0, read_timeout=5.0, max_retries=3, backoff_factor=0)
+    opts = dict(
+        api_key=KEY,
+        base_url=httpserver.url_for("/").rstrip("/"),
+        requests_per_minute=0,
+        connect_timeout=2.0,
+        read_timeout=5.0,
+        max_retries=3,
+        backoff_factor=0,
+    )
     return PolygonSource(**(opts | kw))
 
 
@@ -97,13 +104,18 @@ def test_pagination_follows_next_url_on_configured_host(httpserver, polygon_fixt
     assert page1["next_url"].startswith("https://api.massive.com/")
     httpserver.expect_ordered_request(PAGE1_PATH).respond_with_json(page1)
     httpserver.expect_ordered_request(PAGE2_PATH, query_string=PAGE2_QUERY).respond_with_json(
-        page2_body(polygon_fixtures))
+        page2_body(polygon_fixtures)
+    )
 
     df = make_source(httpserver).fetch("AAPL", P0, P1)
 
     httpserver.check_assertions()
     assert [str(d.date()) for d in df["timestamp"].dt.tz_convert("America/New_York")] == [
-        "2020-01-02", "2020-01-03", "2020-01-06", "2020-01-07"]
+        "2020-01-02",
+        "2020-01-03",
+        "2020-01-06",
+        "2020-01-07",
+    ]
     assert df["close"].tolist() == [75.0875, 74.3575, 1.4604, 1.4675]
     assert df["timestamp"].is_monotonic_increasing
     page2_req = requests_seen(httpserver)[1]
@@ -113,7 +125,8 @@ def test_pagination_follows_next_url_on_configured_host(httpserver, polygon_fixt
 
 def test_bars_outside_the_range_are_dropped(httpserver, polygon_fixtures):
     httpserver.expect_request("/v2/aggs/ticker/AAPL/range/1/day/2005-04-04/2005-04-04").respond_with_json(
-        load(polygon_fixtures, "aggs_AAPL_day_ok.json"))
+        load(polygon_fixtures, "aggs_AAPL_day_ok.json")
+    )
     df = make_source(httpserver).fetch("AAPL", D1, D1)
     assert df["timestamp"].tolist() == list(session_timestamps([D1]))
 
@@ -121,7 +134,8 @@ def test_bars_outside_the_range_are_dropped(httpserver, polygon_fixtures):
 # 3 -------------------------------------------------------------------------------------------------------------
 def test_429_with_retry_after_then_success(httpserver, polygon_fixtures):
     httpserver.expect_ordered_request(AAPL_OK_PATH).respond_with_data(
-        '{"status":"ERROR","error":"too many requests"}', status=429, headers={"Retry-After": "0"})
+        '{"status":"ERROR","error":"too many requests"}', status=429, headers={"Retry-After": "0"}
+    )
     httpserver.expect_ordered_request(AAPL_OK_PATH).respond_with_json(load(polygon_fixtures, "aggs_AAPL_day_ok.json"))
     df = make_source(httpserver).fetch("AAPL", D0, D1)
     assert len(df) == 2 and len(httpserver.log) == 2
@@ -176,22 +190,31 @@ def free_port() -> int:
 
 def test_connection_refused():
     port = free_port()
-    src = PolygonSource(api_key=KEY, base_url=f"http://127.0.0.1:{port}", requests_per_minute=0,
-                        connect_timeout=1, max_retries=1, backoff_factor=0)
+    src = PolygonSource(
+        api_key=KEY,
+        base_url=f"http://127.0.0.1:{port}",
+        requests_per_minute=0,
+        connect_timeout=1,
+        max_retries=1,
+        backoff_factor=0,
+    )
     with pytest.raises(SourceError, match=rf"AAPL: connection refused to 127\.0\.0\.1:{port}") as info:
         src.fetch("AAPL", D0, D1)
     assert info.value.__cause__ is None and info.value.__context__ is None
 
 
 # 7 -------------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("body, expected", [
-    ("{not json", "body is not JSON"),
-    ("[]", "unexpected status"),
-    ('{"results": []}', "unexpected status"),
-    ('{"status": "OK", "results": {"o": 1}}', "'results' is dict"),
-    ('{"status": "OK", "results": [{"o": 1, "h": 1, "l": 1, "c": 1, "t": 1112331600000}]}', "lacks numeric 'v'"),
-    ('{"status": "OK", "results": [{"o": "1", "h": 1, "l": 1, "c": 1, "v": 1, "t": 1}]}', "lacks numeric 'o'"),
-])
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ("{not json", "body is not JSON"),
+        ("[]", "unexpected status"),
+        ('{"results": []}', "unexpected status"),
+        ('{"status": "OK", "results": {"o": 1}}', "'results' is dict"),
+        ('{"status": "OK", "results": [{"o": 1, "h": 1, "l": 1, "c": 1, "t": 1112331600000}]}', "lacks numeric 'v'"),
+        ('{"status": "OK", "results": [{"o": "1", "h": 1, "l": 1, "c": 1, "v": 1, "t": 1}]}', "lacks numeric 'o'"),
+    ],
+)
 def test_malformed_response(httpserver, body, expected):
     httpserver.expect_request(AAPL_OK_PATH).respond_with_data(body, content_type="application/json")
     with pytest.raises(SourceError, match=r"Polygon: AAPL: malformed response \(page 1\)") as info:
@@ -202,7 +225,8 @@ def test_malformed_response(httpserver, body, expected):
 # 8 -------------------------------------------------------------------------------------------------------------
 def test_page2_failure_returns_nothing(httpserver, polygon_fixtures):
     httpserver.expect_request(PAGE1_PATH).respond_with_json(
-        load(polygon_fixtures, "aggs_AAPL_day_page_with_next_url.json"))
+        load(polygon_fixtures, "aggs_AAPL_day_page_with_next_url.json")
+    )
     httpserver.expect_request(PAGE2_PATH).respond_with_data("boom", status=500)
     with pytest.raises(SourceError, match=r"AAPL: HTTP 500 after 3 attempts"):
         make_source(httpserver, max_retries=2).fetch("AAPL", P0, P1)
@@ -211,14 +235,17 @@ def test_page2_failure_returns_nothing(httpserver, polygon_fixtures):
 
 
 # 9 -------------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("status, name, expected", [
-    (401, "no_api_key", "not authorized (HTTP 401): API Key was not provided"),
-    (403, "plan_timeframe_403", "not authorized (HTTP 403): Your plan doesn't include this data timeframe"),
-    (403, "not_entitled_403", "not authorized (HTTP 403): You are not entitled to this data"),
-    (200, "plan_timeframe_403", "not authorized (HTTP 200): Your plan doesn't include this data timeframe"),
-    (400, "bad_params_4xx", "API error (HTTP 400): The parameter 'to' cannot be a time that occurs before 'from'"),
-    (200, "bad_params_4xx", "API error (HTTP 200): The parameter 'to' cannot be a time"),
-])
+@pytest.mark.parametrize(
+    "status, name, expected",
+    [
+        (401, "no_api_key", "not authorized (HTTP 401): API Key was not provided"),
+        (403, "plan_timeframe_403", "not authorized (HTTP 403): Your plan doesn't include this data timeframe"),
+        (403, "not_entitled_403", "not authorized (HTTP 403): You are not entitled to this data"),
+        (200, "plan_timeframe_403", "not authorized (HTTP 200): Your plan doesn't include this data timeframe"),
+        (400, "bad_params_4xx", "API error (HTTP 400): The parameter 'to' cannot be a time that occurs before 'from'"),
+        (200, "bad_params_4xx", "API error (HTTP 200): The parameter 'to' cannot be a time"),
+    ],
+)
 def test_error_bodies(httpserver, polygon_fixtures, status, name, expected):
     httpserver.expect_request(AAPL_OK_PATH).respond_with_json(error_body(polygon_fixtures, name), status=status)
     with pytest.raises(SourceError) as info:
@@ -256,15 +283,28 @@ def test_start_after_end_is_empty_without_a_request(httpserver):
 
 
 # 11 ------------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("next_url, expected", [
-    ("https://evil.example.com/v2/aggs/ticker/AAPL/range/1/day/1578114000000/2020-01-10?cursor=x",
-     "refusing next_url to foreign host evil.example.com"),
-    ("https://api.polygon.io.evil.example.com/v2/aggs/ticker/AAPL/range/1/day/1/2?cursor=x",
-     "refusing next_url to foreign host api.polygon.io.evil.example.com"),
-    ("https://api.massive.com/v2/aggs/ticker/MSFT/range/1/day/1/2?cursor=x", "refusing next_url with unexpected path"),
-    ("https://api.massive.com/v2/aggs/ticker/AAPL/../../../v1/x?cursor=x", "refusing next_url with unexpected path"),
-    ("https://api.massive.com/v3/reference/tickers?cursor=x", "refusing next_url with unexpected path"),
-])
+@pytest.mark.parametrize(
+    "next_url, expected",
+    [
+        (
+            "https://evil.example.com/v2/aggs/ticker/AAPL/range/1/day/1578114000000/2020-01-10?cursor=x",
+            "refusing next_url to foreign host evil.example.com",
+        ),
+        (
+            "https://api.polygon.io.evil.example.com/v2/aggs/ticker/AAPL/range/1/day/1/2?cursor=x",
+            "refusing next_url to foreign host api.polygon.io.evil.example.com",
+        ),
+        (
+            "https://api.massive.com/v2/aggs/ticker/MSFT/range/1/day/1/2?cursor=x",
+            "refusing next_url with unexpected path",
+        ),
+        (
+            "https://api.massive.com/v2/aggs/ticker/AAPL/../../../v1/x?cursor=x",
+            "refusing next_url with unexpected path",
+        ),
+        ("https://api.massive.com/v3/reference/tickers?cursor=x", "refusing next_url with unexpected path"),
+    ],
+)
 def test_next_url_to_foreign_host_or_path_refused(httpserver, polygon_fixtures, next_url, expected):
     page1 = load(polygon_fixtures, "aggs_AAPL_day_page_with_next_url.json")
     page1["next_url"] = next_url
@@ -351,23 +391,30 @@ def test_secret_never_leaks(httpserver, polygon_fixtures, caplog):
 
     httpserver.expect_request("/v2/aggs/ticker/AAPL/range/1/day/2005-04-01/2005-04-04").respond_with_json(ok)
     httpserver.expect_request("/v2/aggs/ticker/NOAUTH/range/1/day/2005-04-01/2005-04-04").respond_with_json(
-        error_body(polygon_fixtures, "plan_timeframe_403"), status=403)
+        error_body(polygon_fixtures, "plan_timeframe_403"), status=403
+    )
     for ticker, status in (("DOWN", 503), ("LIMIT", 429)):
         httpserver.expect_request(f"/v2/aggs/ticker/{ticker}/range/1/day/2005-04-01/2005-04-04").respond_with_data(
-            "unavailable", status=status)
+            "unavailable", status=status
+        )
     httpserver.expect_request("/v2/aggs/ticker/BADJSON/range/1/day/2005-04-01/2005-04-04").respond_with_data("{x")
     httpserver.expect_request("/v2/aggs/ticker/EVIL/range/1/day/2005-04-01/2005-04-04").respond_with_json(evil)
     httpserver.expect_request("/v2/aggs/ticker/SLOW/range/1/day/2005-04-01/2005-04-04").respond_with_handler(slow)
-    httpserver.expect_request("/v2/aggs/ticker/ECHO/range/1/day/2005-04-01/2005-04-04").respond_with_handler(
-        echo_auth)
+    httpserver.expect_request("/v2/aggs/ticker/ECHO/range/1/day/2005-04-01/2005-04-04").respond_with_handler(echo_auth)
 
     src = make_source(httpserver, api_key=SECRET, max_retries=1, read_timeout=0.2)
     assert len(src.fetch("AAPL", D0, D1)) == 2
-    refused = PolygonSource(api_key=SECRET, base_url=f"http://127.0.0.1:{free_port()}", max_retries=1,
-                            backoff_factor=0, requests_per_minute=None)
+    refused = PolygonSource(
+        api_key=SECRET,
+        base_url=f"http://127.0.0.1:{free_port()}",
+        max_retries=1,
+        backoff_factor=0,
+        requests_per_minute=None,
+    )
     errors = []
     for source, ticker in [(src, t) for t in ("NOAUTH", "DOWN", "LIMIT", "BADJSON", "EVIL", "ECHO", "SLOW")] + [
-            (refused, "AAPL")]:
+        (refused, "AAPL")
+    ]:
         with pytest.raises(SourceError) as info:
             source.fetch(ticker, D0, D1)
         errors.append(info.value)
