@@ -3,7 +3,6 @@
 import base64
 from pathlib import Path
 
-import torch
 from dagster import (
     AllPartitionMapping,
     AssetDep,
@@ -21,6 +20,7 @@ from fin_pipeline.backtest.report import FoldResult, write_report
 from fin_pipeline.partitions import fold_partitions
 from fin_pipeline.resources import DataStore
 from fin_pipeline.storage import read_parquet
+from fin_pipeline.training.checkpoint import read_checkpoint
 
 
 def read_fold_result(store: DataStore, fold: str) -> FoldResult:
@@ -29,7 +29,7 @@ def read_fold_result(store: DataStore, fold: str) -> FoldResult:
     metrics, meta = read_parquet(directory / "metrics.parquet")
     predictions, _ = read_parquet(directory / "predictions.parquet")
     backtest, _ = read_parquet(directory / "backtest.parquet")
-    history = torch.load(store.model_dir(fold) / "last.pt", weights_only=True)["history"]
+    history = read_checkpoint(store.model_dir(fold) / "last.pt")["history"]
     bounds = meta["fold"]
     return FoldResult(fold, bounds["val_start"], bounds["val_end"], metrics, predictions, backtest, history)
 
