@@ -2,6 +2,7 @@
 
 import contextlib
 import shutil
+from dataclasses import asdict
 
 from dagster import (
     AssetExecutionContext,
@@ -22,8 +23,10 @@ from fin_pipeline.backtest.report import BACKTEST_COLUMNS
 from fin_pipeline.partitions import fold_partitions
 from fin_pipeline.resources import DataStore
 from fin_pipeline.storage import atomic_path, read_json, write_parquet
+from fin_pipeline.training.checkpoint import TrainingError
 from fin_pipeline.training.data import resolve_device
 from fin_pipeline.training.evaluation import markdown_table
+from fin_pipeline.training.runs import remove_orphans, resume_from_dead_run
 from fin_pipeline.training.walkforward import (
     FoldStats,
     TrainSpec,
@@ -78,11 +81,20 @@ def trained_model(context: AssetExecutionContext, config: TrainingConfig, store:
     if resume:
         context.log.info(f"{fold.fold}: retry {context.retry_number}, resuming from {workdir / 'last.pt'}")
     extra = {"data_version": data_version(universe.paths), "code_version": code_version()}
-    outcome = train_fold(universe.windows, fold, stats, spec, workdir, resume=resume, extra=extra)
+    is_active = _run_is_active(context)
+    if not resume:  # a new run: resume from a dead run's last epoch of this fold if inputs and config match
+        expected = {"fold": fold.to_dict(), "normalization": stats.to_dict(), "train_spec": asdict(spec), **extra}
+        resume = resume_from_dead_run(model_dir, workdir, expected, is_active, context.log.info)
+    try:
+        outcome = train_fold(universe.windows, fold, stats, spec, workdir, resume=resume, extra=extra)
+    except TrainingError as exc:  # a NaN/inf loss or weights: deterministic, so a retry would only repeat it
+        raise Failure(f"{fold.fold}: {exc}", allow_retries=False) from exc
     for name in ("best.pt", "last.pt"):  # publish: only a finished run replaces the fold's checkpoints
         with atomic_path(model_dir / name) as tmp:
             shutil.copyfile(workdir / name, tmp)
     shutil.rmtree(workdir)
+    for folder in remove_orphans(model_dir, is_active):  # dead runs' folders: the fold is published now
+        context.log.info(f"removed the orphaned run folder {folder}")
     with contextlib.suppress(OSError):  # other runs of this fold may still be working there
         workdir.parent.rmdir()
     last = outcome.history[-1]
@@ -100,6 +112,16 @@ def trained_model(context: AssetExecutionContext, config: TrainingConfig, store:
             "path": MetadataValue.path(str(model_dir / "best.pt")),
         }
     )
+
+
+def _run_is_active(context: AssetExecutionContext):
+    """Whether a run id names a run of the instance that has not finished (dead runs are marked failed on start)."""
+
+    def is_active(run_id: str) -> bool:
+        run = context.instance.get_run_by_id(run_id)
+        return run is not None and not run.is_finished
+
+    return is_active
 
 
 @asset(
