@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fin_pipeline.reporting import format_value, text_table
+from fin_pipeline.reporting import text_table
 from fin_pipeline.settings import SettingsError
 
 # Dagster's console logger prints every event at DEBUG; the CLI prints its own progress lines instead.
@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--epochs", type=int, default=4, help="most epochs per fold (default: 4)")
     run.add_argument("--batch-size", type=int, default=256, help="training batch size (default: 256)")
     run.add_argument("--loss", default="mse", help="loss name or preset (default: mse)")
+    doc = sub.add_parser("doctor", help="list (and with --repair fix) dead runs and orphaned run folders")
+    doc.add_argument("--repair", action="store_true", help="mark dead runs failed, free their slots, remove folders")
     args = parser.parse_args(argv)
 
     if not os.environ.get("DAGSTER_HOME"):
@@ -47,11 +49,49 @@ def main(argv: list[str] | None = None) -> int:
             print("fin-pipeline: set DAGSTER_HOME, or run from the repository root (it holds dagster.yaml)")
             return 2
         os.environ["DAGSTER_HOME"] = str(Path.cwd())
+    from fin_pipeline.interrupts import Stopped, resume_hint
+    from fin_pipeline.preflight import ConfigError
+
     try:
+        if args.command == "doctor":
+            return _doctor(args)
+        _preflight(args)
         return _run(args)
-    except SettingsError as exc:
+    except (SettingsError, ConfigError) as exc:
         print(f"fin-pipeline: {exc}")
         return 2
+    except Stopped as exc:
+        print(resume_hint(exc.signum, exc.run_id), flush=True)
+        return 130
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from dagster import DagsterInstance
+
+    from fin_pipeline.doctor import doctor
+    from fin_pipeline.settings import load_settings
+
+    with DagsterInstance.get() as instance:
+        for line in doctor(instance, load_settings().data_dir, repair=args.repair):
+            print(f"fin-pipeline doctor: {line}")
+    return 0
+
+
+def _preflight(args: argparse.Namespace) -> None:
+    """Config before work: settings, fold count and training config, before any data is fetched or written."""
+    from fin_pipeline.preflight import check_folds, check_tickers, check_training_config
+    from fin_pipeline.settings import load_settings
+
+    settings = load_settings()
+    check_tickers(settings, args.tickers)
+    if args.data_only:
+        return
+    check_folds(settings)
+    check_training_config(_train_config(args))
+
+
+def _train_config(args: argparse.Namespace) -> dict[str, object]:
+    return {"model": args.model, "epochs": args.epochs, "batch_size": args.batch_size, "loss": args.loss}
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -59,6 +99,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from fin_pipeline.definitions import defs, settings
     from fin_pipeline.partitions import fold_partitions
+    from fin_pipeline.training.evaluation import format_value
 
     tickers = list(settings.universe)
     if args.tickers:
@@ -69,14 +110,24 @@ def _run(args: argparse.Namespace) -> int:
             return 2
         tickers = wanted
     instance = DagsterInstance.get()
+    for line in _start_checks(instance):
+        print(f"fin-pipeline: {line}")
+    stopper = _stopper()
     print(f"fin-pipeline: source={settings.source}, {len(tickers)} ticker(s), data in {settings.data_dir.resolve()}")
     print(f"fin-pipeline: runs recorded in the Dagster instance at {os.environ['DAGSTER_HOME']}")
 
     def execute(job: str, partition: str | None, run_config: dict) -> tuple[object, float]:
+        stopper.check()
         t0 = time.perf_counter()
-        result = defs.resolve_job_def(job).execute_in_process(
-            partition_key=partition, instance=instance, run_config={**QUIET, **run_config}, raise_on_error=False
+        result = stopper.call(
+            defs.resolve_job_def(job).execute_in_process,
+            partition_key=partition,
+            instance=instance,
+            run_config={**QUIET, **run_config},
+            raise_on_error=False,
+            tags=_process_tags(),
         )
+        _after_run(stopper, instance, result.run_id)
         return result, time.perf_counter() - t0
 
     rows = []
@@ -96,7 +147,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.data_only:
         return 0
 
-    train = {"model": args.model, "epochs": args.epochs, "batch_size": args.batch_size, "loss": args.loss}
+    train = _train_config(args)
     print(f"\nfin-pipeline: training every fold fresh: {train}")
     folds = fold_partitions.get_partition_keys()
     failed = []
@@ -122,6 +173,34 @@ def _run(args: argparse.Namespace) -> int:
         print(f"fin-pipeline: report FAILED ({result.run_id}): {_errors(result)}")
         return 1
     return _print_report(Path(_metadata(result, "walk_forward_report")["path"]))
+
+
+def _start_checks(instance) -> list[str]:
+    """Dead runs of earlier processes: marked failed, their pool slots freed (they would block training)."""
+    from fin_pipeline.doctor import repair_dead_runs
+
+    return repair_dead_runs(instance)
+
+
+def _stopper():
+    from fin_pipeline.interrupts import Stopper
+
+    return Stopper().install()
+
+
+def _process_tags() -> dict[str, str]:
+    from fin_pipeline.doctor import process_tags
+
+    return process_tags()
+
+
+def _after_run(stopper, instance, run_id: str) -> None:
+    """A signal came during the run: mark it canceled (not failed, not retried), free its slots, stop."""
+    from fin_pipeline.interrupts import Stopped, mark_canceled
+
+    if stopper.signum is not None:
+        mark_canceled(instance, run_id, stopper.signum)
+        raise Stopped(stopper.signum, run_id)
 
 
 def _print_report(report_dir: Path) -> int:

@@ -50,6 +50,8 @@ class PolygonResource(CandleSourceResource):
     read_timeout: float = Field(default=30.0, description="Seconds to wait for a response.")
     max_retries: int = Field(default=3, description="Retries on 429/5xx and connection errors, with backoff.")
     backoff_factor: float = Field(default=1.0, description="urllib3 Retry backoff factor, in seconds.")
+    request_deadline: float = Field(default=60.0, description="Seconds for one request, retries and all bytes.")
+    ticker_deadline: float = Field(default=180.0, description="Seconds for all pages of one ticker.")
 
     def build(self) -> CandleSource:
         return PolygonSource(
@@ -60,6 +62,8 @@ class PolygonResource(CandleSourceResource):
             read_timeout=self.read_timeout,
             max_retries=self.max_retries,
             backoff_factor=self.backoff_factor,
+            request_deadline=self.request_deadline,
+            ticker_deadline=self.ticker_deadline,
         )
 
 
@@ -67,9 +71,12 @@ class CsvDirectoryResource(CandleSourceResource):
     """A directory of vendor CSV exports, one ``TICKER.csv`` per ticker."""
 
     directory: str = Field(description="Directory of TICKER.csv files: Date,Open,High,Low,Close[,Adj Close],Volume.")
+    date_format: str | None = Field(
+        default=None, description="strptime format of the Date column (e.g. %d/%m/%Y); needed for ambiguous files."
+    )
 
     def build(self) -> CandleSource:
-        return CsvDirectorySource(self.directory)
+        return CsvDirectorySource(self.directory, self.date_format)
 
 
 class DataStore(ConfigurableResource):
@@ -106,7 +113,9 @@ def candle_source_resource(settings: Settings) -> CandleSourceResource:
             api_key=EnvVar("POLYGON_API_KEY"),
             base_url=settings.polygon_base_url,
             requests_per_minute=settings.polygon_requests_per_minute,
+            request_deadline=settings.polygon_request_deadline,
+            ticker_deadline=settings.polygon_ticker_deadline,
         )
     if settings.source == "csv":
-        return CsvDirectoryResource(directory=str(settings.csv_dir))
+        return CsvDirectoryResource(directory=str(settings.csv_dir), date_format=settings.csv_date_format)
     return SyntheticMarketResource(seed=settings.seed, signal_ic=settings.signal_ic)

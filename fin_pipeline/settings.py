@@ -44,6 +44,12 @@ class Settings:
     polygon_base_url: str = "https://api.polygon.io"
     polygon_requests_per_minute: float = 5.0
     signal_ic: float = 0.0  # planted IC of the synthetic market; 0 = none (see sources/synthetic.py)
+    # Faults (issue 11): door checks and Polygon time budgets.
+    jump_sigmas: float = 20.0  # plausibility: a one-day move beyond this many recent sigmas is refused
+    csv_date_format: str | None = None  # e.g. "%d/%m/%Y"; needed when a file's dates read both ways
+    polygon_request_deadline: float = 60.0  # seconds for one request, all bytes and retries included
+    polygon_ticker_deadline: float = 180.0  # seconds for all pages of one ticker
+    min_test_days: int = 20  # the shortest test block a fold count may give (checked by fin-pipeline run)
 
     def __post_init__(self) -> None:
         for ticker in self.universe:
@@ -71,6 +77,12 @@ class Settings:
                 f"FIN_PIPELINE_SIGNAL_IC={self.signal_ic:g} plants a signal in the synthetic market only, "
                 f"but the source is {self.source!r}"
             )
+        if self.min_test_days < 1:
+            raise SettingsError(f"min_test_days must be at least 1, got {self.min_test_days}")
+        if not self.jump_sigmas > 0:
+            raise SettingsError(f"jump_sigmas must be > 0, got {self.jump_sigmas}")
+        if not (self.polygon_request_deadline > 0 and self.polygon_ticker_deadline > 0):
+            raise SettingsError("Polygon deadlines must be > 0 seconds")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +109,16 @@ class Settings:
             kw["polygon_requests_per_minute"] = _parse(env, "FIN_PIPELINE_POLYGON_RPM", float, "a number")
         if v := _get(env, "FIN_PIPELINE_SIGNAL_IC"):
             kw["signal_ic"] = _parse(env, "FIN_PIPELINE_SIGNAL_IC", float, "a number")
+        if v := _get(env, "FIN_PIPELINE_MIN_TEST_DAYS"):
+            kw["min_test_days"] = _parse(env, "FIN_PIPELINE_MIN_TEST_DAYS", int, "an integer")
+        if v := _get(env, "FIN_PIPELINE_JUMP_SIGMAS"):
+            kw["jump_sigmas"] = _parse(env, "FIN_PIPELINE_JUMP_SIGMAS", float, "a number")
+        if v := _get(env, "FIN_PIPELINE_CSV_DATE_FORMAT"):
+            kw["csv_date_format"] = v
+        if v := _get(env, "FIN_PIPELINE_POLYGON_REQUEST_DEADLINE"):
+            kw["polygon_request_deadline"] = _parse(env, "FIN_PIPELINE_POLYGON_REQUEST_DEADLINE", float, "seconds")
+        if v := _get(env, "FIN_PIPELINE_POLYGON_TICKER_DEADLINE"):
+            kw["polygon_ticker_deadline"] = _parse(env, "FIN_PIPELINE_POLYGON_TICKER_DEADLINE", float, "seconds")
         kw["source"] = _resolve_source(env)
         try:
             return cls(**kw)  # type: ignore[arg-type]

@@ -3,11 +3,22 @@
 A writer never leaves a half-written file where a reader looks: it writes a temporary file in the same
 directory, flushes it to disk, then renames it over the target (``os.replace`` is atomic on POSIX and
 Windows). A crash or an exception mid-write leaves the previous file intact.
+
+Integrity: every file carries a content hash written at publish time and checked on every read, so a flipped
+bit is an error naming the file and the asset to rematerialize, never data that flows on (and is written back).
+
+- Parquet: a BLAKE2b digest of the table's content (each column's name, type, validity and values) in the
+  schema's key-value metadata under ``fin_pipeline_digest``; the reader recomputes it from what it decoded.
+- JSON: the document ``{"content_sha256": ..., "data": obj}``; the hash is over the canonical JSON of
+  ``obj`` (sorted keys), so it is stored in the same atomic write as what it covers.
+
+Files written before hashes existed (no digest) are read as they are. A mismatch raises :class:`IntegrityError`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -15,16 +26,80 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 # Key under which our own metadata (source, requested range, versions) sits in the Parquet schema.
 META_KEY = b"fin_pipeline"
+DIGEST_KEY = b"fin_pipeline_digest"
+JSON_HASH_KEY = "content_sha256"
+
+# The asset that writes each folder under the data directory: what to rematerialize when a file there is bad.
+_WRITERS = {
+    "raw_candles": "raw_candles",
+    "feature_windows": "feature_windows",
+    "folds": "walk_forward_folds",
+    "normalization": "normalization_stats",
+    "models": "trained_model",
+    "metrics": "fold_metrics",
+    "reports": "walk_forward_report",
+}
 
 
 class StorageError(RuntimeError):
     """A stored file that cannot be read; the message names the file."""
+
+
+class IntegrityError(StorageError):
+    """A stored file whose content does not match the hash written with it: corrupt on disk."""
+
+
+def rebuild_hint(path: Path) -> str:
+    """How to rebuild ``path``: the asset (and partition) that writes it, from the folder it sits in."""
+    path = Path(path)
+    parts = path.parts
+    for i in range(len(parts) - 1, -1, -1):
+        asset = _WRITERS.get(parts[i])
+        if asset is None:
+            continue
+        rest = parts[i + 1 :]
+        if asset in ("raw_candles", "feature_windows", "walk_forward_folds", "normalization_stats"):
+            partition = Path(rest[-1]).stem if rest else None
+        elif asset in ("trained_model", "fold_metrics"):
+            partition = rest[0] if len(rest) > 1 else None
+        else:
+            partition = None
+        target = f"{asset}[{partition}]" if partition else asset
+        return f"delete it and rematerialize {target} (fin-pipeline run, or Materialize in the UI)"
+    return "delete it and rebuild it"
+
+
+def table_digest(table: pa.Table) -> str:
+    """BLAKE2b-128 hex digest of a table's content: column names, types, validity and values, in order."""
+    h = hashlib.blake2b(digest_size=16)
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        if pa.types.is_dictionary(array.type):  # a categorical: Parquet may give back other index/value types
+            array = array.dictionary_decode()
+        if array.null_count == len(array):  # all missing: pandas writes type null, Parquet reads back another
+            h.update(name.encode() + f"\0all-null\0{len(array)}\0".encode())
+            continue
+        kind = str(array.type).replace("large_string", "string").replace("large_binary", "binary")
+        h.update(name.encode() + b"\0" + kind.encode() + b"\0")
+        if array.null_count:
+            h.update(np.packbits(array.is_valid().to_numpy(zero_copy_only=False)).tobytes())
+        values = array.to_numpy(zero_copy_only=False)
+        if values.dtype == object:
+            h.update("\0".join(map(repr, values.tolist())).encode())
+        else:
+            h.update(np.ascontiguousarray(values).view(np.uint8).tobytes())
+    return h.hexdigest()
+
+
+def _json_digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 @contextlib.contextmanager
@@ -47,8 +122,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
 def write_parquet(df: pd.DataFrame, path: Path, meta: dict[str, Any] | None = None) -> None:
     """Write ``df`` (without its index) to ``path`` atomically, with ``meta`` as JSON in the schema."""
     table = pa.Table.from_pandas(df, preserve_index=False)
+    extra = {DIGEST_KEY: table_digest(table)}
     if meta is not None:
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: json.dumps(meta)})
+        extra[META_KEY] = json.dumps(meta)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
     with atomic_path(path) as tmp:
         # Our columns are floats and timestamps, which dictionary encoding never shrinks: trying it anyway
         # doubles the write time and grows the file.
@@ -56,13 +133,28 @@ def write_parquet(df: pd.DataFrame, path: Path, meta: dict[str, Any] | None = No
 
 
 def read_parquet(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Read a file written by :func:`write_parquet`: the frame and its metadata (``{}`` if none)."""
+    """Read a file written by :func:`write_parquet`: the frame and its metadata (``{}`` if none).
+
+    The content hash is checked once per read; :class:`IntegrityError` names the file when it differs.
+    """
     try:
         table = pq.read_table(path)
     except (OSError, pa.ArrowException) as exc:
-        raise StorageError(f"{path}: cannot read Parquet file ({exc}); delete it to rebuild it") from exc
+        raise StorageError(f"{path}: cannot read Parquet file ({exc}); {rebuild_hint(path)}") from exc
+    stored = (table.schema.metadata or {}).get(DIGEST_KEY)
+    if stored is not None:
+        actual = table_digest(table)
+        if actual != stored.decode():
+            raise IntegrityError(
+                f"{path}: content hash mismatch (stored {stored.decode()}, read {actual}): the file is corrupt "
+                f"and was not used; {rebuild_hint(path)}"
+            )
     raw = (table.schema.metadata or {}).get(META_KEY)
-    return table.to_pandas(), (json.loads(raw) if raw else {})
+    try:
+        meta = json.loads(raw) if raw else {}
+    except ValueError as exc:
+        raise StorageError(f"{path}: metadata is not JSON ({exc}); {rebuild_hint(path)}") from None
+    return table.to_pandas(), meta
 
 
 def read_parquet_meta(path: Path) -> dict[str, Any]:
@@ -70,19 +162,29 @@ def read_parquet_meta(path: Path) -> dict[str, Any]:
     try:
         raw = (pq.read_schema(path).metadata or {}).get(META_KEY)
     except (OSError, pa.ArrowException) as exc:
-        raise StorageError(f"{path}: cannot read Parquet file ({exc}); delete it to rebuild it") from exc
+        raise StorageError(f"{path}: cannot read Parquet file ({exc}); {rebuild_hint(path)}") from exc
     return json.loads(raw) if raw else {}
 
 
 def write_json(obj: Any, path: Path) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    """Write ``obj`` as indented JSON to ``path`` atomically, wrapped with its content hash."""
+    doc = {JSON_HASH_KEY: _json_digest(obj), "data": obj}
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
 
 def read_json(path: Path) -> Any:
-    """Read a file written by :func:`write_json`; :class:`StorageError` naming the file if it is missing or bad."""
+    """Read a file written by :func:`write_json`; :class:`StorageError` naming the file if it is missing or bad,
+    :class:`IntegrityError` when its content does not match its hash."""
     try:
-        return json.loads(Path(path).read_text())
+        doc = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
-        raise StorageError(f"{path}: cannot read JSON ({exc})") from exc
+        raise StorageError(f"{path}: cannot read JSON ({exc}); {rebuild_hint(path)}") from exc
+    if not (isinstance(doc, dict) and set(doc) == {JSON_HASH_KEY, "data"}):
+        return doc  # written before hashes existed
+    if _json_digest(doc["data"]) != doc[JSON_HASH_KEY]:
+        raise IntegrityError(
+            f"{path}: content hash mismatch: the file is corrupt (or was edited by hand) and was not used; "
+            f"{rebuild_hint(path)}"
+        )
+    return doc["data"]

@@ -3,7 +3,6 @@
 import base64
 from pathlib import Path
 
-import torch
 from dagster import (
     AllPartitionMapping,
     AssetDep,
@@ -22,6 +21,7 @@ from fin_pipeline.report import FoldResult, write_report
 from fin_pipeline.resources import DataStore
 from fin_pipeline.scoring import fold_files
 from fin_pipeline.storage import read_parquet
+from fin_pipeline.training.checkpoint import read_checkpoint
 
 
 def read_fold_result(store: DataStore, fold: str) -> FoldResult:
@@ -30,7 +30,7 @@ def read_fold_result(store: DataStore, fold: str) -> FoldResult:
     forecasts, meta = read_parquet(files["metrics"])
     predictions, _ = read_parquet(files["predictions"])
     backtest, _ = read_parquet(files["backtest"])
-    history = torch.load(store.model_dir(fold) / "last.pt", weights_only=True)["history"]
+    history = read_checkpoint(store.model_dir(fold) / "last.pt")["history"]
     return FoldResult(fold, meta["fold"], forecasts, predictions, backtest, meta["comparison"], history)
 
 

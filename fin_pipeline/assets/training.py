@@ -1,5 +1,8 @@
 """Per fold: a freshly trained checkpoint, and its test block scored against honest baselines."""
 
+import contextlib
+from dataclasses import asdict
+
 from dagster import (
     AssetExecutionContext,
     Failure,
@@ -18,7 +21,9 @@ from fin_pipeline.reporting import markdown_table
 from fin_pipeline.resources import DataStore
 from fin_pipeline.scoring import flat_metrics, score_fold
 from fin_pipeline.storage import read_json
+from fin_pipeline.training.checkpoint import TrainingError
 from fin_pipeline.training.data import resolve_device
+from fin_pipeline.training.runs import remove_orphans, resume_from_dead_run
 from fin_pipeline.training.walkforward import (
     FoldStats,
     TrainSpec,
@@ -60,8 +65,19 @@ def trained_model(context: AssetExecutionContext, config: TrainingConfig, store:
     if resume:
         context.log.info(f"{fold.fold}: retry {context.retry_number}, resuming from {workdir / 'last.pt'}")
     extra = {"data_version": data_version(universe.paths), "code_version": code_version()}
-    outcome = train_fold(universe.windows, fold, stats, spec, workdir, resume=resume, extra=extra)
+    is_active = _run_is_active(context)
+    if not resume:  # a new run: resume from a dead run's last epoch of this fold if inputs and config match
+        expected = {"fold": fold.to_dict(), "normalization": stats.to_dict(), "train_spec": asdict(spec), **extra}
+        resume = resume_from_dead_run(model_dir, workdir, expected, is_active, context.log.info)
+    try:
+        outcome = train_fold(universe.windows, fold, stats, spec, workdir, resume=resume, extra=extra)
+    except TrainingError as exc:  # a NaN/inf loss or weights: deterministic, so a retry would only repeat it
+        raise Failure(f"{fold.fold}: {exc}", allow_retries=False) from exc
     best = publish_checkpoints(workdir, model_dir)
+    for folder in remove_orphans(model_dir, is_active):  # dead runs' folders: the fold is published now
+        context.log.info(f"removed the orphaned run folder {folder}")
+    with contextlib.suppress(OSError):
+        workdir.parent.rmdir()
     last = outcome.history[-1]
     return MaterializeResult(
         metadata={
@@ -77,6 +93,16 @@ def trained_model(context: AssetExecutionContext, config: TrainingConfig, store:
             "path": MetadataValue.path(str(best)),
         }
     )
+
+
+def _run_is_active(context: AssetExecutionContext):
+    """Whether a run id names a run of the instance that has not finished (dead runs are marked failed on start)."""
+
+    def is_active(run_id: str) -> bool:
+        run = context.instance.get_run_by_id(run_id)
+        return run is not None and not run.is_finished
+
+    return is_active
 
 
 @asset(

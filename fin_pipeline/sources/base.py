@@ -148,11 +148,15 @@ _RULE_TEXT = {
 }
 
 
-def validate_candles(df: pd.DataFrame, where: str, row_names: Sequence[str] | None = None) -> None:
+def validate_candles(
+    df: pd.DataFrame, where: str, row_names: Sequence[str] | None = None, *, plausible: bool = True
+) -> None:
     """Raise :class:`CandleError` at the first broken rule, naming ``where`` (ticker or file) and the row.
 
     ``row_names`` labels each row in the message (a CSV reader passes ``"line 7"``); by default a row is
-    named by its session date.
+    named by its session date. After the schema rules come the plausibility rules of
+    :mod:`fin_pipeline.sources.plausibility` (sessions, one bar per session, sane prices, no unexplained
+    jumps); ``plausible=False`` skips them (for a check of the schema alone).
     """
     missing = [c for c in RAW_COLUMNS if c not in df.columns]
     if missing:
@@ -164,3 +168,7 @@ def validate_candles(df: pd.DataFrame, where: str, row_names: Sequence[str] | No
         label = row_names[first] if row_names is not None else str(session_dates(df["timestamp"].iloc[[first]]).iloc[0])
         more = f" (and {len(rows) - 1} more row(s))" if len(rows) > 1 else ""
         raise CandleError(f"{where}: {label}: {_RULE_TEXT[rule]}{more}")
+    if plausible:
+        from fin_pipeline.sources.plausibility import check_plausible
+
+        check_plausible(df, where, row_names)

@@ -15,7 +15,10 @@ prices of the bars before it and doubles their share volume). Without the column
 
 The vendor gives no VWAP and no trade count: ``vwap`` is NaN and ``transactions`` is <NA>; nothing is
 invented. Dates are taken as New York session dates (a time of day or a UTC offset in the value is
-converted to New York first); dates that are not NYSE sessions are kept as they are, since vendors differ.
+converted to New York first). Slashed dates are read as MM/DD/YYYY or DD/MM/YYYY when only one of them fits
+every row; a file where both fit is ambiguous and refused unless ``FIN_PIPELINE_CSV_DATE_FORMAT`` states the
+format. The plausibility rules of :mod:`fin_pipeline.sources.plausibility` apply too (NYSE sessions only, sane
+prices, no unexplained jumps), each refusal naming the line.
 
 A broken file is never repaired silently: every problem raises :class:`CandleError` naming the file, the
 line (the header is line 1) and the offending value — unreadable text, no rows, a missing column, a row
@@ -76,8 +79,9 @@ class CsvDirectorySource(CandleSource):
 
     name = "csv"
 
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(self, directory: str | Path, date_format: str | None = None) -> None:
         self.directory = Path(directory).expanduser()
+        self.date_format = date_format or None
 
     def describe(self) -> str:
         return f"csv ({self.directory})"
@@ -98,7 +102,7 @@ class CsvDirectorySource(CandleSource):
 
     def fetch(self, ticker: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         path = self.path_for(ticker)
-        df = read_vendor_csv(path)
+        df = read_vendor_csv(path, self.date_format)
         start, end = pd.Timestamp(start).date(), pd.Timestamp(end).date()
         if start > end or df.empty:
             return empty_candles()
@@ -107,13 +111,16 @@ class CsvDirectorySource(CandleSource):
         return df.loc[keep].reset_index(drop=True)
 
 
-def read_vendor_csv(path: str | Path) -> pd.DataFrame:
-    """Every bar of one vendor file in the raw_candles schema; :class:`CandleError` for any flaw in it."""
+def read_vendor_csv(path: str | Path, date_format: str | None = None) -> pd.DataFrame:
+    """Every bar of one vendor file in the raw_candles schema; :class:`CandleError` for any flaw in it.
+
+    ``date_format`` (a ``strptime`` format) states how the Date column is written; see :func:`_parse_dates`.
+    """
     path = Path(path)
     table = _read_table(path)
     where = str(path)
     lines = table.lines
-    dates = _parse_dates(table, where)
+    dates = _parse_dates(table, where, date_format)
     values = _parse_numbers(table, where)
 
     _check_order(dates, lines, where)
@@ -125,7 +132,7 @@ def read_vendor_csv(path: str | Path) -> pd.DataFrame:
         }
     )
     row_names = [f"line {n}" for n in lines]
-    _validate(to_raw_schema(raw), where, row_names, table)  # raw prices: high < low, non-positive, ...
+    _validate(to_raw_schema(raw), where, row_names, table, plausible=False)  # raw prices: high < low, non-positive, ...
 
     if "adj_close" in values:
         adj = values["adj_close"]
@@ -221,20 +228,41 @@ def _read_table(path: Path) -> _Table:
     )
 
 
-def _parse_dates(table: _Table, where: str) -> np.ndarray:
-    """Session dates (naive, midnight) as datetime64[ns]; raises at the first unparsable value."""
+def _parse_dates(table: _Table, where: str, date_format: str | None = None) -> np.ndarray:
+    """Session dates (naive, midnight) as datetime64[ns]; raises at the first unparsable value.
+
+    Without ``date_format``: ISO dates, else slashed dates read as MM/DD/YYYY or DD/MM/YYYY when exactly one of
+    the two fits every row. When both fit and read some row differently (every day is <= 12) the file is
+    ambiguous and refused: set ``FIN_PIPELINE_CSV_DATE_FORMAT`` (e.g. ``%d/%m/%Y``) to state it.
+    """
     text = pd.Series(table.columns["date"], dtype=object)
-    parsed = _to_datetime(text, "ISO8601")
-    if parsed.isna().any():
-        us = _to_datetime(text, "%m/%d/%Y")  # the other common export style, accepted when it fits every row
-        if us.notna().all():
-            parsed = us
+    if date_format:
+        parsed = _to_datetime(text, date_format)
+    else:
+        parsed = _to_datetime(text, "ISO8601")
+        if parsed.isna().any():
+            us, eu = _to_datetime(text, "%m/%d/%Y"), _to_datetime(text, "%d/%m/%Y")
+            us_ok, eu_ok = bool(us.notna().all()), bool(eu.notna().all())
+            if us_ok and eu_ok:
+                differ = np.flatnonzero((us != eu).to_numpy())
+                if len(differ):
+                    i = differ[0]
+                    raise CandleError(
+                        f"{where}: line {table.lines[i]}: ambiguous date {table.columns['date'][i]!r}: every date in "
+                        f"the file reads both as MM/DD/YYYY ({us[i].date()}) and as DD/MM/YYYY ({eu[i].date()}); "
+                        "state the format with FIN_PIPELINE_CSV_DATE_FORMAT (e.g. %d/%m/%Y or %m/%d/%Y)"
+                    )
+            if us_ok:
+                parsed = us
+            elif eu_ok:
+                parsed = eu
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if len(bad):
         i = bad[0]
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        stated = f" (format {date_format!r})" if date_format else ""
         raise CandleError(
-            f"{where}: line {table.lines[i]}: unparsable date {table.columns['date'][i]!r} "
+            f"{where}: line {table.lines[i]}: unparsable date {table.columns['date'][i]!r}{stated} "
             f"in column {table.source_names['date']!r}{more}"
         )
     if parsed.dt.tz is not None:
@@ -298,10 +326,10 @@ def _check_order(dates: np.ndarray, lines: np.ndarray, where: str) -> None:
     )
 
 
-def _validate(frame: pd.DataFrame, where: str, row_names: list[str], table: _Table) -> None:
+def _validate(frame: pd.DataFrame, where: str, row_names: list[str], table: _Table, plausible: bool) -> None:
     """:func:`validate_candles`, with the offending row's values added to the message."""
     try:
-        validate_candles(frame, where=where, row_names=row_names)
+        validate_candles(frame, where=where, row_names=row_names, plausible=plausible)
     except CandleError as exc:
         first = next((rows[0] for rows in candle_problems(frame).values() if rows), None)
         if first is None:

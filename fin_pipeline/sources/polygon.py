@@ -33,6 +33,10 @@ RETRY_STATUSES = (413, 429, 499, 500, 502, 503, 504)  # what the official client
 OFFICIAL_HOSTS = frozenset({"api.polygon.io", "api.massive.com"})
 _FIELDS = {"o": "open", "h": "high", "l": "low", "c": "close", "v": "volume"}
 MAX_PAGES = 1000  # a cursor that never ends must not loop forever
+# Bar timestamps (ms since the epoch) outside these bounds are garbage, refused before pandas sees them.
+MIN_BAR_MS = 631_152_000_000  # 1990-01-01T00:00Z: where the NYSE calendar of the checks starts
+MAX_BAR_MS = 4_102_444_800_000  # 2100-01-01T00:00Z
+_CHUNK = 65536
 _TICKER_RE = re.compile(r"^[A-Za-z0-9.:_\-]+$")  # AAPL, BRK.A, X:BTCUSD, I:SPX, O:SPY251219C00650000
 _KEY_RE = re.compile(r"^[\x21-\x7e]+$")  # anything else makes requests/http.client raise *with the key in the text*
 
@@ -87,7 +91,11 @@ class PolygonSource(CandleSource):
 
     ``requests_per_minute`` throttles page requests of this instance (free tier: 5/min); urllib3's retries
     (on 413/429/499/5xx, connect and read errors) are not throttled but honour ``Retry-After`` and back off.
-    Timeouts are per socket operation: ``connect_timeout`` to connect, ``read_timeout`` between bytes.
+    Timeouts are per socket operation: ``connect_timeout`` to connect, ``read_timeout`` between bytes. On top of
+    them two overall deadlines: ``request_deadline`` seconds for one page (its retries and every byte of the
+    body: a server trickling a byte every few seconds is cut off) and ``ticker_deadline`` for all pages of one
+    ticker. A deadline that passes is a non-transient :class:`SourceError` (the ticker's time budget is spent;
+    orchestration does not multiply it by retrying).
     """
 
     name = "polygon"
@@ -104,6 +112,8 @@ class PolygonSource(CandleSource):
         backoff_factor: float = 1.0,
         adjusted: bool = True,
         max_pages: int = MAX_PAGES,
+        request_deadline: float = 60.0,
+        ticker_deadline: float = 180.0,
         _clock: Callable[[], float] = time.monotonic,
         _sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -120,6 +130,8 @@ class PolygonSource(CandleSource):
         self._hostport = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
         self.requests_per_minute, self.adjusted, self.max_pages = requests_per_minute, adjusted, max_pages
         self.connect_timeout, self.read_timeout, self.max_retries = connect_timeout, read_timeout, max_retries
+        self.request_deadline, self.ticker_deadline = float(request_deadline), float(ticker_deadline)
+        self._ticker_deadline_at = math.inf
         self._limiter = _shared_limiter(self._hostport, requests_per_minute, _clock, _sleep)
         self._auth = _BearerAuth(key)
         retry = Retry(
@@ -161,6 +173,7 @@ class PolygonSource(CandleSource):
         url = f"{self.base_url}{prefix}range/1/day/{start:%Y-%m-%d}/{end:%Y-%m-%d}"
         params: dict[str, str] | None = {"adjusted": str(self.adjusted).lower(), "sort": "asc", "limit": "50000"}
         bars: list[dict] = []
+        self._ticker_deadline_at = time.monotonic() + self.ticker_deadline
         for page in range(1, self.max_pages + 1):
             body = self._get(ticker, url, params, page)
             bars.extend(self._bars(ticker, body, page))
@@ -207,14 +220,34 @@ class PolygonSource(CandleSource):
     def _get(self, ticker: str, url: str, params: dict[str, str] | None, page: int) -> dict:
         self._limiter.wait()
         attempts = self.max_retries + 1
+        now = time.monotonic()
+        deadline = min(now + self.request_deadline, self._ticker_deadline_at)
+        which = "request" if now + self.request_deadline <= self._ticker_deadline_at else "ticker"
+        budget = f"{self.request_deadline:g} s" if which == "request" else f"{self.ticker_deadline:g} s"
+        if deadline - now <= 0:
+            raise self._fail(ticker, f"deadline of {budget} per ticker passed before page {page}")
         error = None
         try:
+            left = deadline - now
             resp = self._session.get(
-                url, params=params, timeout=(self.connect_timeout, self.read_timeout), allow_redirects=False
+                url,
+                params=params,
+                stream=True,
+                timeout=(min(self.connect_timeout, left), min(self.read_timeout, left)),
+                allow_redirects=False,
             )  # a redirect must not carry the key elsewhere
+            error = self._read_body(resp, deadline)
         except requests.RequestException as exc:
             error = self._network_error(exc)
+        if error == "deadline":
+            raise self._fail(
+                ticker,
+                f"overall deadline of {budget} per {which} passed (page {page}); the server "
+                "is too slow (FIN_PIPELINE_POLYGON_REQUEST_DEADLINE / _TICKER_DEADLINE)",
+            )
         if error is not None:  # raised here, not in the except block: no chained exception holding the request
+            if time.monotonic() >= deadline:
+                raise self._fail(ticker, f"{error}; overall deadline of {budget} per {which} passed (page {page})")
             raise self._fail(ticker, f"{error} (page {page}, {attempts} attempt(s))", transient=True)
         try:
             body = resp.json()
@@ -240,6 +273,24 @@ class PolygonSource(CandleSource):
             status = info.get("status", type(body).__name__)
             raise self._fail(ticker, f"malformed response (page {page}): unexpected status {status!r}")
         return body
+
+    @staticmethod
+    def _read_body(resp: requests.Response, deadline: float) -> str | None:
+        """Read the streamed body into ``resp`` chunk by chunk, checking the deadline between reads."""
+        if resp._content_consumed:  # requests already read a redirect's body (allow_redirects=False does that)
+            return None
+        chunks = []
+        while True:
+            if time.monotonic() >= deadline:
+                resp.close()
+                return "deadline"
+            chunk = resp.raw.read1(_CHUNK, decode_content=True)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        resp._content = b"".join(chunks)
+        resp._content_consumed = True
+        return None
 
     def _network_error(self, exc: requests.RequestException) -> str:
         """A short cause from the urllib3 exception inside ``exc`` (its text holds URLs only; we keep neither)."""
@@ -273,4 +324,12 @@ class PolygonSource(CandleSource):
             for k in "ohlcvt":
                 if isinstance(bar.get(k), bool) or not isinstance(bar.get(k), int | float):
                     raise self._fail(ticker, f"malformed response (page {page}): bar {i} lacks numeric {k!r}")
+            t = bar["t"]
+            if not (isinstance(t, int) or math.isfinite(t)) or not MIN_BAR_MS <= t <= MAX_BAR_MS:
+                raise self._fail(
+                    ticker,
+                    f"malformed response (page {page}): bar {i} has timestamp t={t!r} ms, outside "
+                    f"{MIN_BAR_MS} ({pd.Timestamp(MIN_BAR_MS, unit='ms').date()}) … "
+                    f"{MAX_BAR_MS} ({pd.Timestamp(MAX_BAR_MS, unit='ms').date()})",
+                )
         return results

@@ -20,6 +20,9 @@ A checkpoint written by :class:`~fin_pipeline.training.trainer.Trainer` has the 
                     ``train_loader`` (the shuffle generator), all as tensors and plain lists
 ``config``          the trainer's :class:`~fin_pipeline.training.trainer.TrainerConfig` as a dict
 ``extra``           the caller's plain dict (normalization stats, fold boundaries, data and code versions)
+``content_hash``    BLAKE2b digest of every other entry (tensor bytes, dtypes, shapes and plain values), written
+                    by :func:`save_checkpoint` and checked by :func:`load_checkpoint`: a checkpoint whose bytes
+                    changed on disk is an error naming its path, never weights that are silently used
 ==================  ========================================================================================
 
 Only tensors and plain Python values are stored, never a pickled object, so ``torch.load(path,
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import math
 import random
 from collections.abc import Callable, Mapping
@@ -41,13 +45,27 @@ import torch
 from torch import nn
 
 from fin_pipeline.models import model_from_spec, model_spec
-from fin_pipeline.storage import atomic_path
+from fin_pipeline.storage import IntegrityError, StorageError, atomic_path, rebuild_hint
+
+HASH_KEY = "content_hash"
 
 MODES = ("min", "max")
 
 
 class TrainingError(ValueError):
     """Training cannot go on: a NaN/inf loss or weights (the message names the epoch and batch)."""
+
+
+class TrainingInterrupted(TrainingError):
+    """Training stopped at a batch boundary because a stop was requested (SIGINT/SIGTERM); not worth retrying.
+
+    ``last.pt`` in the checkpoint directory holds the last complete epoch (``epoch``); the partial epoch is
+    dropped, and a resume redoes it exactly.
+    """
+
+    def __init__(self, message: str, epoch: int) -> None:
+        super().__init__(message)
+        self.epoch = epoch
 
 
 def improves(score: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
@@ -160,14 +178,73 @@ def assert_finite_weights(state_dict: Mapping[str, torch.Tensor], what: str = "m
         raise TrainingError(f"{what} weights are not finite (NaN/inf in {bad!r}); refusing to write a checkpoint")
 
 
+class CheckpointError(StorageError):
+    """A checkpoint that cannot be loaded (truncated, corrupt, unreadable); the message names its path."""
+
+
+def checkpoint_digest(obj: Any) -> str:
+    """BLAKE2b-128 of a checkpoint dict (without its ``content_hash``): keys, tensor dtypes, shapes and bytes,
+    plain values by ``repr``; in a fixed order, so the same content always gives the same digest."""
+    h = hashlib.blake2b(digest_size=16)
+
+    def walk(x: Any) -> None:
+        if isinstance(x, torch.Tensor):
+            t = x.detach().cpu().contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(x, Mapping):
+            h.update(b"{")
+            for k in sorted(x, key=repr):
+                if k == HASH_KEY:
+                    continue
+                h.update(repr(k).encode() + b":")
+                walk(x[k])
+            h.update(b"}")
+        elif isinstance(x, list | tuple):
+            h.update(b"[" if isinstance(x, list) else b"(")
+            for v in x:
+                walk(v)
+            h.update(b"]")
+        else:
+            h.update(repr(x).encode() + b";")
+
+    walk(obj)
+    return h.hexdigest()
+
+
 def save_checkpoint(path: str | Path, checkpoint: Mapping[str, Any]) -> Path:
-    """Write ``checkpoint`` to ``path`` atomically (temp file + rename), after checking the weights are finite."""
+    """Write ``checkpoint`` to ``path`` atomically (temp file + rename), after checking the weights are finite,
+    with its content hash (``content_hash``) added."""
     path = Path(path)
     if "model" in checkpoint:
         assert_finite_weights(checkpoint["model"])
+    ckpt = {k: v for k, v in checkpoint.items() if k != HASH_KEY}
+    ckpt[HASH_KEY] = checkpoint_digest(ckpt)
     with atomic_path(path) as tmp:
-        torch.save(dict(checkpoint), tmp)
+        torch.save(ckpt, tmp)
     return path
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)`` with the content hash checked (once); errors name the path."""
+    path = Path(path)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {path}: no such file; {rebuild_hint(path)}") from None
+    except Exception as exc:  # zip reader, unpickler: the message names no file, ours does
+        raise CheckpointError(
+            f"checkpoint {path} cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}): truncated or corrupt; "
+            f"{rebuild_hint(path)}"
+        ) from exc
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(ckpt).__name__}, not a dict; {rebuild_hint(path)}")
+    stored = ckpt.get(HASH_KEY)
+    if stored is not None and checkpoint_digest(ckpt) != stored:
+        raise IntegrityError(
+            f"checkpoint {path}: content hash mismatch: the file is corrupt and was not used; {rebuild_hint(path)}"
+        )
+    return ckpt
 
 
 def load_checkpoint(
@@ -178,7 +255,7 @@ def load_checkpoint(
     Raises ``ValueError`` when ``model``'s spec differs from the checkpoint's (naming both), when there is no
     spec to rebuild from, or when the state dict does not fit the model.
     """
-    ckpt = torch.load(Path(path), map_location=map_location, weights_only=True)
+    ckpt = read_checkpoint(path, map_location)
     spec = ckpt.get("model_spec")
     if model is None:
         if spec is None:

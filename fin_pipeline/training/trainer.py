@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -24,6 +25,7 @@ from fin_pipeline.training.checkpoint import (
     MODES,
     ModelCheckpoint,
     TrainingError,
+    TrainingInterrupted,
     improves,
     load_checkpoint,
     rng_state,
@@ -129,6 +131,10 @@ class TrainerConfig:
     nan_check_interval: int | None = None
 
 
+# Set by a signal handler (``fin-pipeline run``) to stop every trainer of the process at its next batch boundary.
+STOP = threading.Event()
+
+
 class Trainer:
     """Train ``model`` on ``train_dataloader``, validate on ``val_dataloader`` after every epoch.
 
@@ -152,7 +158,9 @@ class Trainer:
         amp_bf16: bool = False,
         nan_check_interval: int | None = None,
         extra: Mapping[str, Any] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
+        self.stop = STOP if stop is None else stop  # checked before every batch
         self.config = TrainerConfig(str(device), max_grad_norm, seed, amp_bf16, nan_check_interval)
         self.device = resolve_device(device)
         self.model = model.to(self.device)
@@ -271,6 +279,11 @@ class Trainer:
         sizes: list[int] = []
         checked = 0
         for i, (xb, yb) in enumerate(self.train_loader):
+            if self.stop.is_set():
+                where = f"{self.checkpoint.last_path} holds epoch {self.epoch}" if self.checkpoint else "no checkpoint"
+                raise TrainingInterrupted(
+                    f"stop requested: stopped at epoch {epoch}, batch {i + 1}; {where}", self.epoch
+                )
             xb = xb.to(self.device, non_blocking=self._non_blocking)  # (B, T, F); a no-op when already there
             yb = yb.to(self.device, non_blocking=self._non_blocking)  # (B, 1)
             with self._autocast():

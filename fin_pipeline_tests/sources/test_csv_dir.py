@@ -114,9 +114,10 @@ def test_dates_with_time_and_offset_become_new_york_session_dates(tmp_path):
     ]
 
 
-def test_non_session_dates_are_kept(tmp_path):
+def test_non_session_dates_are_refused(tmp_path):
     write(tmp_path, "X.csv", "Date,Open,High,Low,Close,Volume\n2020-12-25,1,2,0.5,1.5,10\n")
-    assert len(fetch(tmp_path, "X")) == 1
+    with pytest.raises(CandleError, match=r"X.csv: line 2 \(2020-12-25\): .*not an NYSE trading session"):
+        fetch(tmp_path, "X")
 
 
 # --- broken inputs ---------------------------------------------------------------------------------------

@@ -1,0 +1,113 @@
+"""Dead runs and orphaned run folders: detect, list, repair (``fin-pipeline doctor``; also on CLI start).
+
+A run executed in process by ``fin-pipeline run`` carries tags naming its process (host, pid and the
+process's start time, so a recycled pid is not mistaken for it). A run still ``STARTING``/``STARTED``/
+``CANCELING`` whose process is gone is dead: it is marked failed and its pool slots are freed, so that later
+``training`` steps are not blocked forever. Runs launched by the daemon are watched by Dagster's run
+monitoring (``run_monitoring`` in ``dagster.yaml``).
+
+Orphaned run folders (``data/models/*/runs/<run_id>/`` of runs no longer active) are listed; ``--repair``
+removes those that can no longer be resumed (no ``last.pt``, or the fold was published after them) and keeps
+the resumable ones, which the next run of their fold picks up.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+PID_TAG, HOST_TAG, START_TAG = "fin_pipeline/pid", "fin_pipeline/host", "fin_pipeline/proc_start"
+LIVE_STATUSES = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+
+
+def _proc_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux ``/proc``); "" where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22 of stat, counted after the command name
+
+
+def process_tags() -> dict[str, str]:
+    """Tags that name this process, for the runs it executes in process."""
+    pid = os.getpid()
+    return {PID_TAG: str(pid), HOST_TAG: socket.gethostname(), START_TAG: _proc_start(pid)}
+
+
+def process_alive(pid: int, start: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's live process
+    return not start or not Path("/proc").is_dir() or _proc_start(pid) == start
+
+
+def dead_runs(instance: DagsterInstance) -> list:
+    """Runs that look alive but whose process on this host is gone."""
+    host = socket.gethostname()
+    out = []
+    for run in instance.get_runs(filters=RunsFilter(statuses=LIVE_STATUSES)):
+        tags = run.tags
+        if PID_TAG not in tags or tags.get(HOST_TAG) != host:
+            continue
+        if not process_alive(int(tags[PID_TAG]), tags.get(START_TAG, "")):
+            out.append(run)
+    return out
+
+
+def repair_dead_runs(instance: DagsterInstance) -> list[str]:
+    """Mark every dead run failed and free its pool slots; one line per run repaired."""
+    lines = []
+    for run in dead_runs(instance):
+        pid = run.tags[PID_TAG]
+        instance.report_run_failed(
+            run, message=f"process {pid} on {run.tags.get(HOST_TAG)} is gone (killed?): marked failed by fin-pipeline"
+        )
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        partition = run.tags.get("dagster/partition", "-")
+        lines.append(f"dead run {run.run_id} ({run.job_name} {partition}, pid {pid}): marked failed, pool slots freed")
+    return lines
+
+
+def orphan_folders(instance: DagsterInstance, data_dir: Path) -> list[tuple[Path, bool, str]]:
+    """``(folder, removable, why)`` for each run folder under ``data_dir/models/*/runs`` of an inactive run."""
+    out = []
+    for folder in sorted(Path(data_dir).glob("models/*/runs/*")):
+        if not folder.is_dir():
+            continue
+        run = instance.get_run_by_id(folder.name)
+        if run is not None and not run.is_finished:
+            continue
+        last, published = folder / "last.pt", folder.parent.parent / "best.pt"
+        if not last.is_file():
+            out.append((folder, True, "no last.pt: nothing to resume"))
+        elif published.is_file() and published.stat().st_mtime > last.stat().st_mtime:
+            out.append((folder, True, "the fold was published after it"))
+        else:
+            out.append((folder, False, "resumable: the next run of the fold resumes from its last.pt"))
+    return out
+
+
+def doctor(instance: DagsterInstance, data_dir: Path, repair: bool) -> list[str]:
+    """What ``fin-pipeline doctor`` prints; with ``repair`` it also fixes what it lists."""
+    lines = []
+    if repair:
+        lines += repair_dead_runs(instance)
+    else:
+        lines += [
+            f"dead run {r.run_id} ({r.job_name}, pid {r.tags[PID_TAG]}): process gone" for r in dead_runs(instance)
+        ]
+    for folder, removable, why in orphan_folders(instance, data_dir):
+        if repair and removable:
+            shutil.rmtree(folder, ignore_errors=True)
+            lines.append(f"removed orphaned run folder {folder} ({why})")
+        else:
+            lines.append(f"orphaned run folder {folder}: {why}")
+    return lines or ["nothing to repair: no dead runs, no orphaned run folders"]

@@ -1,0 +1,213 @@
+"""Plausibility checks at the door: candles that obey the schema but cannot be real are refused.
+
+:func:`fin_pipeline.sources.base.validate_candles` (called by every source, and on the merged series before
+it is stored) checks the schema rules first (sorted unique timestamps, finite values, positive prices,
+OHLC order), then these, in this order; the first broken rule raises :class:`CandleError` naming the ticker
+or file, the row (its session date, or ``line N`` for a CSV file) and the value:
+
+``daily_bar``        every timestamp is the start of a session (midnight New York): a bar at another time of
+                     day is an intraday bar, not a daily candle.
+``one_bar``          at most one bar per session date (300,000 minute bars are not 300,000 days).
+``session``          every date is a session of the NYSE calendar (``exchange_calendars`` XNYS, from
+                     1990-01-01): no weekends, no holidays.
+``price_range``      open/high/low/close within ``[min_price, max_price]`` (default 1e-4 … 1e7 USD: below a
+                     hundredth of a cent, or above ten times Berkshire Hathaway's A share, a price is a unit or
+                     scaling error, such as a bad ``Adj Close`` giving 1e-298, or a corrupt 1e308).
+``volume_range``     volume is 0 or within ``[min_volume, max_volume]`` (default 1e-3 … 1e13 shares).
+``not_constant``     a history of at least ``constant_min_rows`` (20) bars whose close never changes is a
+                     placeholder, not a market.
+``jump``             the jump rule. With ``r_t = log(close_t / close_{t-1})`` and the recent volatility
+                     ``σ_t = 1.4826 · median(|r|)`` over the ``jump_window`` (60) returns before ``t`` (the whole
+                     history's median while fewer than 20 are known; a median, so one earlier spike does not
+                     inflate it), a bar is refused when ``|r_t| > max(jump_sigmas · σ_t, log(min_jump_ratio))``
+                     (defaults 20 σ and a factor of 1.5: both must be exceeded; histories of 20 bars or fewer
+                     are not judged, so an ordinary earnings gap
+                     passes and a 1000× spike does not). The open, high and low of a bar are held to the
+                     same bound against the previous close. **Splits are not an exception**: from prices
+                     alone a 2:1 split cannot be told honestly from a bad print, so the sources must deliver
+                     split-adjusted prices (Polygon ``adjusted=true``, the CSV ``Adj Close`` column); the
+                     message says so. A real move beyond the bound can be let through by raising
+                     ``FIN_PIPELINE_JUMP_SIGMAS``.
+
+Nothing here imports dagster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from fin_pipeline.sources.calendar import CALENDAR_START, nyse_sessions
+
+PRICE_COLUMNS = ("open", "high", "low", "close")
+
+
+@dataclasses.dataclass(frozen=True)
+class PlausibilityRules:
+    """The bounds of the plausibility checks (see the module docstring); settings can override them."""
+
+    min_price: float = 1e-4
+    max_price: float = 1e7
+    min_volume: float = 1e-3
+    max_volume: float = 1e13
+    constant_min_rows: int = 20
+    jump_sigmas: float = 20.0
+    min_jump_ratio: float = 1.5
+    jump_window: int = 60
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_price < self.max_price:
+            raise ValueError(f"need 0 < min_price < max_price, got {self.min_price}, {self.max_price}")
+        if self.jump_sigmas <= 0 or self.min_jump_ratio <= 1 or self.jump_window < 2:
+            raise ValueError("need jump_sigmas > 0, min_jump_ratio > 1 and jump_window >= 2")
+
+
+def default_rules() -> PlausibilityRules:
+    """The rules the settings give (``FIN_PIPELINE_JUMP_SIGMAS``), else the defaults."""
+    from fin_pipeline.settings import load_settings
+
+    return PlausibilityRules(jump_sigmas=load_settings().jump_sigmas)
+
+
+def plausibility_problems(df: pd.DataFrame, rules: PlausibilityRules) -> list[tuple[str, int, str]]:
+    """``(rule, first row position, text)`` for each broken rule, in the order of the module docstring.
+
+    ``df`` must already pass the schema rules (finite, positive, sorted unique timestamps).
+    """
+    out: list[tuple[str, int, str]] = []
+    n = len(df)
+    if n == 0:
+        return out
+    ts = pd.DatetimeIndex(df["timestamp"])
+    local = ts.tz_convert("America/New_York")
+    days = local.tz_localize(None).normalize()
+
+    off = np.flatnonzero(local.tz_localize(None) != days)
+    if len(off):
+        i = int(off[0])
+        out.append(
+            (
+                "daily_bar",
+                i,
+                f"bar at {local[i]:%H:%M} New York time is not a daily bar (daily bars start at "
+                f"00:00, the session's date; {len(off)} such bar(s)): intraday data?",
+            )
+        )
+    dup = np.flatnonzero(days[1:] == days[:-1]) + 1
+    if len(dup):
+        i = int(dup[0])
+        count = int((days == days[i]).sum())
+        out.append(
+            (
+                "one_bar",
+                i,
+                f"{count} bars on session {days[i].date()}: one daily bar per session is allowed (intraday data?)",
+            )
+        )
+
+    early = np.flatnonzero(days < pd.Timestamp(CALENDAR_START))
+    if len(early):
+        out.append(("session", int(early[0]), f"date before {CALENDAR_START}, where the NYSE calendar starts"))
+    else:
+        sessions = nyse_sessions(days[0].date(), days[-1].date())
+        bad = np.flatnonzero(~days.isin(sessions))
+        if len(bad):
+            i = int(bad[0])
+            out.append(
+                (
+                    "session",
+                    i,
+                    f"{days[i].date()} ({days[i]:%A}) is not an NYSE trading session ({len(bad)} such date(s))",
+                )
+            )
+
+    prices = {c: df[c].to_numpy(dtype="float64") for c in PRICE_COLUMNS}
+    for col, v in prices.items():
+        bad = np.flatnonzero((v < rules.min_price) | (v > rules.max_price))
+        if len(bad):
+            i = int(bad[0])
+            out.append(
+                (
+                    "price_range",
+                    i,
+                    f"{col} {float(v[i])!r} outside the plausible range "
+                    f"[{rules.min_price:g}, {rules.max_price:g}] ({len(bad)} row(s))",
+                )
+            )
+            break
+    vol = df["volume"].to_numpy(dtype="float64")
+    bad = np.flatnonzero((vol != 0) & ((vol < rules.min_volume) | (vol > rules.max_volume)))
+    if len(bad):
+        i = int(bad[0])
+        out.append(
+            (
+                "volume_range",
+                i,
+                f"volume {float(vol[i])!r} outside the plausible range 0 or "
+                f"[{rules.min_volume:g}, {rules.max_volume:g}] ({len(bad)} row(s))",
+            )
+        )
+    if out:  # the jump and variance rules only make sense on prices in range
+        return out
+
+    close = prices["close"]
+    if n >= rules.constant_min_rows and np.all(close == close[0]):
+        out.append(
+            (
+                "not_constant",
+                0,
+                f"close is {float(close[0])!r} on all {n} bars: a constant history is a placeholder, not market data",
+            )
+        )
+        return out
+    min_known = 20
+    if n <= min_known:  # volatility cannot be estimated from fewer than 20 returns: no jump rule
+        return out
+    log_close = np.log(close)
+    r = np.diff(log_close)  # r[k] is the return into bar k + 1
+    abs_r = pd.Series(np.abs(r))
+    fallback = float(abs_r.median())
+    recent = abs_r.shift(1).rolling(rules.jump_window, min_periods=min_known).median().to_numpy()
+    sigma = 1.4826 * np.where(np.isfinite(recent), recent, fallback)
+    bound = np.maximum(rules.jump_sigmas * sigma, math.log(rules.min_jump_ratio))
+    for col in ("close", "open", "high", "low"):
+        move = np.abs(np.log(prices[col][1:]) - log_close[:-1])
+        bad = np.flatnonzero(move > bound)
+        if len(bad):
+            k = int(bad[0])
+            i = k + 1
+            out.append(
+                (
+                    "jump",
+                    i,
+                    f"{col} {float(prices[col][i])!r} vs previous close {float(close[i - 1])!r}: "
+                    f"a move of {math.exp(move[k]):.3g}x "
+                    f"(|log| {move[k]:.3g}) beyond {rules.jump_sigmas:g} x recent volatility ({sigma[k]:.3g}/day) "
+                    f"and a factor {rules.min_jump_ratio:g}; if it is a split, supply split-adjusted prices "
+                    "(Adj Close / adjusted=true); if it is real, raise FIN_PIPELINE_JUMP_SIGMAS",
+                )
+            )
+            break
+    return out
+
+
+def check_plausible(
+    df: pd.DataFrame, where: str, row_names: Sequence[str] | None = None, rules: PlausibilityRules | None = None
+) -> None:
+    """Raise :class:`CandleError` at the first broken plausibility rule, naming ``where`` and the row."""
+    from fin_pipeline.sources.base import CandleError, session_dates
+
+    problems = plausibility_problems(df, rules or default_rules())
+    if not problems:
+        return
+    rule, i, text = problems[0]
+    if row_names is not None:
+        date = session_dates(df["timestamp"].iloc[[i]]).iloc[0]
+        label = f"{row_names[i]} ({date})"
+    else:
+        label = str(session_dates(df["timestamp"].iloc[[i]]).iloc[0])
+    raise CandleError(f"{where}: {label}: implausible ({rule}): {text}")
