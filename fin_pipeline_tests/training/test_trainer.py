@@ -377,13 +377,18 @@ def test_checkpoint_rebuilds_the_model_and_rejects_another_config(tmp_path):
                 "fold": "fold_00",
                 "index": 0,
                 "train_start": "2020-01-02",
-                "train_end": "2020-06-30",
-                "val_start": "2020-07-02",
-                "val_end": "2020-09-30",
+                "train_end": "2020-03-30",
+                "tune_start": "2020-04-02",
+                "tune_end": "2020-06-30",
+                "test_start": "2020-07-02",
+                "test_end": "2020-09-30",
+                "horizon": 1,
                 "purge_days": 1,
                 "embargo_days": 0,
-                "train_days": 124,
-                "val_days": 63,
+                "min_tickers": 2,
+                "train_days": 61,
+                "tune_days": 61,
+                "test_days": 63,
             }
         ),
     }
@@ -391,7 +396,7 @@ def test_checkpoint_rebuilds_the_model_and_rejects_another_config(tmp_path):
     trainer.fit(1, log_interval=0)
     raw = torch.load(tmp_path / "best_model.pt", weights_only=True)  # plain data only
     assert raw["model_spec"] == model_spec(trainer.model) and raw["config"]["seed"] == 0
-    assert raw["extra"]["fold"]["val_start"] == "2020-07-02" and raw["extra"]["code_version"] == "abc"
+    assert raw["extra"]["fold"]["test_start"] == "2020-07-02" and raw["extra"]["code_version"] == "abc"
     assert raw["extra"]["sharpe"] == 1.5 and type(raw["extra"]["sharpe"]) is float
     assert torch.equal(raw["extra"]["array"], torch.arange(3)) and len(raw["extra"]["normalization"]["mean"]) == F
     model, ckpt = load_checkpoint(tmp_path / "best_model.pt")  # rebuilt from model_spec alone
