@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from fin_pipeline.executors import ServiceUnreachable
+from fin_pipeline.instance import check_instance
 from fin_pipeline.settings import SettingsError
 from fin_pipeline.training.evaluation import format_value
 
@@ -46,8 +48,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         os.environ["DAGSTER_HOME"] = str(Path.cwd())
     try:
+        check_instance()  # a PostgreSQL instance (deploy/postgres) must be reachable: fail now, naming it
         return _run(args)
-    except SettingsError as exc:
+    except (SettingsError, ServiceUnreachable) as exc:
         print(f"fin-pipeline: {exc}")
         return 2
 

@@ -19,6 +19,7 @@ from fin_pipeline.assets.universe import load_universe
 from fin_pipeline.backtest import backtest_all, summary_table
 from fin_pipeline.backtest.plots import metrics_table_md
 from fin_pipeline.backtest.report import BACKTEST_COLUMNS
+from fin_pipeline.executors import TRAINING_OP_TAGS
 from fin_pipeline.partitions import fold_partitions
 from fin_pipeline.resources import DataStore
 from fin_pipeline.storage import atomic_path, read_json, write_parquet
@@ -34,6 +35,7 @@ from fin_pipeline.training.walkforward import (
     predict_fold,
     train_fold,
 )
+from fin_pipeline.workers import worker_metadata
 
 
 class TrainingConfig(Config):
@@ -64,6 +66,7 @@ class TrainingConfig(Config):
     kinds={"pytorch"},
     pool="training",  # folds queue for the one GPU instead of oversubscribing it (limit in dagster.yaml)
     retry_policy=RetryPolicy(max_retries=2, delay=1),
+    op_tags=TRAINING_OP_TAGS,  # Celery: the gpu queue; Kubernetes: a pod with one GPU
 )
 def trained_model(context: AssetExecutionContext, config: TrainingConfig, store: DataStore) -> MaterializeResult:
     """A fresh model trained on the fold's training windows; best checkpoint by validation loss."""
@@ -71,12 +74,13 @@ def trained_model(context: AssetExecutionContext, config: TrainingConfig, store:
     fold = read_fold(store, context.partition_key)
     stats = FoldStats.from_dict(read_json(store.normalization_path(fold.fold)))
     universe = load_universe(store, "trained_model")
-    # Each run trains in its own folder; a retry of the same run resumes from its last epoch there.
+    # Each run trains in its own folder; a retry of the same run resumes from its last epoch there, and so does
+    # a step that Celery re-delivers after its worker died (its retry number is still 0).
     model_dir = store.model_dir(fold.fold)
     workdir = model_dir / "runs" / context.run.run_id
-    resume = context.retry_number > 0 and (workdir / "last.pt").is_file()
+    resume = (workdir / "last.pt").is_file()
     if resume:
-        context.log.info(f"{fold.fold}: retry {context.retry_number}, resuming from {workdir / 'last.pt'}")
+        context.log.info(f"{fold.fold}: attempt {context.retry_number}, resuming from {workdir / 'last.pt'}")
     extra = {"data_version": data_version(universe.paths), "code_version": code_version()}
     outcome = train_fold(universe.windows, fold, stats, spec, workdir, resume=resume, extra=extra)
     for name in ("best.pt", "last.pt"):  # publish: only a finished run replaces the fold's checkpoints
@@ -98,6 +102,7 @@ def trained_model(context: AssetExecutionContext, config: TrainingConfig, store:
             "data_version": extra["data_version"],
             "code_version": extra["code_version"],
             "path": MetadataValue.path(str(model_dir / "best.pt")),
+            **worker_metadata(),  # host, pid and torch threads of the process that trained
         }
     )
 
