@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -173,4 +174,62 @@ def test_walk_forward_on_celery_workers_matches_the_in_process_run(cluster, pg_h
         got, _ = read_parquet(data / "metrics" / fold / "metrics.parquet")
         want, _ = read_parquet(ref / "metrics" / fold / "metrics.parquet")
         assert got.equals(want)
+    instance.dispose()
+
+
+def test_a_worker_killed_mid_fold_loses_nothing(cluster, pg_home):
+    """SIGKILL the worker training a fold: its task goes to the other gpu worker, which resumes from last.pt."""
+    c, ref, data = cluster
+    c.start_worker("gpu2", "gpu")
+    fold = "fold_02"
+    proc = c.launch(fold, KILL_TRAIN)
+    instance = DagsterInstance.from_config(str(pg_home))
+    deadline = time.monotonic() + 300
+    while True:  # until the first epoch's last.pt of this run is written
+        runs = runs_of(instance, fold)
+        if runs and (data / "models" / fold / "runs" / runs[0].run_id / "last.pt").is_file():
+            break
+        assert proc.poll() is None, proc.communicate()[0][-4000:]
+        assert time.monotonic() < deadline, "the training step did not start"
+        time.sleep(0.1)
+    run_id = runs[0].run_id
+    (started,) = [
+        e
+        for e in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT)
+        if e.step_key == "trained_model" and "in celery worker" in e.message
+    ]
+    victim = started.dagster_event.engine_event_data.metadata["Celery worker"].value.split("@")[0]
+    survivor = ({"gpu1", "gpu2"} - {victim}).pop()
+    os.kill(c.workers[victim].pid, signal.SIGKILL)
+    out, _ = proc.communicate(timeout=400)
+    assert proc.returncode == 0, out[-4000:]
+    assert c.workers[victim].wait(timeout=10) == -signal.SIGKILL
+
+    assert instance.get_run_by_id(run_id).status == DagsterRunStatus.SUCCESS
+    meta = materialization(instance, run_id, "trained_model")
+    assert meta["worker_pid"] == c.workers[survivor].pid
+    messages = [e.message for e in instance.all_logs(run_id)]
+    assert any("resuming from" in m and f"runs/{run_id}/last.pt" in m for m in messages)
+    in_process(ref, "walk_forward_job", fold, {"ops": {"trained_model": {"config": KILL_TRAIN}}})
+    for name in ("best.pt", "last.pt"):
+        assert_same_tensors(data / "models" / fold / name, ref / "models" / fold / name)
+    instance.dispose()
+
+
+def test_an_unreachable_broker_fails_the_run_at_once_naming_it(cluster, pg_home):
+    c, _, _ = cluster
+    broker = "pyamqp://guest:s3cret@127.0.0.1:1//"
+    t0 = time.monotonic()
+    proc = c.launch("fold_00", TRAIN, env={"FIN_PIPELINE_CELERY_BROKER": broker})
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode != 0
+    instance = DagsterInstance.from_config(str(pg_home))
+    run = runs_of(instance, "fold_00")[0]  # the newest
+    assert run.status == DagsterRunStatus.FAILURE  # not left STARTED
+    assert instance.get_run_stats(run.run_id).steps_succeeded == 0
+    errors = [str(e.dagster_event.event_specific_data) for e in instance.all_logs(run.run_id) if e.is_dagster_event]
+    text = "\n".join(errors) + out
+    assert "Celery broker pyamqp://guest:***@127.0.0.1:1// is unreachable" in text
+    assert "s3cret" not in text
+    assert time.monotonic() - t0 < 120
     instance.dispose()
