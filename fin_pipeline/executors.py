@@ -4,6 +4,8 @@
 
 * ``default`` (or unset): Dagster's default, each run's steps in subprocesses of one machine. The CLI's
   in-process runs (``fin-pipeline run``) ignore the executor and stay in process.
+* ``k8s``: each step is a Kubernetes job (``k8s_job_executor``, see ``deploy/helm/values.yaml``); the
+  ``dagster-k8s/config`` tag of :data:`TRAINING_OP_TAGS` gives the training step one GPU.
 * ``celery``: steps are Celery tasks (``dagster-celery``). ``trained_model`` steps go to the ``gpu`` queue
   (:data:`TRAINING_OP_TAGS`), every other step to Dagster's default queue ``dagster``; workers started with
   ``fin-pipeline-worker`` (:mod:`fin_pipeline.workers`) consume them. Broker ``FIN_PIPELINE_CELERY_BROKER``
@@ -27,7 +29,7 @@ GPU_QUEUE = "gpu"
 DEFAULT_QUEUE = "dagster"  # dagster-celery's default queue
 DEFAULT_BROKER = "pyamqp://guest:guest@127.0.0.1:5672//"
 DEFAULT_BACKEND = "redis://127.0.0.1:6379/0"
-EXECUTORS = ("default", "celery")
+EXECUTORS = ("default", "celery", "k8s")
 
 # Op tags of the training step: its Celery queue, and on Kubernetes (k8s_job_executor) a pod of its own with
 # one GPU. The other steps keep the defaults: the default queue, a plain pod.
@@ -153,4 +155,8 @@ def executor_from_env():
     choice = os.environ.get("FIN_PIPELINE_EXECUTOR", "").strip().lower() or "default"
     if choice not in EXECUTORS:
         raise SettingsError(f"FIN_PIPELINE_EXECUTOR={choice!r} is not one of {list(EXECUTORS)}")
+    if choice == "k8s":  # a pod per step (dagster-k8s); configured by the Helm chart's run launcher
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
     return _celery_executor() if choice == "celery" else None
