@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from fin_pipeline.executors import ServiceUnreachable
+from fin_pipeline.instance import check_instance
 from fin_pipeline.reporting import text_table
 from fin_pipeline.settings import SettingsError
 
@@ -55,9 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "doctor":
             return _doctor(args)
+        check_instance()  # a PostgreSQL instance (deploy/postgres) must be reachable: fail now, naming it
         _preflight(args)
         return _run(args)
-    except (SettingsError, ConfigError) as exc:
+    except (SettingsError, ConfigError, ServiceUnreachable) as exc:
         print(f"fin-pipeline: {exc}")
         return 2
     except Stopped as exc:

@@ -10,6 +10,7 @@ from fin_pipeline.assets.features import feature_windows
 from fin_pipeline.assets.folds import normalization_stats, walk_forward_folds
 from fin_pipeline.assets.report import walk_forward_report
 from fin_pipeline.assets.training import fold_metrics, trained_model
+from fin_pipeline.executors import executor_from_env
 from fin_pipeline.resources import DataStore, candle_source_resource
 from fin_pipeline.schedules import (
     candles_job,
@@ -39,6 +40,7 @@ def build_definitions(resources: Mapping[str, Any]) -> Definitions:
         schedules=[nightly_retrain],
         sensors=[nightly_retrain_followup],
         resources=dict(resources),
+        executor=executor_from_env(),  # FIN_PIPELINE_EXECUTOR: Dagster's default, or Celery workers
     )
 
 

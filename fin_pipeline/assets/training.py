@@ -15,6 +15,7 @@ from dagster import (
 from fin_pipeline.assets.config import config_from_spec, spec_values
 from fin_pipeline.assets.folds import ALL_TICKERS, WALK_FORWARD_GROUP, normalization_stats, read_fold
 from fin_pipeline.assets.universe import load_universe
+from fin_pipeline.executors import TRAINING_OP_TAGS
 from fin_pipeline.partitions import fold_partitions
 from fin_pipeline.report import BACKTEST_COLUMNS, FORECAST_COLUMNS
 from fin_pipeline.reporting import markdown_table
@@ -32,6 +33,7 @@ from fin_pipeline.training.walkforward import (
     publish_checkpoints,
     train_fold,
 )
+from fin_pipeline.workers import worker_metadata
 
 RENAME = {"model_config": "model_options"}  # pydantic reserves the name model_config
 
@@ -51,6 +53,7 @@ class TrainingConfig(config_from_spec("TrainingConfigFields", TrainSpec, "What t
     kinds={"pytorch"},
     pool="training",  # folds queue for the one GPU instead of oversubscribing it (limit in dagster.yaml)
     retry_policy=RetryPolicy(max_retries=2, delay=1),
+    op_tags=TRAINING_OP_TAGS,  # Celery: the gpu queue; Kubernetes: a pod with one GPU
 )
 def trained_model(context: AssetExecutionContext, config: TrainingConfig, store: DataStore) -> MaterializeResult:
     """A fresh model trained on the fold's training windows; best checkpoint by the tuning-block loss."""
@@ -58,12 +61,13 @@ def trained_model(context: AssetExecutionContext, config: TrainingConfig, store:
     fold = read_fold(store, context.partition_key)
     stats = FoldStats.from_dict(read_json(store.normalization_path(fold.fold)))
     universe = load_universe(store, "trained_model")
-    # Each run trains in its own folder; a retry of the same run resumes from its last epoch there.
+    # Each run trains in its own folder; a retry of the same run resumes from its last epoch there, and so does
+    # a step that Celery re-delivers after its worker died (its retry number is still 0).
     model_dir = store.model_dir(fold.fold)
     workdir = model_dir / "runs" / context.run.run_id
-    resume = context.retry_number > 0 and (workdir / "last.pt").is_file()
+    resume = (workdir / "last.pt").is_file()
     if resume:
-        context.log.info(f"{fold.fold}: retry {context.retry_number}, resuming from {workdir / 'last.pt'}")
+        context.log.info(f"{fold.fold}: attempt {context.retry_number}, resuming from {workdir / 'last.pt'}")
     extra = {"data_version": data_version(universe.paths), "code_version": code_version()}
     is_active = _run_is_active(context)
     if not resume:  # a new run: resume from a dead run's last epoch of this fold if inputs and config match
@@ -91,6 +95,7 @@ def trained_model(context: AssetExecutionContext, config: TrainingConfig, store:
             "data_version": extra["data_version"],
             "code_version": extra["code_version"],
             "path": MetadataValue.path(str(best)),
+            **worker_metadata(),  # host, pid and torch threads of the process that trained
         }
     )
 

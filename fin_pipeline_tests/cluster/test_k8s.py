@@ -1,0 +1,68 @@
+"""The Kubernetes deployment on paper: the step job specs dagster-k8s itself builds from deploy/helm/values.yaml."""
+
+import kubernetes
+import pytest
+import yaml
+from dagster_k8s.container_context import K8sContainerContext
+from dagster_k8s.job import DagsterK8sJobConfig, construct_dagster_k8s_job, get_user_defined_k8s_config
+
+from fin_pipeline.assets.training import fold_metrics, trained_model
+
+from .conftest import REPO_ROOT
+
+VALUES = yaml.safe_load((REPO_ROOT / "deploy" / "helm" / "values.yaml").read_text())
+(DEPLOYMENT,) = VALUES["dagster-user-deployments"]["deployments"]
+
+
+def step_job(asset) -> dict:
+    """The Kubernetes Job that k8s_job_executor would create for ``asset``'s step (as a plain dict)."""
+    image = f"{DEPLOYMENT['image']['repository']}:{DEPLOYMENT['image']['tag']}"
+    # the run's context (the user deployment's env, included in launched runs), then the step's op tags
+    context = K8sContainerContext(
+        env=DEPLOYMENT["env"],
+        env_secrets=[s["name"] for s in DEPLOYMENT["envSecrets"]],
+        namespace="default",
+    ).merge(K8sContainerContext(run_k8s_config=get_user_defined_k8s_config(asset.op.tags)))
+    job = construct_dagster_k8s_job(
+        job_config=DagsterK8sJobConfig(
+            job_image=image, dagster_home="/opt/dagster/dagster_home", instance_config_map="dagster-instance"
+        ),
+        args=["dagster", "api", "execute_step"],
+        job_name=f"dagster-step-{asset.op.name}",
+        user_defined_k8s_config=context.run_k8s_config,
+        component="step_worker",
+        env_vars=[{"name": "DAGSTER_RUN_STEP_KEY", "value": asset.op.name}],
+    )
+    return kubernetes.client.ApiClient().sanitize_for_serialization(job)
+
+
+def container(spec: dict) -> dict:
+    (c,) = spec["spec"]["template"]["spec"]["containers"]
+    return c
+
+
+def test_each_training_step_is_a_pod_with_one_gpu():
+    spec = step_job(trained_model)
+    c = container(spec)
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert c["resources"]["requests"]["nvidia.com/gpu"] == "1"
+    tolerations = spec["spec"]["template"]["spec"]["tolerations"]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in tolerations
+    assert c["image"] == "ghcr.io/fin-pipeline/fin-pipeline:0.1.0"
+
+
+@pytest.mark.parametrize("asset", [trained_model, fold_metrics])
+def test_step_pods_get_the_image_the_data_url_and_the_key_from_a_secret(asset):
+    c = container(step_job(asset))
+    assert c["image"] == "ghcr.io/fin-pipeline/fin-pipeline:0.1.0"
+    env = {e["name"]: e for e in c["env"]}
+    assert env["FIN_PIPELINE_DATA_DIR"]["value"] == "s3://fin-pipeline-data/prod"
+    key = env["POLYGON_API_KEY"]
+    assert "value" not in key  # never a literal
+    assert key["valueFrom"]["secretKeyRef"] == {"name": "fin-pipeline-secrets", "key": "POLYGON_API_KEY"}
+    assert {"secretRef": {"name": "fin-pipeline-secrets"}} in c["envFrom"]
+
+
+def test_other_steps_ask_for_no_gpu():
+    c = container(step_job(fold_metrics))
+    assert "nvidia.com/gpu" not in str(c.get("resources") or {})

@@ -1,0 +1,59 @@
+"""The instance on PostgreSQL (deploy/postgres/dagster.yaml): runs and events land in the database."""
+
+import psycopg2
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus
+
+from fin_pipeline.cli import main
+from fin_pipeline.definitions import build_definitions
+from fin_pipeline.executors import ServiceUnreachable, mask_url
+from fin_pipeline.instance import check_instance
+from fin_pipeline.resources import DataStore, SyntheticMarketResource
+
+
+def test_a_job_runs_on_the_postgres_instance(pg_home, pg_url, tmp_path):
+    check_instance(pg_home)
+    instance = DagsterInstance.from_config(str(pg_home))
+    assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+    defs = build_definitions({"candle_source": SyntheticMarketResource(seed=7), "store": DataStore(root=str(tmp_path))})
+    config = {"ops": {"raw_candles": {"config": {"start": "2020-01-02", "end": "2020-12-31"}}}}
+    result = defs.resolve_job_def("candles_job").execute_in_process(
+        partition_key="AAPL", run_config=config, instance=instance
+    )
+    assert result.success
+    assert instance.get_run_by_id(result.run_id).status == DagsterRunStatus.SUCCESS
+    with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT status FROM runs WHERE run_id = %s", (result.run_id,))
+        assert cur.fetchall() == [("SUCCESS",)]
+        cur.execute(
+            "SELECT count(*) FROM event_logs WHERE run_id = %s AND dagster_event_type = %s",
+            (result.run_id, "ASSET_MATERIALIZATION"),
+        )
+        assert cur.fetchone()[0] == 2  # raw_candles and feature_windows
+    instance.dispose()
+
+
+def test_an_unreachable_database_is_named_with_its_password_masked(tmp_path, monkeypatch, capsys):
+    (tmp_path / "dagster.yaml").write_text("storage:\n  postgres:\n    postgres_url:\n      env: DAGSTER_PG_URL\n")
+    url = "postgresql://trader:s3cret@127.0.0.1:1/dagster"
+    monkeypatch.setenv("DAGSTER_PG_URL", url)
+    with pytest.raises(ServiceUnreachable) as err:
+        check_instance(tmp_path)
+    assert "postgresql://trader:***@127.0.0.1:1/dagster" in str(err.value) and "s3cret" not in str(err.value)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    assert main(["run"]) == 2  # the CLI stops before any run is created
+    out = capsys.readouterr().out
+    assert "PostgreSQL instance storage postgresql://trader:***@127.0.0.1:1/dagster is unreachable" in out
+    assert "s3cret" not in out
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("pyamqp://guest:guest@127.0.0.1:5672//", "pyamqp://guest:***@127.0.0.1:5672//"),
+        ("redis://:pw@10.0.0.1:6379/0", "redis://:***@10.0.0.1:6379/0"),
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+    ],
+)
+def test_mask_url(url, masked):
+    assert mask_url(url) == masked
