@@ -102,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from fin_pipeline.definitions import defs, settings
     from fin_pipeline.partitions import fold_partitions
-    from fin_pipeline.training.evaluation import format_value
+    from fin_pipeline.reporting import format_value
 
     tickers = list(settings.universe)
     if args.tickers:
