@@ -52,6 +52,12 @@ class ModelConfig:
     n_features: int = 40
     seq_len: int = 30
     output_size: int = 1
+    # A linear path from the last day's features straight to the output, added to the network's own output
+    # (the "autoregressive highway" of LSTNet, Lai et al. 2018). Predictable parts of daily returns are small and
+    # mostly linear in the latest observations; without this path a network must find them through its pooling
+    # or recurrence while fitting noise, and at a signal-to-noise ratio of ~1% it does not (measured on the
+    # synthetic market's planted signal: the CNN's test IC was ~0 without it).
+    highway: bool = True
 
     def __post_init__(self) -> None:
         self.validate()
@@ -60,6 +66,8 @@ class ModelConfig:
         check_int("n_features", self.n_features)
         check_int("seq_len", self.seq_len)
         check_int("output_size", self.output_size)
+        if not isinstance(self.highway, bool):
+            raise ValueError(f"highway must be true or false, got {self.highway!r}")
 
 
 class ForecastModel(nn.Module):
@@ -77,6 +85,7 @@ class ForecastModel(nn.Module):
         elif not isinstance(config, self.config_class):
             raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}")
         self.config = config
+        self.highway = nn.Linear(config.n_features, config.output_size) if config.highway else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         cfg = self.config
@@ -87,7 +96,8 @@ class ForecastModel(nn.Module):
                 f"{self.name} model expects input of shape (batch, {cfg.seq_len}, {cfg.n_features}), "
                 f"got {tuple(x.shape)}"
             )
-        return self._forward(x)
+        out = self._forward(x)  # (B, output_size)
+        return out if self.highway is None else out + self.highway(x[:, -1, :])
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, F) -> (B, output_size)
         raise NotImplementedError

@@ -19,7 +19,7 @@ MEMBERS: dict[str, tuple[type[ForecastModel], type[ModelConfig]]] = {
     "cnn": (CNNModel, CNNConfig),
     "attention": (AttentionModel, AttentionConfig),
 }
-_SHARED = ("n_features", "seq_len", "output_size")
+_SHARED = ("n_features", "seq_len", "output_size", "highway")
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -27,7 +27,8 @@ class EnsembleConfig(ModelConfig):
     """The window shape and output width are set once, here; ``lstm``/``cnn``/``attention`` hold per-member
     overrides of the other fields (a plain dict, e.g. ``{"hidden_size": 64}``).
 
-    Defaults give 1,148,966 trainable parameters: the three default members plus 3 mixing logits.
+    Defaults give 1,149,007 trainable parameters: the three default members without highways of their own, 3 mixing
+    logits and the ensemble's one highway (41).
     """
 
     lstm: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -47,6 +48,7 @@ class EnsembleConfig(ModelConfig):
         if shared:
             raise ValueError(f"set {shared} on the ensemble config, not in its {member} overrides")
         shared_values = {name: getattr(self, name) for name in _SHARED}
+        shared_values["highway"] = False  # the ensemble has one highway of its own; the members' would go unused
         return build_config(MEMBERS[member][1], {**overrides, **shared_values}, f"ensemble {member}")
 
 
