@@ -8,6 +8,7 @@ import datetime as dt
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from dagster import DagsterEventType, DagsterInstance, build_schedule_context, build_sensor_context
@@ -338,3 +339,45 @@ def test_report_backtests_the_stitched_series_and_draws_pictures(full_run):
     (report,) = results[-1].asset_materializations_for_node("walk_forward_report")
     assert report.metadata["equity"].value.startswith("![equity_curve](data:image/png;base64,")
     assert "Ranking skill" in report.metadata["verdict"].value
+
+
+def test_an_uneven_csv_universe_runs_end_to_end(tmp_path):
+    """A CSV universe whose tickers list late and delist early: folds honour min_tickers, each fold counts its
+    tickers, and the chain runs through the report."""
+    from fin_pipeline.resources import CsvDirectoryResource
+    from fin_pipeline.sources.synthetic import SyntheticMarket
+
+    ranges = {
+        "AAPL": ("2016-01-04", "2021-06-30"),
+        "MSFT": ("2017-06-01", "2021-06-30"),
+        "XOM": ("2016-01-04", "2020-06-30"),
+    }
+    csv_dir = tmp_path / "csv"
+    csv_dir.mkdir()
+    for ticker, (start, end) in ranges.items():
+        bars = SyntheticMarket(seed=11).fetch(ticker, dt.date.fromisoformat(start), dt.date.fromisoformat(end))
+        day = bars["timestamp"].dt.tz_convert("America/New_York").dt.strftime("%Y-%m-%d")
+        frame = pd.DataFrame({"Date": day, **{c.title(): bars[c] for c in ("open", "high", "low", "close", "volume")}})
+        frame.to_csv(csv_dir / f"{ticker}.csv", index=False)
+    data = tmp_path / "data"
+    defs = build_definitions(
+        {"candle_source": CsvDirectoryResource(directory=str(csv_dir)), "store": DataStore(root=str(data))}
+    )
+    instance = DagsterInstance.ephemeral()
+    candles = {"ops": {"raw_candles": {"config": {"start": "2016-01-04", "end": "2021-06-30"}}}}
+    results = [run(defs, "candles_job", t, candles, instance) for t in TICKERS]
+    results += [run(defs, "walk_forward_job", f, train_config(epochs=1), instance) for f in FOLDS]
+    results.append(run(defs, "report_job", instance=instance))
+    assert all(r.success for r in results), [failure_message(r) for r in results if not r.success]
+    records = [read_json(data / "folds" / f"{fold}.json") for fold in FOLDS]
+    assert all(r["min_tickers"] == 2 for r in records)  # default: half of 3 tickers, at least 2
+    for r in records:  # each fold's count is the tickers whose rows reach into its test block
+        start, end = dt.date.fromisoformat(r["test_start"]), dt.date.fromisoformat(r["test_end"])
+        live = [
+            t for t, (a, b) in ranges.items() if dt.date.fromisoformat(a) < end and dt.date.fromisoformat(b) > start
+        ]
+        assert r["test_tickers"] == len(live), (r["fold"], live)
+        assert r["test_min_tickers_per_day"] >= 2
+    assert records[-1]["test_tickers"] == 2  # XOM delisted before the last test block
+    folds, _ = read_parquet(data / "reports" / "folds.parquet")
+    assert list(folds["test_tickers"]) == [r["test_tickers"] for r in records]
