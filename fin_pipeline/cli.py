@@ -21,12 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
-
-from fin_pipeline.executors import ServiceUnreachable
-from fin_pipeline.instance import check_instance
-from fin_pipeline.reporting import text_table
-from fin_pipeline.settings import SettingsError
+# Nothing heavy at the top (pandas, dagster, torch, the sources): a bad config is refused before they load.
 
 # Dagster's console logger prints every event at DEBUG; the CLI prints its own progress lines instead.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -51,21 +46,33 @@ def main(argv: list[str] | None = None) -> int:
             print("fin-pipeline: set DAGSTER_HOME, or run from the repository root (it holds dagster.yaml)")
             return 2
         os.environ["DAGSTER_HOME"] = str(Path.cwd())
-    from fin_pipeline.interrupts import Stopped, resume_hint
-    from fin_pipeline.preflight import ConfigError
+    from fin_pipeline.preflight import ConfigError, check_training_config
 
     try:
+        if args.command == "run" and not args.data_only:
+            check_training_config(_train_config(args))  # its plain checks first, before torch is imported
         if args.command == "doctor":
             return _doctor(args)
+        from fin_pipeline.instance import check_instance
+
         check_instance()  # a PostgreSQL instance (deploy/postgres) must be reachable: fail now, naming it
         _preflight(args)
         return _run(args)
-    except (SettingsError, ConfigError, ServiceUnreachable) as exc:
+    except ConfigError as exc:
         print(f"fin-pipeline: {exc}")
         return 2
-    except Stopped as exc:
-        print(resume_hint(exc.signum, exc.run_id), flush=True)
-        return 130
+    except Exception as exc:
+        from fin_pipeline.executors import ServiceUnreachable
+        from fin_pipeline.interrupts import Stopped, resume_hint
+        from fin_pipeline.settings import SettingsError
+
+        if isinstance(exc, Stopped):
+            print(resume_hint(exc.signum, exc.run_id), flush=True)
+            return 130
+        if isinstance(exc, SettingsError | ServiceUnreachable):
+            print(f"fin-pipeline: {exc}")
+            return 2
+        raise
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -82,15 +89,13 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def _preflight(args: argparse.Namespace) -> None:
     """Config before work: settings, fold count and training config, before any data is fetched or written."""
-    from fin_pipeline.preflight import check_folds, check_tickers, check_training_config
+    from fin_pipeline.preflight import check_folds, check_tickers
     from fin_pipeline.settings import load_settings
 
     settings = load_settings()
     check_tickers(settings, args.tickers)
-    if args.data_only:
-        return
-    check_folds(settings)
-    check_training_config(_train_config(args))
+    if not args.data_only:
+        check_folds(settings)  # the training config was checked first, in main
 
 
 def _train_config(args: argparse.Namespace) -> dict[str, object]:
@@ -98,11 +103,12 @@ def _train_config(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import pandas as pd
     from dagster import DagsterInstance
 
     from fin_pipeline.definitions import defs, settings
     from fin_pipeline.partitions import fold_partitions
-    from fin_pipeline.reporting import format_value
+    from fin_pipeline.reporting import format_value, text_table
 
     tickers = list(settings.universe)
     if args.tickers:
@@ -208,6 +214,7 @@ def _after_run(stopper, instance, run_id: str) -> None:
 
 def _print_report(report_dir: Path) -> int:
     from fin_pipeline.report import BACKTEST_COLUMNS, FORECAST_COLUMNS
+    from fin_pipeline.reporting import text_table
     from fin_pipeline.storage import read_parquet, read_parquet_meta
 
     folds, _ = read_parquet(report_dir / "folds.parquet")

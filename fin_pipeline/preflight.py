@@ -9,9 +9,10 @@ the second half of the usable sessions, so ``folds`` blocks of at least ``min_te
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fin_pipeline.settings import Settings, SettingsError
+if TYPE_CHECKING:  # settings imports pandas and the sources: not needed to refuse a bad training config
+    from fin_pipeline.settings import Settings
 
 # Sessions at the start of a history that give no usable window: the longest indicator warm-up plus the
 # 30-day window (an upper bound; the exact count depends on the data).
@@ -24,7 +25,7 @@ class ConfigError(ValueError):
 
 def check_training_config(train: dict[str, Any]):
     """The validated :class:`TrainSpec` of the asset's defaults overridden by ``train``; ConfigError if not."""
-    from fin_pipeline.training.walkforward import TrainSpec
+    from fin_pipeline.training.spec import TrainSpec
 
     known = {f.name for f in dataclasses.fields(TrainSpec)}
     unknown = sorted(set(train) - known)
@@ -57,6 +58,8 @@ def check_tickers(settings: Settings, tickers: str | None) -> None:
 
 def check_folds(settings: Settings) -> None:
     """Refuse a fold count whose test blocks would be shorter than ``settings.min_test_days`` sessions."""
+    from fin_pipeline.settings import SettingsError
+
     test_half, fit = max_folds(settings)
     if settings.folds > fit:
         per = test_half / settings.folds

@@ -14,14 +14,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from fin_pipeline.features.windows import WindowSet
+from fin_pipeline.training.spec import described
 from fin_pipeline.training.splits import BLOCKS, MODES, FoldBoundaries, date_walk_forward_splits
-
-
-def described(default: Any, description: str, **checks: Any) -> Any:
-    """A dataclass field whose metadata carries the text the Dagster launchpad shows and its range checks."""
-    if isinstance(default, dict):
-        return dataclasses.field(default_factory=dict, metadata={"description": description, **checks})
-    return dataclasses.field(default=default, metadata={"description": description, **checks})
 
 
 @dataclasses.dataclass(frozen=True)
