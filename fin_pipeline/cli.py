@@ -168,10 +168,14 @@ def _run(args: argparse.Namespace) -> int:
             continue
         model, metrics = _metadata(result, "trained_model"), _metadata(result, "fold_metrics")
         ic = {k: format_value(metrics.get(k, float("nan"))) for k in ("model_ic", "model_ic_nw_t", "ridge_ic")}
+        resumed = ""
+        if model.get("resumed_from_run"):
+            resumed = f" (resumed after epoch {model['resumed_from_epoch']} of run {model['resumed_from_run']})"
         print(
             f"[fold {i}/{len(folds)}] {fold}: test {metrics['test_start']} … {metrics['test_end']} "
-            f"({metrics['test_tickers']} tickers), {model['epochs']} epoch(s) (best {model['best_epoch']} on the "
-            f"tuning block), IC model {ic['model_ic']} (NW t {ic['model_ic_nw_t']}) / ridge {ic['ridge_ic']}, "
+            f"({metrics['test_tickers']} tickers), {model['epochs']} epoch(s){resumed} "
+            f"(best {model['best_epoch']} on the tuning block), "
+            f"IC model {ic['model_ic']} (NW t {ic['model_ic_nw_t']}) / ridge {ic['ridge_ic']}, "
             f"{seconds:.1f} s"
         )
     if failed:

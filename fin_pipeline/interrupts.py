@@ -37,6 +37,7 @@ class Stopper:
             from fin_pipeline.training.trainer import STOP as stop
         self.stop = stop
         self.signum: int | None = None
+        self._stderr: Any = None  # the real sys.stderr while it is muted after a signal
         self._old: dict[int, Any] = {}
 
     def install(self) -> Stopper:
@@ -53,12 +54,22 @@ class Stopper:
             os.write(2, b"\nfin-pipeline: second signal: exiting now (the last complete epoch is kept)\n")
             os._exit(130)
         self.signum = signum
+        # The stop surfaces as a step failure whose traceback Dagster's console logger would print (~90 lines;
+        # its handler looks up sys.stderr for every record): muted until the run returns. The failure and its
+        # trace stay in the run's event log; the console gets this line and the resume hint.
+        self._stderr, sys.stderr = sys.stderr, open(os.devnull, "w")  # noqa: SIM115 (closed by _unmute)
         self.stop.set()
         name = signal.Signals(signum).name
         os.write(2, f"\nfin-pipeline: {name}: stopping at the next batch boundary (again to exit now)\n".encode())
 
+    def _unmute(self) -> None:
+        if self._stderr is not None:
+            muted, sys.stderr, self._stderr = sys.stderr, self._stderr, None
+            muted.close()
+
     def check(self) -> None:
         """Raise :class:`Stopped` when a signal came (between runs)."""
+        self._unmute()
         if self.signum is not None:
             raise Stopped(self.signum, None)
 
@@ -73,8 +84,11 @@ class Stopper:
 
         worker = threading.Thread(target=target, name="fin-pipeline-run", daemon=True)
         worker.start()
-        while worker.is_alive():
-            worker.join(0.2)  # short waits: the main thread runs signal handlers in between
+        try:
+            while worker.is_alive():
+                worker.join(0.2)  # short waits: the main thread runs signal handlers in between
+        finally:
+            self._unmute()
         if "error" in box:
             raise box["error"]
         return box["result"]

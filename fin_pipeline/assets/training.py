@@ -22,7 +22,7 @@ from fin_pipeline.reporting import markdown_table
 from fin_pipeline.resources import DataStore
 from fin_pipeline.scoring import flat_metrics, score_fold
 from fin_pipeline.storage import read_json
-from fin_pipeline.training.checkpoint import TrainingError
+from fin_pipeline.training.checkpoint import TrainingError, read_checkpoint
 from fin_pipeline.training.data import resolve_device
 from fin_pipeline.training.runs import remove_orphans, resume_from_dead_run
 from fin_pipeline.training.walkforward import (
@@ -66,13 +66,16 @@ def trained_model(context: AssetExecutionContext, config: TrainingConfig, store:
     model_dir = store.model_dir(fold.fold)
     workdir = model_dir / "runs" / context.run.run_id
     resume = (workdir / "last.pt").is_file()
+    resumed_from = context.run.run_id if resume else ""
     if resume:
         context.log.info(f"{fold.fold}: attempt {context.retry_number}, resuming from {workdir / 'last.pt'}")
     extra = {"data_version": data_version(universe.paths), "code_version": code_version()}
     is_active = _run_is_active(context)
     if not resume:  # a new run: resume from a dead run's last epoch of this fold if inputs and config match
         expected = {"fold": fold.to_dict(), "normalization": stats.to_dict(), "train_spec": asdict(spec), **extra}
-        resume = resume_from_dead_run(model_dir, workdir, expected, is_active, context.log.info)
+        resumed_from = resume_from_dead_run(model_dir, workdir, expected, is_active, context.log.info) or ""
+        resume = bool(resumed_from)
+    resumed_epoch = read_checkpoint(workdir / "last.pt")["epoch"] if resume else 0
     try:
         outcome = train_fold(universe.windows, fold, stats, spec, workdir, resume=resume, extra=extra)
     except TrainingError as exc:  # a NaN/inf loss or weights: deterministic, so a retry would only repeat it
@@ -88,6 +91,8 @@ def trained_model(context: AssetExecutionContext, config: TrainingConfig, store:
             "epochs": len(outcome.history),
             "best_epoch": outcome.best_epoch,
             "best_tune_loss": outcome.best_score,
+            "resumed_from_run": resumed_from,  # "" for a fresh start; this run's id for a retried step
+            "resumed_from_epoch": resumed_epoch,  # the last complete epoch it went on from (0: fresh)
             "last_train_loss": last["train_loss"],
             "seconds": sum(h["seconds"] for h in outcome.history),
             "device": str(resolve_device(spec.device)),

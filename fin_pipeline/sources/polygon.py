@@ -202,10 +202,11 @@ class PolygonSource(CandleSource):
         return df
 
     def _fail(self, ticker: str, what: str, transient: bool = False) -> SourceError:
-        """SourceError with the key scrubbed (a hostile server could echo it; real keys are 32 characters,
-        a toy key of a few letters is not scrubbed so that it cannot garble ordinary words)."""
-        text, key = f"Polygon: {ticker}: {what}", self._auth._key
-        return SourceError(text.replace(key, "<redacted>") if len(key) >= 8 else text, transient=transient)
+        """SourceError with every occurrence of the key replaced by ``<redacted>``, whatever the key's length (a
+        hostile server could echo it). A short key may also scrub a word of the message that happens to contain
+        it: a garbled message is better than a leaked key."""
+        text = f"Polygon: {ticker}: {what}".replace(self._auth._key, "<redacted>")
+        return SourceError(text, transient=transient)
 
     def _follow(self, ticker: str, next_url: str, prefix: str, page: int) -> str:
         """The configured base URL + next_url's path and query, if next_url is one we may send the key to."""

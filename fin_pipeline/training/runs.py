@@ -70,16 +70,16 @@ def resume_from_dead_run(
     expected: dict[str, Any],
     is_active: Callable[[str], bool],
     log: Callable[[str], None],
-) -> bool:
-    """Adopt the newest matching dead run's last epoch into ``workdir``; ``True`` if there was one."""
+) -> str | None:
+    """Adopt the newest matching dead run's last epoch into ``workdir``; that run's id, or None if there was none."""
     last, notes = find_resumable(model_dir, workdir.name, expected, is_active)
     for note in notes:
         log(note)
     if last is None:
-        return False
+        return None
     adopt(last, workdir)
     log(f"resuming from the last complete epoch of dead run {last.parent.name}: {last}")
-    return True
+    return last.parent.name
 
 
 def remove_orphans(model_dir: Path, is_active: Callable[[str], bool], keep: str | None = None) -> list[Path]:

@@ -463,3 +463,16 @@ def test_describe_and_repr(httpserver):
     assert src.describe() == "polygon (localhost, adjusted=true, 5/min)"
     assert repr(src).startswith("PolygonSource(base_url='http://localhost:")
     assert isinstance(src.fetch("AAPL", D1, D0), pd.DataFrame)
+
+
+@pytest.mark.parametrize("key", ["k", "abc", "sk-TEST-SECRET-1234567890", "x" * 200])
+def test_an_echoed_key_is_redacted_whatever_its_length(httpserver, key):
+    def echo_auth(request: Request) -> Response:  # a hostile server echoing the key back in its error text
+        return Response(json.dumps({"status": "ERROR", "error": request.headers["Authorization"]}), status=400)
+
+    httpserver.expect_request("/v2/aggs/ticker/ECHO/range/1/day/2005-04-01/2005-04-04").respond_with_handler(echo_auth)
+    with pytest.raises(SourceError) as info:
+        make_source(httpserver, api_key=key, max_retries=0).fetch("ECHO", D0, D1)
+    assert "Bearer <redacted>" in str(info.value)
+    for text in exception_texts(info.value):
+        assert f"Bearer {key}" not in text and (len(key) < 3 or key not in text), text

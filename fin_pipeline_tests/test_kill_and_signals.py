@@ -1,0 +1,89 @@
+"""Issue 11's process faults, on a real ``fin-pipeline run`` in a subprocess: SIGKILL mid-fold, SIGTERM/SIGINT.
+
+Slow (minutes on two cores): each trains two small folds, some twice.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from dagster import DagsterRunStatus
+
+from fin_pipeline.training.checkpoint import read_checkpoint
+from fin_pipeline_tests.subprocess_runs import (
+    claimed_training_slots,
+    event_types,
+    make_home,
+    run,
+    run_status,
+    same_checkpoint,
+    start_run,
+    wait_for_epoch,
+)
+
+
+def test_sigkill_mid_fold_then_a_rerun_frees_the_slot_and_resumes_to_the_uninterrupted_checkpoint(tmp_path):
+    reference = start_run(make_home(tmp_path / "reference"))  # the same chain, never interrupted (in parallel)
+    home = make_home(tmp_path / "killed")
+    proc = start_run(home)
+    run_id, last = wait_for_epoch(home, proc, "fold_00", epoch=1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    killed_epoch = read_checkpoint(last)["epoch"]
+    assert run_status(home, run_id) == DagsterRunStatus.STARTED  # what the instance believes: alive
+    assert claimed_training_slots(home) == 1  # and it holds the one training slot
+
+    again = run(home)
+
+    out = again.stdout + again.stderr
+    assert again.returncode == 0, out[-4000:]
+    assert f"dead run {run_id} (walk_forward_job fold_00" in again.stdout and "pool slots freed" in again.stdout
+    assert run_status(home, run_id) == DagsterRunStatus.FAILURE
+    assert "[fold 1/2] fold_00: test" in again.stdout
+    assert f"(resumed after epoch {killed_epoch} of run {run_id})" in again.stdout, again.stdout
+    assert "[fold 2/2] fold_01: test" in again.stdout and "blocked" not in out
+    assert claimed_training_slots(home) == 0
+    assert not (home / "data" / "models" / "fold_00" / "runs").exists()  # the dead run's folder: removed
+
+    assert reference.wait(600) == 0, (tmp_path / "reference" / "run.log").read_text()[-3000:]
+    for name in ("last.pt", "best.pt"):
+        resumed = read_checkpoint(home / "data" / "models" / "fold_00" / name)
+        uninterrupted = read_checkpoint(tmp_path / "reference" / "data" / "models" / "fold_00" / name)
+        assert same_checkpoint(resumed, uninterrupted) == [], name
+        assert resumed["epoch"] == (6 if name == "last.pt" else resumed["best_epoch"])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_the_run_within_seconds_canceled_not_retried_slot_free_and_a_rerun_resumes(tmp_path, sig):
+    home = make_home(tmp_path)
+    proc = start_run(home)
+    run_id, last = wait_for_epoch(home, proc, "fold_00", epoch=1)
+    t0 = time.monotonic()
+    if sig == signal.SIGINT:
+        os.killpg(proc.pid, sig)  # Ctrl-C: the terminal signals the whole foreground process group
+    else:
+        os.kill(proc.pid, sig)  # an orchestrator signals the process
+    returncode = proc.wait(30)
+    seconds = time.monotonic() - t0
+    out = (home / "run.log").read_text()
+
+    assert returncode == 130, out[-3000:]
+    assert seconds < 10, seconds
+    name = signal.Signals(sig).name
+    assert f"stopped by {name}; run {run_id} marked canceled; resume with: fin-pipeline run" in out
+    assert "Traceback" not in out and "Stack Trace" not in out  # a few lines, not the step failure's trace
+    assert run_status(home, run_id) == DagsterRunStatus.CANCELED
+    events = event_types(home, run_id)
+    assert "STEP_UP_FOR_RETRY" not in events and "STEP_RESTARTED" not in events, events
+    assert claimed_training_slots(home) == 0
+    stopped = read_checkpoint(last)  # complete: its content hash checks
+    assert stopped["epoch"] >= 1
+
+    again = run(home)
+
+    assert again.returncode == 0, (again.stdout + again.stderr)[-4000:]
+    assert f"(resumed after epoch {stopped['epoch']} of run {run_id})" in again.stdout, again.stdout
+    assert "[fold 2/2] fold_01: test" in again.stdout
