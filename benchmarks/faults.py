@@ -69,7 +69,7 @@ def refusal(fn: Callable[[], object]) -> str:
     try:
         fn()
     except Exception as exc:
-        text = str(exc).replace(str(Path(tempfile.gettempdir())), "$TMP")
+        text = str(exc).replace(str(Path(tempfile.gettempdir())) + "/", "$TMP/")
         return f"refused ({type(exc).__name__}): {text[:110]}"
     return "ACCEPTED"
 
@@ -89,8 +89,9 @@ def csv_case(tmp: Path, mutate: Callable[[list[pd.Timestamp], np.ndarray], tuple
     def write(dates, c, adj=None, fmt="%Y-%m-%d") -> None:
         lines = ["Date,Open,High,Low,Close,Volume" + (",Adj Close" if adj is not None else "")]
         for i, (d, x) in enumerate(zip(dates, c, strict=True)):
+            x = float(x)
             row = f"{pd.Timestamp(d).strftime(fmt)},{x!r},{x * 1.01!r},{x * 0.99!r},{x!r},1000"
-            lines.append(row + (f",{adj[i]!r}" if adj is not None else ""))
+            lines.append(row + (f",{float(adj[i])!r}" if adj is not None else ""))
         (src_dir / "XYZ.csv").write_text("\n".join(lines) + "\n")
 
     write(sessions, close)
@@ -123,7 +124,8 @@ def adj_1e298(s, c):
 
 
 def weekend(s, c):
-    return [*s[:100], pd.Timestamp("2020-05-30"), *s[101:]], c, None  # a Saturday instead of a session
+    i = next(i for i in range(100, len(s)) if s[i].dayofweek == 4)  # a Friday: the Saturday after it, in order
+    return [*s[: i + 1], s[i] + pd.Timedelta(days=1), *s[i + 2 :]], c, None  # ... instead of the Monday
 
 
 def ddmm(s, c):

@@ -74,7 +74,9 @@ def test_a_signal_stops_the_run_within_seconds_canceled_not_retried_slot_free_an
     assert seconds < 10, seconds
     name = signal.Signals(sig).name
     assert f"stopped by {name}; run {run_id} marked canceled; resume with: fin-pipeline run" in out
-    assert "Traceback" not in out and "Stack Trace" not in out  # a few lines, not the step failure's trace
+    assert "Stack Trace" not in out  # a few lines, not the step failure's trace
+    # (A Ctrl-C to the process group also reaches Dagster's compute-log helper processes, watch_orphans.py, which
+    # print a KeyboardInterrupt traceback of their own: not ours to silence, so "Traceback" is not checked.)
     assert run_status(home, run_id) == DagsterRunStatus.CANCELED
     events = event_types(home, run_id)
     assert "STEP_UP_FOR_RETRY" not in events and "STEP_RESTARTED" not in events, events
