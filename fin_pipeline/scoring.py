@@ -83,7 +83,8 @@ def score_predictions(
 
 
 def _p(p: float) -> str:
-    return "undefined" if p != p else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+    """``p = 0.034``, ``p < 0.001`` or ``p undefined``."""
+    return "p undefined" if p != p else ("p < 0.001" if p < 0.001 else f"p = {p:.3f}")
 
 
 def verdict(comparison: dict[str, Any], forecasts: pd.DataFrame) -> list[str]:
@@ -94,7 +95,7 @@ def verdict(comparison: dict[str, Any], forecasts: pd.DataFrame) -> list[str]:
     lines = [
         (
             f"**Ranking skill: {'yes' if skill else 'not shown'}.** The model's mean daily IC is "
-            f"{format_value(ic['ic'])} (Newey–West t = {format_value(ic['ic_nw_t'])}, p = {_p(ic['ic_nw_p'])}, "
+            f"{format_value(ic['ic'])} (Newey–West t = {format_value(ic['ic_nw_t'])}, {_p(ic['ic_nw_p'])}, "
             f"95% CI {format_value(ic['ic_ci_low'])} … {format_value(ic['ic_ci_high'])}): "
             + (
                 "significantly above 0 at 5%, so the model beats the zero baseline, which has no ranking skill."
@@ -109,12 +110,12 @@ def verdict(comparison: dict[str, Any], forecasts: pd.DataFrame) -> list[str]:
     lines.append(
         f"**Against the best baseline ({name}): {'beats it' if beats else 'does not beat it'} at 5%.** "
         f"Squared error {format_value(change)}% {'lower' if change < 0 else 'higher'} than {name}'s "
-        f"(Diebold–Mariano {format_value(best['dm_stat'])}, one-sided p = {_p(best['dm_p_a_better'])})."
+        f"(Diebold–Mariano {format_value(best['dm_stat'])}, one-sided {_p(best['dm_p_a_better'])})."
     )
     beats_zero = zero["dm_p_a_better"] < LEVEL
     lines.append(
         f"Against predicting zero on squared error: {'lower' if beats_zero else 'not significantly lower'} "
-        f"(Diebold–Mariano {format_value(zero['dm_stat'])}, one-sided p = {_p(zero['dm_p_a_better'])})."
+        f"(Diebold–Mariano {format_value(zero['dm_stat'])}, one-sided {_p(zero['dm_p_a_better'])})."
     )
     return lines
 
