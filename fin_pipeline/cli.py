@@ -130,6 +130,7 @@ def _run(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         result = stopper.call(
             defs.resolve_job_def(job).execute_in_process,
+            tick=_pool_watch(instance),
             partition_key=partition,
             instance=instance,
             run_config={**QUIET, **run_config},
@@ -205,6 +206,21 @@ def _process_tags() -> dict[str, str]:
     from fin_pipeline.doctor import process_tags
 
     return process_tags()
+
+
+def _pool_watch(instance, every: float = 30.0):
+    """A tick that says, every ``every`` seconds, which step waits for the training pool and what holds it."""
+    from fin_pipeline.doctor import pool_waits
+
+    last = [time.monotonic()]
+
+    def tick() -> None:
+        if time.monotonic() - last[0] >= every:
+            last[0] = time.monotonic()
+            for line in pool_waits(instance, min_wait=every):
+                print(f"fin-pipeline: {line}", flush=True)
+
+    return tick
 
 
 def _after_run(stopper, instance, run_id: str) -> None:

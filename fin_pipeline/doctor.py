@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import time
 from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
@@ -74,6 +75,35 @@ def repair_dead_runs(instance: DagsterInstance) -> list[str]:
         partition = run.tags.get("dagster/partition", "-")
         lines.append(f"dead run {run.run_id} ({run.job_name} {partition}, pid {pid}): marked failed, pool slots freed")
     return lines
+
+
+def pool_waits(instance: DagsterInstance, pool: str = "training", min_wait: float = 0.0) -> list[str]:
+    """One line per step that has waited at least ``min_wait`` seconds for a slot of ``pool``: how long, the limit,
+    and which runs hold the slots (job, partition, process), so a blocked step says what blocks it."""
+    info = instance.event_log_storage.get_concurrency_info(pool)
+    now = time.time()
+    holders = [_describe_run(instance, slot.run_id, slot.step_key) for slot in info.claimed_slots]
+    lines = []
+    for step in info.pending_steps:
+        if step.assigned_timestamp is not None:
+            continue
+        waited = now - step.enqueued_timestamp.timestamp()
+        if waited >= min_wait:
+            lines.append(
+                f"{step.step_key} of run {step.run_id} has waited {waited:.0f} s for the '{pool}' pool "
+                f"(limit {info.slot_count}), held by: {'; '.join(holders) or 'no run (is the limit 0?)'}; "
+                "a dead holder is freed by `fin-pipeline doctor --repair`"
+            )
+    return lines
+
+
+def _describe_run(instance: DagsterInstance, run_id: str, step_key: str) -> str:
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        return f"{step_key} of unknown run {run_id}"
+    where = f", pid {run.tags[PID_TAG]} on {run.tags.get(HOST_TAG)}" if PID_TAG in run.tags else ""
+    partition = run.tags.get("dagster/partition", "-")
+    return f"{step_key} of run {run_id} ({run.job_name} {partition}, {run.status.value}{where})"
 
 
 def orphan_folders(instance: DagsterInstance, data_dir: Path) -> list[tuple[Path, bool, str]]:

@@ -73,7 +73,9 @@ class Stopper:
         if self.signum is not None:
             raise Stopped(self.signum, None)
 
-    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def call(self, fn: Callable[..., Any], *args: Any, tick: Callable[[], None] | None = None, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` in a worker thread; the main thread keeps handling signals and calls ``tick``
+        (e.g. a report of a step blocked by a pool) between its short waits."""
         box: dict[str, Any] = {}
 
         def target() -> None:
@@ -87,6 +89,8 @@ class Stopper:
         try:
             while worker.is_alive():
                 worker.join(0.2)  # short waits: the main thread runs signal handlers in between
+                if tick is not None:
+                    tick()
         finally:
             self._unmute()
         if "error" in box:
