@@ -27,6 +27,7 @@ from fin_pipeline.executors import ServiceUnreachable
 from fin_pipeline.instance import check_instance
 from fin_pipeline.reporting import text_table
 from fin_pipeline.settings import SettingsError
+from fin_pipeline.storage import StorageError
 
 # Dagster's console logger prints every event at DEBUG; the CLI prints its own progress lines instead.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         check_instance()  # a PostgreSQL instance (deploy/postgres) must be reachable: fail now, naming it
         _preflight(args)
         return _run(args)
-    except (SettingsError, ConfigError, ServiceUnreachable) as exc:
+    except (SettingsError, ConfigError, ServiceUnreachable, StorageError) as exc:
         print(f"fin-pipeline: {exc}")
         return 2
     except Stopped as exc:
@@ -86,6 +87,10 @@ def _preflight(args: argparse.Namespace) -> None:
     from fin_pipeline.settings import load_settings
 
     settings = load_settings()
+    if settings.data_url:  # an s3:// data directory: a missing bucket or bad credentials fail before any work
+        from fin_pipeline.objectstore import open_store
+
+        open_store(settings.data_url, os.environ.get("FIN_PIPELINE_CACHE_DIR"))
     check_tickers(settings, args.tickers)
     if args.data_only:
         return
@@ -116,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
     for line in _start_checks(instance):
         print(f"fin-pipeline: {line}")
     stopper = _stopper()
-    print(f"fin-pipeline: source={settings.source}, {len(tickers)} ticker(s), data in {settings.data_dir.resolve()}")
+    print(f"fin-pipeline: source={settings.source}, {len(tickers)} ticker(s), data in {settings.data_root}")
     print(f"fin-pipeline: runs recorded in the Dagster instance at {os.environ['DAGSTER_HOME']}")
 
     def execute(job: str, partition: str | None, run_config: dict) -> tuple[object, float]:
