@@ -65,11 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         from fin_pipeline.executors import ServiceUnreachable
         from fin_pipeline.interrupts import Stopped, resume_hint
         from fin_pipeline.settings import SettingsError
+        from fin_pipeline.storage import StorageError
 
         if isinstance(exc, Stopped):
             print(resume_hint(exc.signum, exc.run_id), flush=True)
             return 130
-        if isinstance(exc, SettingsError | ServiceUnreachable):
+        if isinstance(exc, SettingsError | ServiceUnreachable | StorageError):
             print(f"fin-pipeline: {exc}")
             return 2
         raise
@@ -93,6 +94,10 @@ def _preflight(args: argparse.Namespace) -> None:
     from fin_pipeline.settings import load_settings
 
     settings = load_settings()
+    if settings.data_url:  # an s3:// data directory: a missing bucket or bad credentials fail before any work
+        from fin_pipeline.objectstore import open_store
+
+        open_store(settings.data_url, os.environ.get("FIN_PIPELINE_CACHE_DIR"))
     check_tickers(settings, args.tickers)
     if not args.data_only:
         check_folds(settings)  # the training config was checked first, in main
@@ -122,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
     for line in _start_checks(instance):
         print(f"fin-pipeline: {line}")
     stopper = _stopper()
-    print(f"fin-pipeline: source={settings.source}, {len(tickers)} ticker(s), data in {settings.data_dir.resolve()}")
+    print(f"fin-pipeline: source={settings.source}, {len(tickers)} ticker(s), data in {settings.data_root}")
     print(f"fin-pipeline: runs recorded in the Dagster instance at {os.environ['DAGSTER_HOME']}")
 
     def execute(job: str, partition: str | None, run_config: dict) -> tuple[object, float]:

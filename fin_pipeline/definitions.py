@@ -46,5 +46,5 @@ def build_definitions(resources: Mapping[str, Any]) -> Definitions:
 
 settings = load_settings()
 defs = build_definitions(
-    {"candle_source": candle_source_resource(settings), "store": DataStore(root=str(settings.data_dir.resolve()))}
+    {"candle_source": candle_source_resource(settings), "store": DataStore(root=settings.data_root)}
 )

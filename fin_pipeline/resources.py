@@ -7,16 +7,20 @@ swap in another twin.
 from __future__ import annotations
 
 import abc
+import functools
+import os
 from pathlib import Path
 
-from dagster import ConfigurableResource, EnvVar
+from dagster import ConfigurableResource, EnvVar, Failure
 from pydantic import Field
 
+from fin_pipeline.objectstore import LocalStore, S3Store, is_url, open_store
 from fin_pipeline.settings import Settings
 from fin_pipeline.sources.base import CandleSource
 from fin_pipeline.sources.csv_dir import CsvDirectorySource
 from fin_pipeline.sources.polygon import PolygonSource
 from fin_pipeline.sources.synthetic import SyntheticMarket
+from fin_pipeline.storage import StorageError
 
 
 class CandleSourceResource(ConfigurableResource, abc.ABC):
@@ -80,30 +84,73 @@ class CsvDirectoryResource(CandleSourceResource):
 
 
 class DataStore(ConfigurableResource):
-    """The data directory and the place of every stage's files in it."""
+    """The data directory and the place of every stage's files in it.
 
-    root: str = Field(description="Data directory; runtime output of every stage lives under it.")
+    ``root`` is a local folder (the default) or an ``s3://bucket/prefix`` URL. The path helpers always give
+    local paths: the folder itself, or for S3 the same layout in a local cache folder; assets move files
+    between the cache and the bucket with :meth:`pull` (before a read) and :meth:`push` (after a write), see
+    :mod:`fin_pipeline.objectstore`. For a local folder these do nothing.
+    """
+
+    root: str = Field(
+        description="Data directory (a folder or s3://bucket/prefix); every stage's output lives under it."
+    )
+    cache_dir: str | None = Field(
+        default=None,
+        description="S3 only: local cache folder (default $FIN_PIPELINE_CACHE_DIR, else <tmp>/fin_pipeline_cache/...).",
+    )
+
+    def objects(self) -> LocalStore | S3Store:
+        """The store of ``root`` (opened once per process; a missing bucket or refused credentials fail here)."""
+        try:
+            return _open_store(self.root, self.cache_dir or os.environ.get("FIN_PIPELINE_CACHE_DIR"))
+        except StorageError as exc:  # a missing bucket or bad credentials: a retry would only repeat it
+            raise Failure(str(exc), allow_retries=False) from None
+
+    def local_root(self) -> Path:
+        return Path(self.root) if not is_url(self.root) else self.objects().cache
+
+    def pull(self, path: Path) -> Path:
+        return self.objects().pull(path)
+
+    def pull_tree(self, folder: Path) -> Path:
+        return self.objects().pull_tree(folder)
+
+    def push(self, path: Path) -> None:
+        self.objects().push(path)
+
+    def push_tree(self, folder: Path) -> None:
+        self.objects().push_tree(folder)
+
+    def describe(self, path: Path) -> str:
+        """Where ``path`` lives in the store (its s3:// URL, or the path itself)."""
+        return self.objects().describe(path)
 
     def raw_candles_path(self, ticker: str) -> Path:
-        return Path(self.root) / "raw_candles" / f"{ticker}.parquet"
+        return self.local_root() / "raw_candles" / f"{ticker}.parquet"
 
     def feature_windows_path(self, ticker: str) -> Path:
-        return Path(self.root) / "feature_windows" / f"{ticker}.parquet"
+        return self.local_root() / "feature_windows" / f"{ticker}.parquet"
 
     def fold_path(self, fold: str) -> Path:
-        return Path(self.root) / "folds" / f"{fold}.json"
+        return self.local_root() / "folds" / f"{fold}.json"
 
     def normalization_path(self, fold: str) -> Path:
-        return Path(self.root) / "normalization" / f"{fold}.json"
+        return self.local_root() / "normalization" / f"{fold}.json"
 
     def model_dir(self, fold: str) -> Path:
-        return Path(self.root) / "models" / fold
+        return self.local_root() / "models" / fold
 
     def metrics_dir(self, fold: str) -> Path:
-        return Path(self.root) / "metrics" / fold
+        return self.local_root() / "metrics" / fold
 
     def report_dir(self) -> Path:
-        return Path(self.root) / "reports"
+        return self.local_root() / "reports"
+
+
+@functools.lru_cache(maxsize=8)
+def _open_store(root: str, cache: str | None) -> LocalStore | S3Store:
+    return open_store(root, cache)
 
 
 def candle_source_resource(settings: Settings) -> CandleSourceResource:

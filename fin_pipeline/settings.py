@@ -37,6 +37,7 @@ class Settings:
     start: dt.date = dt.date(2010, 1, 4)
     end: dt.date | None = None  # None: the last final session, see :func:`default_end`
     data_dir: Path = Path("data")
+    data_url: str | None = None  # an s3://bucket/prefix data directory (FIN_PIPELINE_DATA_DIR); else data_dir
     source: str = "synthetic"
     csv_dir: Path | None = None
     folds: int = 12
@@ -50,6 +51,11 @@ class Settings:
     polygon_request_deadline: float = 60.0  # seconds for one request, all bytes and retries included
     polygon_ticker_deadline: float = 180.0  # seconds for all pages of one ticker
     min_test_days: int = 20  # the shortest test block a fold count may give (checked by fin-pipeline run)
+
+    @property
+    def data_root(self) -> str:
+        """The data directory as the store opens it: the s3:// URL, or the absolute local path."""
+        return self.data_url or str(self.data_dir.resolve())
 
     def __post_init__(self) -> None:
         for ticker in self.universe:
@@ -96,7 +102,10 @@ class Settings:
         if v := _get(env, "FIN_PIPELINE_END"):
             kw["end"] = _parse(env, "FIN_PIPELINE_END", dt.date.fromisoformat, "a date YYYY-MM-DD")
         if v := _get(env, "FIN_PIPELINE_DATA_DIR"):
-            kw["data_dir"] = Path(v)
+            if v.startswith("s3://"):
+                kw["data_url"] = v.rstrip("/")
+            else:
+                kw["data_dir"] = Path(v)
         if v := _get(env, "FIN_PIPELINE_CSV_DIR"):
             kw["csv_dir"] = Path(v)
         if v := _get(env, "FIN_PIPELINE_FOLDS"):

@@ -10,6 +10,7 @@ LIBRARY = [
     "training",
     "backtest",
     "storage",
+    "objectstore",
     "settings",
     "reporting",
     "scoring",

@@ -74,7 +74,9 @@ def raw_candles(
     start, end = config.dates()
     source = candle_source.build()
     try:
-        update = update_candles(source, ticker, store.raw_candles_path(ticker), start, end)
+        # S3: the stored file (if any) into the cache first, then the updated file back in one PUT
+        update = update_candles(source, ticker, store.pull(store.raw_candles_path(ticker)), start, end)
+        store.push(update.path)
     except (CandleError, SourceError) as exc:
         if isinstance(exc, SourceError) and exc.transient:
             raise  # the RetryPolicy tries again later
@@ -103,7 +105,7 @@ def raw_candles(
             "source": source.describe(),
             "mode": update.mode,
             "fetched": f"{update.fetched[0]} … {update.fetched[1]}" if update.fetched else "nothing (up to date)",
-            "path": MetadataValue.path(str(update.path)),
+            "path": MetadataValue.path(store.describe(update.path)),
         },
         check_results=checks,
     )

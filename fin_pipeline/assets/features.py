@@ -58,7 +58,7 @@ def feature_windows(
 ) -> MaterializeResult:
     """Daily features (34 TA-Lib indicators, 40 columns), target and window_ok of one ticker (Parquet)."""
     ticker = context.partition_key
-    raw_path = store.raw_candles_path(ticker)
+    raw_path = store.pull(store.raw_candles_path(ticker))
     if not raw_path.is_file():
         raise Failure(
             f"{ticker}: no raw candles at {raw_path}; materialize raw_candles for {ticker} first",
@@ -81,6 +81,7 @@ def feature_windows(
             "feature_columns": list(FEATURE_COLUMNS),
         },
     )
+    store.push(path)
 
     # Checks read back what was written; the look-ahead check recomputes from the candles.
     stored, _ = read_parquet(path)
@@ -118,7 +119,7 @@ def feature_windows(
             "first_usable_date": str(dates.iloc[ok.argmax()]) if usable else "none",
             "horizon": config.horizon,
             "feature_version": FEATURE_VERSION,
-            "path": MetadataValue.path(str(path)),
+            "path": MetadataValue.path(store.describe(path)),
         },
         check_results=checks,
     )

@@ -55,6 +55,7 @@ def walk_forward_folds(context: AssetExecutionContext, config: FoldConfig, store
         raise Failure(f"walk_forward_folds: {exc}", allow_retries=False) from exc
     record = {**fold_record(universe.windows, fold), "spec": dataclasses.asdict(spec)}
     write_json(record, store.fold_path(fold.fold))
+    store.push(store.fold_path(fold.fold))
     blocks = pd.DataFrame(
         [
             {
@@ -74,7 +75,7 @@ def walk_forward_folds(context: AssetExecutionContext, config: FoldConfig, store
 
 def read_fold(store: DataStore, fold: str) -> FoldBoundaries:
     """The boundaries ``walk_forward_folds`` stored for ``fold``."""
-    path = store.fold_path(fold)
+    path = store.pull(store.fold_path(fold))
     if not path.is_file():
         raise Failure(f"{fold}: no fold boundaries at {path}; materialize walk_forward_folds[{fold}] first")
     return FoldBoundaries.from_dict(read_json(path))
@@ -92,6 +93,7 @@ def normalization_stats(context: AssetExecutionContext, store: DataStore) -> Mat
     universe = load_universe(store, "normalization_stats")
     stats = fit_fold_normalization(universe.windows, fold)
     write_json(stats.to_dict(), store.normalization_path(fold.fold))
+    store.push(store.normalization_path(fold.fold))
     table = pd.DataFrame({"feature": universe.windows.feature_columns, "mean": stats.mean, "std": stats.std})
     return MaterializeResult(
         metadata={

@@ -26,11 +26,11 @@ from fin_pipeline.training.checkpoint import read_checkpoint
 
 def read_fold_result(store: DataStore, fold: str) -> FoldResult:
     """What ``fold_metrics`` stored for ``fold``, and its model's training history."""
-    files = fold_files(store.metrics_dir(fold))
+    files = fold_files(store.pull_tree(store.metrics_dir(fold)))
     forecasts, meta = read_parquet(files["metrics"])
     predictions, _ = read_parquet(files["predictions"])
     backtest, _ = read_parquet(files["backtest"])
-    history = read_checkpoint(store.model_dir(fold) / "last.pt")["history"]
+    history = read_checkpoint(store.pull(store.model_dir(fold) / "last.pt"))["history"]
     return FoldResult(fold, meta["fold"], forecasts, predictions, backtest, meta["comparison"], history)
 
 
@@ -42,13 +42,14 @@ def read_fold_result(store: DataStore, fold: str) -> FoldResult:
 def walk_forward_report(context: AssetExecutionContext, store: DataStore) -> MaterializeResult:
     """All folds' test blocks stitched: the model against the baselines with statistics, books, and pictures."""
     folds = fold_partitions.get_partition_keys()
-    missing = [f for f in folds if not fold_files(store.metrics_dir(f))["backtest"].is_file()]
+    missing = [f for f in folds if not store.pull(fold_files(store.metrics_dir(f))["backtest"]).is_file()]
     if missing:
         raise Failure(f"walk_forward_report: fold_metrics is missing for {missing}; materialize those folds first")
     results = [read_fold_result(store, f) for f in folds]
     out = store.report_dir()
     report = write_report(results, out, horizon=int(results[0].bounds["horizon"]))
-    context.log.info(f"walk-forward report written to {out}")
+    store.push_tree(out)  # S3: every report file and picture, each in one PUT
+    context.log.info(f"walk-forward report written to {store.describe(out)}")
     stitched = report.stitched
     model, neutral = stitched.backtest.loc["model"], stitched.backtest.loc["model_neutral"]
     forecast = stitched.forecasts.loc["model"]
@@ -73,7 +74,7 @@ def walk_forward_report(context: AssetExecutionContext, store: DataStore) -> Mat
             **{name: MetadataValue.md(table) for name, table in report.tables.items()},
             # Inline images, so the pictures show in the UI's metadata panel and not only on disk.
             **{name: MetadataValue.md(_inline_png(path)) for name, path in report.pictures.items()},
-            "path": MetadataValue.path(str(out)),
+            "path": MetadataValue.path(store.describe(out)),
         }
     )
 

@@ -1,6 +1,7 @@
 """Per fold: a freshly trained checkpoint, and its test block scored against honest baselines."""
 
 import contextlib
+import os
 from dataclasses import asdict
 
 from dagster import (
@@ -16,6 +17,7 @@ from fin_pipeline.assets.config import config_from_spec, spec_values
 from fin_pipeline.assets.folds import ALL_TICKERS, WALK_FORWARD_GROUP, normalization_stats, read_fold
 from fin_pipeline.assets.universe import load_universe
 from fin_pipeline.executors import TRAINING_OP_TAGS
+from fin_pipeline.objectstore import LeaseError
 from fin_pipeline.partitions import fold_partitions
 from fin_pipeline.report import BACKTEST_COLUMNS, FORECAST_COLUMNS
 from fin_pipeline.reporting import markdown_table
@@ -35,7 +37,9 @@ from fin_pipeline.training.walkforward import (
 )
 from fin_pipeline.workers import worker_metadata
 
-RENAME = {"model_config": "model_options"}  # pydantic reserves the name model_config
+RENAME = {"model_config": "model_options"}
+# S3: seconds a fold's lease lasts after its last renewal (renewed every epoch); a dead writer blocks no longer.
+LEASE_TTL = float(os.environ.get("FIN_PIPELINE_LEASE_TTL", "900"))  # pydantic reserves the name model_config
 
 
 class TrainingConfig(config_from_spec("TrainingConfigFields", TrainSpec, "What to train and how.", rename=RENAME)):
@@ -59,12 +63,33 @@ def trained_model(context: AssetExecutionContext, config: TrainingConfig, store:
     """A fresh model trained on the fold's training windows; best checkpoint by the tuning-block loss."""
     spec = config.spec()
     fold = read_fold(store, context.partition_key)
-    stats = FoldStats.from_dict(read_json(store.normalization_path(fold.fold)))
+    stats = FoldStats.from_dict(read_json(store.pull(store.normalization_path(fold.fold))))
     universe = load_universe(store, "trained_model")
     # Each run trains in its own folder; a retry of the same run resumes from its last epoch there, and so does
     # a step that Celery re-delivers after its worker died (its retry number is still 0).
     model_dir = store.model_dir(fold.fold)
     workdir = model_dir / "runs" / context.run.run_id
+    objects = store.objects()
+    try:
+        # S3: one writer per fold at a time (a lease object, see fin_pipeline/objectstore.py); the run folders,
+        # this run's own from a worker that died included, come from the store.
+        with objects.lease(model_dir, owner=context.run.run_id, ttl=LEASE_TTL) as lease:
+            store.pull_tree(model_dir / "runs")
+            return _train(context, spec, fold, stats, universe, store, workdir, lease)
+    except LeaseError as exc:
+        raise Failure(f"{fold.fold}: {exc}", allow_retries=False) from exc
+
+
+def _train(context, spec, fold, stats, universe, store: DataStore, workdir, lease) -> MaterializeResult:
+    model_dir, objects = workdir.parent.parent, store.objects()
+
+    def on_epoch() -> None:  # S3: the run folder's checkpoints to the store, so that another worker can resume
+        for name in ("best.pt", "last.pt"):
+            if (workdir / name).is_file():
+                objects.push(workdir / name)
+        if lease is not None:
+            lease.renew()
+
     resume = (workdir / "last.pt").is_file()
     resumed_from = context.run.run_id if resume else ""
     if resume:
@@ -77,12 +102,27 @@ def trained_model(context: AssetExecutionContext, config: TrainingConfig, store:
         resume = bool(resumed_from)
     resumed_epoch = read_checkpoint(workdir / "last.pt")["epoch"] if resume else 0
     try:
-        outcome = train_fold(universe.windows, fold, stats, spec, workdir, resume=resume, extra=extra)
+        outcome = train_fold(
+            universe.windows,
+            fold,
+            stats,
+            spec,
+            workdir,
+            resume=resume,
+            extra=extra,
+            on_epoch=on_epoch if objects.remote else None,
+        )
     except TrainingError as exc:  # a NaN/inf loss or weights: deterministic, so a retry would only repeat it
         raise Failure(f"{fold.fold}: {exc}", allow_retries=False) from exc
+    if lease is not None:
+        lease.renew()  # still ours (If-Match): nobody took the fold over while this run trained
     best = publish_checkpoints(workdir, model_dir)
+    for name in ("best.pt", "last.pt"):  # S3: each in one PUT, then the run folder goes
+        objects.push(model_dir / name)
+    objects.delete_tree(workdir)
     for folder in remove_orphans(model_dir, is_active):  # dead runs' folders: the fold is published now
-        context.log.info(f"removed the orphaned run folder {folder}")
+        objects.delete_tree(folder)
+        context.log.info(f"removed the orphaned run folder {store.describe(folder)}")
     with contextlib.suppress(OSError):
         workdir.parent.rmdir()
     last = outcome.history[-1]
@@ -99,7 +139,7 @@ def trained_model(context: AssetExecutionContext, config: TrainingConfig, store:
             "model": spec.model,
             "data_version": extra["data_version"],
             "code_version": extra["code_version"],
-            "path": MetadataValue.path(str(best)),
+            "path": MetadataValue.path(store.describe(best)),
             **worker_metadata(),  # host, pid and torch threads of the process that trained
         }
     )
@@ -121,12 +161,13 @@ def _run_is_active(context: AssetExecutionContext):
 def fold_metrics(context: AssetExecutionContext, store: DataStore) -> MaterializeResult:
     """The fold's test block, read once: predictions of the model and baselines, metrics, statistics, backtests."""
     fold = read_fold(store, context.partition_key)
-    checkpoint = store.model_dir(fold.fold) / "best.pt"
+    checkpoint = store.pull(store.model_dir(fold.fold) / "best.pt")
     if not checkpoint.is_file():
         raise Failure(f"{fold.fold}: no checkpoint at {checkpoint}; materialize trained_model[{fold.fold}] first")
     universe = load_universe(store, "fold_metrics")
-    stats = FoldStats.from_dict(read_json(store.normalization_path(fold.fold)))
+    stats = FoldStats.from_dict(read_json(store.pull(store.normalization_path(fold.fold))))
     scores, predictions, chosen = score_fold(universe.windows, fold, stats, checkpoint, store.metrics_dir(fold.fold))
+    store.push_tree(store.metrics_dir(fold.fold))
     return MaterializeResult(
         metadata={
             **flat_metrics(scores),

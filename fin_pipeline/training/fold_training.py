@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,12 +66,14 @@ def train_fold(
     *,
     resume: bool = False,
     extra: dict[str, Any] | None = None,
+    on_epoch: Callable[[], None] | None = None,
 ) -> TrainOutcome:
     """Train a fresh, seeded model on the fold's training windows; keep ``best.pt`` and ``last.pt`` in ``workdir``.
 
     Early stopping, the best checkpoint and a plateau schedule watch the loss on the fold's **tuning** block;
     the test block is never loaded here. ``resume=True`` continues from ``workdir/last.pt`` (a retried run),
-    bit-identical on CPU to an uninterrupted run.
+    bit-identical on CPU to an uninterrupted run. ``on_epoch()`` is called after each epoch's checkpoints are
+    written (the caller uploads them to an object store and renews its lease there).
     """
     spec.validate()
     pos = fold_positions(ws, fold)
@@ -105,7 +108,8 @@ def train_fold(
     )
     trainer.set_early_stopping(spec.patience, spec.min_delta)
     checkpoint = trainer.set_checkpoint(workdir, filename="best.pt")
-    history = trainer.fit(spec.epochs, log_interval=0, resume=resume)
+    callbacks = [lambda _trainer, _record: on_epoch()] if on_epoch is not None else []
+    history = trainer.fit(spec.epochs, log_interval=0, resume=resume, callbacks=callbacks)
     return TrainOutcome(checkpoint.path, checkpoint.last_path, history, checkpoint.best_epoch, checkpoint.best_score)
 
 
