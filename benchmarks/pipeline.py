@@ -4,10 +4,11 @@
     python benchmarks/pipeline.py --quick          # 2 tickers x 2019..2021, 2 folds, 1 epoch (~20 s)
     python benchmarks/pipeline.py --tickers 8 --folds 12 --model lstm --epochs 5 --threads 1
 
-The universe and the fold count are Dagster partitions, read from ``FIN_PIPELINE_UNIVERSE`` and
-``FIN_PIPELINE_FOLDS`` once per process when ``fin_pipeline`` is first imported. This script therefore parses
-its flags first, sets those two variables in ``os.environ`` (the first ``--tickers`` symbols of the default
-universe; any other ``FIN_PIPELINE_*`` variable and ``POLYGON_API_KEY`` are dropped so that nothing outside
+The universe and the folds are Dagster partitions, read from ``FIN_PIPELINE_UNIVERSE``,
+``FIN_PIPELINE_FIRST_TEST_DATE`` and ``FIN_PIPELINE_END`` once per process when ``fin_pipeline`` is first
+imported. This script therefore parses its flags first, sets those variables in ``os.environ`` (the first
+``--tickers`` symbols of the default universe; ``--folds`` quarterly folds, the last one the quarter of
+``--end``; any other ``FIN_PIPELINE_*`` variable and ``POLYGON_API_KEY`` are dropped so that nothing outside
 the flags changes the work), and only then imports ``fin_pipeline`` and ``dagster``.
 
 (A) Through Dagster, what ``fin-pipeline run`` does for the whole chain: ``build_definitions`` with a
@@ -93,13 +94,21 @@ class Work:
         return {"model": self.model, "epochs": epochs or self.epochs, "batch_size": BATCH}
 
 
-def set_environment(tickers: int, folds: int) -> None:
+def first_test_date(end: str, folds: int) -> str:
+    """The first day of the quarter ``folds - 1`` quarters before the quarter of ``end``: ``folds`` quarterly folds."""
+    day = dt.date.fromisoformat(end)
+    quarter = day.year * 4 + (day.month - 1) // 3 - (folds - 1)
+    return dt.date(quarter // 4, quarter % 4 * 3 + 1, 1).isoformat()
+
+
+def set_environment(tickers: int, folds: int, end: str) -> None:
     """Settings are read once per process, at the first import: fix them before any fin_pipeline import."""
     for name in [n for n in os.environ if n.startswith("FIN_PIPELINE_")]:
         del os.environ[name]
     os.environ.pop("POLYGON_API_KEY", None)
     os.environ["FIN_PIPELINE_UNIVERSE"] = ",".join(UNIVERSE[:tickers])
-    os.environ["FIN_PIPELINE_FOLDS"] = str(folds)
+    os.environ["FIN_PIPELINE_FIRST_TEST_DATE"] = first_test_date(end, folds)
+    os.environ["FIN_PIPELINE_END"] = end
     os.environ["FIN_PIPELINE_DATA_DIR"] = tempfile.gettempdir()  # the module-level defs' store; never written
 
 
@@ -282,14 +291,14 @@ def run_direct(
     stages["window set (once)"] += clock() - t0
 
     t0 = clock()
-    spec = FoldSpec(len(work.folds))
+    spec = FoldSpec(first_test_date=dt.date.fromisoformat(work.folds[0]))  # quarters, as the settings say
     folds = compute_folds(ws, spec, 1)
     stages["folds"] += clock() - t0
     train_spec = TrainSpec(**work.train_config(epochs)).validate()
     results = []
     for fold in folds[: 1 if first_fold_only else None]:
         t0 = clock()
-        record = {**fold_record(ws, fold), "spec": dataclasses.asdict(spec)}
+        record = {**fold_record(ws, fold), "spec": spec.to_dict()}
         write_json(record, store.fold_path(fold.fold))
         t1 = clock()
         stats = fit_fold_normalization(ws, fold)
@@ -418,14 +427,14 @@ def check_same_specs(work: Work) -> None:
     from fin_pipeline.training.walkforward import FoldSpec, TrainSpec
 
     assert TrainingConfig(**work.train_config()).spec() == TrainSpec(**work.train_config()), "TrainSpec defaults"
-    assert FoldConfig().spec() == FoldSpec(len(work.folds)), "FoldSpec defaults"
+    assert FoldConfig().spec() == FoldSpec(first_test_date=dt.date.fromisoformat(work.folds[0])), "FoldSpec defaults"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 tickers x 2019..2021, 2 folds, 1 epoch")
     parser.add_argument("--tickers", type=int, default=None, help=f"first N of {','.join(UNIVERSE)} (default 4)")
-    parser.add_argument("--folds", type=int, default=None, help="walk-forward folds (default 3)")
+    parser.add_argument("--folds", type=int, default=None, help="quarterly folds to --end's quarter (default 3)")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs per fold (default 3)")
     parser.add_argument("--model", default="cnn", help="cnn, lstm, attention or ensemble (default cnn)")
     parser.add_argument("--start", default=None, help="first session (default 2015-01-02; quick 2019-01-02)")
@@ -440,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     n_folds = args.folds or (2 if args.quick else 3)
     if not 1 <= n_tickers <= len(UNIVERSE):
         parser.error(f"--tickers must be 1..{len(UNIVERSE)}")
-    set_environment(n_tickers, n_folds)
+    set_environment(n_tickers, n_folds, args.end)
 
     import dagster
     import torch

@@ -1,9 +1,10 @@
 """``fin-pipeline``: run the whole chain headless, recorded in the same Dagster instance the UI reads.
 
 ``fin-pipeline run`` executes, in process (no subprocess start-up per run), the project's own jobs in order:
-``candles_job`` once per ticker (raw candles, then feature windows), ``walk_forward_job`` once per fold
-(boundaries, normalization, a freshly trained model, metrics), then ``report_job``. It prints a line per
-run as it goes and, at the end, the per-fold table of the model against the baselines.
+``candles_job`` once per ticker (raw candles, then feature windows), ``walk_forward_job`` once per fold whose
+calendar test period has begun in the data (boundaries, normalization, a freshly trained model, metrics), then
+``report_job``. It prints a line per run as it goes and, at the end, the per-fold table of the model against the
+baselines.
 
 The runs land in the instance of ``DAGSTER_HOME``; when it is unset and the current directory holds the
 project's ``dagster.yaml`` (the repository root), that directory is used, as ``dagster dev`` there would.
@@ -111,8 +112,8 @@ def _run(args: argparse.Namespace) -> int:
     import pandas as pd
     from dagster import DagsterInstance
 
+    from fin_pipeline.assets.universe import data_fold_keys, load_universe
     from fin_pipeline.definitions import defs, settings
-    from fin_pipeline.partitions import fold_partitions
     from fin_pipeline.reporting import format_value, text_table
 
     tickers = list(settings.universe)
@@ -164,7 +165,8 @@ def _run(args: argparse.Namespace) -> int:
 
     train = _train_config(args)
     print(f"\nfin-pipeline: training every fold fresh: {train}")
-    folds = fold_partitions.get_partition_keys()
+    folds = data_fold_keys(load_universe(defs.resources["store"], "fin-pipeline run"))
+    print(f"fin-pipeline: {len(folds)} fold(s), one per {settings.fold_period} from {settings.first_test_date}")
     failed = []
     for i, fold in enumerate(folds, 1):
         result, seconds = execute("walk_forward_job", fold, {"ops": {"trained_model": {"config": train}}})

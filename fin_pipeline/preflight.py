@@ -2,13 +2,14 @@
 
 The training config goes through the same :meth:`TrainSpec.validate` the ``trained_model`` asset calls (so an
 unknown model or loss, ``--epochs -1`` or ``--batch-size 0`` fail in a second, not once per fold after the
-data step). The fold count is checked against the calendar: the validation (test) blocks of the folds share
-the second half of the usable sessions, so ``folds`` blocks of at least ``min_test_days`` sessions must fit.
+data step). The first test date is checked against the calendar: the sessions before it must hold the
+indicator warm-up, a training block and a tuning block.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # settings imports pandas and the sources: not needed to refuse a bad training config
@@ -37,15 +38,6 @@ def check_training_config(train: dict[str, Any]):
         raise ConfigError(f"training config rejected before any work: {exc}") from None
 
 
-def max_folds(settings: Settings) -> tuple[int, int]:
-    """``(sessions in the test half, the most folds whose test blocks have min_test_days sessions each)``."""
-    from fin_pipeline.sources.calendar import nyse_sessions
-
-    sessions = len(nyse_sessions(settings.start, settings.end_date()))
-    test_half = max(sessions - WARMUP_SESSIONS, 0) // 2
-    return test_half, test_half // settings.min_test_days
-
-
 def check_tickers(settings: Settings, tickers: str | None) -> None:
     """``--tickers`` must name tickers of the universe."""
     if not tickers:
@@ -57,14 +49,17 @@ def check_tickers(settings: Settings, tickers: str | None) -> None:
 
 
 def check_folds(settings: Settings) -> None:
-    """Refuse a fold count whose test blocks would be shorter than ``settings.min_test_days`` sessions."""
+    """Refuse a first test date that leaves too few sessions before it for warm-up, training and tuning."""
+    from fin_pipeline.sources.calendar import nyse_sessions
     from fin_pipeline.settings import SettingsError
+    from fin_pipeline.training.folds import FoldSpec
 
-    test_half, fit = max_folds(settings)
-    if settings.folds > fit:
-        per = test_half / settings.folds
+    spec = FoldSpec()
+    before = len(nyse_sessions(settings.start, settings.first_test_date - dt.timedelta(days=1)))
+    needed = WARMUP_SESSIONS + spec.min_train_days + spec.tune_days
+    if before < needed:
         raise SettingsError(
-            f"FIN_PIPELINE_FOLDS={settings.folds} gives test blocks of about {per:.1f} session(s) "
-            f"({settings.start} … {settings.end_date()}: ~{test_half} sessions in the tested half), fewer than "
-            f"FIN_PIPELINE_MIN_TEST_DAYS={settings.min_test_days}; at most {fit} fold(s) fit"
+            f"FIN_PIPELINE_FIRST_TEST_DATE={settings.first_test_date} leaves {before} session(s) after "
+            f"FIN_PIPELINE_START={settings.start}; the first fold needs about {needed} (warm-up {WARMUP_SESSIONS}, "
+            f"training {spec.min_train_days}, tuning {spec.tune_days}): set a later first test date or an earlier start"
         )

@@ -3,8 +3,9 @@
 ``nightly_retrain`` (21:30 New York, Monday to Friday: after the close, and after 20:00 when the daily bar is
 final) requests one ``candles_job`` run per ticker, tagged with the night's date. ``nightly_retrain_followup``
 watches that night's runs: once every ticker run has succeeded it requests one ``walk_forward_job`` run per
-fold, and once every fold run has succeeded, one ``report_job`` run. Run keys make each request happen once
-a night; a failed ticker run holds the retrain back (the sensor says so), rather than training on stale data.
+fold whose test period has begun in the data, and once every fold run has succeeded, one ``report_job`` run.
+Run keys make each request happen once a night; a failed ticker run holds the retrain back (the sensor says so),
+rather than training on stale data.
 """
 
 from dagster import (
@@ -26,7 +27,9 @@ from fin_pipeline.assets.features import feature_windows
 from fin_pipeline.assets.folds import normalization_stats, walk_forward_folds
 from fin_pipeline.assets.report import walk_forward_report
 from fin_pipeline.assets.training import fold_metrics, trained_model
-from fin_pipeline.partitions import fold_partitions, ticker_partitions
+from fin_pipeline.assets.universe import data_fold_keys, load_universe
+from fin_pipeline.partitions import ticker_partitions
+from fin_pipeline.resources import DataStore
 
 NIGHTLY_CRON = "30 21 * * 1-5"
 NIGHTLY_TAG = "fin_pipeline/nightly"
@@ -71,7 +74,7 @@ def _latest_by_partition(context: SensorEvaluationContext, job: str, night: str)
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
 )
-def nightly_retrain_followup(context: SensorEvaluationContext):
+def nightly_retrain_followup(context: SensorEvaluationContext, store: DataStore):
     """After a nightly refresh: retrain every fold, then rebuild the report, each once all before it succeeded."""
     tagged = [
         r for r in context.instance.get_runs(RunsFilter(job_name="candles_job"), limit=500) if NIGHTLY_TAG in r.tags
@@ -84,13 +87,14 @@ def nightly_retrain_followup(context: SensorEvaluationContext):
     waiting = [t for t in ticker_partitions.get_partition_keys() if tickers.get(t) != DagsterRunStatus.SUCCESS]
     if waiting:
         return SkipReason(f"night {night}: ticker runs not (yet) successful: {waiting}")
+    keys = data_fold_keys(load_universe(store, "nightly_retrain_followup"))  # folds whose period has begun
     folds = _latest_by_partition(context, "walk_forward_job", night)
     if not folds:
         return [
             RunRequest(run_key=f"nightly-{night}-{fold}", job_name="walk_forward_job", partition_key=fold, tags=tags)
-            for fold in fold_partitions.get_partition_keys()
+            for fold in keys
         ]
-    pending = [f for f in fold_partitions.get_partition_keys() if folds.get(f) != DagsterRunStatus.SUCCESS]
+    pending = [f for f in keys if folds.get(f) != DagsterRunStatus.SUCCESS]
     if pending:
         return SkipReason(f"night {night}: fold runs not (yet) successful: {pending}")
     return RunRequest(run_key=f"nightly-{night}-report", job_name="report_job", tags=tags)

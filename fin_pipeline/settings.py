@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from fin_pipeline.sources.calendar import DEFAULT_FIRST_TEST_DATE, PERIODS, period_start
 from fin_pipeline.sources.synthetic import MAX_SIGNAL_IC
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -40,7 +41,8 @@ class Settings:
     data_url: str | None = None  # an s3://bucket/prefix data directory (FIN_PIPELINE_DATA_DIR); else data_dir
     source: str = "synthetic"
     csv_dir: Path | None = None
-    folds: int = 12
+    fold_period: str = "quarter"  # a fold's test block: one month, quarter, half or year
+    first_test_date: dt.date = DEFAULT_FIRST_TEST_DATE  # the first fold's period starts here
     seed: int = 7
     polygon_base_url: str = "https://api.polygon.io"
     polygon_requests_per_minute: float = 5.0
@@ -50,7 +52,6 @@ class Settings:
     csv_date_format: str | None = None  # e.g. "%d/%m/%Y"; needed when a file's dates read both ways
     polygon_request_deadline: float = 60.0  # seconds for one request, all bytes and retries included
     polygon_ticker_deadline: float = 180.0  # seconds for all pages of one ticker
-    min_test_days: int = 20  # the shortest test block a fold count may give (checked by fin-pipeline run)
 
     @property
     def data_root(self) -> str:
@@ -70,8 +71,23 @@ class Settings:
             raise SettingsError("source 'csv' needs FIN_PIPELINE_CSV_DIR (a directory with one TICKER.csv each)")
         if self.end is not None and self.end < self.start:
             raise SettingsError(f"end {self.end} is before start {self.start}")
-        if self.folds < 1:
-            raise SettingsError(f"folds must be at least 1, got {self.folds}")
+        if self.fold_period not in PERIODS:
+            raise SettingsError(f"FIN_PIPELINE_FOLD_PERIOD={self.fold_period!r} is not one of {list(PERIODS)}")
+        if period_start(self.first_test_date, self.fold_period) != self.first_test_date:
+            raise SettingsError(
+                f"FIN_PIPELINE_FIRST_TEST_DATE={self.first_test_date} is not the first day of a {self.fold_period} "
+                f"(e.g. {period_start(self.first_test_date, self.fold_period)})"
+            )
+        if self.first_test_date <= self.start:
+            raise SettingsError(
+                f"FIN_PIPELINE_FIRST_TEST_DATE={self.first_test_date} leaves no history before it "
+                f"(FIN_PIPELINE_START={self.start})"
+            )
+        if self.first_test_date > self.end_date():
+            raise SettingsError(
+                f"FIN_PIPELINE_FIRST_TEST_DATE={self.first_test_date} is after the data's end "
+                f"(FIN_PIPELINE_END, default the last final session: {self.end_date()}): no fold could be tested"
+            )
         if self.polygon_requests_per_minute < 0:
             raise SettingsError("polygon_requests_per_minute must be >= 0 (0 = unlimited)")
         if not 0.0 <= self.signal_ic < MAX_SIGNAL_IC:  # also refuses NaN
@@ -83,8 +99,6 @@ class Settings:
                 f"FIN_PIPELINE_SIGNAL_IC={self.signal_ic:g} plants a signal in the synthetic market only, "
                 f"but the source is {self.source!r}"
             )
-        if self.min_test_days < 1:
-            raise SettingsError(f"min_test_days must be at least 1, got {self.min_test_days}")
         if not self.jump_sigmas > 0:
             raise SettingsError(f"jump_sigmas must be > 0, got {self.jump_sigmas}")
         if not (self.polygon_request_deadline > 0 and self.polygon_ticker_deadline > 0):
@@ -108,8 +122,18 @@ class Settings:
                 kw["data_dir"] = Path(v)
         if v := _get(env, "FIN_PIPELINE_CSV_DIR"):
             kw["csv_dir"] = Path(v)
-        if v := _get(env, "FIN_PIPELINE_FOLDS"):
-            kw["folds"] = _parse(env, "FIN_PIPELINE_FOLDS", int, "an integer")
+        for gone in ("FIN_PIPELINE_FOLDS", "FIN_PIPELINE_MIN_TEST_DAYS"):
+            if _get(env, gone):
+                raise SettingsError(
+                    f"{gone} is no longer read: folds are calendar periods; set FIN_PIPELINE_FOLD_PERIOD and "
+                    "FIN_PIPELINE_FIRST_TEST_DATE instead"
+                )
+        if v := _get(env, "FIN_PIPELINE_FOLD_PERIOD"):
+            kw["fold_period"] = v.lower()
+        if v := _get(env, "FIN_PIPELINE_FIRST_TEST_DATE"):
+            kw["first_test_date"] = _parse(
+                env, "FIN_PIPELINE_FIRST_TEST_DATE", dt.date.fromisoformat, "a date YYYY-MM-DD"
+            )
         if v := _get(env, "FIN_PIPELINE_SEED"):
             kw["seed"] = _parse(env, "FIN_PIPELINE_SEED", int, "an integer")
         if v := _get(env, "FIN_PIPELINE_POLYGON_BASE_URL"):
@@ -118,8 +142,6 @@ class Settings:
             kw["polygon_requests_per_minute"] = _parse(env, "FIN_PIPELINE_POLYGON_RPM", float, "a number")
         if v := _get(env, "FIN_PIPELINE_SIGNAL_IC"):
             kw["signal_ic"] = _parse(env, "FIN_PIPELINE_SIGNAL_IC", float, "a number")
-        if v := _get(env, "FIN_PIPELINE_MIN_TEST_DAYS"):
-            kw["min_test_days"] = _parse(env, "FIN_PIPELINE_MIN_TEST_DAYS", int, "an integer")
         if v := _get(env, "FIN_PIPELINE_JUMP_SIGMAS"):
             kw["jump_sigmas"] = _parse(env, "FIN_PIPELINE_JUMP_SIGMAS", float, "a number")
         if v := _get(env, "FIN_PIPELINE_CSV_DATE_FORMAT"):

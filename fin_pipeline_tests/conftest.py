@@ -20,7 +20,10 @@ for _name in [n for n in os.environ if n.startswith("FIN_PIPELINE_") and n != "F
 os.environ.pop("POLYGON_API_KEY", None)
 # A small universe and fold count keep the in-process Dagster tests fast; subprocess tests set their own.
 os.environ["FIN_PIPELINE_UNIVERSE"] = "AAPL,MSFT,XOM"
-os.environ["FIN_PIPELINE_FOLDS"] = "3"
+# Three quarterly folds on the history the fold tests fetch (2018-01-02 … 2021-06-30): 2020-10-01, 2021-01-01,
+# 2021-04-01; the end fixes the fold partitions (without it they run to the current quarter).
+os.environ["FIN_PIPELINE_FIRST_TEST_DATE"] = "2020-10-01"
+os.environ["FIN_PIPELINE_END"] = "2021-06-30"
 os.environ["FIN_PIPELINE_DATA_DIR"] = tempfile.mkdtemp(prefix="fin_pipeline_test_data_")
 atexit.register(shutil.rmtree, os.environ["FIN_PIPELINE_DATA_DIR"], ignore_errors=True)
 

@@ -27,7 +27,12 @@ def home(tmp_path):
 
 def env_for(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FIN_PIPELINE_", "DAGSTER_HOME"))}
-    env.update(FIN_PIPELINE_DATA_DIR=str(home / "data"), FIN_PIPELINE_START="2024-01-02", FIN_PIPELINE_END="2024-06-28")
+    env.update(
+        FIN_PIPELINE_DATA_DIR=str(home / "data"),
+        FIN_PIPELINE_START="2024-01-02",
+        FIN_PIPELINE_END="2024-06-28",
+        FIN_PIPELINE_FIRST_TEST_DATE="2024-04-01",
+    )
     env.update(extra)
     return env
 
@@ -83,7 +88,8 @@ def test_main_job_runs_the_whole_chain_then_the_dagster_cli_reruns_one_fold(home
     env = env_for(
         home,
         FIN_PIPELINE_UNIVERSE="AAPL,MSFT",
-        FIN_PIPELINE_FOLDS="2",
+        FIN_PIPELINE_FOLD_PERIOD="half",
+        FIN_PIPELINE_FIRST_TEST_DATE="2020-07-01",  # two folds: 2020-07-01 and 2021-01-01
         FIN_PIPELINE_START="2018-01-02",
         FIN_PIPELINE_END="2021-06-30",
     )
@@ -91,17 +97,17 @@ def test_main_job_runs_the_whole_chain_then_the_dagster_cli_reruns_one_fold(home
     proc = subprocess.run(cmd, cwd=home, env=env, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
-    assert "[fold 2/2] fold_01: test " in out and "The model per fold" in out and "All folds stitched" in out
+    assert "[fold 2/2] 2021-01-01: test " in out and "The model per fold" in out and "All folds stitched" in out
     summary = out[out.index("The model per fold") :].splitlines()
-    assert [line.split()[0] for line in summary[4:6]] == ["fold_00", "fold_01"]
+    assert [line.split()[0] for line in summary[4:6]] == ["2020-07-01", "2021-01-01"]
     assert "nw_t" in summary[2] and "dm_p" in summary[2] and "psr" in summary[2]
     assert "Ranking skill:" in out and "Against the best baseline" in out
     assert (home / "data" / "reports" / "report.md").is_file()
     jobs = sorted(runs_of(home), key=lambda run: str(run[0]))
-    assert [str(p) for p, _ in jobs] == ["AAPL", "MSFT", "None", "fold_00", "fold_01"]  # None: the report
+    assert [str(p) for p, _ in jobs] == ["2020-07-01", "2021-01-01", "AAPL", "MSFT", "None"]  # None: the report
     assert {s for _, s in jobs} == {DagsterRunStatus.SUCCESS}
 
-    before = (home / "data" / "models" / "fold_01" / "best.pt").stat().st_mtime_ns
+    before = (home / "data" / "models" / "2021-01-01" / "best.pt").stat().st_mtime_ns
     config = '{"ops": {"trained_model": {"config": {"model": "cnn", "epochs": 1}}}}'
     for asset in ("trained_model", "fold_metrics"):
         proc = subprocess.run(
@@ -114,7 +120,7 @@ def test_main_job_runs_the_whole_chain_then_the_dagster_cli_reruns_one_fold(home
                 "--select",
                 asset,
                 "--partition",
-                "fold_01",
+                "2021-01-01",
                 "--config-json",
                 config,
             ],
@@ -125,7 +131,7 @@ def test_main_job_runs_the_whole_chain_then_the_dagster_cli_reruns_one_fold(home
             timeout=240,
         )
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert (home / "data" / "models" / "fold_01" / "best.pt").stat().st_mtime_ns > before
+    assert (home / "data" / "models" / "2021-01-01" / "best.pt").stat().st_mtime_ns > before
 
 
 def test_main_job_refuses_a_ticker_outside_the_universe(home):

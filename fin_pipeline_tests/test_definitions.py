@@ -36,5 +36,7 @@ def test_partitions_follow_the_settings_and_the_default_source_is_offline():
     tickers = defs.resolve_job_def("candles_job").partitions_def.get_partition_keys()
     folds = defs.resolve_job_def("walk_forward_job").partitions_def.get_partition_keys()
     assert list(tickers) == list(settings.universe)
-    assert list(folds) == [f"fold_{i:02d}" for i in range(settings.folds)]
+    # conftest: quarterly folds from 2020-10-01, the history ending 2021-06-30 (its quarter is the last fold)
+    assert (settings.fold_period, str(settings.first_test_date)) == ("quarter", "2020-10-01")
+    assert list(folds) == ["2020-10-01", "2021-01-01", "2021-04-01"]
     assert isinstance(defs.resources["candle_source"], SyntheticMarketResource)

@@ -31,7 +31,7 @@ def stitched_report(tmp_path, signal_ic: float):
     start, end = dt.date(2012, 1, 3), dt.date(2020, 12, 31)
     ws = build_windows({t: build_feature_frame(market.fetch(t, start, end), t) for t in TICKERS})
     results = []
-    for fold in compute_folds(ws, FoldSpec(num_folds=3)):
+    for fold in compute_folds(ws, FoldSpec(period="year", first_test_date=dt.date(2018, 1, 1))):
         stats = fit_fold_normalization(ws, fold)
         outcome = train_fold(ws, fold, stats, TRAIN, tmp_path / fold.fold)
         scores, pred, _ = score_fold(ws, fold, stats, outcome.best_path, tmp_path / "metrics" / fold.fold)

@@ -49,12 +49,10 @@ def test_training_config_uses_the_assets_validation():
         check_training_config({"epoch": 2})
 
 
-def test_fold_count_giving_tiny_test_blocks_is_refused_with_the_number_that_fits():
+def test_a_first_test_date_leaving_too_little_history_is_refused_naming_the_setting():
     import datetime as dt
 
-    settings = Settings(start=dt.date(2010, 1, 4), end=dt.date(2024, 12, 31), folds=1000)
-    with pytest.raises(
-        SettingsError, match=r"FIN_PIPELINE_FOLDS=1000 gives test blocks of about 1.9 .*at most 92 fold"
-    ):
+    settings = Settings(start=dt.date(2024, 1, 2), end=dt.date(2024, 12, 31), first_test_date=dt.date(2024, 7, 1))
+    with pytest.raises(SettingsError, match=r"FIN_PIPELINE_FIRST_TEST_DATE=2024-07-01 leaves 124 session\(s\)"):
         check_folds(settings)
-    check_folds(Settings(start=dt.date(2010, 1, 4), end=dt.date(2024, 12, 31), folds=12))
+    check_folds(Settings(start=dt.date(2010, 1, 4), end=dt.date(2024, 12, 31), first_test_date=dt.date(2022, 1, 1)))

@@ -10,7 +10,7 @@ def test_defaults_run_offline_on_the_synthetic_market():
     s = Settings.from_env({})
     assert s.source == "synthetic"
     assert s.universe == DEFAULT_UNIVERSE and len(s.universe) == 8
-    assert s.folds == 12
+    assert (s.fold_period, s.first_test_date) == ("quarter", dt.date(2024, 1, 1))
     assert s.data_dir == Path("data")
     assert s.signal_ic == 0.0  # no planted signal unless asked for
 
@@ -22,7 +22,8 @@ def test_every_variable_overrides_its_default(tmp_path):
             "FIN_PIPELINE_START": "2015-03-02",
             "FIN_PIPELINE_END": "2020-12-31",
             "FIN_PIPELINE_DATA_DIR": str(tmp_path),
-            "FIN_PIPELINE_FOLDS": "4",
+            "FIN_PIPELINE_FOLD_PERIOD": "Half",
+            "FIN_PIPELINE_FIRST_TEST_DATE": "2019-07-01",
             "FIN_PIPELINE_SEED": "11",
             "FIN_PIPELINE_POLYGON_BASE_URL": "http://127.0.0.1:9/",
             "FIN_PIPELINE_POLYGON_RPM": "0",
@@ -32,7 +33,8 @@ def test_every_variable_overrides_its_default(tmp_path):
     assert s.universe == ("AAPL", "MSFT", "BRK.B")
     assert (s.start, s.end) == (dt.date(2015, 3, 2), dt.date(2020, 12, 31))
     assert s.data_dir == tmp_path
-    assert (s.folds, s.seed, s.polygon_requests_per_minute) == (4, 11, 0.0)
+    assert (s.fold_period, s.first_test_date) == ("half", dt.date(2019, 7, 1))
+    assert (s.seed, s.polygon_requests_per_minute) == (11, 0.0)
     assert s.polygon_base_url == "http://127.0.0.1:9"
     assert s.signal_ic == 0.05
     assert s.end_date() == dt.date(2020, 12, 31)
@@ -54,8 +56,17 @@ def test_auto_source(env, source):
 @pytest.mark.parametrize(
     ("env", "named"),
     [
-        ({"FIN_PIPELINE_FOLDS": "twelve"}, "FIN_PIPELINE_FOLDS"),
-        ({"FIN_PIPELINE_FOLDS": "0"}, "folds"),
+        ({"FIN_PIPELINE_FOLDS": "12"}, "FIN_PIPELINE_FOLDS is no longer read.*FIN_PIPELINE_FOLD_PERIOD"),
+        ({"FIN_PIPELINE_FOLD_PERIOD": "week"}, "FIN_PIPELINE_FOLD_PERIOD='week' is not one of"),
+        (
+            {"FIN_PIPELINE_FIRST_TEST_DATE": "2024-02-01"},
+            "FIN_PIPELINE_FIRST_TEST_DATE=2024-02-01 is not the first day of a quarter",
+        ),
+        (
+            {"FIN_PIPELINE_FIRST_TEST_DATE": "2024-01-01", "FIN_PIPELINE_END": "2023-06-30"},
+            "FIN_PIPELINE_FIRST_TEST_DATE=2024-01-01 is after the data's end",
+        ),
+        ({"FIN_PIPELINE_FIRST_TEST_DATE": "2009-01-01"}, "FIN_PIPELINE_FIRST_TEST_DATE=2009-01-01 leaves no history"),
         ({"FIN_PIPELINE_START": "2020-13-01"}, "FIN_PIPELINE_START"),
         ({"FIN_PIPELINE_END": "yesterday"}, "FIN_PIPELINE_END"),
         ({"FIN_PIPELINE_START": "2020-01-01", "FIN_PIPELINE_END": "2019-01-01"}, "before start"),

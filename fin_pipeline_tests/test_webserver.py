@@ -33,7 +33,7 @@ BIN = Path(sys.executable).parent
 LOCATION = "fin_pipeline"
 REPOSITORY = "__repository__"  # the name Dagster gives the repository built from a module's ``defs``
 TICKERS = ("AAPL", "MSFT")
-FOLDS = ["fold_00", "fold_01"]
+FOLDS = ["2020-07-01", "2021-01-01"]  # half-year folds (env below)
 FOLD_ASSETS = ["walk_forward_folds", "normalization_stats", "trained_model", "fold_metrics"]
 ALL_ASSETS = {"raw_candles", "feature_windows", *FOLD_ASSETS, "walk_forward_report"}
 # Short training (CPU): one epoch of the small CNN.
@@ -159,7 +159,8 @@ def env_for(home: Path) -> dict[str, str]:
         DAGSTER_HOME=str(home),
         FIN_PIPELINE_DATA_DIR=str(home / "data"),
         FIN_PIPELINE_UNIVERSE=",".join(TICKERS),
-        FIN_PIPELINE_FOLDS=str(len(FOLDS)),
+        FIN_PIPELINE_FOLD_PERIOD="half",
+        FIN_PIPELINE_FIRST_TEST_DATE=FOLDS[0],
         FIN_PIPELINE_START="2018-01-02",
         FIN_PIPELINE_END="2021-06-30",
     )
@@ -343,7 +344,7 @@ def test_webserver_loads_the_location_and_materializes_a_fold_through_graphql(ui
         assert keys(asset) == list(TICKERS), (asset, nodes[asset])
     assert not nodes["walk_forward_report"]["isPartitioned"]
 
-    # Materialize fold_00 of the fold chain, as the UI's Materialize button does.
+    # Materialize the first fold of the fold chain, as the UI's Materialize button does.
     execution_params = {
         "selector": {**selector, "jobName": "walk_forward_job", "assetSelection": [{"path": [a]} for a in FOLD_ASSETS]},
         "runConfigData": RUN_CONFIG,

@@ -1,7 +1,5 @@
 """Walk-forward folds: each fold's training, tuning and test blocks and its normalization, one partition per fold."""
 
-import dataclasses
-
 import pandas as pd
 from dagster import (
     AllPartitionMapping,
@@ -19,6 +17,7 @@ from fin_pipeline.assets.universe import load_universe
 from fin_pipeline.partitions import fold_partitions
 from fin_pipeline.reporting import markdown_table
 from fin_pipeline.resources import DataStore
+from fin_pipeline.settings import load_settings
 from fin_pipeline.storage import read_json, write_json
 from fin_pipeline.training.splits import FoldBoundaries
 from fin_pipeline.training.walkforward import (
@@ -35,25 +34,34 @@ ALL_TICKERS = AssetDep(feature_windows, partition_mapping=AllPartitionMapping())
 
 
 class FoldConfig(
-    config_from_spec("FoldConfigFields", FoldSpec, "How the calendar is cut into folds.", exclude=("num_folds",))
+    config_from_spec(
+        "FoldConfigFields", FoldSpec, "How the calendar is cut into folds.", exclude=("period", "first_test_date")
+    )
 ):
     def spec(self) -> FoldSpec:
-        """The library's spec; the fold count is the number of fold partitions (FIN_PIPELINE_FOLDS)."""
-        return FoldSpec(num_folds=len(fold_partitions.get_partition_keys()), **spec_values(self))
+        """The library's spec; the period and first test date name the fold partitions, so they are settings
+        (FIN_PIPELINE_FOLD_PERIOD, FIN_PIPELINE_FIRST_TEST_DATE), not run config."""
+        settings = load_settings()
+        return FoldSpec(period=settings.fold_period, first_test_date=settings.first_test_date, **spec_values(self))
 
 
 @asset(partitions_def=fold_partitions, group_name=WALK_FORWARD_GROUP, deps=[ALL_TICKERS], kinds={"json"})
 def walk_forward_folds(context: AssetExecutionContext, config: FoldConfig, store: DataStore) -> MaterializeResult:
-    """The fold's blocks: training | gap | tuning | gap | test dates, the configured gap, window and ticker counts."""
+    """The fold's blocks: training | gap | tuning | gap | test (its calendar period) dates, gap, window counts."""
     universe = load_universe(store, "walk_forward_folds")
     spec = config.spec()
     try:
         folds = compute_folds(universe.windows, spec, universe.horizon)
-        fold = next(f for f in folds if f.fold == context.partition_key)
+        fold = next((f for f in folds if f.fold == context.partition_key), None)
+        if fold is None:
+            raise ValueError(
+                f"fold {context.partition_key}: its test period has not begun in the data, which ends on "
+                f"{folds[-1].test_end}; materialize it once the period's first trading day has arrived"
+            )
         fold_positions(universe.windows, fold)  # an empty training or tuning block fails here, naming the fold
     except ValueError as exc:
         raise Failure(f"walk_forward_folds: {exc}", allow_retries=False) from exc
-    record = {**fold_record(universe.windows, fold), "spec": dataclasses.asdict(spec)}
+    record = {**fold_record(universe.windows, fold), "spec": spec.to_dict()}
     write_json(record, store.fold_path(fold.fold))
     store.push(store.fold_path(fold.fold))
     blocks = pd.DataFrame(

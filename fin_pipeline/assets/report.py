@@ -15,8 +15,8 @@ from dagster import (
 
 from fin_pipeline.assets.folds import WALK_FORWARD_GROUP
 from fin_pipeline.assets.training import fold_metrics
+from fin_pipeline.assets.universe import data_fold_keys, load_universe
 from fin_pipeline.backtest import BUY_AND_HOLD
-from fin_pipeline.partitions import fold_partitions
 from fin_pipeline.report import FoldResult, write_report
 from fin_pipeline.resources import DataStore
 from fin_pipeline.scoring import fold_files
@@ -41,7 +41,7 @@ def read_fold_result(store: DataStore, fold: str) -> FoldResult:
 )
 def walk_forward_report(context: AssetExecutionContext, store: DataStore) -> MaterializeResult:
     """All folds' test blocks stitched: the model against the baselines with statistics, books, and pictures."""
-    folds = fold_partitions.get_partition_keys()
+    folds = data_fold_keys(load_universe(store, "walk_forward_report"))  # every period begun in the data
     missing = [f for f in folds if not store.pull(fold_files(store.metrics_dir(f))["backtest"]).is_file()]
     if missing:
         raise Failure(f"walk_forward_report: fold_metrics is missing for {missing}; materialize those folds first")

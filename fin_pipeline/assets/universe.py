@@ -4,9 +4,11 @@ import dataclasses
 import functools
 from pathlib import Path
 
+import pandas as pd
 from dagster import Failure
 
 from fin_pipeline.features.windows import WindowSet, load_window_set
+from fin_pipeline.partitions import fold_keys_through
 from fin_pipeline.resources import DataStore
 from fin_pipeline.settings import load_settings
 from fin_pipeline.storage import read_parquet_meta
@@ -35,6 +37,12 @@ def load_universe(store: DataStore, what: str) -> Universe:
         raise Failure(f"{what}: feature files disagree on the target horizon: {horizons}", allow_retries=False)
     stamps = tuple((t, str(p), p.stat().st_mtime_ns, p.stat().st_size) for t, p in paths.items())
     return Universe(_window_set(stamps), list(paths.values()), int(next(iter(horizons.values()))))
+
+
+def data_fold_keys(universe: Universe) -> list[str]:
+    """The fold partitions whose test period has begun in the data (the last fold among them is open until its
+    period ends); later partitions (a period that began after the data's last day) wait for their first day."""
+    return fold_keys_through(pd.Timestamp(universe.windows.index["date"].max()).date())
 
 
 @functools.lru_cache(maxsize=2)

@@ -1,4 +1,5 @@
-"""NYSE trading sessions, from ``exchange_calendars`` (holidays and unscheduled closures included)."""
+"""NYSE trading sessions, from ``exchange_calendars`` (holidays and unscheduled closures included), and the
+calendar periods (month, quarter, half, year) that anchor the walk-forward folds' test blocks."""
 
 from __future__ import annotations
 
@@ -30,3 +31,44 @@ def nyse_sessions(start: dt.date, end: dt.date) -> pd.DatetimeIndex:
     sessions = pd.DatetimeIndex(cal.sessions).as_unit("ns")
     lo, hi = sessions.searchsorted(pd.Timestamp(start)), sessions.searchsorted(pd.Timestamp(end), side="right")
     return sessions[lo:hi]
+
+
+# The default first test period: about 12 quarterly folds up to late 2026 (the README's settings table).
+DEFAULT_FIRST_TEST_DATE = dt.date(2024, 1, 1)
+PERIODS = {"month": 1, "quarter": 3, "half": 6, "year": 12}  # months per test period
+# Dagster cron schedules whose ticks are the period starts (time-window partitions of the folds).
+PERIOD_CRONS = {
+    "month": "0 0 1 * *",
+    "quarter": "0 0 1 1,4,7,10 *",
+    "half": "0 0 1 1,7 *",
+    "year": "0 0 1 1 *",
+}
+
+
+def check_period(period: str) -> str:
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {list(PERIODS)}, got {period!r}")
+    return period
+
+
+def period_start(day: dt.date, period: str) -> dt.date:
+    """The first calendar day of the ``period`` (month, quarter, half, year) that contains ``day``."""
+    months = PERIODS[check_period(period)]
+    return dt.date(day.year, (day.month - 1) // months * months + 1, 1)
+
+
+def next_period_start(start: dt.date, period: str) -> dt.date:
+    """The first day of the period after the one that contains ``start``."""
+    first = period_start(start, period)
+    month = first.month - 1 + PERIODS[period]
+    return dt.date(first.year + month // 12, month % 12 + 1, 1)
+
+
+def check_first_test_date(first_test_date: dt.date, period: str) -> dt.date:
+    """``first_test_date`` must be the first day of a ``period`` (e.g. 2024-01-01 or 2024-04-01 for quarters)."""
+    if period_start(first_test_date, period) != first_test_date:
+        raise ValueError(
+            f"first_test_date={first_test_date} is not the first day of a {period} "
+            f"(e.g. {period_start(first_test_date, period)})"
+        )
+    return first_test_date

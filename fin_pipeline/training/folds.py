@@ -8,6 +8,7 @@ the three blocks and the one reading of the gap), :func:`fold_positions` gives e
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import math
 from typing import Any, NamedTuple
 
@@ -15,15 +16,36 @@ import numpy as np
 
 from fin_pipeline.features.windows import WindowSet
 from fin_pipeline.training.spec import described
-from fin_pipeline.training.splits import BLOCKS, MODES, FoldBoundaries, date_walk_forward_splits
+from fin_pipeline.training.splits import (
+    BLOCKS,
+    DEFAULT_FIRST_TEST_DATE,
+    MODES,
+    PERIODS,
+    FoldBoundaries,
+    calendar_walk_forward_splits,
+    check_first_test_date,
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class FoldSpec:
-    """How the calendar is cut into folds (see :func:`compute_folds`)."""
+    """How the calendar is cut into folds (see :func:`compute_folds`).
 
-    num_folds: int = described(12, "Number of walk-forward folds (the fold partitions).", ge=1)
+    ``period`` and ``first_test_date`` name the fold partitions, so the pipeline takes them from the settings
+    (FIN_PIPELINE_FOLD_PERIOD, FIN_PIPELINE_FIRST_TEST_DATE), not from run config.
+    """
+
+    period: str = described("quarter", "Calendar length of a fold's test block: month, quarter, half or year.")
+    first_test_date: dt.date = described(
+        DEFAULT_FIRST_TEST_DATE, "First day of the first fold's test period (the first day of a period)."
+    )
     mode: str = described("expanding", "'expanding' training window from the start, or 'rolling'.")
+    train_days: int | None = described(
+        None,
+        "Rolling mode: trading days of every training block (at least tune_days); empty: the first fold's "
+        "expanding length.",
+        ge=1,
+    )
     purge_days: int | None = described(
         None,
         "Trading days strictly between a block's last target date and the next block's first day; at least "
@@ -31,11 +53,6 @@ class FoldSpec:
         ge=0,
     )
     embargo_days: int = described(0, "Extra trading days between blocks, after the purge.", ge=0)
-    test_days: int | None = described(
-        None,
-        "Trading days per test (scored) block; empty: the test blocks cover the second half of the history.",
-        ge=1,
-    )
     tune_days: int = described(
         63, "Trading days of the tuning (early-stopping) block before each test block (63: a quarter).", ge=5
     )
@@ -55,6 +72,19 @@ class FoldSpec:
                 raise ValueError(f"fold config: {f.name} must be >= {low}, got {value}")
         if self.mode not in MODES:
             raise ValueError(f"fold config: mode must be one of {list(MODES)}, got {self.mode!r}")
+        if self.period not in PERIODS:
+            raise ValueError(
+                f"fold config: period (FIN_PIPELINE_FOLD_PERIOD) must be one of {list(PERIODS)}, got {self.period!r}"
+            )
+        try:
+            check_first_test_date(self.first_test_date, self.period)
+        except ValueError as exc:
+            raise ValueError(f"fold config (FIN_PIPELINE_FIRST_TEST_DATE): {exc}") from None
+        if self.mode == "rolling" and self.train_days is not None and self.train_days < self.tune_days:
+            raise ValueError(
+                f"fold config: rolling train_days={self.train_days} is shorter than the tuning block "
+                f"tune_days={self.tune_days}"
+            )
         if self.purge_days is not None and self.purge_days < horizon:
             raise ValueError(
                 f"fold config: purge_days={self.purge_days} must be >= the target horizon h={horizon} "
@@ -66,6 +96,10 @@ class FoldSpec:
             )
         return self
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (the first test date as an ISO string): for the fold file and Dagster metadata."""
+        return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in dataclasses.asdict(self).items()}
+
     def tickers_needed(self, universe_size: int) -> int:
         """``min_tickers``, or its default: half the universe (rounded up), at least 2, at most the universe."""
         if self.min_tickers is not None:
@@ -74,13 +108,15 @@ class FoldSpec:
 
 
 def compute_folds(ws: WindowSet, spec: FoldSpec, horizon: int = 1) -> list[FoldBoundaries]:
-    """Fold boundaries on the calendar of the universe's usable window end days, the same cut for every ticker."""
+    """Fold boundaries on the calendar of the universe's usable window end days, the same cut for every ticker:
+    one fold per ``spec.period`` from ``spec.first_test_date`` to the last day with enough tickers."""
     spec.validate(horizon, len(ws.spans))
-    return date_walk_forward_splits(
+    return calendar_walk_forward_splits(
         ws.index["date"].to_numpy(),
-        spec.num_folds,
-        test_days=spec.test_days,
+        spec.period,
+        spec.first_test_date,
         tune_days=spec.tune_days,
+        train_days=spec.train_days,
         purge_days=spec.purge_days,
         embargo_days=spec.embargo_days,
         mode=spec.mode,

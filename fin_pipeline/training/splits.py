@@ -9,6 +9,12 @@ pipeline uses has **three** (DESIGN.md, "Time, leakage and folds")::
 
 * **test** is the scored, out-of-sample block. The test blocks are consecutive, never overlap, and the last one
   ends on the last eligible day. Nothing that picks a model reads it: it is predicted once, after training.
+  The pipeline anchors them to the calendar (:func:`calendar_walk_forward_splits`): fold ``2025-07-01`` tests
+  the eligible days of the period (month, quarter, half or year) that begins that day, and its key never
+  changes. The last fold is *open* while its period has not ended (its test block runs to the last eligible
+  day and grows as days arrive); every earlier fold is *closed*, and new days never move it. The count-based
+  :func:`date_walk_forward_splits` (``num_folds`` blocks covering the second half of the history) remains for
+  notebooks; its boundaries move as the history grows.
 * **tuning** is the early-stopping block: the ``tune_days`` eligible days that end one gap before the test block.
   Early stopping, the best checkpoint, plateau schedules and baseline hyper-parameters look at it only.
 * **training** ends one gap before the tuning block; it starts on the first eligible day (expanding) or
@@ -41,6 +47,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from fin_pipeline.sources.calendar import (  # noqa: F401  (re-exported: the fold layout is read here)
+    DEFAULT_FIRST_TEST_DATE,
+    PERIOD_CRONS,
+    PERIODS,
+    check_first_test_date,
+    check_period,
+    next_period_start,
+    period_start,
+)
 
 MODES = ("expanding", "rolling")
 
@@ -167,7 +183,7 @@ def _pick(mask: np.ndarray, positions: Any) -> np.ndarray:
 
 
 BLOCKS = ("train", "tune", "test")
-_DATES = ("train_start", "train_end", "tune_start", "tune_end", "test_start", "test_end")
+_DATES = ("train_start", "train_end", "tune_start", "tune_end", "test_start", "test_end", "period_end")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,7 +194,7 @@ class FoldBoundaries:
     ``horizon + purge_days + embargo_days`` trading days that belong to none (see the module docstring).
     """
 
-    fold: str  # the partition key, e.g. 'fold_00'
+    fold: str  # the partition key: the test period's first day ('2025-07-01'), or 'fold_00' for count-based folds
     index: int
     train_start: dt.date
     train_end: dt.date
@@ -193,6 +209,10 @@ class FoldBoundaries:
     train_days: int  # trading days in the training range
     tune_days: int
     test_days: int
+    # Calendar folds: the last calendar day of the test period, and whether the period is still running (the
+    # data ends before it does: the test block grows as days arrive). Count-based folds: None and False.
+    period_end: dt.date | None = None
+    is_open: bool = False
 
     def mask(self, block: str, window_dates: Any) -> np.ndarray:
         """Boolean mask over windows (given each window's last day) that fall in ``block`` (train, tune, test)."""
@@ -224,7 +244,13 @@ class FoldBoundaries:
     def from_dict(cls, data: dict[str, Any]) -> FoldBoundaries:
         """The inverse of :meth:`to_dict`; keys that are not fields (counts stored beside them) are ignored."""
         fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: (dt.date.fromisoformat(v) if k in _DATES else v) for k, v in data.items() if k in fields})
+        return cls(
+            **{
+                k: (dt.date.fromisoformat(v) if k in _DATES and v is not None else v)
+                for k, v in data.items()
+                if k in fields
+            }
+        )
 
 
 def fold_key(index: int) -> str:
@@ -235,6 +261,31 @@ def fold_key(index: int) -> str:
 def _last_at_or_before(eligible_pos: np.ndarray, limit: int) -> int:
     """Index into the eligible days of the last one whose trading-day position is <= ``limit`` (-1: none)."""
     return int(np.searchsorted(eligible_pos, limit, side="right")) - 1
+
+
+def _calendar(dates: Any, min_tickers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(trading days, tickers per day, positions of the eligible days)``; an error when none is eligible."""
+    all_days = _to_days(list(dates) if not isinstance(dates, np.ndarray | pd.Index) else dates)
+    cal, counts = np.unique(all_days, return_counts=True)
+    if len(cal) == 0:
+        raise ValueError("date_walk_forward_splits needs at least one date")
+    eligible = np.flatnonzero(counts >= min_tickers)  # positions in cal of the eligible days
+    if len(eligible) == 0:
+        raise ValueError(
+            f"no day has min_tickers={min_tickers} tickers (at most {counts.max()} on any day of "
+            f"{cal[0]}..{cal[-1]}); lower min_tickers or widen the universe"
+        )
+    return cal, counts, eligible
+
+
+def _check_gap(horizon: int, purge_days: int | None, embargo_days: int) -> tuple[int, int, int]:
+    horizon = _check_count("horizon", horizon, 1)
+    purge_days = horizon if purge_days is None else _check_count("purge_days", purge_days, 0)
+    if purge_days < horizon:
+        raise ValueError(
+            f"purge_days={purge_days} must be >= the target horizon h={horizon}: training targets would leak"
+        )
+    return horizon, purge_days, _check_count("embargo_days", embargo_days, 0)
 
 
 def date_walk_forward_splits(
@@ -250,7 +301,7 @@ def date_walk_forward_splits(
     horizon: int = 1,
     min_tickers: int = 1,
 ) -> list[FoldBoundaries]:
-    """Walk-forward folds of three blocks cut on a trading calendar, the same cut for every ticker.
+    """Walk-forward folds of three blocks cut on a trading calendar, ``num_folds`` test blocks of equal length.
 
     Args:
         dates: the last day of every usable window of every ticker (one entry per ticker and day; order does not
@@ -271,48 +322,137 @@ def date_walk_forward_splits(
     Raises ``ValueError`` naming the fold and its dates when a block is empty or too short, when a test block
     contains a day with fewer than ``min_tickers`` tickers, or when no day has ``min_tickers`` tickers.
     """
-    all_days = _to_days(list(dates) if not isinstance(dates, np.ndarray | pd.Index) else dates)
-    cal, counts = np.unique(all_days, return_counts=True)  # trading days and tickers per day
     num_folds = _check_count("num_folds", num_folds, 1)
-    horizon = _check_count("horizon", horizon, 1)
-    purge_days = horizon if purge_days is None else _check_count("purge_days", purge_days, 0)
-    if purge_days < horizon:
-        raise ValueError(
-            f"purge_days={purge_days} must be >= the target horizon h={horizon}: training targets would leak"
-        )
-    embargo_days = _check_count("embargo_days", embargo_days, 0)
-    tune_days = _check_count("tune_days", tune_days, 1)
-    min_train_days = _check_count("min_train_days", min_train_days, 1)
+    horizon, purge_days, embargo_days = _check_gap(horizon, purge_days, embargo_days)
     min_tickers = _check_count("min_tickers", min_tickers, 1)
-    mode = _check_mode(mode)
-    if len(cal) == 0:
-        raise ValueError("date_walk_forward_splits needs at least one date")
-    eligible = np.flatnonzero(counts >= min_tickers)  # positions in cal of the eligible days
-    if len(eligible) == 0:
-        raise ValueError(
-            f"no day has min_tickers={min_tickers} tickers (at most {counts.max()} on any day of "
-            f"{cal[0]}..{cal[-1]}); lower min_tickers or widen the universe"
-        )
+    cal, counts, eligible = _calendar(dates, min_tickers)
     n = len(eligible)
     if test_days is None:
         test_days = max(n // (2 * num_folds), 1)
     test_days = _check_count("test_days", test_days, 1)
-    train_days = None if train_days is None else _check_count("train_days", train_days, 1)
-    gap = horizon + purge_days + embargo_days  # trading days dropped between two blocks
     first_test = n - num_folds * test_days
     if first_test < 0:
         raise ValueError(
             f"{num_folds} test blocks of {test_days} days need {num_folds * test_days} eligible days; "
             f"{cal[0]}..{cal[-1]} has {n} with at least min_tickers={min_tickers} tickers"
         )
+    tests = [
+        (fold_key(i), first_test + i * test_days, first_test + (i + 1) * test_days, None, False)
+        for i in range(num_folds)
+    ]
+    return _three_blocks(
+        cal,
+        counts,
+        eligible,
+        tests,
+        tune_days,
+        horizon,
+        purge_days,
+        embargo_days,
+        mode,
+        min_train_days,
+        train_days,
+        min_tickers,
+    )
+
+
+def calendar_walk_forward_splits(
+    dates: Iterable[Any],
+    period: str = "quarter",
+    first_test_date: dt.date | str = DEFAULT_FIRST_TEST_DATE,
+    tune_days: int = 63,
+    purge_days: int | None = None,
+    embargo_days: int = 0,
+    mode: str = "expanding",
+    min_train_days: int = 1,
+    train_days: int | None = None,
+    horizon: int = 1,
+    min_tickers: int = 1,
+) -> list[FoldBoundaries]:
+    """Walk-forward folds whose test blocks are calendar periods, from ``first_test_date`` to the data's end.
+
+    Fold ``k`` (its key: the period's first day, ``'2024-04-01'``) tests the eligible days of its period; the
+    last fold, whose period contains the last eligible day, is open when the period runs past the last trading
+    day. Its training and tuning blocks end before the period with the gap, so a fold depends only on rows
+    before its period (and new days never move a closed fold). The other arguments are those of
+    :func:`date_walk_forward_splits`; ``train_days`` (rolling) must be at least ``tune_days``.
+
+    Raises ``ValueError`` for an unknown period, a ``first_test_date`` that is not a period's first day or lies
+    after the last eligible day, a rolling ``train_days`` shorter than ``tune_days``, and a period (fold) with no
+    day on which ``min_tickers`` tickers trade (naming the fold and its dates).
+    """
+    period = check_period(period)
+    first = dt.date.fromisoformat(first_test_date) if isinstance(first_test_date, str) else first_test_date
+    check_first_test_date(first, period)
+    horizon, purge_days, embargo_days = _check_gap(horizon, purge_days, embargo_days)
+    tune_days = _check_count("tune_days", tune_days, 1)
+    min_tickers = _check_count("min_tickers", min_tickers, 1)
+    if mode == "rolling" and train_days is not None and train_days < tune_days:
+        raise ValueError(f"rolling train_days={train_days} is shorter than the tuning block tune_days={tune_days}")
+    cal, counts, eligible = _calendar(dates, min_tickers)
+    days = cal[eligible]  # the eligible days, sorted
+    last, last_trading = _as_date(days[-1]), _as_date(cal[-1])
+    if first > last:
+        raise ValueError(
+            f"first_test_date={first} is after the data's last day with min_tickers={min_tickers} tickers "
+            f"({last}): no fold can be tested; set an earlier first test date or fetch more data"
+        )
+    tests = []
+    start = first
+    while start <= last:
+        stop = next_period_start(start, period)  # exclusive
+        s0 = int(np.searchsorted(days, np.datetime64(start)))
+        s1 = int(np.searchsorted(days, np.datetime64(stop)))
+        if s1 == s0:
+            raise ValueError(
+                f"fold {start}: its test period {start}..{stop - dt.timedelta(days=1)} has no trading day with "
+                f"min_tickers={min_tickers} tickers; fix the data or lower min_tickers"
+            )
+        period_end = stop - dt.timedelta(days=1)
+        tests.append((start.isoformat(), s0, s1, period_end, last_trading < period_end))
+        start = stop
+    return _three_blocks(
+        cal,
+        counts,
+        eligible,
+        tests,
+        tune_days,
+        horizon,
+        purge_days,
+        embargo_days,
+        mode,
+        min_train_days,
+        train_days,
+        min_tickers,
+    )
+
+
+def _three_blocks(
+    cal: np.ndarray,
+    counts: np.ndarray,
+    eligible: np.ndarray,
+    tests: list[tuple[str, int, int, dt.date | None, bool]],
+    tune_days: int,
+    horizon: int,
+    purge_days: int,
+    embargo_days: int,
+    mode: str,
+    min_train_days: int,
+    train_days: int | None,
+    min_tickers: int,
+) -> list[FoldBoundaries]:
+    """Tuning and training blocks before each test block ``[s0, s1)`` (positions in the eligible days)."""
+    tune_days = _check_count("tune_days", tune_days, 1)
+    min_train_days = _check_count("min_train_days", min_train_days, 1)
+    mode = _check_mode(mode)
+    train_days = None if train_days is None else _check_count("train_days", train_days, 1)
+    gap = horizon + purge_days + embargo_days  # trading days dropped between two blocks
 
     def day(k: int) -> np.datetime64:  # the k-th eligible day
         return cal[eligible[k]]
 
     layout = []
-    for i in range(num_folds):
-        name = fold_key(i)
-        s0, s1 = first_test + i * test_days, first_test + (i + 1) * test_days  # [s0, s1) in eligible days
+    for name, s0, s1, _, _ in tests:
         short = np.flatnonzero(counts[eligible[s0] : eligible[s1 - 1] + 1] < min_tickers)
         if len(short):
             worst = eligible[s0] + short[np.argmin(counts[eligible[s0] + short])]
@@ -328,10 +468,10 @@ def date_walk_forward_splits(
                 f"{day(s0)}..{day(s1 - 1)} (gap {gap} days, eligible days from {day(0)})"
             )
         t1 = _last_at_or_before(eligible, eligible[u0] - gap - 1) + 1  # training: [t0, t1)
-        layout.append((name, t1, u0, u1, s0, s1))
-    rolling = train_days if train_days is not None else max(layout[0][1], 1)
+        layout.append((t1, u0, u1))
+    rolling = train_days if train_days is not None else max(layout[0][0], 1)
     folds = []
-    for i, (name, t1, u0, u1, s0, s1) in enumerate(layout):
+    for i, ((name, s0, s1, period_end, is_open), (t1, u0, u1)) in enumerate(zip(tests, layout, strict=True)):
         t0 = 0 if mode == "expanding" else max(t1 - rolling, 0)
         span = eligible[t1 - 1] - eligible[t0] + 1 if t1 > t0 else 0  # trading days in the training range
         if span < min_train_days:
@@ -356,6 +496,8 @@ def date_walk_forward_splits(
                 train_days=int(span),
                 tune_days=int(eligible[u1 - 1] - eligible[u0] + 1),
                 test_days=int(eligible[s1 - 1] - eligible[s0] + 1),
+                period_end=period_end,
+                is_open=is_open,
             )
         )
     return folds

@@ -1,11 +1,28 @@
-"""Which code and which data produced an artifact: stored in every checkpoint and shown in the UI."""
+"""Which code and which data produced an artifact: stored in every checkpoint and shown in the UI.
+
+A fold's inputs are versioned by the **rows** it reads, not by whole files (a feature file gains a row every
+night, but a closed fold reads none of it). :func:`rows_version` hashes, per ticker, the feature rows and targets
+that the usable windows ending on or before a day cover, with their dates, plus a configuration dict:
+
+* a fold's data version: the rows up to its test block's end (the open fold: up to the latest day) and its
+  boundaries and spec (``walk_forward_folds``);
+* a fold's training version: the rows up to its tuning block's end and the training boundaries
+  (``normalization_stats``, hence ``trained_model``): a model depends only on rows before its test period.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
 
 import fin_pipeline
+from fin_pipeline.features.windows import WindowSet
 
 
 def code_version() -> str:
@@ -23,4 +40,28 @@ def data_version(paths: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in paths:
         digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def rows_version(ws: WindowSet, upto: dt.date, config: dict[str, Any] | None = None) -> str:
+    """A hash of every ticker's feature rows and targets that usable windows ending on or before ``upto`` cover
+    (from the ticker's first row to the last such window's last row), their window end dates, and ``config``.
+
+    Rows after ``upto`` never enter it, so a new day leaves the version of every earlier cut unchanged.
+    """
+    digest = hashlib.sha256()
+    digest.update(json.dumps(config or {}, sort_keys=True, default=str).encode())
+    index = ws.index
+    limit = np.datetime64(pd.Timestamp(upto).date(), "D")
+    for ticker, (first, _) in ws.spans.items():
+        mine = index.loc[index["ticker"] == ticker]
+        days = mine["date"].to_numpy().astype("datetime64[D]")
+        keep = days <= limit
+        digest.update(ticker.encode())
+        if not keep.any():
+            continue
+        last_row = int(mine["window"].to_numpy()[keep].max()) + ws.window - 1
+        digest.update(np.ascontiguousarray(ws.values[first : last_row + 1]).tobytes())
+        digest.update(np.ascontiguousarray(ws.targets[first : last_row + 1]).tobytes())
+        digest.update(days[keep].tobytes())
     return digest.hexdigest()[:16]

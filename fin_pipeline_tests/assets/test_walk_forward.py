@@ -21,7 +21,7 @@ from fin_pipeline.storage import read_json, read_parquet
 from fin_pipeline.training.checkpoint import load_checkpoint
 
 TICKERS = list(load_settings().universe)
-FOLDS = [f"fold_{i:02d}" for i in range(load_settings().folds)]
+FOLDS = ["2020-10-01", "2021-01-01", "2021-04-01"]  # conftest: quarters from 2020-10-01 to 2021-06-30
 CANDLES = {"ops": {"raw_candles": {"config": {"start": "2018-01-02", "end": "2021-06-30"}}}}
 TRAIN = {"epochs": 2, "model": "cnn", "batch_size": 64, "seed": 3}
 
@@ -149,9 +149,9 @@ def test_the_configured_purge_is_what_the_fold_file_and_the_ui_show(full_run, tm
     data = tmp_path / "data"
     shutil.copytree(root / "feature_windows", data / "feature_windows")
     config = {"ops": {"walk_forward_folds": {"config": {"purge_days": 3, "embargo_days": 2, "tune_days": 40}}}}
-    result = folds_only(data, "fold_01", config)
+    result = folds_only(data, "2021-01-01", config)
     assert result.success, failure_message(result)
-    b = read_json(data / "folds" / "fold_01.json")
+    b = read_json(data / "folds" / "2021-01-01.json")
     assert (b["purge_days"], b["embargo_days"], b["tune_days"]) == (3, 2, 40)
     (event,) = result.asset_materializations_for_node("walk_forward_folds")
     assert event.metadata["purge_days"].value == 3 and event.metadata["embargo_days"].value == 2
@@ -177,10 +177,10 @@ def test_a_fold_alone_gives_the_same_checkpoint_as_in_the_full_run(full_run, tmp
     root, _, _ = full_run
     alone = tmp_path / "data"
     shutil.copytree(root / "feature_windows", alone / "feature_windows")  # only the features
-    result = run(make_defs(alone), "walk_forward_job", "fold_01", train_config())
+    result = run(make_defs(alone), "walk_forward_job", "2021-01-01", train_config())
     assert result.success, failure_message(result)
-    assert_same_checkpoint(alone / "models" / "fold_01" / "best.pt", root / "models" / "fold_01" / "best.pt")
-    assert not (alone / "models" / "fold_00").exists()
+    assert_same_checkpoint(alone / "models" / "2021-01-01" / "best.pt", root / "models" / "2021-01-01" / "best.pt")
+    assert not (alone / "models" / "2020-10-01").exists()
 
 
 def test_a_failing_fold_leaves_the_others_alone(full_run, tmp_path, monkeypatch):
@@ -193,18 +193,18 @@ def test_a_failing_fold_leaves_the_others_alone(full_run, tmp_path, monkeypatch)
 
     real = training_assets.train_fold
 
-    def broken_for_fold_02(ws, fold, *a, **kw):
-        if fold.fold == "fold_02":
-            raise RuntimeError("simulated crash in fold_02")
+    def broken_for_the_third_fold(ws, fold, *a, **kw):
+        if fold.fold == "2021-04-01":
+            raise RuntimeError("simulated crash in 2021-04-01")
         return real(ws, fold, *a, **kw)
 
-    monkeypatch.setattr(training_assets, "train_fold", broken_for_fold_02)
+    monkeypatch.setattr(training_assets, "train_fold", broken_for_the_third_fold)
     results = {f: run(defs, "walk_forward_job", f, train_config()) for f in FOLDS}
-    assert [f for f, r in results.items() if not r.success] == ["fold_02"]
-    assert "simulated crash in fold_02" in failure_message(results["fold_02"])
+    assert [f for f, r in results.items() if not r.success] == ["2021-04-01"]
+    assert "simulated crash in 2021-04-01" in failure_message(results["2021-04-01"])
     # The failed fold kept its previous checkpoint; the others retrained to the same one (same seed).
-    assert (data / "models" / "fold_02" / "best.pt").read_bytes() == before["fold_02"]
-    for f in ("fold_00", "fold_01"):
+    assert (data / "models" / "2021-04-01" / "best.pt").read_bytes() == before["2021-04-01"]
+    for f in ("2020-10-01", "2021-01-01"):
         assert_same_checkpoint(data / "models" / f / "best.pt", root / "models" / f / "best.pt")
 
 
@@ -224,29 +224,30 @@ def test_a_retried_fold_resumes_from_its_last_epoch(full_run, tmp_path, monkeypa
         return real_fit(self, epochs, *args, resume=resume, **kw)
 
     monkeypatch.setattr(Trainer, "fit", preempted_after_epoch_1)
-    result = run(make_defs(data), "walk_forward_job", "fold_00", train_config())
+    result = run(make_defs(data), "walk_forward_job", "2020-10-01", train_config())
     assert result.success, failure_message(result)
     retries = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
     assert len(retries) == 1 and calls == [(0, False), (0, True)]
-    ckpt = torch.load(data / "models" / "fold_00" / "last.pt", weights_only=True)
+    ckpt = torch.load(data / "models" / "2020-10-01" / "last.pt", weights_only=True)
     assert [h["epoch"] for h in ckpt["history"]] == [1, 2]  # epoch 1 from the first attempt, 2 from the retry
-    assert_same_checkpoint(data / "models" / "fold_00" / "best.pt", root / "models" / "fold_00" / "best.pt")
-    assert_same_checkpoint(data / "models" / "fold_00" / "last.pt", root / "models" / "fold_00" / "last.pt")
+    assert_same_checkpoint(data / "models" / "2020-10-01" / "best.pt", root / "models" / "2020-10-01" / "best.pt")
+    assert_same_checkpoint(data / "models" / "2020-10-01" / "last.pt", root / "models" / "2020-10-01" / "last.pt")
 
 
 def test_nightly_schedule_then_sensor_materialize_everything_in_order(tmp_path):
     defs, instance = make_defs(tmp_path / "data"), DagsterInstance.ephemeral()
+    store = {"store": DataStore(root=str(tmp_path / "data"))}  # the sensor reads the data's last day
     tick = dt.datetime(2021, 7, 1, 21, 30, tzinfo=dt.timezone(dt.timedelta(hours=-4)))
     requests = nightly_retrain(build_schedule_context(instance=instance, scheduled_execution_time=tick))
     assert sorted(r.partition_key for r in requests) == sorted(TICKERS)
     for r in requests:
         assert run(defs, "candles_job", r.partition_key, CANDLES, instance, r.tags).success
 
-    folds = nightly_retrain_followup(build_sensor_context(instance=instance, definitions=defs))
+    folds = nightly_retrain_followup(build_sensor_context(instance=instance, definitions=defs, resources=store))
     assert sorted(r.partition_key for r in folds) == FOLDS and {r.job_name for r in folds} == {"walk_forward_job"}
     for r in folds:
         assert run(defs, r.job_name, r.partition_key, train_config(epochs=1), instance, r.tags).success
-    report = nightly_retrain_followup(build_sensor_context(instance=instance, definitions=defs))
+    report = nightly_retrain_followup(build_sensor_context(instance=instance, definitions=defs, resources=store))
     assert report.job_name == "report_job"
     assert run(defs, "report_job", instance=instance, tags=report.tags).success
 
@@ -263,19 +264,19 @@ def test_nightly_schedule_then_sensor_materialize_everything_in_order(tmp_path):
     assert last["fold_metrics"] < first["walk_forward_report"]
 
 
-def test_folds_too_short_for_the_history_fail_naming_the_fold_and_dates(full_run, tmp_path):
+def test_a_tuning_block_too_long_for_the_history_fails_naming_the_fold_and_dates(full_run, tmp_path):
     root, _, _ = full_run
     data = tmp_path / "data"
     shutil.copytree(root / "feature_windows", data / "feature_windows")
-    config = {"ops": {"walk_forward_folds": {"config": {"test_days": 400}}}}
-    result = run(make_defs(data), "walk_forward_job", "fold_00", config)
+    config = {"ops": {"walk_forward_folds": {"config": {"tune_days": 700}}}}
+    result = run(make_defs(data), "walk_forward_job", "2020-10-01", config)
     assert not result.success
     message = failure_message(result)
-    assert "test blocks of 400 days" in message and "20" in message
+    assert "2020-10-01: no room for a tuning block of tune_days=700 before the test block 2020-10-01.." in message
 
 
 def test_missing_upstream_partitions_are_named(tmp_path):
-    result = run(make_defs(tmp_path / "data"), "walk_forward_job", "fold_00", train_config())
+    result = run(make_defs(tmp_path / "data"), "walk_forward_job", "2020-10-01", train_config())
     assert not result.success
     assert f"feature_windows is missing for {TICKERS}" in failure_message(result)
 
@@ -296,7 +297,7 @@ def test_bad_training_config_is_rejected_before_training(full_run, tmp_path, ove
     root, _, _ = full_run
     data = tmp_path / "data"
     shutil.copytree(root, data, ignore=shutil.ignore_patterns("models"))
-    result = run(make_defs(data), "walk_forward_job", "fold_00", train_config(**override))
+    result = run(make_defs(data), "walk_forward_job", "2020-10-01", train_config(**override))
     assert not result.success
     assert "rejected before training" in failure_message(result) and named in failure_message(result)
     assert not [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]

@@ -59,7 +59,8 @@ class Cluster:
             "DAGSTER_HOME": str(home),
             "FIN_PIPELINE_DATA_DIR": str(data),
             "FIN_PIPELINE_UNIVERSE": TICKERS,
-            "FIN_PIPELINE_FOLDS": "3",
+            "FIN_PIPELINE_FIRST_TEST_DATE": "2020-10-01",  # three quarterly folds, as in conftest
+            "FIN_PIPELINE_END": "2021-06-30",
             "FIN_PIPELINE_EXECUTOR": "celery",
             "FIN_PIPELINE_CELERY_BROKER": broker,
             "FIN_PIPELINE_CELERY_BACKEND": "redis://127.0.0.1:6379/0",
@@ -147,7 +148,7 @@ def assert_same_tensors(a: Path, b: Path):
 
 def test_walk_forward_on_celery_workers_matches_the_in_process_run(cluster, pg_home):
     c, ref, data = cluster
-    folds = ["fold_00", "fold_01"]
+    folds = ["2020-10-01", "2021-01-01"]
     for fold in folds:
         proc = c.launch(fold, TRAIN)
         out, _ = proc.communicate(timeout=400)
@@ -181,7 +182,7 @@ def test_a_worker_killed_mid_fold_loses_nothing(cluster, pg_home):
     """SIGKILL the worker training a fold: its task goes to the other gpu worker, which resumes from last.pt."""
     c, ref, data = cluster
     c.start_worker("gpu2", "gpu")
-    fold = "fold_02"
+    fold = "2021-04-01"
     proc = c.launch(fold, KILL_TRAIN)
     instance = DagsterInstance.from_config(str(pg_home))
     deadline = time.monotonic() + 300
@@ -220,11 +221,11 @@ def test_an_unreachable_broker_fails_the_run_at_once_naming_it(cluster, pg_home)
     c, _, _ = cluster
     broker = "pyamqp://guest:s3cret@127.0.0.1:1//"
     t0 = time.monotonic()
-    proc = c.launch("fold_00", TRAIN, env={"FIN_PIPELINE_CELERY_BROKER": broker})
+    proc = c.launch("2020-10-01", TRAIN, env={"FIN_PIPELINE_CELERY_BROKER": broker})
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode != 0
     instance = DagsterInstance.from_config(str(pg_home))
-    run = runs_of(instance, "fold_00")[0]  # the newest
+    run = runs_of(instance, "2020-10-01")[0]  # the newest
     assert run.status == DagsterRunStatus.FAILURE  # not left STARTED
     assert instance.get_run_stats(run.run_id).steps_succeeded == 0
     errors = [str(e.dagster_event.event_specific_data) for e in instance.all_logs(run.run_id) if e.is_dagster_event]

@@ -10,10 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fin_pipeline.sources.calendar import next_period_start
 from fin_pipeline.training import (
     DateWalkForwardSplitter,
     FoldBoundaries,
     WalkForwardValidator,
+    calendar_walk_forward_splits,
     date_walk_forward_splits,
     fold_key,
 )
@@ -210,3 +212,83 @@ def test_boundaries_round_trip_and_splitter_object():
         f.indices("train", dates, positions[:3])
     with pytest.raises(ValueError, match="block must be one of"):
         f.mask("validation", dates)
+
+
+# --- calendar folds: a test block per month, quarter, half or year ---------------------------------------------
+
+
+def bdays(start: str, end: str) -> pd.DatetimeIndex:
+    return pd.bdate_range(start, end)
+
+
+@pytest.mark.parametrize(
+    ("period", "first", "keys"),
+    [
+        ("month", "2021-04-01", ["2021-04-01", "2021-05-01", "2021-06-01"]),
+        ("quarter", "2020-10-01", ["2020-10-01", "2021-01-01", "2021-04-01"]),
+        ("half", "2020-07-01", ["2020-07-01", "2021-01-01"]),
+        ("year", "2020-01-01", ["2020-01-01", "2021-01-01"]),
+    ],
+)
+def test_calendar_folds_test_whole_periods_and_the_last_one_is_open(period, first, keys):
+    cal = bdays("2018-01-01", "2021-06-15")  # ends mid-June: the last period is still running
+    folds = calendar_walk_forward_splits(cal, period, first, tune_days=20, horizon=1)
+    assert [f.fold for f in folds] == keys
+    days = list(cal.date)
+    for f, nxt in zip(folds, folds[1:] + [None], strict=True):
+        start = dt.date.fromisoformat(f.fold)
+        assert f.test_start == min(d for d in days if d >= start)  # the period's first trading day
+        assert f.period_end == next_period_start(start, period) - dt.timedelta(days=1)
+        if nxt is not None:
+            assert not f.is_open and f.test_end == max(d for d in days if d <= f.period_end)
+            assert days.index(nxt.test_start) == days.index(f.test_end) + 1
+        # training and tuning end before the period, with the gap (h + purge = 2 days dropped)
+        assert days.index(f.test_start) - days.index(f.tune_end) - 1 == 2
+        assert days.index(f.tune_start) - days.index(f.train_end) - 1 == 2
+        assert f.tune_days == 20 and f.train_start == days[0]
+    assert folds[-1].is_open and folds[-1].test_end == dt.date(2021, 6, 15)
+    assert FoldBoundaries.from_dict(folds[-1].to_dict()) == folds[-1]
+
+
+def test_new_days_never_move_a_closed_fold_and_grow_the_open_one():
+    before = calendar_walk_forward_splits(bdays("2018-01-01", "2021-03-30"), "quarter", "2020-10-01", tune_days=20)
+    after = calendar_walk_forward_splits(bdays("2018-01-01", "2021-04-01"), "quarter", "2020-10-01", tune_days=20)
+    assert before[:1] == after[:1]  # 2020-10-01: closed, unchanged
+    assert before[1].is_open and before[1].test_end == dt.date(2021, 3, 30)
+    # the quarter ended: 2021-01-01 closes (its test block gains 31 March), 2021-04-01 appears, open
+    assert not after[1].is_open and after[1].test_end == dt.date(2021, 3, 31)
+    assert {k: v for k, v in after[1].to_dict().items() if k not in ("test_end", "test_days", "is_open")} == {
+        k: v for k, v in before[1].to_dict().items() if k not in ("test_end", "test_days", "is_open")
+    }
+    assert after[2].fold == "2021-04-01" and after[2].is_open and after[2].test_start == after[2].test_end
+
+
+def test_calendar_rolling_training_has_a_fixed_length():
+    cal = bdays("2018-01-01", "2021-06-30")
+    folds = calendar_walk_forward_splits(cal, "quarter", "2020-10-01", tune_days=20, mode="rolling", train_days=100)
+    assert [f.train_days for f in folds] == [100] * 3
+    assert folds[0].train_start < folds[1].train_start < folds[2].train_start
+    default = calendar_walk_forward_splits(cal, "quarter", "2020-10-01", tune_days=20, mode="rolling")
+    assert {f.train_days for f in default} == {default[0].train_days}  # the first fold's expanding length
+
+
+def test_calendar_folds_bad_settings_are_named():
+    cal = bdays("2018-01-01", "2021-06-30")
+    with pytest.raises(ValueError, match=r"period must be one of \['month', 'quarter', 'half', 'year'\], got 'week'"):
+        calendar_walk_forward_splits(cal, "week", "2020-10-01")
+    with pytest.raises(ValueError, match=r"first_test_date=2020-11-01 is not the first day of a quarter"):
+        calendar_walk_forward_splits(cal, "quarter", "2020-11-01")
+    with pytest.raises(ValueError, match=r"first_test_date=2021-07-01 is after the data's last day .*\(2021-06-30\)"):
+        calendar_walk_forward_splits(cal, "quarter", "2021-07-01")
+    with pytest.raises(ValueError, match=r"rolling train_days=10 is shorter than the tuning block tune_days=20"):
+        calendar_walk_forward_splits(cal, "quarter", "2020-10-01", tune_days=20, mode="rolling", train_days=10)
+
+
+def test_a_period_without_days_for_min_tickers_names_the_fold_and_its_dates():
+    a = bdays("2018-01-01", "2021-06-30")
+    b = a[(a < "2021-01-01") | (a >= "2021-04-01")]  # b does not trade in the first quarter of 2021
+    with pytest.raises(
+        ValueError,
+        match=r"fold 2021-01-01: its test period 2021-01-01\.\.2021-03-31 has no trading day with min_tickers=2",
+    ):
+        calendar_walk_forward_splits(np.concatenate([a.values, b.values]), "quarter", "2020-10-01", min_tickers=2)

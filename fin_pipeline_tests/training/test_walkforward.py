@@ -31,7 +31,7 @@ from fin_pipeline.training.walkforward import (
 )
 
 TICKERS = ("AAPL", "MSFT", "XOM")
-SPEC = FoldSpec(num_folds=2, tune_days=40, min_train_days=100)
+SPEC = FoldSpec(first_test_date=dt.date(2020, 7, 1), tune_days=40, min_train_days=100)  # quarters: 2 folds
 TRAIN = TrainSpec(model="cnn", epochs=2, batch_size=64, seed=5, model_config={"channels": (16, 16, 16, 16)})
 
 
@@ -167,7 +167,7 @@ def test_uneven_universe_honours_min_tickers_and_counts_tickers_per_fold():
         "MSFT": build_feature_frame(candles("MSFT", "2014-01-02", "2020-12-31"), "MSFT"),
     }
     ws = build_windows(frames)
-    spec = FoldSpec(num_folds=3, tune_days=40, min_train_days=100)
+    spec = FoldSpec(first_test_date=dt.date(2020, 4, 1), tune_days=40, min_train_days=100)  # 3 quarterly folds
     assert spec.tickers_needed(4) == 2
     folds = compute_folds(ws, spec)
     last_day = {t: ws.index.loc[ws.index["ticker"] == t, "date"].max().date() for t in frames}
@@ -178,8 +178,9 @@ def test_uneven_universe_honours_min_tickers_and_counts_tickers_per_fold():
         assert record["test_min_tickers_per_day"] == test.groupby("date", observed=True).size().min() >= 2
     assert fold_record(ws, folds[-1])["test_tickers"] == 3  # GONE delisted before the last test block
     assert folds[-1].test_start > last_day["GONE"]
-    # with min_tickers = 4, only the days when all four trade are cut into folds
-    four = compute_folds(ws, dataclasses.replace(spec, min_tickers=4))
+    # with min_tickers = 4, only the days when all four trade are cut into folds (up to GONE's last quarter)
+    four = compute_folds(ws, dataclasses.replace(spec, min_tickers=4, first_test_date=dt.date(2019, 1, 1)))
+    assert [f.fold for f in four] == ["2019-01-01", "2019-04-01"]
     first_late = ws.index.loc[ws.index["ticker"] == "LATE", "date"].min().date()
     assert four[0].train_start == first_late and four[-1].test_end == last_day["GONE"]
     with pytest.raises(ValueError, match="min_tickers=5 is more than the universe's 4"):
@@ -193,6 +194,9 @@ def test_uneven_universe_honours_min_tickers_and_counts_tickers_per_fold():
         (FoldSpec(min_tickers=0), "min_tickers must be >= 1, got 0"),
         (FoldSpec(purge_days=0), "purge_days=0 must be >= the target horizon h=1"),
         (FoldSpec(mode="sliding"), "mode must be one of"),
+        (FoldSpec(period="week"), r"period \(FIN_PIPELINE_FOLD_PERIOD\) must be one of .*got 'week'"),
+        (FoldSpec(first_test_date=dt.date(2024, 2, 1)), "2024-02-01 is not the first day of a quarter"),
+        (FoldSpec(mode="rolling", train_days=30, tune_days=63), "rolling train_days=30 is shorter than the tuning"),
     ],
 )
 def test_bad_fold_config_names_field_and_value(spec, named):
