@@ -17,6 +17,7 @@ Dagster defaults that the UI and the schedule use (an LSTM, up to 100 epochs wit
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--epochs", type=int, default=4, help="most epochs per fold (default: 4)")
     run.add_argument("--batch-size", type=int, default=256, help="training batch size (default: 256)")
     run.add_argument("--loss", default="mse", help="loss name or preset (default: mse)")
+    run.add_argument("--retrain", action="store_true", help="train every fold, not only new or changed ones")
     doc = sub.add_parser("doctor", help="list (and with --repair fix) dead runs and orphaned run folders")
     doc.add_argument("--repair", action="store_true", help="mark dead runs failed, free their slots, remove folders")
     args = parser.parse_args(argv)
@@ -112,8 +114,10 @@ def _run(args: argparse.Namespace) -> int:
     import pandas as pd
     from dagster import DagsterInstance
 
+    from fin_pipeline.assets.folds import FoldConfig
     from fin_pipeline.assets.universe import data_fold_keys, load_universe
     from fin_pipeline.definitions import defs, settings
+    from fin_pipeline.nightly import plan_folds
     from fin_pipeline.reporting import format_value, text_table
 
     tickers = list(settings.universe)
@@ -164,26 +168,47 @@ def _run(args: argparse.Namespace) -> int:
         return 0
 
     train = _train_config(args)
-    print(f"\nfin-pipeline: training every fold fresh: {train}")
-    folds = data_fold_keys(load_universe(defs.resources["store"], "fin-pipeline run"))
-    print(f"fin-pipeline: {len(folds)} fold(s), one per {settings.fold_period} from {settings.first_test_date}")
+    store = defs.resources["store"]
+    universe = load_universe(store, "fin-pipeline run")
+    folds = data_fold_keys(universe)
+    print(f"\nfin-pipeline: {len(folds)} fold(s), one per {settings.fold_period} from {settings.first_test_date}")
+    plans = plan_folds(universe.windows, FoldConfig().spec(), store, folds, universe.horizon)
+    if args.retrain:
+        plans = [dataclasses.replace(p, action="train", reason="--retrain") for p in plans]
+    count = {a: sum(p.action == a for p in plans) for a in ("train", "rescore", "skip")}
+    print(
+        f"fin-pipeline: {count['train']} fold(s) to train ({train}), {count['rescore']} to re-score with new days "
+        f"(no training), {count['skip']} unchanged (left alone)"
+    )
     failed = []
-    for i, fold in enumerate(folds, 1):
-        result, seconds = execute("walk_forward_job", fold, {"ops": {"trained_model": {"config": train}}})
+    for i, plan in enumerate(plans, 1):
+        fold, head = plan.fold, f"[fold {i}/{len(plans)}] {plan.fold}"
+        if plan.action == "skip":
+            print(f"{head}: unchanged ({'open' if plan.is_open else 'closed'}), no run")
+            continue
+        job, config = (
+            ("walk_forward_job", {"ops": {"trained_model": {"config": train}}})
+            if plan.action == "train"
+            else ("fold_rescore_job", {})
+        )
+        result, seconds = execute(job, fold, config)
         if not result.success:
             failed.append(fold)
-            print(f"[fold {i}/{len(folds)}] {fold}: FAILED ({result.run_id}): {_errors(result)}")
+            print(f"{head}: FAILED ({result.run_id}): {_errors(result)}")
             continue
         model, metrics = _metadata(result, "trained_model"), _metadata(result, "fold_metrics")
         ic = {k: format_value(metrics.get(k, float("nan"))) for k in ("model_ic", "model_ic_nw_t", "ridge_ic")}
         resumed = ""
         if model.get("resumed_from_run"):
             resumed = f" (resumed after epoch {model['resumed_from_epoch']} of run {model['resumed_from_run']})"
+        trained = (
+            f"trained {model['epochs']} epoch(s){resumed} (best {model['best_epoch']} on the tuning block)"
+            if model
+            else f"re-scored, no training ({plan.reason})"
+        )
         print(
-            f"[fold {i}/{len(folds)}] {fold}: test {metrics['test_start']} … {metrics['test_end']} "
-            f"({metrics['test_tickers']} tickers), {model['epochs']} epoch(s){resumed} "
-            f"(best {model['best_epoch']} on the tuning block), "
-            f"IC model {ic['model_ic']} (NW t {ic['model_ic_nw_t']}) / ridge {ic['ridge_ic']}, "
+            f"{head}: test {metrics['test_start']} … {metrics['test_end']} ({metrics['test_tickers']} tickers), "
+            f"{trained}, IC model {ic['model_ic']} (NW t {ic['model_ic_nw_t']}) / ridge {ic['ridge_ic']}, "
             f"{seconds:.1f} s"
         )
     if failed:

@@ -14,6 +14,7 @@ from fin_pipeline.executors import executor_from_env
 from fin_pipeline.resources import DataStore, candle_source_resource
 from fin_pipeline.schedules import (
     candles_job,
+    fold_rescore_job,
     nightly_retrain,
     nightly_retrain_followup,
     report_job,
@@ -36,7 +37,7 @@ def build_definitions(resources: Mapping[str, Any]) -> Definitions:
     """The code location with the given resources (tests swap in a temporary data store or another source)."""
     return Definitions(
         assets=ASSETS,
-        jobs=[candles_job, walk_forward_job, report_job],
+        jobs=[candles_job, walk_forward_job, fold_rescore_job, report_job],
         schedules=[nightly_retrain],
         sensors=[nightly_retrain_followup],
         resources=dict(resources),

@@ -2,8 +2,10 @@
 
 ``nightly_retrain`` (21:30 New York, Monday to Friday: after the close, and after 20:00 when the daily bar is
 final) requests one ``candles_job`` run per ticker, tagged with the night's date. ``nightly_retrain_followup``
-watches that night's runs: once every ticker run has succeeded it requests one ``walk_forward_job`` run per
-fold whose test period has begun in the data, and once every fold run has succeeded, one ``report_job`` run.
+watches that night's runs: once every ticker run has succeeded it plans the folds by their row versions
+(:mod:`fin_pipeline.nightly`): one ``walk_forward_job`` run per new or changed fold, one ``fold_rescore_job`` run
+for the open fold with new days (no training), nothing for unchanged closed folds; once those have succeeded,
+one ``report_job`` run.
 Run keys make each request happen once a night; a failed ticker run holds the retrain back (the sensor says so),
 rather than training on stale data.
 """
@@ -24,10 +26,11 @@ from dagster import (
 
 from fin_pipeline.assets.candles import raw_candles
 from fin_pipeline.assets.features import feature_windows
-from fin_pipeline.assets.folds import normalization_stats, walk_forward_folds
+from fin_pipeline.assets.folds import FoldConfig, normalization_stats, walk_forward_folds
 from fin_pipeline.assets.report import walk_forward_report
 from fin_pipeline.assets.training import fold_metrics, trained_model
 from fin_pipeline.assets.universe import data_fold_keys, load_universe
+from fin_pipeline.nightly import plan_folds
 from fin_pipeline.partitions import ticker_partitions
 from fin_pipeline.resources import DataStore
 
@@ -43,6 +46,11 @@ walk_forward_job = define_asset_job(
     "walk_forward_job",
     selection=AssetSelection.assets(walk_forward_folds, normalization_stats, trained_model, fold_metrics),
     description="One fold: its boundaries, normalization, a freshly trained model and its metrics.",
+)
+fold_rescore_job = define_asset_job(
+    "fold_rescore_job",
+    selection=AssetSelection.assets(walk_forward_folds, normalization_stats, fold_metrics),
+    description="One fold re-scored without training: its boundaries (new test days), normalization, metrics.",
 )
 report_job = define_asset_job(
     "report_job",
@@ -70,12 +78,13 @@ def _latest_by_partition(context: SensorEvaluationContext, job: str, night: str)
 
 
 @sensor(
-    jobs=[walk_forward_job, report_job],
+    jobs=[walk_forward_job, fold_rescore_job, report_job],
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
 )
 def nightly_retrain_followup(context: SensorEvaluationContext, store: DataStore):
-    """After a nightly refresh: retrain every fold, then rebuild the report, each once all before it succeeded."""
+    """After a nightly refresh: train new or changed folds and re-score the open one (closed, unchanged folds are
+    left alone), then rebuild the report, each once all before it succeeded."""
     tagged = [
         r for r in context.instance.get_runs(RunsFilter(job_name="candles_job"), limit=500) if NIGHTLY_TAG in r.tags
     ]
@@ -87,14 +96,26 @@ def nightly_retrain_followup(context: SensorEvaluationContext, store: DataStore)
     waiting = [t for t in ticker_partitions.get_partition_keys() if tickers.get(t) != DagsterRunStatus.SUCCESS]
     if waiting:
         return SkipReason(f"night {night}: ticker runs not (yet) successful: {waiting}")
-    keys = data_fold_keys(load_universe(store, "nightly_retrain_followup"))  # folds whose period has begun
-    folds = _latest_by_partition(context, "walk_forward_job", night)
-    if not folds:
-        return [
-            RunRequest(run_key=f"nightly-{night}-{fold}", job_name="walk_forward_job", partition_key=fold, tags=tags)
-            for fold in keys
+    folds = {
+        **_latest_by_partition(context, "walk_forward_job", night),
+        **_latest_by_partition(context, "fold_rescore_job", night),
+    }
+    if not folds:  # the night's plan, by row versions: train new or changed folds, re-score the open one
+        universe = load_universe(store, "nightly_retrain_followup")
+        plans = plan_folds(universe.windows, FoldConfig().spec(), store, data_fold_keys(universe), universe.horizon)
+        requests = [
+            RunRequest(
+                run_key=f"nightly-{night}-{p.fold}",
+                job_name="walk_forward_job" if p.action == "train" else "fold_rescore_job",
+                partition_key=p.fold,
+                tags=tags,
+            )
+            for p in plans
+            if p.action != "skip"
         ]
-    pending = [f for f in keys if folds.get(f) != DagsterRunStatus.SUCCESS]
+        if requests:
+            return requests
+    pending = [f for f, status in folds.items() if status != DagsterRunStatus.SUCCESS]
     if pending:
         return SkipReason(f"night {night}: fold runs not (yet) successful: {pending}")
     return RunRequest(run_key=f"nightly-{night}-report", job_name="report_job", tags=tags)

@@ -136,9 +136,12 @@ def score_fold(
 ) -> tuple[Scores, pd.DataFrame, dict[str, Any]]:
     """Predict the fold's test block with its checkpoint and the baselines, score it, write it to ``out``.
 
+    ``fold`` may have grown since the checkpoint was trained (the open fold with new days): its current test block
+    is predicted; its training and tuning boundaries must be the checkpoint's.
+
     Returns the scores, the predictions and what the baselines chose (ridge's α, picked on the tuning block).
     """
-    predictions, chosen = add_baselines(ws, fold, stats, predict_fold(ws, checkpoint, device))
+    predictions, chosen = add_baselines(ws, fold, stats, predict_fold(ws, checkpoint, device, fold=fold))
     scores = score_predictions(predictions, fold.horizon, fold=fold.fold, seed=seed)
     meta = {"fold": fold.to_dict(), "baselines": chosen, "comparison": scores.comparison, "verdict": scores.verdict}
     files = fold_files(out)

@@ -5,6 +5,7 @@ from dagster import (
     AllPartitionMapping,
     AssetDep,
     AssetExecutionContext,
+    DataVersion,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -22,15 +23,21 @@ from fin_pipeline.storage import read_json, write_json
 from fin_pipeline.training.splits import FoldBoundaries
 from fin_pipeline.training.walkforward import (
     FoldSpec,
+    code_version,
     compute_folds,
     fit_fold_normalization,
     fold_positions,
     fold_record,
+    fold_version,
+    training_version,
 )
 
 WALK_FORWARD_GROUP = "walk_forward"
 # A fold reads every ticker's features: the folds cut one calendar shared by the whole universe.
 ALL_TICKERS = AssetDep(feature_windows, partition_mapping=AllPartitionMapping())
+# The fold assets' code version: a hash of the package's source. A code change marks every fold stale in the UI
+# (cause: new code version); nothing is retrained until the user backfills.
+FOLD_CODE_VERSION = code_version()
 
 
 class FoldConfig(
@@ -45,7 +52,13 @@ class FoldConfig(
         return FoldSpec(period=settings.fold_period, first_test_date=settings.first_test_date, **spec_values(self))
 
 
-@asset(partitions_def=fold_partitions, group_name=WALK_FORWARD_GROUP, deps=[ALL_TICKERS], kinds={"json"})
+@asset(
+    partitions_def=fold_partitions,
+    group_name=WALK_FORWARD_GROUP,
+    deps=[ALL_TICKERS],
+    kinds={"json"},
+    code_version=FOLD_CODE_VERSION,
+)
 def walk_forward_folds(context: AssetExecutionContext, config: FoldConfig, store: DataStore) -> MaterializeResult:
     """The fold's blocks: training | gap | tuning | gap | test (its calendar period) dates, gap, window counts."""
     universe = load_universe(store, "walk_forward_folds")
@@ -61,7 +74,14 @@ def walk_forward_folds(context: AssetExecutionContext, config: FoldConfig, store
         fold_positions(universe.windows, fold)  # an empty training or tuning block fails here, naming the fold
     except ValueError as exc:
         raise Failure(f"walk_forward_folds: {exc}", allow_retries=False) from exc
-    record = {**fold_record(universe.windows, fold), "spec": spec.to_dict()}
+    # Versions by rows: the fold's (up to its test block's end) and its model's (up to its tuning block's end).
+    version = fold_version(universe.windows, fold, spec.to_dict())
+    record = {
+        **fold_record(universe.windows, fold),
+        "spec": spec.to_dict(),
+        "data_version": version,
+        "training_version": training_version(universe.windows, fold),
+    }
     write_json(record, store.fold_path(fold.fold))
     store.push(store.fold_path(fold.fold))
     blocks = pd.DataFrame(
@@ -78,7 +98,9 @@ def walk_forward_folds(context: AssetExecutionContext, config: FoldConfig, store
         ]
     )
     shown = {k: v for k, v in record.items() if k not in ("fold", "index", "spec")}
-    return MaterializeResult(metadata={**shown, "blocks": MetadataValue.md(markdown_table(blocks))})
+    return MaterializeResult(
+        metadata={**shown, "blocks": MetadataValue.md(markdown_table(blocks))}, data_version=DataVersion(version)
+    )
 
 
 def read_fold(store: DataStore, fold: str) -> FoldBoundaries:
@@ -92,13 +114,15 @@ def read_fold(store: DataStore, fold: str) -> FoldBoundaries:
 @asset(
     partitions_def=fold_partitions,
     group_name=WALK_FORWARD_GROUP,
-    deps=[walk_forward_folds, ALL_TICKERS],
+    deps=[walk_forward_folds],  # the rows it reads are in the fold's data version
     kinds={"json"},
+    code_version=FOLD_CODE_VERSION,
 )
 def normalization_stats(context: AssetExecutionContext, store: DataStore) -> MaterializeResult:
     """Per-feature centre and scale of the fold, fitted on its training and tuning rows only (all tickers)."""
     fold = read_fold(store, context.partition_key)
     universe = load_universe(store, "normalization_stats")
+    version = read_json(store.pull(store.fold_path(fold.fold)))["training_version"]
     stats = fit_fold_normalization(universe.windows, fold)
     write_json(stats.to_dict(), store.normalization_path(fold.fold))
     store.push(store.normalization_path(fold.fold))
@@ -108,5 +132,8 @@ def normalization_stats(context: AssetExecutionContext, store: DataStore) -> Mat
             "rows": stats.rows,
             "target_scale": stats.target_scale,
             "features": MetadataValue.md(markdown_table(table)),
-        }
+            "training_version": version,
+        },
+        # The training rows' version: the open fold's new test days leave it, and so the model, unchanged.
+        data_version=DataVersion(version),
     )

@@ -14,16 +14,23 @@ from dagster import (
 )
 
 from fin_pipeline.assets.config import config_from_spec, spec_values
-from fin_pipeline.assets.folds import ALL_TICKERS, WALK_FORWARD_GROUP, normalization_stats, read_fold
+from fin_pipeline.assets.folds import (
+    FOLD_CODE_VERSION,
+    WALK_FORWARD_GROUP,
+    normalization_stats,
+    read_fold,
+    walk_forward_folds,
+)
 from fin_pipeline.assets.universe import load_universe
 from fin_pipeline.executors import TRAINING_OP_TAGS
+from fin_pipeline.nightly import SCORED_FILE
 from fin_pipeline.objectstore import LeaseError
 from fin_pipeline.partitions import fold_partitions
 from fin_pipeline.report import BACKTEST_COLUMNS, FORECAST_COLUMNS
 from fin_pipeline.reporting import markdown_table
 from fin_pipeline.resources import DataStore
 from fin_pipeline.scoring import flat_metrics, score_fold
-from fin_pipeline.storage import read_json
+from fin_pipeline.storage import read_json, write_json
 from fin_pipeline.training.checkpoint import TrainingError, read_checkpoint
 from fin_pipeline.training.data import resolve_device
 from fin_pipeline.training.runs import remove_orphans, resume_from_dead_run
@@ -31,7 +38,6 @@ from fin_pipeline.training.walkforward import (
     FoldStats,
     TrainSpec,
     code_version,
-    data_version,
     publish_checkpoints,
     train_fold,
 )
@@ -53,8 +59,9 @@ class TrainingConfig(config_from_spec("TrainingConfigFields", TrainSpec, "What t
 @asset(
     partitions_def=fold_partitions,
     group_name=WALK_FORWARD_GROUP,
-    deps=[normalization_stats, ALL_TICKERS],
+    deps=[normalization_stats],  # its version is the training rows': a model never depends on its test period
     kinds={"pytorch"},
+    code_version=FOLD_CODE_VERSION,
     pool="training",  # folds queue for the one GPU instead of oversubscribing it (limit in dagster.yaml)
     retry_policy=RetryPolicy(max_retries=2, delay=1),
     op_tags=TRAINING_OP_TAGS,  # Celery: the gpu queue; Kubernetes: a pod with one GPU
@@ -94,7 +101,7 @@ def _train(context, spec, fold, stats, universe, store: DataStore, workdir, leas
     resumed_from = context.run.run_id if resume else ""
     if resume:
         context.log.info(f"{fold.fold}: attempt {context.retry_number}, resuming from {workdir / 'last.pt'}")
-    extra = {"data_version": data_version(universe.paths), "code_version": code_version()}
+    extra = {"data_version": read_json(store.pull(store.fold_path(fold.fold)))["training_version"], "code_version": code_version()}
     is_active = _run_is_active(context)
     if not resume:  # a new run: resume from a dead run's last epoch of this fold if inputs and config match
         expected = {"fold": fold.to_dict(), "normalization": stats.to_dict(), "train_spec": asdict(spec), **extra}
@@ -156,7 +163,11 @@ def _run_is_active(context: AssetExecutionContext):
 
 
 @asset(
-    partitions_def=fold_partitions, group_name=WALK_FORWARD_GROUP, deps=[trained_model, ALL_TICKERS], kinds={"parquet"}
+    partitions_def=fold_partitions,
+    group_name=WALK_FORWARD_GROUP,
+    deps=[trained_model, walk_forward_folds],  # the test rows are in the fold's data version
+    kinds={"parquet"},
+    code_version=FOLD_CODE_VERSION,
 )
 def fold_metrics(context: AssetExecutionContext, store: DataStore) -> MaterializeResult:
     """The fold's test block, read once: predictions of the model and baselines, metrics, statistics, backtests."""
@@ -167,6 +178,8 @@ def fold_metrics(context: AssetExecutionContext, store: DataStore) -> Materializ
     universe = load_universe(store, "fold_metrics")
     stats = FoldStats.from_dict(read_json(store.pull(store.normalization_path(fold.fold))))
     scores, predictions, chosen = score_fold(universe.windows, fold, stats, checkpoint, store.metrics_dir(fold.fold))
+    version = read_json(store.pull(store.fold_path(fold.fold)))["data_version"]
+    write_json({"data_version": version}, store.metrics_dir(fold.fold) / SCORED_FILE)  # read by the nightly plan
     store.push_tree(store.metrics_dir(fold.fold))
     return MaterializeResult(
         metadata={

@@ -29,6 +29,7 @@ from fin_pipeline.training.normalization import FoldStats
 from fin_pipeline.training.spec import TrainSpec
 from fin_pipeline.training.splits import FoldBoundaries
 from fin_pipeline.training.trainer import Trainer, create_optimizer, create_scheduler
+from fin_pipeline.training.versions import TRAINING_FIELDS
 
 EVAL_BATCH = 2048  # windows per inference batch: larger is faster and changes no result
 
@@ -147,13 +148,30 @@ def window_rows(ws: WindowSet, positions: np.ndarray) -> pd.DataFrame:
 
 
 @torch.no_grad()
-def predict_fold(ws: WindowSet, checkpoint_path: Path, device: str = "cpu") -> pd.DataFrame:
-    """The model's predictions (in return units) on the **test** windows of the fold the checkpoint was for.
+def predict_fold(
+    ws: WindowSet, checkpoint_path: Path, device: str = "cpu", fold: FoldBoundaries | None = None
+) -> pd.DataFrame:
+    """The model's predictions (in return units) on the **test** windows of the fold the checkpoint was for, or of
+    ``fold`` when given: the same fold with a test block grown since training (the open fold re-scored with new
+    days); its training and tuning boundaries must be the checkpoint's (ValueError naming them otherwise).
 
     Columns: ``ticker``, ``date``, ``window``, ``target``, ``next_return``, ``model``; one row per test window.
     """
     model, ckpt = load_checkpoint(checkpoint_path, map_location="cpu")
-    fold = FoldBoundaries.from_dict(ckpt["extra"]["fold"])
+    trained = FoldBoundaries.from_dict(ckpt["extra"]["fold"])
+    if fold is None:
+        fold = trained
+    else:
+        changed = {
+            k: (getattr(trained, k), getattr(fold, k))
+            for k in TRAINING_FIELDS
+            if getattr(trained, k) != getattr(fold, k)
+        }
+        if fold.fold != trained.fold or changed:
+            raise ValueError(
+                f"{fold.fold}: the checkpoint {checkpoint_path} was trained for {trained.fold} with other training "
+                f"boundaries {changed}; retrain the fold before scoring it"
+            )
     stats = FoldStats.from_dict(ckpt["extra"]["normalization"])
     column = point_column(ckpt["extra"]["train_spec"])
     test = fold_positions(ws, fold).test

@@ -65,3 +65,31 @@ def rows_version(ws: WindowSet, upto: dt.date, config: dict[str, Any] | None = N
         digest.update(np.ascontiguousarray(ws.targets[first : last_row + 1]).tobytes())
         digest.update(days[keep].tobytes())
     return digest.hexdigest()[:16]
+
+
+# The boundaries a model depends on: its training and tuning blocks and the gap (not the test block).
+TRAINING_FIELDS = (
+    "train_start",
+    "train_end",
+    "tune_start",
+    "tune_end",
+    "horizon",
+    "purge_days",
+    "embargo_days",
+    "min_tickers",
+)
+
+
+def fold_version(ws: WindowSet, fold: Any, spec: dict[str, Any]) -> str:
+    """The fold's data version: the rows up to its test block's end, its boundaries and its fold spec.
+
+    ``is_open`` is left out: a fold whose period ends adds no row by closing, so nothing is recomputed then.
+    """
+    bounds = {k: v for k, v in fold.to_dict().items() if k != "is_open"}
+    return rows_version(ws, fold.test_end, {"fold": bounds, "spec": spec})
+
+
+def training_version(ws: WindowSet, fold: Any) -> str:
+    """The version of what a fold's model may read: the rows up to its tuning block's end and those boundaries."""
+    bounds = fold.to_dict()
+    return rows_version(ws, fold.tune_end, {k: bounds[k] for k in TRAINING_FIELDS})

@@ -25,7 +25,7 @@ from fin_pipeline.training.fold_training import (
 )
 from fin_pipeline.training.folds import FoldPositions, FoldSpec, compute_folds, fold_positions, fold_record
 from fin_pipeline.training.normalization import FoldStats, covered_rows, fit_fold_normalization, fit_normalization
-from fin_pipeline.training.versions import code_version, data_version
+from fin_pipeline.training.versions import code_version, data_version, fold_version, rows_version, training_version
 
 __all__ = [
     "BASELINES",
@@ -41,6 +41,9 @@ __all__ = [
     "compute_folds",
     "covered_rows",
     "data_version",
+    "fold_version",
+    "rows_version",
+    "training_version",
     "fit_fold_normalization",
     "fit_normalization",
     "fit_ridge",

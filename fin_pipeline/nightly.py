@@ -1,0 +1,58 @@
+"""The nightly path: what each fold needs after a data refresh, decided by its row versions.
+
+For every fold whose period has begun in the data, the fold's data version and training version are recomputed
+from the current rows (:mod:`fin_pipeline.training.versions`; cheap: no model is loaded) and compared with what
+the fold's last materialization stored:
+
+* ``train``: no checkpoint yet, or the training rows or boundaries changed (a new fold at a period rollover, a
+  corrected history, a changed fold config): the whole fold chain runs, training included;
+* ``rescore``: the model's rows are unchanged but the test rows are not (the open fold with new days): the
+  fold's boundaries, normalization and metrics are recomputed, the model is not retrained;
+* ``skip``: nothing the fold reads changed (every closed fold, every night): nothing runs, no file is written.
+
+The headless ``fin-pipeline run`` follows this plan and prints it; ``--retrain`` trains every fold instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from fin_pipeline.features.windows import WindowSet
+from fin_pipeline.storage import read_json
+from fin_pipeline.training.folds import FoldSpec, compute_folds
+from fin_pipeline.training.versions import fold_version, training_version
+
+ACTIONS = ("train", "rescore", "skip")
+SCORED_FILE = "scored.json"  # beside a fold's metrics: {"data_version": the fold version they were scored on}
+
+
+@dataclasses.dataclass(frozen=True)
+class FoldPlan:
+    fold: str
+    action: str  # one of ACTIONS
+    reason: str  # in words, for the progress line
+    is_open: bool
+    test_end: str
+
+
+def plan_folds(ws: WindowSet, spec: FoldSpec, store, keys: list[str], horizon: int = 1) -> list[FoldPlan]:
+    """One :class:`FoldPlan` per fold key, in key order (``store``: a :class:`~fin_pipeline.resources.DataStore`)."""
+    folds = {f.fold: f for f in compute_folds(ws, spec, horizon)}
+    plans = []
+    for key in keys:
+        fold = folds[key]
+        path, checkpoint = store.fold_path(key), Path(store.model_dir(key)) / "best.pt"
+        stored = read_json(path) if Path(path).is_file() else {}
+        scored = Path(store.metrics_dir(key)) / SCORED_FILE  # the fold version its metrics were computed on
+        scored_version = read_json(scored)["data_version"] if scored.is_file() else None
+        if not stored or not checkpoint.is_file():
+            action, reason = "train", "new fold"
+        elif stored.get("training_version") != training_version(ws, fold):
+            action, reason = "train", "its training rows or boundaries changed"
+        elif scored_version != fold_version(ws, fold, spec.to_dict()):
+            action, reason = "rescore", f"new test rows (to {fold.test_end}); the model is unchanged"
+        else:
+            action, reason = "skip", "unchanged"
+        plans.append(FoldPlan(key, action, reason, fold.is_open, str(fold.test_end)))
+    return plans

@@ -1,0 +1,174 @@
+"""Fold inputs versioned by rows: simulated nights on the synthetic market, and Dagster's staleness of the folds.
+
+The conftest's folds are the quarters 2020-10-01, 2021-01-01 and 2021-04-01. The chain is built as of Friday
+2021-05-14 (the 2021-04-01 fold open, the two before it closed); the next night adds Monday 2021-05-17.
+"""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, materialize
+from dagster._core.definitions.data_version import StaleCauseCategory, StaleStatus
+from dagster._utils.test.data_versions import get_stale_status_resolver
+
+from fin_pipeline.assets.folds import normalization_stats, walk_forward_folds
+from fin_pipeline.definitions import ASSETS, build_definitions
+from fin_pipeline.features.windows import load_window_set
+from fin_pipeline.nightly import plan_folds
+from fin_pipeline.resources import DataStore, SyntheticMarketResource
+from fin_pipeline.settings import load_settings
+from fin_pipeline.storage import read_json, read_parquet
+from fin_pipeline.training.folds import FoldSpec, compute_folds
+from fin_pipeline.training.versions import fold_version, training_version
+
+TICKERS = list(load_settings().universe)
+CLOSED, OPEN = ["2020-10-01", "2021-01-01"], "2021-04-01"
+DAY, NEXT = "2021-05-14", "2021-05-17"
+TRAIN = {"ops": {"trained_model": {"config": {"epochs": 1, "model": "cnn", "batch_size": 128, "seed": 3}}}}
+FOLD_ASSETS = ("walk_forward_folds", "normalization_stats", "trained_model", "fold_metrics")
+
+
+def candles(end):
+    return {"ops": {"raw_candles": {"config": {"start": "2018-01-02", "end": end}}}}
+
+
+def run(defs, job, partition, run_config, instance):
+    result = defs.resolve_job_def(job).execute_in_process(
+        partition_key=partition, run_config=run_config, instance=instance, raise_on_error=False
+    )
+    assert result.success, job
+    return result
+
+
+def data_version(instance, asset, partition):
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[partition]), limit=1
+    ).records
+    return records[0].asset_materialization.tags["dagster/data_version"]
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory):
+    """The chain as of DAY, then the data refreshed to NEXT (nothing else run yet)."""
+    root = tmp_path_factory.mktemp("nights") / "data"
+    defs, instance = (
+        build_definitions({"candle_source": SyntheticMarketResource(seed=7), "store": DataStore(root=str(root))}),
+        DagsterInstance.ephemeral(),
+    )
+    for t in TICKERS:
+        run(defs, "candles_job", t, candles(DAY), instance)
+    for fold in [*CLOSED, OPEN]:
+        run(defs, "walk_forward_job", fold, TRAIN, instance)
+    before = {(a, f): data_version(instance, a, f) for a in FOLD_ASSETS for f in [*CLOSED, OPEN]}
+    for t in TICKERS:
+        run(defs, "candles_job", t, candles(NEXT), instance)
+    return root, defs, instance, before
+
+
+def windows(root):
+    return load_window_set({t: root / "feature_windows" / f"{t}.parquet" for t in TICKERS})
+
+
+def test_a_new_day_changes_only_the_open_folds_rows(night):
+    root, _, _, _ = night
+    ws = windows(root)
+    spec = FoldSpec(first_test_date=dt.date(2020, 10, 1))
+    folds = {f.fold: f for f in compute_folds(ws, spec)}
+    # NEXT's close realizes DAY's target: the window ending on DAY joins the open fold's test block
+    assert folds[OPEN].is_open and str(folds[OPEN].test_end) == DAY
+    for fold in CLOSED:
+        stored = read_json(root / "folds" / f"{fold}.json")
+        assert fold_version(ws, folds[fold], spec.to_dict()) == stored["data_version"]  # unchanged by the new day
+    stored = read_json(root / "folds" / f"{OPEN}.json")
+    assert fold_version(ws, folds[OPEN], spec.to_dict()) != stored["data_version"]  # one more test day
+    assert training_version(ws, folds[OPEN]) == stored["training_version"]  # the model's rows did not change
+
+
+def test_staleness_follows_the_rows_and_the_code_version(night):
+    _, defs, instance, before = night
+    # The fold boundaries are recomputed (cheap): closed folds keep their data version, the open one does not.
+    store = defs.resources["store"]
+    for fold in [*CLOSED, OPEN]:
+        assert materialize(
+            [walk_forward_folds], partition_key=fold, resources={"store": store}, instance=instance
+        ).success
+    for fold in CLOSED:
+        assert data_version(instance, "walk_forward_folds", fold) == before[("walk_forward_folds", fold)]
+    assert data_version(instance, "walk_forward_folds", OPEN) != before[("walk_forward_folds", OPEN)]
+    resolver = get_stale_status_resolver(instance, ASSETS)
+    for fold in CLOSED:
+        for asset in FOLD_ASSETS[1:]:
+            assert resolver.get_status(AssetKey(asset), fold) == StaleStatus.FRESH, (asset, fold)
+    # The open fold: its normalization and metrics read the new test day's fold record; its model does not.
+    assert resolver.get_status(AssetKey("normalization_stats"), OPEN) == StaleStatus.STALE
+    assert resolver.get_status(AssetKey("fold_metrics"), OPEN) == StaleStatus.STALE
+    assert materialize([normalization_stats], partition_key=OPEN, resources={"store": store}, instance=instance).success
+    assert data_version(instance, "normalization_stats", OPEN) == before[("normalization_stats", OPEN)]
+    resolver = get_stale_status_resolver(instance, ASSETS)
+    assert resolver.get_status(AssetKey("trained_model"), OPEN) == StaleStatus.FRESH  # no retraining
+    # A new code version of trained_model marks every fold's model stale, with the cause; nothing runs.
+    changed = [
+        a.map_asset_specs(lambda s: s.replace_attributes(code_version="changed"))
+        if a.key.path == ["trained_model"]
+        else a
+        for a in ASSETS
+    ]
+    resolver = get_stale_status_resolver(instance, changed)
+    for fold in [*CLOSED, OPEN]:
+        assert resolver.get_status(AssetKey("trained_model"), fold) == StaleStatus.STALE
+        causes = resolver.get_stale_causes(AssetKey("trained_model"), fold)
+        assert [c.category for c in causes] == [StaleCauseCategory.CODE]
+
+
+def materializations(instance, partitions):
+    return {
+        (asset, fold): len(
+            instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[fold]), limit=100
+            ).records
+        )
+        for asset in FOLD_ASSETS
+        for fold in partitions
+    }
+
+
+def fold_bytes(root, fold):
+    paths = [root / "folds" / f"{fold}.json", root / "normalization" / f"{fold}.json"]
+    paths += sorted((root / "models" / fold).glob("*.pt")) + sorted((root / "metrics" / fold).glob("*.*"))
+    return {p.name + p.parent.name: p.read_bytes() for p in paths}
+
+
+def test_the_nightly_path_rescores_the_open_fold_and_leaves_closed_folds_alone(night):
+    root, defs, instance, _ = night
+    store = defs.resources["store"]
+    ws = windows(root)
+    spec = FoldSpec(first_test_date=dt.date(2020, 10, 1))
+    plans = {p.fold: p.action for p in plan_folds(ws, spec, store, [*CLOSED, OPEN])}
+    assert plans == {CLOSED[0]: "skip", CLOSED[1]: "skip", OPEN: "rescore"}
+    closed_before = {f: fold_bytes(root, f) for f in CLOSED}
+    counts = materializations(instance, [*CLOSED, OPEN])
+    predictions_before, _ = read_parquet(root / "metrics" / OPEN / "predictions.parquet")
+    model_before = (root / "models" / OPEN / "best.pt").read_bytes()
+
+    run(defs, "fold_rescore_job", OPEN, {}, instance)  # what `fin-pipeline run` runs for a "rescore" fold
+
+    assert {f: fold_bytes(root, f) for f in CLOSED} == closed_before  # byte-identical
+    after = materializations(instance, [*CLOSED, OPEN])
+    assert {k: after[k] - counts[k] for k in after} == {
+        **{(a, f): 0 for a in FOLD_ASSETS for f in CLOSED},  # closed folds: no new materialization
+        ("walk_forward_folds", OPEN): 1,
+        ("normalization_stats", OPEN): 1,
+        ("trained_model", OPEN): 0,  # no retraining
+        ("fold_metrics", OPEN): 1,
+    }
+    assert (root / "models" / OPEN / "best.pt").read_bytes() == model_before
+    predictions, _ = read_parquet(root / "metrics" / OPEN / "predictions.parquet")
+    assert predictions.groupby("ticker").size().to_dict() == {
+        t: n + 1 for t, n in predictions_before.groupby("ticker").size().to_dict().items()
+    }  # one more test day per ticker
+    assert str(predictions["date"].max().date()) == DAY
+    # Earlier days unchanged (``window`` is a position in the back-to-back row array: a new row shifts the tickers
+    # after the first, so it is left out).
+    old = predictions[predictions["date"] < predictions["date"].max()].drop(columns="window").reset_index(drop=True)
+    pd.testing.assert_frame_equal(old, predictions_before.drop(columns="window").reset_index(drop=True))
