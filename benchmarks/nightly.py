@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     next_day = nyse_sessions(day + dt.timedelta(days=1), day + dt.timedelta(days=10))[0].date()
     train = {"ops": {"trained_model": {"config": {"model": "cnn", "epochs": args.epochs, "batch_size": 64}}}}
     tmp = Path(tempfile.mkdtemp(prefix="fin_pipeline_nightly_bench_"))
+    (tmp / "instance").mkdir()
     store = DataStore(root=str(tmp / "data"))
     defs = build_definitions({"candle_source": SyntheticMarketResource(seed=7), "store": store})
     tickers = UNIVERSE[: args.tickers]

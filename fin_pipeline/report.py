@@ -126,13 +126,18 @@ def per_fold_table(folds: list[FoldResult]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def stitch(folds: list[FoldResult]) -> pd.DataFrame:
+    """The folds' test blocks, one out-of-sample series (column ``fold`` added), sorted by date and ticker."""
+    stitched = pd.concat([f.predictions.assign(fold=f.fold) for f in folds], ignore_index=True)
+    return stitched.sort_values(["date", "ticker"], ignore_index=True)
+
+
 def write_report(folds: list[FoldResult], out: Path, horizon: int = 1, seed: int = 0) -> WalkForwardReport:
     """Stitch the folds' test blocks into one out-of-sample series, score it, and write its tables (Parquet),
     pictures (PNG) and ``report.md`` into ``out``, each file atomically."""
     if not folds:
         raise ValueError("no folds to report on")
-    stitched = pd.concat([f.predictions.assign(fold=f.fold) for f in folds], ignore_index=True)
-    stitched = stitched.sort_values(["date", "ticker"], ignore_index=True)
+    stitched = stitch(folds)
     scores = score_predictions(stitched, horizon, seed=seed)
     folds_df, per_fold = fold_table(folds), per_fold_table(folds)
     forecasts = scores.forecasts[FORECAST_COLUMNS]
@@ -186,3 +191,52 @@ def write_report(folds: list[FoldResult], out: Path, horizon: int = 1, seed: int
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(text)
     return WalkForwardReport(folds_df, per_fold, scores, stitched, tables, pictures)
+
+
+class RecordChanged(ValueError):
+    """A day already in the stored out-of-sample record differs in the new one: the record is append-only."""
+
+
+def append_only_check(previous: pd.DataFrame | None, stitched: pd.DataFrame) -> dict[str, Any]:
+    """Compare the new stitched out-of-sample series with the previous report's (``oos_predictions.parquet``).
+
+    Every (ticker, date) row of ``previous`` must be in ``stitched`` with the same values (every column but
+    ``window``, a position in the day's row array that moves as rows are added); :class:`RecordChanged` names the
+    fold, ticker, date, column and both values otherwise. Returns what was added: ``{"unchanged_rows",
+    "added_rows", "added_first", "added_last"}`` (dates as ISO strings, None when nothing was added).
+    """
+    key = ["ticker", "date"]
+    if previous is None or previous.empty:
+        added = stitched
+        unchanged = 0
+    else:
+        columns = [c for c in previous.columns if c not in ("window", *key)]
+        merged = previous.merge(stitched, on=key, how="left", suffixes=("_was", ""), indicator=True)
+        gone = merged[merged["_merge"] == "left_only"]
+        if len(gone):
+            row = gone.iloc[0]
+            raise RecordChanged(
+                f"fold {row['fold_was']}: {row['ticker']} on {row['date']:%Y-%m-%d} is in the stored out-of-sample "
+                f"record but not in the new one ({len(gone)} row(s) gone); earlier days are never rewritten"
+            )
+        for column in columns:
+            was, now = merged[f"{column}_was"], merged[column]
+            same = (was == now) | (was.isna() & now.isna())
+            if not same.all():
+                row = merged[~same].iloc[0]
+                raise RecordChanged(
+                    f"fold {row['fold_was']}: the out-of-sample record changed on a day already reported: "
+                    f"{row['ticker']} on {row['date']:%Y-%m-%d}, {column} was {row[f'{column}_was']!r}, now "
+                    f"{row[column]!r} ({int((~same).sum())} value(s) differ); earlier days are never rewritten. "
+                    "If you retrained folds deliberately, rebuild the report with rewrite=true"
+                )
+        known = pd.MultiIndex.from_frame(previous[key])
+        added = stitched[~pd.MultiIndex.from_frame(stitched[key]).isin(known)]
+        unchanged = len(previous)
+    days = pd.to_datetime(added["date"])
+    return {
+        "unchanged_rows": int(unchanged),
+        "added_rows": int(len(added)),
+        "added_first": None if added.empty else f"{days.min():%Y-%m-%d}",
+        "added_last": None if added.empty else f"{days.max():%Y-%m-%d}",
+    }

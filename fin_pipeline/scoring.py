@@ -10,6 +10,7 @@ bootstrap interval, and the model against the best baseline by a Diebold–Maria
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from fin_pipeline.backtest.statistics import (
 )
 from fin_pipeline.features.windows import WindowSet
 from fin_pipeline.reporting import format_value
-from fin_pipeline.storage import write_parquet
+from fin_pipeline.storage import read_parquet, read_parquet_meta, write_parquet
 from fin_pipeline.training.baselines import BASELINES, add_baselines
 from fin_pipeline.training.evaluation import metrics_table
 from fin_pipeline.training.fold_training import predict_fold
@@ -137,18 +138,46 @@ def score_fold(
     """Predict the fold's test block with its checkpoint and the baselines, score it, write it to ``out``.
 
     ``fold`` may have grown since the checkpoint was trained (the open fold with new days): its current test block
-    is predicted; its training and tuning boundaries must be the checkpoint's.
+    is predicted; its training and tuning boundaries must be the checkpoint's. Days that ``out`` already holds
+    predictions for, from the same checkpoint (its SHA-256 is stored with them), keep their stored model values:
+    a re-scored fold appends days and never rewrites one (float32 results can differ in the last bits when the
+    batches are cut differently).
 
     Returns the scores, the predictions and what the baselines chose (ridge's α, picked on the tuning block).
     """
+    digest = hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()
     predictions, chosen = add_baselines(ws, fold, stats, predict_fold(ws, checkpoint, device, fold=fold))
+    predictions = _keep_stored(predictions, fold_files(out)["predictions"], digest)
     scores = score_predictions(predictions, fold.horizon, fold=fold.fold, seed=seed)
-    meta = {"fold": fold.to_dict(), "baselines": chosen, "comparison": scores.comparison, "verdict": scores.verdict}
+    meta = {
+        "fold": fold.to_dict(),
+        "checkpoint_sha256": digest,
+        "baselines": chosen,
+        "comparison": scores.comparison,
+        "verdict": scores.verdict,
+    }
     files = fold_files(out)
     write_parquet(predictions, files["predictions"], meta=meta)
     write_parquet(scores.forecasts.reset_index(), files["metrics"], meta=meta)
     write_parquet(scores.backtest.reset_index(), files["backtest"], meta=meta)
     return scores, predictions, chosen
+
+
+def _keep_stored(predictions: pd.DataFrame, stored_path: Path, digest: str) -> pd.DataFrame:
+    """``predictions`` with every predictor's values of the days already stored at ``stored_path`` by the same
+    checkpoint (the model's and the baselines', whose float sums can differ in the last bit too)."""
+    if not Path(stored_path).is_file() or read_parquet_meta(stored_path).get("checkpoint_sha256") != digest:
+        return predictions
+    stored, _ = read_parquet(stored_path)
+    known = stored.set_index(["ticker", "date"])
+    keys = pd.MultiIndex.from_frame(predictions[["ticker", "date"]])
+    hit = keys.isin(known.index)
+    kept = {}
+    for column in PREDICTORS:
+        values = predictions[column].to_numpy().copy()
+        values[hit] = known[column].reindex(keys[hit]).to_numpy()
+        kept[column] = values
+    return predictions.assign(**kept)
 
 
 def flat_metrics(scores: Scores, predictors: Sequence[str] = PREDICTORS) -> dict[str, float]:

@@ -7,17 +7,19 @@ from dagster import (
     AllPartitionMapping,
     AssetDep,
     AssetExecutionContext,
+    Config,
     Failure,
     MaterializeResult,
     MetadataValue,
     asset,
 )
+from pydantic import Field
 
 from fin_pipeline.assets.folds import WALK_FORWARD_GROUP
 from fin_pipeline.assets.training import fold_metrics
 from fin_pipeline.assets.universe import data_fold_keys, load_universe
 from fin_pipeline.backtest import BUY_AND_HOLD
-from fin_pipeline.report import FoldResult, write_report
+from fin_pipeline.report import FoldResult, RecordChanged, append_only_check, stitch, write_report
 from fin_pipeline.resources import DataStore
 from fin_pipeline.scoring import fold_files
 from fin_pipeline.storage import read_parquet
@@ -34,12 +36,20 @@ def read_fold_result(store: DataStore, fold: str) -> FoldResult:
     return FoldResult(fold, meta["fold"], forecasts, predictions, backtest, meta["comparison"], history)
 
 
+class ReportConfig(Config):
+    rewrite: bool = Field(
+        default=False,
+        description="Accept changed days in the out-of-sample record (after folds were retrained deliberately); "
+        "by default a day already reported that comes back different is an error.",
+    )
+
+
 @asset(
     group_name=WALK_FORWARD_GROUP,
     deps=[AssetDep(fold_metrics, partition_mapping=AllPartitionMapping())],
     kinds={"parquet"},
 )
-def walk_forward_report(context: AssetExecutionContext, store: DataStore) -> MaterializeResult:
+def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, store: DataStore) -> MaterializeResult:
     """All folds' test blocks stitched: the model against the baselines with statistics, books, and pictures."""
     folds = data_fold_keys(load_universe(store, "walk_forward_report"))  # every period begun in the data
     missing = [f for f in folds if not store.pull(fold_files(store.metrics_dir(f))["backtest"]).is_file()]
@@ -47,6 +57,17 @@ def walk_forward_report(context: AssetExecutionContext, store: DataStore) -> Mat
         raise Failure(f"walk_forward_report: fold_metrics is missing for {missing}; materialize those folds first")
     results = [read_fold_result(store, f) for f in folds]
     out = store.report_dir()
+    # Append-only: the days already reported must come back unchanged; the new ones are listed.
+    previous_path = out / "oos_predictions.parquet"
+    previous = read_parquet(previous_path)[0] if previous_path.is_file() and not config.rewrite else None
+    try:
+        added = append_only_check(previous, stitch(results))
+    except RecordChanged as exc:
+        raise Failure(f"walk_forward_report: {exc}", allow_retries=False) from exc
+    context.log.info(
+        f"out-of-sample record: {added['unchanged_rows']} earlier prediction(s) unchanged, {added['added_rows']} "
+        f"added ({added['added_first']} … {added['added_last']})"
+    )
     report = write_report(results, out, horizon=int(results[0].bounds["horizon"]))
     store.push_tree(out)  # S3: every report file and picture, each in one PUT
     context.log.info(f"walk-forward report written to {store.describe(out)}")
@@ -68,6 +89,7 @@ def walk_forward_report(context: AssetExecutionContext, store: DataStore) -> Mat
     return MaterializeResult(
         metadata={
             "folds": len(folds),
+            **{k: v for k, v in added.items() if v is not None},
             "oos_predictions": len(report.predictions),
             **{k: float(v) for k, v in numbers.items() if v == v},
             "verdict": MetadataValue.md("\n\n".join(stitched.verdict)),

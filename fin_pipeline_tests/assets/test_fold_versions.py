@@ -18,7 +18,7 @@ from fin_pipeline.features.windows import load_window_set
 from fin_pipeline.nightly import plan_folds
 from fin_pipeline.resources import DataStore, SyntheticMarketResource
 from fin_pipeline.settings import load_settings
-from fin_pipeline.storage import read_json, read_parquet
+from fin_pipeline.storage import read_json, read_parquet, write_parquet
 from fin_pipeline.training.folds import FoldSpec, compute_folds
 from fin_pipeline.training.versions import fold_version, training_version
 
@@ -60,6 +60,7 @@ def night(tmp_path_factory):
         run(defs, "candles_job", t, candles(DAY), instance)
     for fold in [*CLOSED, OPEN]:
         run(defs, "walk_forward_job", fold, TRAIN, instance)
+    run(defs, "report_job", None, {}, instance)
     before = {(a, f): data_version(instance, a, f) for a in FOLD_ASSETS for f in [*CLOSED, OPEN]}
     for t in TICKERS:
         run(defs, "candles_job", t, candles(NEXT), instance)
@@ -172,3 +173,27 @@ def test_the_nightly_path_rescores_the_open_fold_and_leaves_closed_folds_alone(n
     # after the first, so it is left out).
     old = predictions[predictions["date"] < predictions["date"].max()].drop(columns="window").reset_index(drop=True)
     pd.testing.assert_frame_equal(old, predictions_before.drop(columns="window").reset_index(drop=True))
+
+
+def test_the_report_appends_the_new_day_and_refuses_a_changed_closed_day(night):
+    root, defs, instance, _ = night
+    before, _ = read_parquet(root / "reports" / "oos_predictions.parquet")  # the report as of DAY
+    result = run(defs, "report_job", None, {}, instance)
+    (event,) = result.asset_materializations_for_node("walk_forward_report")
+    meta = {k: v.value for k, v in event.metadata.items()}
+    assert (meta["unchanged_rows"], meta["added_rows"]) == (len(before), len(TICKERS))  # one day per ticker
+    assert meta["added_first"] == meta["added_last"] == DAY
+    # Alter one closed day in the stored fold predictions (a valid file, as a silent rewrite would leave it).
+    path = root / "metrics" / CLOSED[0] / "predictions.parquet"
+    predictions, file_meta = read_parquet(path)
+    predictions.loc[0, "model"] += 0.01
+    write_parquet(predictions, path, meta=file_meta)
+    result = defs.resolve_job_def("report_job").execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    (failure,) = result.get_step_failure_events()
+    message = failure.step_failure_data.error.message
+    ticker, day = predictions.loc[0, "ticker"], f"{predictions.loc[0, 'date']:%Y-%m-%d}"
+    assert (
+        f"fold {CLOSED[0]}: the out-of-sample record changed on a day already reported: {ticker} on {day}, model"
+        in message
+    )
