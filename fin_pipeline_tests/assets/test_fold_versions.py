@@ -13,6 +13,7 @@ from dagster._core.definitions.data_version import StaleCauseCategory, StaleStat
 from dagster._utils.test.data_versions import get_stale_status_resolver
 
 from fin_pipeline.assets.folds import normalization_stats, walk_forward_folds
+from fin_pipeline.assets.universe import data_fold_keys, load_universe
 from fin_pipeline.definitions import ASSETS, build_definitions
 from fin_pipeline.features.windows import load_window_set
 from fin_pipeline.nightly import plan_folds
@@ -197,3 +198,39 @@ def test_the_report_appends_the_new_day_and_refuses_a_changed_closed_day(night):
         f"fold {CLOSED[0]}: the out-of-sample record changed on a day already reported: {ticker} on {day}, model"
         in message
     )
+
+
+def test_a_period_rollover_trains_exactly_one_new_fold(tmp_path):
+    """Built as of 2021-03-31 (two folds); the next night (2021-04-05) a window ends on 2021-04-01, the first
+    trading day of a new quarter: the fold 2021-04-01 appears and is the only one trained."""
+    root = tmp_path / "data"
+    defs = build_definitions({"candle_source": SyntheticMarketResource(seed=7), "store": DataStore(root=str(root))})
+    instance, store = DagsterInstance.ephemeral(), defs.resources["store"]
+    spec = FoldSpec(first_test_date=dt.date(2020, 10, 1))
+    for t in TICKERS:
+        run(defs, "candles_job", t, candles("2021-03-31"), instance)
+    for fold in CLOSED:
+        run(defs, "walk_forward_job", fold, TRAIN, instance)
+    assert data_fold_keys(load_universe(store, "test")) == CLOSED
+    counts = materializations(instance, [*CLOSED, OPEN])
+    for t in TICKERS:
+        run(defs, "candles_job", t, candles("2021-04-05"), instance)
+    universe = load_universe(store, "test")
+    keys = data_fold_keys(universe)
+    assert keys == [*CLOSED, OPEN]  # the new quarter's fold partition, by itself
+    plans = {p.fold: p.action for p in plan_folds(universe.windows, spec, store, keys)}
+    # the quarter that ended gets its last day scored; the new one is trained; the older one is left alone
+    assert plans == {CLOSED[0]: "skip", CLOSED[1]: "rescore", OPEN: "train"}
+    for fold, action in plans.items():
+        if action != "skip":
+            run(
+                defs,
+                "walk_forward_job" if action == "train" else "fold_rescore_job",
+                fold,
+                TRAIN if action == "train" else {},
+                instance,
+            )
+    after = materializations(instance, [*CLOSED, OPEN])
+    trained = {f: after[("trained_model", f)] - counts[("trained_model", f)] for f in [*CLOSED, OPEN]}
+    assert trained == {CLOSED[0]: 0, CLOSED[1]: 0, OPEN: 1}
+    assert all(after[(a, CLOSED[0])] == counts[(a, CLOSED[0])] for a in FOLD_ASSETS)
