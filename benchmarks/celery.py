@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PG_ADMIN = os.environ.get("FIN_PIPELINE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BACKEND = "redis://127.0.0.1:6379/0"
-FOLDS = [f"fold_{i:02d}" for i in range(4)]
+FOLDS = ["2020-07-01", "2020-10-01", "2021-01-01", "2021-04-01"]  # quarterly folds from 2020-07-01 to --end
 
 
 def fresh_db(created: list[str]) -> str:
@@ -190,11 +190,22 @@ def main() -> int:
     env = {
         **os.environ,
         "FIN_PIPELINE_UNIVERSE": args.tickers,
-        "FIN_PIPELINE_FOLDS": str(len(FOLDS)),
+        "FIN_PIPELINE_FIRST_TEST_DATE": FOLDS[0],
+        "FIN_PIPELINE_END": args.end,
         "FIN_PIPELINE_DATA_DIR": str(base / "data"),
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
     }
-    os.environ.update({k: env[k] for k in ("FIN_PIPELINE_UNIVERSE", "FIN_PIPELINE_FOLDS", "FIN_PIPELINE_DATA_DIR")})
+    os.environ.update(
+        {
+            k: env[k]
+            for k in (
+                "FIN_PIPELINE_UNIVERSE",
+                "FIN_PIPELINE_FIRST_TEST_DATE",
+                "FIN_PIPELINE_END",
+                "FIN_PIPELINE_DATA_DIR",
+            )
+        }
+    )
     import torch
     from dagster import DagsterInstance
 

@@ -30,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fin_pipeline_tests.subprocess_runs import (  # noqa: E402
     BIN,
+    FOLD_A,
+    FOLD_B,
     env_for,
     make_home,
     run_status,
@@ -238,7 +240,7 @@ def checkpoint_flip(tmp: Path, truncate: bool):
     from fin_pipeline.training.checkpoint import read_checkpoint, save_checkpoint
 
     model = torch.nn.Linear(64, 64)
-    path = tmp / "models" / "fold_02" / "best.pt"
+    path = tmp / "models" / "2021-04-01" / "best.pt"
     save_checkpoint(path, {"model": model.state_dict(), "epoch": 3, "model_spec": None})
     data = bytearray(path.read_bytes())
     if truncate:
@@ -272,19 +274,19 @@ ARGS = ["--model", "cnn", "--epochs", "3", "--batch-size", "64"]
 
 
 def process_faults(tmp: Path) -> None:
-    """SIGKILL mid-fold_00, rerun (SIGTERM mid-fold_01), rerun to the end: one home, three runs."""
+    """SIGKILL mid-fold A, rerun (SIGTERM mid-fold B), rerun to the end: one home, three runs."""
     from fin_pipeline.training.checkpoint import read_checkpoint
 
     home = make_home(tmp)
     t0 = time.monotonic()
     first = start_run(home, ARGS)
-    killed, last = wait_for_epoch(home, first, "fold_00", epoch=1)
+    killed, last = wait_for_epoch(home, first, FOLD_A, epoch=1)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(10)
     kill_epoch = read_checkpoint(last)["epoch"]  # complete: the hash checks
 
     second = start_run(home, ARGS, log="run2.log")
-    stopped, last2 = wait_for_epoch(home, second, "fold_01", epoch=1)
+    stopped, last2 = wait_for_epoch(home, second, FOLD_B, epoch=1)
     t1 = time.monotonic()
     second.send_signal(signal.SIGTERM)
     rc2 = second.wait(60)
@@ -302,7 +304,7 @@ def process_faults(tmp: Path) -> None:
         (
             "SIGKILL mid-fold (fin-pipeline run)",
             f"dead run marked {run_status(home, killed).value}, slot freed "
-            f"({'yes' if f'dead run {killed}' in log2 else 'NO'}); the next run's fold_00 "
+            f"({'yes' if f'dead run {killed}' in log2 else 'NO'}); the next run's fold {FOLD_A} "
             f"{'resumed after epoch ' + str(kill_epoch) if resumed_k else 'DID NOT resume'}",
             "no" if resumed_k else f"yes ({kill_epoch} epoch(s) redone)",
             t1 - t0,
@@ -314,7 +316,8 @@ def process_faults(tmp: Path) -> None:
             "SIGTERM mid-fold (fin-pipeline run)",
             f"exit {rc2} in {exit_s:.1f} s, run {run_status(home, stopped).value}, "
             f"{hint}; "
-            f"rerun exit {rc3}, fold_01 {'resumed after epoch ' + str(stop_epoch) if resumed_s else 'DID NOT resume'}",
+            f"rerun exit {rc3}, fold {FOLD_B} "
+            f"{'resumed after epoch ' + str(stop_epoch) if resumed_s else 'DID NOT resume'}",
             "no" if resumed_s and rc3 == 0 else "yes",
             time.monotonic() - t1,
         )

@@ -228,7 +228,7 @@ def run_direct(
     )
     from fin_pipeline.features.lookahead import default_cuts, lookahead_violations
     from fin_pipeline.features.windows import load_window_set
-    from fin_pipeline.report import FoldResult, write_report
+    from fin_pipeline.report import FoldResult, append_only_check, stitch, write_report
     from fin_pipeline.resources import DataStore
     from fin_pipeline.scoring import score_fold
     from fin_pipeline.sources.base import candle_problems, session_dates
@@ -335,7 +335,7 @@ def run_direct(
     # The report from the in-memory fold results (the asset re-reads them from the fold files); the same
     # library call as walk_forward_report.
     t0 = clock()
-    write_report(results, store.report_dir())
+    write_report(results, store.report_dir(), record=append_only_check(None, stitch(results)))  # a first report
     stages["report"] += clock() - t0
     return clock() - t_start, dict(stages)
 

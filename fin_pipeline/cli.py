@@ -282,7 +282,8 @@ def _print_report(report_dir: Path) -> int:
     print("\nBooks of the stitched out-of-sample series (daily, net of costs; *_neutral: market-neutral rank books):\n")
     print(text_table(backtest[["strategy", *BACKTEST_COLUMNS]]))
     print()
-    for line in read_parquet_meta(report_dir / "overall_metrics.parquet")["verdict"]:
+    meta = read_parquet_meta(report_dir / "overall_metrics.parquet")
+    for line in [*meta["verdict"], *meta.get("record", [])]:
         print(line.replace("**", ""))
     print(f"\nReport: {report_dir / 'report.md'}")
     print(f"Pictures: {', '.join(str(p) for p in sorted(report_dir.glob('*.png')))}")

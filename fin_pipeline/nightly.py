@@ -2,7 +2,8 @@
 
 For every fold whose period has begun in the data, the fold's data version and training version are recomputed
 from the current rows (:mod:`fin_pipeline.training.versions`; cheap: no model is loaded) and compared with what
-the fold's last materialization stored:
+the fold's last scoring stored beside its metrics (``scored.json``: the fold version the metrics saw, and the
+training version of the checkpoint they scored, so a fold record rewritten on its own cannot hide a stale model):
 
 * ``train``: no checkpoint yet, or the training rows or boundaries changed (a new fold at a period rollover, a
   corrected history, a changed fold config): the whole fold chain runs, training included;
@@ -24,7 +25,7 @@ from fin_pipeline.training.folds import FoldSpec, compute_folds
 from fin_pipeline.training.versions import fold_version, training_version
 
 ACTIONS = ("train", "rescore", "skip")
-SCORED_FILE = "scored.json"  # beside a fold's metrics: {"data_version": the fold version they were scored on}
+SCORED_FILE = "scored.json"  # beside a fold's metrics: the fold version they saw, the training rows of the model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,13 +43,14 @@ def plan_folds(ws: WindowSet, spec: FoldSpec, store, keys: list[str], horizon: i
     plans = []
     for key in keys:
         fold = folds[key]
-        path, checkpoint = store.fold_path(key), Path(store.model_dir(key)) / "best.pt"
-        stored = read_json(path) if Path(path).is_file() else {}
-        scored = Path(store.metrics_dir(key)) / SCORED_FILE  # the fold version its metrics were computed on
-        scored_version = read_json(scored)["data_version"] if scored.is_file() else None
-        if not stored or not checkpoint.is_file():
+        path, scored = store.pull(store.fold_path(key)), store.pull(Path(store.metrics_dir(key)) / SCORED_FILE)
+        stored = read_json(path) if path.is_file() else {}
+        scored = read_json(scored) if scored.is_file() else {}  # what the fold's metrics saw, and its model's rows
+        model_rows = scored.get("training_version", stored.get("training_version"))
+        scored_version = scored.get("data_version")
+        if not stored or not store.exists(Path(store.model_dir(key)) / "best.pt"):
             action, reason = "train", "new fold"
-        elif stored.get("training_version") != training_version(ws, fold):
+        elif model_rows != training_version(ws, fold):
             action, reason = "train", "its training rows or boundaries changed"
         elif scored_version != fold_version(ws, fold, spec.to_dict()):
             action, reason = "rescore", f"new test rows (to {fold.test_end}); the model is unchanged"

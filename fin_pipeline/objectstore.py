@@ -60,6 +60,9 @@ class LocalStore:
     def pull(self, path: Path) -> Path:
         return Path(path)
 
+    def exists(self, path: Path) -> bool:
+        return Path(path).is_file()
+
     def pull_tree(self, folder: Path) -> Path:
         return Path(folder)
 
@@ -140,6 +143,14 @@ class S3Store:
         with atomic_path(path) as tmp:
             tmp.write_bytes(data)
         return path
+
+    def exists(self, path: Path) -> bool:
+        """Whether the object of ``path`` is in the bucket (one HEAD request; nothing is downloaded)."""
+        try:
+            self._call("head_object", Key=self.key(path))
+        except FileNotFoundError:
+            return False
+        return True
 
     def pull_tree(self, folder: Path) -> Path:
         """Mirror the objects under ``folder`` into the cache (files of the folder that are gone are removed)."""

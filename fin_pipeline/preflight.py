@@ -50,8 +50,8 @@ def check_tickers(settings: Settings, tickers: str | None) -> None:
 
 def check_folds(settings: Settings) -> None:
     """Refuse a first test date that leaves too few sessions before it for warm-up, training and tuning."""
-    from fin_pipeline.sources.calendar import nyse_sessions
     from fin_pipeline.settings import SettingsError
+    from fin_pipeline.sources.calendar import nyse_sessions
     from fin_pipeline.training.folds import FoldSpec
 
     spec = FoldSpec()

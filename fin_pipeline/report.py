@@ -132,9 +132,24 @@ def stitch(folds: list[FoldResult]) -> pd.DataFrame:
     return stitched.sort_values(["date", "ticker"], ignore_index=True)
 
 
-def write_report(folds: list[FoldResult], out: Path, horizon: int = 1, seed: int = 0) -> WalkForwardReport:
+def record_line(record: dict[str, Any]) -> str:
+    """In words, what :func:`append_only_check` found: the days kept unchanged and the days added."""
+    added = record["added_rows"]
+    span = f" ({record['added_first']} … {record['added_last']})" if added else ""
+    if not record["unchanged_rows"]:
+        return f"Out-of-sample record: a new record of {added} prediction(s){span}."
+    return (
+        f"Out-of-sample record: {record['unchanged_rows']} prediction(s) already reported are unchanged (checked "
+        f"against the previous report); {added} added{span}."
+    )
+
+
+def write_report(
+    folds: list[FoldResult], out: Path, horizon: int = 1, seed: int = 0, record: dict[str, Any] | None = None
+) -> WalkForwardReport:
     """Stitch the folds' test blocks into one out-of-sample series, score it, and write its tables (Parquet),
-    pictures (PNG) and ``report.md`` into ``out``, each file atomically."""
+    pictures (PNG) and ``report.md`` into ``out``, each file atomically. ``record``: what
+    :func:`append_only_check` returned, said in words under the verdict."""
     if not folds:
         raise ValueError("no folds to report on")
     stitched = stitch(folds)
@@ -146,7 +161,9 @@ def write_report(folds: list[FoldResult], out: Path, horizon: int = 1, seed: int
     out = Path(out)
     write_parquet(folds_df, out / "folds.parquet")
     write_parquet(per_fold, out / "fold_summary.parquet")
-    write_parquet(scores.forecasts.reset_index(), out / "overall_metrics.parquet", meta={"verdict": scores.verdict})
+    record_text = [record_line(record)] if record is not None else []
+    meta = {"verdict": scores.verdict, "record": record_text}
+    write_parquet(scores.forecasts.reset_index(), out / "overall_metrics.parquet", meta=meta)
     write_parquet(stitched, out / "oos_predictions.parquet")
     write_parquet(scores.backtest.reset_index(), out / "backtest.parquet")
     books = scores.books
@@ -171,7 +188,7 @@ def write_report(folds: list[FoldResult], out: Path, horizon: int = 1, seed: int
     span = f"{stitched['date'].min():%Y-%m-%d} … {stitched['date'].max():%Y-%m-%d}"
     text = (
         "# Walk-forward report\n\n"
-        + "".join(f"{line}\n\n" for line in scores.verdict)
+        + "".join(f"{line}\n\n" for line in [*scores.verdict, *record_text])
         + f"{len(folds)} folds, {len(stitched)} out-of-sample predictions ({span}), target horizon h = {horizon}. "
         "Every number below is on **test** blocks, read once after training; early stopping, the best epoch and "
         "ridge's penalty were chosen on each fold's **tuning** block.\n\n"

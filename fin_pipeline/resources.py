@@ -116,6 +116,10 @@ class DataStore(ConfigurableResource):
     def pull_tree(self, folder: Path) -> Path:
         return self.objects().pull_tree(folder)
 
+    def exists(self, path: Path) -> bool:
+        """Whether ``path`` is in the store (on S3: a HEAD request, nothing downloaded)."""
+        return self.objects().exists(path)
+
     def push(self, path: Path) -> None:
         self.objects().push(path)
 

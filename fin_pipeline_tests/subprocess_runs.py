@@ -19,10 +19,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TINY = {
     "FIN_PIPELINE_UNIVERSE": "AAPL,MSFT",
-    "FIN_PIPELINE_FOLDS": "2",
+    "FIN_PIPELINE_FOLD_PERIOD": "half",
+    "FIN_PIPELINE_FIRST_TEST_DATE": "2020-07-01",  # two folds: FOLD_A (closed) and FOLD_B (to the end)
     "FIN_PIPELINE_START": "2018-01-02",
     "FIN_PIPELINE_END": "2021-06-30",
 }
+FOLD_A, FOLD_B = "2020-07-01", "2021-01-01"
 TRAIN_ARGS = ["--model", "cnn", "--epochs", "6", "--batch-size", "64"]
 
 
@@ -54,7 +56,7 @@ def run(home: Path, args: list[str] = TRAIN_ARGS, timeout: float = 600) -> subpr
 
 
 def wait_for_epoch(
-    home: Path, proc: subprocess.Popen, fold: str = "fold_00", epoch: int = 1, timeout: float = 300
+    home: Path, proc: subprocess.Popen, fold: str = FOLD_A, epoch: int = 1, timeout: float = 300
 ) -> tuple[str, Path]:
     """Wait until a run of ``fold`` has a ``last.pt`` with at least ``epoch`` epochs; ``(run_id, path)``."""
     from fin_pipeline.storage import StorageError

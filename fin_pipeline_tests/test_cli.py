@@ -144,3 +144,44 @@ def test_main_job_refuses_a_ticker_outside_the_universe(home):
         timeout=120,
     )
     assert proc.returncode == 2 and "['NOPE'] not in the universe" in proc.stdout
+
+
+def test_the_next_run_with_one_more_day_only_rescores_the_open_fold(home):
+    """The first run builds everything; the next, with one more trading day, re-scores the open fold (no training),
+    leaves the closed fold alone, appends the day to the report, and says so."""
+    env = dict(
+        FIN_PIPELINE_UNIVERSE="AAPL,MSFT",
+        FIN_PIPELINE_FIRST_TEST_DATE="2021-01-01",  # two quarterly folds: 2021-01-01 (closed), 2021-04-01 (open)
+        FIN_PIPELINE_START="2019-01-02",
+    )
+    cmd = [BIN / "fin-pipeline", "run", "--model", "cnn", "--epochs", "1", "--batch-size", "128"]
+    first = subprocess.run(
+        cmd, cwd=home, env=env_for(home, FIN_PIPELINE_END="2021-05-13", **env), capture_output=True, text=True
+    )
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "2 fold(s) to train" in first.stdout and "Out-of-sample record: a new record of" in first.stdout
+    closed = home / "data" / "models" / "2021-01-01"
+    before = {
+        p.name: p.read_bytes()
+        for p in [*closed.glob("*.pt"), *(closed.parent.parent / "metrics" / "2021-01-01").glob("*")]
+    }
+    model = (home / "data" / "models" / "2021-04-01" / "best.pt").read_bytes()
+
+    second = subprocess.run(
+        cmd, cwd=home, env=env_for(home, FIN_PIPELINE_END="2021-05-14", **env), capture_output=True, text=True
+    )
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    out = second.stdout
+    assert "+1 bar(s)" in out  # each ticker: one new session fetched
+    assert "0 fold(s) to train" in out and "1 to re-score with new days (no training), 1 unchanged" in out
+    assert "[fold 1/2] 2021-01-01: unchanged (closed), no run" in out
+    assert "[fold 2/2] 2021-04-01: test 2021-04-01 … 2021-05-13 (2 tickers), re-scored, no training" in out
+    # two predictions added (one per ticker; the window of 05-13 has its target with 05-14's close)
+    assert "Out-of-sample record:" in out and "unchanged (checked against the previous report); 2 added" in out
+    assert {
+        p.name: p.read_bytes()
+        for p in [*closed.glob("*.pt"), *(closed.parent.parent / "metrics" / "2021-01-01").glob("*")]
+    } == before
+    assert (home / "data" / "models" / "2021-04-01" / "best.pt").read_bytes() == model
+    jobs = [p for p, _ in runs_of(home)]
+    assert jobs.count("2021-04-01") == 2 and jobs.count("2021-01-01") == 1  # trained once, re-scored once; once

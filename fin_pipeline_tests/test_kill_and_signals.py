@@ -14,6 +14,8 @@ from dagster import DagsterRunStatus
 
 from fin_pipeline.training.checkpoint import read_checkpoint
 from fin_pipeline_tests.subprocess_runs import (
+    FOLD_A,
+    FOLD_B,
     claimed_training_slots,
     event_types,
     make_home,
@@ -29,7 +31,7 @@ def test_sigkill_mid_fold_then_a_rerun_frees_the_slot_and_resumes_to_the_uninter
     reference = start_run(make_home(tmp_path / "reference"))  # the same chain, never interrupted (in parallel)
     home = make_home(tmp_path / "killed")
     proc = start_run(home)
-    run_id, last = wait_for_epoch(home, proc, "fold_00", epoch=1)
+    run_id, last = wait_for_epoch(home, proc, FOLD_A, epoch=1)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(10)
     killed_epoch = read_checkpoint(last)["epoch"]
@@ -40,18 +42,18 @@ def test_sigkill_mid_fold_then_a_rerun_frees_the_slot_and_resumes_to_the_uninter
 
     out = again.stdout + again.stderr
     assert again.returncode == 0, out[-4000:]
-    assert f"dead run {run_id} (walk_forward_job fold_00" in again.stdout and "pool slots freed" in again.stdout
+    assert f"dead run {run_id} (walk_forward_job {FOLD_A}" in again.stdout and "pool slots freed" in again.stdout
     assert run_status(home, run_id) == DagsterRunStatus.FAILURE
-    assert "[fold 1/2] fold_00: test" in again.stdout
+    assert f"[fold 1/2] {FOLD_A}: test" in again.stdout
     assert f"(resumed after epoch {killed_epoch} of run {run_id})" in again.stdout, again.stdout
-    assert "[fold 2/2] fold_01: test" in again.stdout and "blocked" not in out
+    assert f"[fold 2/2] {FOLD_B}: test" in again.stdout and "blocked" not in out
     assert claimed_training_slots(home) == 0
-    assert not (home / "data" / "models" / "fold_00" / "runs").exists()  # the dead run's folder: removed
+    assert not (home / "data" / "models" / FOLD_A / "runs").exists()  # the dead run's folder: removed
 
     assert reference.wait(600) == 0, (tmp_path / "reference" / "run.log").read_text()[-3000:]
     for name in ("last.pt", "best.pt"):
-        resumed = read_checkpoint(home / "data" / "models" / "fold_00" / name)
-        uninterrupted = read_checkpoint(tmp_path / "reference" / "data" / "models" / "fold_00" / name)
+        resumed = read_checkpoint(home / "data" / "models" / FOLD_A / name)
+        uninterrupted = read_checkpoint(tmp_path / "reference" / "data" / "models" / FOLD_A / name)
         assert same_checkpoint(resumed, uninterrupted) == [], name
         assert resumed["epoch"] == (6 if name == "last.pt" else resumed["best_epoch"])
 
@@ -60,7 +62,7 @@ def test_sigkill_mid_fold_then_a_rerun_frees_the_slot_and_resumes_to_the_uninter
 def test_a_signal_stops_the_run_within_seconds_canceled_not_retried_slot_free_and_a_rerun_resumes(tmp_path, sig):
     home = make_home(tmp_path)
     proc = start_run(home)
-    run_id, last = wait_for_epoch(home, proc, "fold_00", epoch=1)
+    run_id, last = wait_for_epoch(home, proc, FOLD_A, epoch=1)
     t0 = time.monotonic()
     if sig == signal.SIGINT:
         os.killpg(proc.pid, sig)  # Ctrl-C: the terminal signals the whole foreground process group
@@ -88,4 +90,4 @@ def test_a_signal_stops_the_run_within_seconds_canceled_not_retried_slot_free_an
 
     assert again.returncode == 0, (again.stdout + again.stderr)[-4000:]
     assert f"(resumed after epoch {stopped['epoch']} of run {run_id})" in again.stdout, again.stdout
-    assert "[fold 2/2] fold_01: test" in again.stdout
+    assert f"[fold 2/2] {FOLD_B}: test" in again.stdout

@@ -68,7 +68,7 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
         f"out-of-sample record: {added['unchanged_rows']} earlier prediction(s) unchanged, {added['added_rows']} "
         f"added ({added['added_first']} … {added['added_last']})"
     )
-    report = write_report(results, out, horizon=int(results[0].bounds["horizon"]))
+    report = write_report(results, out, horizon=int(results[0].bounds["horizon"]), record=added)
     store.push_tree(out)  # S3: every report file and picture, each in one PUT
     context.log.info(f"walk-forward report written to {store.describe(out)}")
     stitched = report.stitched

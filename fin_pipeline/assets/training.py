@@ -101,7 +101,10 @@ def _train(context, spec, fold, stats, universe, store: DataStore, workdir, leas
     resumed_from = context.run.run_id if resume else ""
     if resume:
         context.log.info(f"{fold.fold}: attempt {context.retry_number}, resuming from {workdir / 'last.pt'}")
-    extra = {"data_version": read_json(store.pull(store.fold_path(fold.fold)))["training_version"], "code_version": code_version()}
+    extra = {
+        "data_version": read_json(store.pull(store.fold_path(fold.fold)))["training_version"],
+        "code_version": code_version(),
+    }
     is_active = _run_is_active(context)
     if not resume:  # a new run: resume from a dead run's last epoch of this fold if inputs and config match
         expected = {"fold": fold.to_dict(), "normalization": stats.to_dict(), "train_spec": asdict(spec), **extra}
@@ -178,8 +181,12 @@ def fold_metrics(context: AssetExecutionContext, store: DataStore) -> Materializ
     universe = load_universe(store, "fold_metrics")
     stats = FoldStats.from_dict(read_json(store.pull(store.normalization_path(fold.fold))))
     scores, predictions, chosen = score_fold(universe.windows, fold, stats, checkpoint, store.metrics_dir(fold.fold))
-    version = read_json(store.pull(store.fold_path(fold.fold)))["data_version"]
-    write_json({"data_version": version}, store.metrics_dir(fold.fold) / SCORED_FILE)  # read by the nightly plan
+    # Read by the nightly plan: the fold version these metrics saw, and the training rows of the model they scored.
+    scored = {
+        "data_version": read_json(store.pull(store.fold_path(fold.fold)))["data_version"],
+        "training_version": read_checkpoint(checkpoint)["extra"].get("data_version"),
+    }
+    write_json(scored, store.metrics_dir(fold.fold) / SCORED_FILE)
     store.push_tree(store.metrics_dir(fold.fold))
     return MaterializeResult(
         metadata={

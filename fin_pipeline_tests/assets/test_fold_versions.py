@@ -8,7 +8,7 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, materialize
+from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, build_sensor_context, materialize
 from dagster._core.definitions.data_version import StaleCauseCategory, StaleStatus
 from dagster._utils.test.data_versions import get_stale_status_resolver
 
@@ -18,6 +18,7 @@ from fin_pipeline.definitions import ASSETS, build_definitions
 from fin_pipeline.features.windows import load_window_set
 from fin_pipeline.nightly import plan_folds
 from fin_pipeline.resources import DataStore, SyntheticMarketResource
+from fin_pipeline.schedules import NIGHTLY_TAG, nightly_retrain_followup
 from fin_pipeline.settings import load_settings
 from fin_pipeline.storage import read_json, read_parquet, write_parquet
 from fin_pipeline.training.folds import FoldSpec, compute_folds
@@ -34,9 +35,9 @@ def candles(end):
     return {"ops": {"raw_candles": {"config": {"start": "2018-01-02", "end": end}}}}
 
 
-def run(defs, job, partition, run_config, instance):
+def run(defs, job, partition, run_config, instance, tags=None):
     result = defs.resolve_job_def(job).execute_in_process(
-        partition_key=partition, run_config=run_config, instance=instance, raise_on_error=False
+        partition_key=partition, run_config=run_config, instance=instance, raise_on_error=False, tags=tags
     )
     assert result.success, job
     return result
@@ -153,7 +154,18 @@ def test_the_nightly_path_rescores_the_open_fold_and_leaves_closed_folds_alone(n
     predictions_before, _ = read_parquet(root / "metrics" / OPEN / "predictions.parquet")
     model_before = (root / "models" / OPEN / "best.pt").read_bytes()
 
-    run(defs, "fold_rescore_job", OPEN, {}, instance)  # what `fin-pipeline run` runs for a "rescore" fold
+    # The nightly sensor plans the same: after the night's (tagged) ticker runs, one re-score of the open fold.
+    night_tags = {NIGHTLY_TAG: NEXT}
+    for t in TICKERS:
+        run(defs, "candles_job", t, candles(NEXT), instance, tags=night_tags)  # the data is already at NEXT
+    context = build_sensor_context(instance=instance, definitions=defs, resources={"store": store})
+    requests = nightly_retrain_followup(context)
+    assert [(r.job_name, r.partition_key) for r in requests] == [("fold_rescore_job", OPEN)]
+    run(defs, "fold_rescore_job", OPEN, {}, instance, tags=requests[0].tags)  # also what `fin-pipeline run` runs
+    report = nightly_retrain_followup(
+        build_sensor_context(instance=instance, definitions=defs, resources={"store": store})
+    )
+    assert report.job_name == "report_job"  # once the re-score succeeded; nothing else was requested
 
     assert {f: fold_bytes(root, f) for f in CLOSED} == closed_before  # byte-identical
     after = materializations(instance, [*CLOSED, OPEN])

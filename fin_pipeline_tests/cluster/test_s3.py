@@ -32,12 +32,13 @@ moto_server = pytest.importorskip("moto.server")
 
 from fin_pipeline.definitions import build_definitions  # noqa: E402
 from fin_pipeline.objectstore import LEASE_NAME, Lease, LeaseError, S3Store  # noqa: E402
+from fin_pipeline.partitions import fold_partitions  # noqa: E402
 from fin_pipeline.resources import DataStore, SyntheticMarketResource  # noqa: E402
 from fin_pipeline.settings import load_settings  # noqa: E402
 from fin_pipeline.storage import StorageError, read_json, read_parquet  # noqa: E402
 
 TICKERS = list(load_settings().universe)
-FOLDS = [f"fold_{i:02d}" for i in range(load_settings().folds)]
+FOLDS = fold_partitions.get_partition_keys()  # three quarterly folds (conftest): 2020-10-01 … 2021-04-01
 CANDLES = {"ops": {"raw_candles": {"config": {"start": "2018-01-02", "end": "2021-06-30"}}}}
 TRAIN = {"ops": {"trained_model": {"config": {"epochs": 2, "model": "cnn", "batch_size": 64, "seed": 3}}}}
 BUCKET = "fin-pipeline-test"
@@ -191,13 +192,13 @@ def test_a_fold_resumes_on_another_machine_from_the_last_pt_in_the_bucket(runs, 
         return real_fit(self, epochs, *args, resume=resume, **kw)
 
     monkeypatch.setattr(Trainer, "fit", preempted_after_epoch_1)
-    result = run(make_defs(root, cache), "walk_forward_job", "fold_00", TRAIN)
+    result = run(make_defs(root, cache), "walk_forward_job", FOLDS[0], TRAIN)
     assert result.success, errors(result)
     assert calls == [(0, False), (0, True)]
-    last = get(client, "resume/models/fold_00/last.pt")
+    last = get(client, f"resume/models/{FOLDS[0]}/last.pt")
     assert [h["epoch"] for h in torch.load(io.BytesIO(last), weights_only=True)["history"]] == [1, 2]
-    assert_same_tensors(last, local / "models" / "fold_00" / "last.pt")
-    assert_same_tensors(get(client, "resume/models/fold_00/best.pt"), local / "models" / "fold_00" / "best.pt")
+    assert_same_tensors(last, local / "models" / FOLDS[0] / "last.pt")
+    assert_same_tensors(get(client, f"resume/models/{FOLDS[0]}/best.pt"), local / "models" / FOLDS[0] / "best.pt")
     assert not any("/runs/" in k or k.endswith(LEASE_NAME) for k in keys(client, "resume"))
 
 
@@ -270,15 +271,15 @@ def test_a_second_writer_of_a_fold_is_refused_and_an_expired_lease_is_taken_over
     client, base, local = runs
     root = f"s3://{BUCKET}/chain"
     store = S3Store(root, base / "cache_a")
-    before = get(client, "chain/models/fold_01/best.pt")
-    with store.lease(store.cache / "models" / "fold_01", owner="other-run", ttl=600):
-        result = run(make_defs(root, base / "cache_a"), "walk_forward_job", "fold_01", TRAIN)
+    before = get(client, f"chain/models/{FOLDS[1]}/best.pt")
+    with store.lease(store.cache / "models" / FOLDS[1], owner="other-run", ttl=600):
+        result = run(make_defs(root, base / "cache_a"), "walk_forward_job", FOLDS[1], TRAIN)
         assert not result.success
         message = errors(result)
         assert "the fold is being written by run other-run" in message and "refused" in message
-        assert f"s3://{BUCKET}/chain/models/fold_01/{LEASE_NAME}" in message
-    assert get(client, "chain/models/fold_01/best.pt") == before  # untouched
-    assert not any("fold_01/runs/" in k for k in keys(client, "chain"))
+        assert f"s3://{BUCKET}/chain/models/{FOLDS[1]}/{LEASE_NAME}" in message
+    assert get(client, f"chain/models/{FOLDS[1]}/best.pt") == before  # untouched
+    assert not any(f"{FOLDS[1]}/runs/" in k for k in keys(client, "chain"))
     assert LEASE_NAME not in {k.split("/")[-1] for k in keys(client, "chain")}  # released
 
     # An expired lease is taken over (If-Match on its ETag); the former holder then fails to renew.
