@@ -1,7 +1,7 @@
 """Benchmark of the nightly path: one new trading day against the full build, as a ratio measured in one run.
 
     python benchmarks/nightly.py                  # the quick start: 8 tickers x 2010-01-04..2026-11-25, 12 quarterly
-                                                  # folds from 2024-01-01, CNN 4 epochs, batch 256 (~12 min on 2 cores)
+                                                  # folds from 2024-01-01, CNN 3 epochs, batch 256 (~10 min on 2 cores)
     python benchmarks/nightly.py --tickers 3 --start 2018-01-02 --first-test-date 2020-10-01 --day 2021-05-14 \
         --epochs 1                                # a small check (~1 min)
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", default="2010-01-04", help="first session (default 2010-01-04)")
     parser.add_argument("--first-test-date", default="2024-01-01", help="first fold's quarter (default 2024-01-01)")
     parser.add_argument("--day", default="2026-11-25", help="the full build's last session (default 2026-11-25)")
-    parser.add_argument("--epochs", type=int, default=4, help="training epochs per fold (default 4)")
+    parser.add_argument("--epochs", type=int, default=3, help="training epochs per fold (default 3)")
     parser.add_argument("--batch-size", type=int, default=256, help="training batch size (default 256)")
     args = parser.parse_args(argv)
     for name in [n for n in os.environ if n.startswith("FIN_PIPELINE_")]:

@@ -8,6 +8,7 @@ from dagster import Definitions
 from fin_pipeline.assets.candles import raw_candles
 from fin_pipeline.assets.features import feature_windows
 from fin_pipeline.assets.folds import normalization_stats, walk_forward_folds
+from fin_pipeline.assets.live import forecasts, live_model, live_record
 from fin_pipeline.assets.report import walk_forward_report
 from fin_pipeline.assets.training import fold_metrics, trained_model
 from fin_pipeline.executors import executor_from_env
@@ -15,6 +16,7 @@ from fin_pipeline.resources import DataStore, candle_source_resource
 from fin_pipeline.schedules import (
     candles_job,
     fold_rescore_job,
+    forecast_job,
     nightly_retrain,
     nightly_retrain_followup,
     report_job,
@@ -30,6 +32,9 @@ ASSETS = [
     trained_model,
     fold_metrics,
     walk_forward_report,
+    live_model,
+    forecasts,
+    live_record,
 ]
 
 
@@ -37,7 +42,7 @@ def build_definitions(resources: Mapping[str, Any]) -> Definitions:
     """The code location with the given resources (tests swap in a temporary data store or another source)."""
     return Definitions(
         assets=ASSETS,
-        jobs=[candles_job, walk_forward_job, fold_rescore_job, report_job],
+        jobs=[candles_job, walk_forward_job, fold_rescore_job, forecast_job, report_job],
         schedules=[nightly_retrain],
         sensors=[nightly_retrain_followup],
         resources=dict(resources),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from dagster import StaticPartitionsDefinition, TimeWindowPartitionsDefinition
+from dagster import DynamicPartitionsDefinition, StaticPartitionsDefinition, TimeWindowPartitionsDefinition
 
 from fin_pipeline.settings import Settings, load_settings
 from fin_pipeline.sources.calendar import PERIOD_CRONS, next_period_start
@@ -31,7 +31,7 @@ def fold_partitions_def(settings: Settings) -> TimeWindowPartitionsDefinition:
         end=end,
         cron_schedule=PERIOD_CRONS[settings.fold_period],
         fmt=FOLD_KEY_FORMAT,
-        end_offset=1 if end is None else 0,
+        end_offset=1,  # the period under way is a partition (the open fold); `end` still caps the windows
     )
 
 
@@ -42,3 +42,6 @@ def fold_keys_through(last_day: dt.date) -> list[str]:
 
 ticker_partitions = StaticPartitionsDefinition(list(load_settings().universe))
 fold_partitions = fold_partitions_def(load_settings())
+# One partition per forecast date (the session after the data's last day), added by the CLI and the nightly
+# sensor when they make that night's forecast: NYSE sessions, not calendar days, so not a daily time window.
+forecast_partitions = DynamicPartitionsDefinition(name="forecast_dates")

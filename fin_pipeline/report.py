@@ -144,12 +144,52 @@ def record_line(record: dict[str, Any]) -> str:
     )
 
 
+def live_section(live: pd.DataFrame, picture: str | None) -> str:
+    """The paper-trading record in the report: kept apart from the walk-forward backtest, pictures side by side."""
+    if live is None or live.empty:
+        return (
+            "## Paper trading: the live forecasts\n\nNo forecast has a realized target yet: the record starts once "
+            "the first nightly forecast's target is known.\n\n"
+        )
+    books = [c.removeprefix("equity_") for c in live.columns if c.startswith("equity_")]
+    summary = pd.DataFrame(
+        {
+            "book": books,
+            "days": len(live),
+            "mean_ic": live["ic"].mean(),
+            "hit_rate": live["hit_rate"].mean(),
+            "total_return": [live[f"equity_{b}"].iloc[-1] - 1 for b in books],
+            "mean_daily_net": [live[f"net_{b}"].mean() for b in books],
+        }
+    )
+    first, last = (f"{pd.Timestamp(d):%Y-%m-%d}" for d in (live["as_of"].min(), live["as_of"].max()))
+    side = (
+        "| walk-forward backtest (test blocks) | paper trading (live forecasts) |\n|---|---|\n"
+        f"| ![equity](equity_curve.png) | ![live equity]({picture}) |\n\n"
+        if picture
+        else ""
+    )
+    return (
+        "## Paper trading: the live forecasts (kept apart from the walk-forward backtest)\n\n"
+        f"Each night's forecast from the model retrained on all realized data, scored once its target was known: "
+        f"{len(live)} day(s), {first} … {last}. The truest out-of-sample evidence, and the shortest.\n\n"
+        f"{markdown_table(summary)}\n\n{side}"
+    )
+
+
 def write_report(
-    folds: list[FoldResult], out: Path, horizon: int = 1, seed: int = 0, record: dict[str, Any] | None = None
+    folds: list[FoldResult],
+    out: Path,
+    horizon: int = 1,
+    seed: int = 0,
+    record: dict[str, Any] | None = None,
+    live: pd.DataFrame | None = None,
+    live_picture: Path | None = None,
 ) -> WalkForwardReport:
     """Stitch the folds' test blocks into one out-of-sample series, score it, and write its tables (Parquet),
     pictures (PNG) and ``report.md`` into ``out``, each file atomically. ``record``: what
-    :func:`append_only_check` returned, said in words under the verdict."""
+    :func:`append_only_check` returned, said in words under the verdict. ``live`` (and its picture, copied
+    beside the report): the paper-trading record of the live forecasts, a section of its own."""
     if not folds:
         raise ValueError("no folds to report on")
     stitched = stitch(folds)
@@ -205,6 +245,13 @@ def write_report(
         "Σ|w| = 1): stock selection alone, what IC measures. For h > 1 each day's book is held h days as "
         "overlapping tranches.\n\n" + "".join(f"![{name}]({path.name})\n\n" for name, path in pictures.items())
     )
+    if live is not None:
+        picture = None
+        if live_picture is not None and Path(live_picture).is_file():
+            with atomic_path(out / Path(live_picture).name) as tmp:
+                tmp.write_bytes(Path(live_picture).read_bytes())
+            picture = Path(live_picture).name
+        text += live_section(live, picture)
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(text)
     return WalkForwardReport(folds_df, per_fold, scores, stitched, tables, pictures)

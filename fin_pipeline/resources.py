@@ -151,6 +151,16 @@ class DataStore(ConfigurableResource):
     def report_dir(self) -> Path:
         return self.local_root() / "reports"
 
+    def live_dir(self, forecast_date: str | None = None) -> Path:
+        """``live/``, or the live model of one forecast date (``live/2026-11-30``)."""
+        return self.local_root() / "live" / (forecast_date or "")
+
+    def forecast_path(self, forecast_date: str) -> Path:
+        return self.local_root() / "forecasts" / f"{forecast_date}.parquet"
+
+    def live_record_dir(self) -> Path:
+        return self.local_root() / "live_record"
+
 
 @functools.lru_cache(maxsize=8)
 def _open_store(root: str, cache: str | None) -> LocalStore | S3Store:

@@ -1,11 +1,13 @@
-"""Jobs, and the nightly retrain: a schedule refreshes the data, a sensor then retrains the folds and the report.
+"""Jobs, and the nightly retrain: a schedule refreshes the data, a sensor then does the rest of the night in order.
 
 ``nightly_retrain`` (21:30 New York, Monday to Friday: after the close, and after 20:00 when the daily bar is
 final) requests one ``candles_job`` run per ticker, tagged with the night's date. ``nightly_retrain_followup``
 watches that night's runs: once every ticker run has succeeded it plans the folds by their row versions
 (:mod:`fin_pipeline.nightly`): one ``walk_forward_job`` run per new or changed fold, one ``fold_rescore_job`` run
 for the open fold with new days (no training), nothing for unchanged closed folds; once those have succeeded,
-one ``report_job`` run.
+one ``forecast_job`` run for tonight's forecast date (``live_model``, then ``forecasts``; the date is added to
+the dynamic ``forecast_dates`` partitions), and once that has succeeded, one ``report_job`` run (``live_record``,
+which scores the forecasts whose targets are now realized, then ``walk_forward_report``).
 Run keys make each request happen once a night; a failed ticker run holds the retrain back (the sensor says so),
 rather than training on stale data.
 """
@@ -18,6 +20,7 @@ from dagster import (
     RunsFilter,
     ScheduleEvaluationContext,
     SensorEvaluationContext,
+    SensorResult,
     SkipReason,
     define_asset_job,
     schedule,
@@ -27,12 +30,14 @@ from dagster import (
 from fin_pipeline.assets.candles import raw_candles
 from fin_pipeline.assets.features import feature_windows
 from fin_pipeline.assets.folds import FoldConfig, normalization_stats, walk_forward_folds
+from fin_pipeline.assets.live import forecasts, live_model, live_record
 from fin_pipeline.assets.report import walk_forward_report
 from fin_pipeline.assets.training import fold_metrics, trained_model
 from fin_pipeline.assets.universe import data_fold_keys, load_universe
 from fin_pipeline.nightly import plan_folds
-from fin_pipeline.partitions import ticker_partitions
+from fin_pipeline.partitions import forecast_partitions, ticker_partitions
 from fin_pipeline.resources import DataStore
+from fin_pipeline.training.live import data_end, next_session
 
 NIGHTLY_CRON = "30 21 * * 1-5"
 NIGHTLY_TAG = "fin_pipeline/nightly"
@@ -52,10 +57,15 @@ fold_rescore_job = define_asset_job(
     selection=AssetSelection.assets(walk_forward_folds, normalization_stats, fold_metrics),
     description="One fold re-scored without training: its boundaries (new test days), normalization, metrics.",
 )
+forecast_job = define_asset_job(
+    "forecast_job",
+    selection=AssetSelection.assets(live_model, forecasts),
+    description="Tonight's live model on every realized target, then the next session's forecast.",
+)
 report_job = define_asset_job(
     "report_job",
-    selection=AssetSelection.assets(walk_forward_report),
-    description="Stitch every fold's out-of-sample predictions and metrics into the report.",
+    selection=AssetSelection.assets(live_record, walk_forward_report),
+    description="Score the realized forecasts (paper-trading record), then stitch every fold into the report.",
 )
 
 
@@ -78,7 +88,7 @@ def _latest_by_partition(context: SensorEvaluationContext, job: str, night: str)
 
 
 @sensor(
-    jobs=[walk_forward_job, fold_rescore_job, report_job],
+    jobs=[walk_forward_job, fold_rescore_job, forecast_job, report_job],
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
 )
@@ -118,4 +128,16 @@ def nightly_retrain_followup(context: SensorEvaluationContext, store: DataStore)
     pending = [f for f, status in folds.items() if status != DagsterRunStatus.SUCCESS]
     if pending:
         return SkipReason(f"night {night}: fold runs not (yet) successful: {pending}")
+    forecast = _latest_by_partition(context, "forecast_job", night)
+    if not forecast:  # the folds are done: tonight's live model and forecast, for the session after the data
+        universe = load_universe(store, "nightly_retrain_followup")
+        date = next_session(data_end(universe.windows)).isoformat()
+        return SensorResult(
+            run_requests=[
+                RunRequest(run_key=f"nightly-{night}-forecast", job_name="forecast_job", partition_key=date, tags=tags)
+            ],
+            dynamic_partitions_requests=[forecast_partitions.build_add_request([date])],
+        )
+    if any(status != DagsterRunStatus.SUCCESS for status in forecast.values()):
+        return SkipReason(f"night {night}: the forecast run is not (yet) successful: {forecast}")
     return RunRequest(run_key=f"nightly-{night}-report", job_name="report_job", tags=tags)

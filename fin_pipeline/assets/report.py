@@ -16,6 +16,7 @@ from dagster import (
 from pydantic import Field
 
 from fin_pipeline.assets.folds import WALK_FORWARD_GROUP
+from fin_pipeline.assets.live import live_record
 from fin_pipeline.assets.training import fold_metrics
 from fin_pipeline.assets.universe import data_fold_keys, load_universe
 from fin_pipeline.backtest import BUY_AND_HOLD
@@ -46,7 +47,7 @@ class ReportConfig(Config):
 
 @asset(
     group_name=WALK_FORWARD_GROUP,
-    deps=[AssetDep(fold_metrics, partition_mapping=AllPartitionMapping())],
+    deps=[AssetDep(fold_metrics, partition_mapping=AllPartitionMapping()), live_record],
     kinds={"parquet"},
 )
 def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, store: DataStore) -> MaterializeResult:
@@ -68,7 +69,16 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
         f"out-of-sample record: {added['unchanged_rows']} earlier prediction(s) unchanged, {added['added_rows']} "
         f"added ({added['added_first']} … {added['added_last']})"
     )
-    report = write_report(results, out, horizon=int(results[0].bounds["horizon"]), record=added)
+    live_path = store.pull(store.live_record_dir() / "record.parquet")
+    live = read_parquet(live_path)[0] if live_path.is_file() else None
+    report = write_report(
+        results,
+        out,
+        horizon=int(results[0].bounds["horizon"]),
+        record=added,
+        live=live,
+        live_picture=store.pull(store.live_record_dir() / "live_equity.png"),
+    )
     store.push_tree(out)  # S3: every report file and picture, each in one PUT
     context.log.info(f"walk-forward report written to {store.describe(out)}")
     stitched = report.stitched

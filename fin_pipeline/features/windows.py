@@ -59,6 +59,7 @@ class WindowSet:
     spans: Mapping[str, tuple[int, int]]  # ticker -> [first row, end row) of its rows in values
     window: int = WINDOW
     feature_columns: tuple[str, ...] = FEATURE_COLUMNS
+    row_dates: np.ndarray | None = None  # (T,) datetime64[ns] session date of every row (None: not recorded)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -133,6 +134,7 @@ def _assemble(
     positions = np.empty(most, dtype=np.int64)
     days = np.empty(most, dtype="datetime64[ns]")
     codes = np.empty(most, dtype=np.int16 if len(sizes) < 2**15 else np.int32)
+    row_dates = np.empty(total, dtype="datetime64[ns]")
     start = used = 0
     for code, (ticker, rows) in enumerate(sizes.items()):
         frame = load(ticker)
@@ -149,7 +151,8 @@ def _assemble(
         ends = ends[ends >= window - 1]
         found = slice(used, used + len(ends))
         positions[found] = start + ends - (window - 1)
-        days[found] = _session_days(frame["timestamp"])[ends]
+        row_dates[start:end] = _session_days(frame["timestamp"])
+        days[found] = row_dates[start:end][ends]
         codes[found] = code
         spans[ticker] = (start, end)
         start, used = end, used + len(ends)
@@ -171,7 +174,30 @@ def _assemble(
         },
         copy=False,
     )
-    return WindowSet(values, targets, windows, index, spans, window, tuple(feature_columns))
+    row_dates.flags.writeable = False
+    return WindowSet(values, targets, windows, index, spans, window, tuple(feature_columns), row_dates)
+
+
+def latest_windows(ws: WindowSet) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The window ending on each ticker's last row (its target is not known yet: what a forecast reads).
+
+    Returns ``(rows, missing)``: rows with ``ticker``, ``date`` (the last row's session) and ``window`` (its
+    position in ``ws.windows``), for the tickers whose last 30 feature rows are finite; ``missing`` says why for
+    the others (too few rows, non-finite features), by ticker.
+    """
+    if ws.row_dates is None:
+        raise ValueError("latest_windows needs a WindowSet with row dates (build_windows / load_window_set)")
+    rows, missing = [], {}
+    for ticker, (first, end) in ws.spans.items():
+        if end - first < ws.window:
+            missing[ticker] = f"{end - first} feature row(s), fewer than the window of {ws.window}"
+            continue
+        k = end - ws.window
+        if not np.isfinite(ws.values[k:end]).all():
+            missing[ticker] = f"non-finite features in the window ending {pd.Timestamp(ws.row_dates[end - 1]).date()}"
+            continue
+        rows.append((ticker, ws.row_dates[end - 1], k))
+    return pd.DataFrame(rows, columns=["ticker", "date", "window"]), missing
 
 
 def build_windows(

@@ -503,6 +503,77 @@ def _three_blocks(
     return folds
 
 
+LIVE_FOLD = "live"  # the key of the live model's layout (no test block: it forecasts the next session)
+
+
+def live_split(
+    dates: Iterable[Any],
+    as_of: dt.date,
+    tune_days: int = 63,
+    purge_days: int | None = None,
+    embargo_days: int = 0,
+    mode: str = "expanding",
+    min_train_days: int = 1,
+    train_days: int | None = None,
+    horizon: int = 1,
+    min_tickers: int = 1,
+) -> FoldBoundaries:
+    """The live model's cut: training | gap | tuning, the tuning block ending on the last day whose target is
+    realized; the "test" block is ``as_of``, the data's last day, whose windows are forecast (their targets are
+    not known yet, so none of them is in ``dates``).
+
+    ``dates`` are the window end days with a realized target (``WindowSet.index['date']``). The same rules as a
+    fold's: the gap ``horizon + purge_days + embargo_days`` trading days between training and tuning, the tuning
+    block the last ``tune_days`` eligible days (``min_tickers`` tickers), expanding or rolling (``train_days``;
+    all the history when None) training. Errors name the setting.
+    """
+    horizon, purge_days, embargo_days = _check_gap(horizon, purge_days, embargo_days)
+    tune_days = _check_count("tune_days", tune_days, 1)
+    min_train_days = _check_count("min_train_days", min_train_days, 1)
+    mode = _check_mode(mode)
+    cal, counts, eligible = _calendar(dates, min_tickers)
+    last = _as_date(cal[eligible[-1]])
+    if last >= as_of:
+        raise ValueError(f"live: the last day with a realized target ({last}) is not before as_of={as_of}")
+    gap = horizon + purge_days + embargo_days
+
+    def day(k: int) -> np.datetime64:
+        return cal[eligible[k]]
+
+    u1 = len(eligible)
+    u0 = u1 - tune_days
+    t1 = _last_at_or_before(eligible, eligible[u0] - gap - 1) + 1 if u0 >= 0 else 0
+    if u0 < 0 or t1 <= 0:
+        raise ValueError(
+            f"live: no room for a tuning block of tune_days={tune_days} and a gap of {gap} days after some "
+            f"training in the {len(eligible)} eligible days {day(0)}..{day(u1 - 1)}"
+        )
+    t0 = 0 if mode == "expanding" or train_days is None else max(t1 - _check_count("train_days", train_days, 1), 0)
+    span = int(eligible[t1 - 1] - eligible[t0] + 1)
+    if span < min_train_days:
+        raise ValueError(
+            f"live: {span} training days before the tuning block {day(u0)}..{day(u1 - 1)}; at least "
+            f"min_train_days={min_train_days} are needed"
+        )
+    return FoldBoundaries(
+        fold=LIVE_FOLD,
+        index=0,
+        train_start=_as_date(day(t0)),
+        train_end=_as_date(day(t1 - 1)),
+        tune_start=_as_date(day(u0)),
+        tune_end=_as_date(day(u1 - 1)),
+        test_start=as_of,
+        test_end=as_of,
+        horizon=horizon,
+        purge_days=purge_days,
+        embargo_days=embargo_days,
+        min_tickers=min_tickers,
+        train_days=span,
+        tune_days=int(eligible[u1 - 1] - eligible[u0] + 1),
+        test_days=1,
+    )
+
+
 class DateWalkForwardSplitter:
     """Object form of :func:`date_walk_forward_splits`: keep the settings, ``split(dates)`` the calendar."""
 

@@ -162,10 +162,11 @@ def test_the_nightly_path_rescores_the_open_fold_and_leaves_closed_folds_alone(n
     requests = nightly_retrain_followup(context)
     assert [(r.job_name, r.partition_key) for r in requests] == [("fold_rescore_job", OPEN)]
     run(defs, "fold_rescore_job", OPEN, {}, instance, tags=requests[0].tags)  # also what `fin-pipeline run` runs
-    report = nightly_retrain_followup(
+    after = nightly_retrain_followup(
         build_sensor_context(instance=instance, definitions=defs, resources={"store": store})
     )
-    assert report.job_name == "report_job"  # once the re-score succeeded; nothing else was requested
+    # once the re-score succeeded: tonight's forecast (then the report); no fold run is requested
+    assert [(r.job_name, r.partition_key) for r in after.run_requests] == [("forecast_job", "2021-05-18")]
 
     assert {f: fold_bytes(root, f) for f in CLOSED} == closed_before  # byte-identical
     after = materializations(instance, [*CLOSED, OPEN])

@@ -247,6 +247,14 @@ def test_nightly_schedule_then_sensor_materialize_everything_in_order(tmp_path):
     assert sorted(r.partition_key for r in folds) == FOLDS and {r.job_name for r in folds} == {"walk_forward_job"}
     for r in folds:
         assert run(defs, r.job_name, r.partition_key, train_config(epochs=1), instance, r.tags).success
+    # The folds done: tonight's forecast, for the session after the data's last day (a new dynamic partition).
+    result = nightly_retrain_followup(build_sensor_context(instance=instance, definitions=defs, resources=store))
+    (forecast,) = result.run_requests
+    assert (forecast.job_name, forecast.partition_key) == ("forecast_job", "2021-07-01")  # after 2021-06-30
+    assert [r.partition_keys for r in result.dynamic_partitions_requests] == [["2021-07-01"]]
+    instance.add_dynamic_partitions("forecast_dates", ["2021-07-01"])
+    live_config = {"ops": {"live_model": {"config": {**TRAIN, "epochs": 1}}}}
+    assert run(defs, "forecast_job", "2021-07-01", live_config, instance, forecast.tags).success
     report = nightly_retrain_followup(build_sensor_context(instance=instance, definitions=defs, resources=store))
     assert report.job_name == "report_job"
     assert run(defs, "report_job", instance=instance, tags=report.tags).success
@@ -258,10 +266,11 @@ def test_nightly_schedule_then_sensor_materialize_everything_in_order(tmp_path):
     ]
     first = {k: min(t for t, a in events if a == k) for _, k in events}
     last = {k: max(t for t, a in events if a == k) for _, k in events}
-    assert len(first) == 7  # all seven assets
-    # Every ticker's data before any fold; every fold's metrics before the report.
+    assert len(first) == 10  # every asset
+    # The night's order: every ticker's data, then the folds, the live model, the forecast, the record, the report.
     assert last["raw_candles"] < first["walk_forward_folds"] and last["feature_windows"] < first["walk_forward_folds"]
-    assert last["fold_metrics"] < first["walk_forward_report"]
+    assert last["fold_metrics"] < first["live_model"] < first["forecasts"] < first["live_record"]
+    assert last["live_record"] < first["walk_forward_report"]
 
 
 def test_a_tuning_block_too_long_for_the_history_fails_naming_the_fold_and_dates(full_run, tmp_path):

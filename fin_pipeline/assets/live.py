@@ -1,0 +1,252 @@
+"""The nightly product: ``live_model`` (trained on every realized target), ``forecasts[date]`` (the next session's
+predictions and positions), and ``live_record`` (how the forecasts did once their targets were realized).
+
+Both partitioned assets are keyed by the forecast date, the NYSE session after the data's last bar (a dynamic
+partition that the CLI and the nightly sensor add when they forecast). The library is
+:mod:`fin_pipeline.training.live`.
+"""
+
+import contextlib
+import shutil
+from dataclasses import asdict
+
+import pandas as pd
+from dagster import (
+    AllPartitionMapping,
+    AssetDep,
+    AssetExecutionContext,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    RetryPolicy,
+    asset,
+)
+from pydantic import Field
+
+from fin_pipeline.assets.folds import ALL_TICKERS, FoldConfig
+from fin_pipeline.assets.training import RENAME, TrainingConfig
+from fin_pipeline.assets.universe import load_universe
+from fin_pipeline.backtest.plots import equity_curve_png
+from fin_pipeline.executors import TRAINING_OP_TAGS
+from fin_pipeline.partitions import forecast_partitions
+from fin_pipeline.reporting import markdown_table
+from fin_pipeline.resources import DataStore
+from fin_pipeline.storage import IntegrityError, StorageError, read_json, read_parquet, write_json, write_parquet
+from fin_pipeline.training.checkpoint import TrainingError, read_checkpoint
+from fin_pipeline.training.live import (
+    ForecastError,
+    data_end,
+    live_boundaries,
+    make_forecast,
+    next_session,
+    score_forecasts,
+)
+from fin_pipeline.training.normalization import fit_fold_normalization
+from fin_pipeline.training.versions import code_version, training_version
+from fin_pipeline.training.walkforward import TrainSpec, publish_checkpoints, train_fold
+
+LIVE_GROUP = "live"
+LIVE_FILE = "live.json"  # beside a live checkpoint: its boundaries, normalization, as_of and forecast date
+
+
+class LiveModelConfig(TrainingConfig):
+    """The fold training config (the same launchpad fields and defaults), and how many nights to keep."""
+
+    keep_nights: int = Field(default=5, description="Live checkpoints kept (one per night); older ones are removed.")
+
+    def spec(self) -> TrainSpec:
+        values = {k: v for k, v in self.model_dump().items() if k != "keep_nights"}
+        values = {({v: k for k, v in RENAME.items()}).get(k, k): v for k, v in values.items()}
+        try:
+            return TrainSpec(**values).validate()
+        except (TypeError, ValueError) as exc:
+            raise Failure(f"live_model config rejected before training: {exc}", allow_retries=False) from exc
+
+
+def _check_night(context: AssetExecutionContext, universe, what: str) -> str:
+    """The partition must be the session after the data's last day: a stale forecast is never made as today's."""
+    as_of = data_end(universe.windows)
+    expected = next_session(as_of).isoformat()
+    if context.partition_key != expected:
+        raise Failure(
+            f"{what}[{context.partition_key}]: the data ends on {as_of}, so tonight's forecast is for {expected}; "
+            f"refresh the data (candles_job) for {context.partition_key}, or materialize {what}[{expected}]",
+            allow_retries=False,
+        )
+    return expected
+
+
+@asset(
+    partitions_def=forecast_partitions,
+    group_name=LIVE_GROUP,
+    deps=[ALL_TICKERS],
+    kinds={"pytorch"},
+    pool="training",
+    retry_policy=RetryPolicy(max_retries=2, delay=1),
+    op_tags=TRAINING_OP_TAGS,
+)
+def live_model(context: AssetExecutionContext, config: LiveModelConfig, store: DataStore) -> MaterializeResult:
+    """A fresh model on every realized target: training | gap | tuning (the last tune_days days), the fold rules."""
+    if config.keep_nights < 1:
+        raise Failure(f"live_model: keep_nights must be >= 1, got {config.keep_nights}", allow_retries=False)
+    spec = config.spec()
+    universe = load_universe(store, "live_model")
+    night = _check_night(context, universe, "live_model")
+    ws = universe.windows
+    try:
+        fold = live_boundaries(ws, FoldConfig().spec(), universe.horizon)
+    except ValueError as exc:
+        raise Failure(f"live_model[{night}]: {exc}", allow_retries=False) from exc
+    stats = fit_fold_normalization(ws, fold)
+    out = store.live_dir(night)
+    workdir = out / "runs" / context.run.run_id
+    resume = (workdir / "last.pt").is_file()  # a retry of this run goes on from its last epoch
+    extra = {"data_version": training_version(ws, fold), "code_version": code_version(), "as_of": str(fold.test_start)}
+    try:
+        outcome = train_fold(ws, fold, stats, spec, workdir, resume=resume, extra=extra)
+    except TrainingError as exc:
+        raise Failure(f"live_model[{night}]: {exc}", allow_retries=False) from exc
+    best = publish_checkpoints(workdir, out)
+    shutil.rmtree(out / "runs", ignore_errors=True)
+    record = {"fold": fold.to_dict(), "normalization": stats.to_dict(), "train_spec": asdict(spec), **extra}
+    write_json({**record, "forecast_date": night}, out / LIVE_FILE)
+    for name in ("best.pt", "last.pt", LIVE_FILE):
+        store.push(out / name)
+    removed = _prune(store, config.keep_nights)
+    return MaterializeResult(
+        metadata={
+            "as_of": str(fold.test_start),
+            "forecast_date": night,
+            "train": f"{fold.train_start} … {fold.train_end}",
+            "tuning": f"{fold.tune_start} … {fold.tune_end}",
+            "epochs": len(outcome.history),
+            "best_epoch": outcome.best_epoch,
+            "best_tune_loss": outcome.best_score,
+            "resumed": resume,
+            "model": spec.model,
+            "data_version": extra["data_version"],
+            "code_version": extra["code_version"],
+            "removed_nights": ", ".join(removed) or "none",
+            "path": MetadataValue.path(store.describe(best)),
+        }
+    )
+
+
+def _prune(store: DataStore, keep: int) -> list[str]:
+    """Remove the live checkpoints of all but the newest ``keep`` nights; their names."""
+    root = store.live_dir()
+    nights = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    gone = nights[: max(len(nights) - keep, 0)]
+    for name in gone:
+        shutil.rmtree(root / name, ignore_errors=True)
+        store.objects().delete_tree(root / name)
+    return gone
+
+
+@asset(
+    partitions_def=forecast_partitions,
+    group_name=LIVE_GROUP,
+    deps=[live_model],
+    kinds={"parquet"},
+)
+def forecasts(context: AssetExecutionContext, store: DataStore) -> MaterializeResult:
+    """Tomorrow's forecast per ticker: the live model's prediction, its rank, each book's position, the baselines."""
+    universe = load_universe(store, "forecasts")
+    night = _check_night(context, universe, "forecasts")
+    checkpoint = store.pull(store.live_dir(night) / "best.pt")
+    if not checkpoint.is_file():
+        raise Failure(
+            f"forecasts[{night}]: no live model at {store.describe(checkpoint)}; materialize live_model[{night}] first",
+            allow_retries=False,
+        )
+    try:
+        table, missing = make_forecast(universe.windows, checkpoint)
+    except ForecastError as exc:
+        raise Failure(f"forecasts[{night}]: {exc}", allow_retries=False) from exc
+    extra = read_checkpoint(checkpoint)["extra"]
+    meta = {
+        "forecast_date": night,
+        "as_of": extra["as_of"],
+        "data_version": extra["data_version"],
+        "code_version": extra["code_version"],
+        "model_version": read_checkpoint(checkpoint)["content_hash"],
+        "missing": missing,
+    }
+    path = store.pull(store.forecast_path(night))
+    status = "written"
+    if path.is_file():  # a forecast is written once: a rerun must reproduce it
+        try:
+            stored, _ = read_parquet(path)
+        except (IntegrityError, StorageError) as exc:
+            raise Failure(f"forecasts[{night}]: the stored forecast is damaged: {exc}", allow_retries=False) from exc
+        try:
+            pd.testing.assert_frame_equal(stored, table, check_exact=True)
+        except AssertionError as exc:
+            raise Failure(
+                f"forecasts[{night}]: {store.describe(path)} already holds a different forecast for {night}; a "
+                f"forecast is written once and never overwritten ({str(exc).splitlines()[0]})",
+                allow_retries=False,
+            ) from None
+        status = "reproduced (identical to the stored forecast)"
+    else:
+        write_parquet(table, path, meta=meta)
+        store.push(path)
+    context.log.info(f"forecast for {night} (as of {meta['as_of']}): {status}")
+    shown = table[["ticker", "model", "rank", "weight_sign", "weight_long_only", "weight_neutral", "ridge"]]
+    return MaterializeResult(
+        metadata={
+            **{k: v for k, v in meta.items() if k != "missing"},
+            "tickers": len(table),
+            "missing_tickers": ", ".join(f"{t} ({why})" for t, why in missing.items()) or "none",
+            "status": status,
+            "forecast": MetadataValue.md(markdown_table(shown)),
+            "path": MetadataValue.path(store.describe(path)),
+        }
+    )
+
+
+@asset(
+    group_name=LIVE_GROUP,
+    deps=[AssetDep(forecasts, partition_mapping=AllPartitionMapping()), ALL_TICKERS],
+    kinds={"parquet"},
+)
+def live_record(context: AssetExecutionContext, store: DataStore) -> MaterializeResult:
+    """The paper-trading record: every stored forecast whose targets are realized, scored (IC, hit rate, books)."""
+    folder = store.pull_tree(store.local_root() / "forecasts")
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    frames = []
+    for path in files:
+        try:
+            frames.append(read_parquet(path)[0])
+        except (IntegrityError, StorageError) as exc:
+            raise Failure(f"live_record: {exc}", allow_retries=False) from exc
+    universe = load_universe(store, "live_record")
+    horizon = universe.horizon
+    record = score_forecasts(
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), universe.windows, horizon
+    )
+    out = store.live_record_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    write_parquet(record, out / "record.parquet", meta={"forecasts": len(files), "horizon": horizon})
+    metadata = {"forecasts": len(files), "scored_days": len(record)}
+    if len(record):
+        equity = {b: record.set_index("as_of")[f"equity_{b}"] for b in ("sign", "long_only", "neutral")}
+        equity_curve_png(equity, out / "live_equity.png", title="Paper trading: the live forecasts' books")
+        metadata.update(
+            mean_ic=float(record["ic"].mean()),
+            hit_rate=float(record["hit_rate"].mean()),
+            **{
+                f"total_return_{b}": float(record[f"equity_{b}"].iloc[-1] - 1) for b in ("sign", "long_only", "neutral")
+            },
+            record=MetadataValue.md(markdown_table(record.tail(20))),
+        )
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            (out / "live_equity.png").unlink()
+    store.push_tree(out)
+    context.log.info(f"live record: {len(record)} forecast day(s) scored of {len(files)} stored")
+    return MaterializeResult(metadata=metadata)
+
+
+def live_json(store: DataStore, night: str) -> dict:
+    return read_json(store.pull(store.live_dir(night) / LIVE_FILE))

@@ -1,0 +1,194 @@
+"""The nightly product: simulated nights on the synthetic market (the data's end advanced a session at a time).
+
+Night 1 has data to Wednesday 2021-05-12 and forecasts Thursday 2021-05-13; night 2 has data to 2021-05-13 and
+forecasts 2021-05-14. With h = 1 night 1's forecast is realized by night 2's close, so night 2's record scores it.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from dagster import DagsterInstance, materialize
+
+from fin_pipeline.assets.live import live_record
+from fin_pipeline.definitions import build_definitions
+from fin_pipeline.resources import DataStore, SyntheticMarketResource
+from fin_pipeline.settings import load_settings
+from fin_pipeline.sources.calendar import nyse_sessions
+from fin_pipeline.storage import read_parquet, write_parquet
+
+TICKERS = list(load_settings().universe)
+START = "2019-01-02"
+NIGHTS = [("2021-05-12", "2021-05-13"), ("2021-05-13", "2021-05-14")]  # (the data's last day, the forecast date)
+LIVE = {"epochs": 1, "model": "cnn", "batch_size": 128, "seed": 3}
+
+
+def candles(end: str) -> dict:
+    return {"ops": {"raw_candles": {"config": {"start": START, "end": end}}}}
+
+
+def run(defs, job, partition, run_config, instance, ok=True):
+    result = defs.resolve_job_def(job).execute_in_process(
+        partition_key=partition, run_config=run_config, instance=instance, raise_on_error=False
+    )
+    assert result.success == ok, (job, partition, _errors(result))
+    return result
+
+
+def _errors(result) -> str:
+    out = []
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        while error is not None:
+            out.append(error.message)
+            error = error.cause
+    return "\n".join(out)
+
+
+def forecast_night(defs, instance, night, config=None, tickers=TICKERS, ok=True):
+    end, date = night
+    for t in tickers:
+        run(defs, "candles_job", t, candles(end), instance)
+    instance.add_dynamic_partitions("forecast_dates", [date])
+    live = {"ops": {"live_model": {"config": {**LIVE, **(config or {})}}}}
+    return run(defs, "forecast_job", date, live, instance, ok=ok)
+
+
+def record(defs, instance):
+    result = materialize([live_record], resources={"store": defs.resources["store"]}, instance=instance)
+    assert result.success
+    return result
+
+
+@pytest.fixture(scope="module")
+def nights(tmp_path_factory):
+    root = tmp_path_factory.mktemp("live") / "data"
+    store = DataStore(root=str(root))
+    defs = build_definitions({"candle_source": SyntheticMarketResource(seed=7), "store": store})
+    instance = DagsterInstance.ephemeral()
+    forecast_night(defs, instance, NIGHTS[0])
+    record(defs, instance)
+    first_record, _ = read_parquet(root / "live_record" / "record.parquet")
+    forecast_night(defs, instance, NIGHTS[1])
+    record(defs, instance)
+    return root, defs, instance, first_record
+
+
+def test_each_night_writes_one_forecast_per_ticker_for_the_next_session(nights):
+    root, _, _, _ = nights
+    for end, date in NIGHTS:
+        table, meta = read_parquet(root / "forecasts" / f"{date}.parquet")
+        assert sorted(table["ticker"]) == sorted(TICKERS)
+        assert set(table["forecast_date"]) == {pd.Timestamp(date)} and set(table["as_of"]) == {pd.Timestamp(end)}
+        assert (meta["as_of"], meta["forecast_date"]) == (end, date)
+        # ranks and books from the predictions, by hand
+        p = table.set_index("ticker")["model"]
+        assert table.set_index("ticker")["rank"].to_dict() == p.rank().to_dict()
+        np.testing.assert_allclose(table["weight_sign"], np.sign(table["model"]) / len(table))
+        np.testing.assert_allclose(table["weight_long_only"], np.maximum(np.sign(table["model"]), 0) / len(table))
+        dev = p.rank() - p.rank().mean()
+        np.testing.assert_allclose(table.set_index("ticker")["weight_neutral"], dev / dev.abs().sum())
+        assert meta["data_version"] and meta["code_version"] and meta["model_version"]
+
+
+def test_the_live_model_never_saw_an_unrealized_target(nights):
+    root, _, _, _ = nights
+    for end, date in NIGHTS:
+        ckpt = torch.load(root / "live" / date / "best.pt", weights_only=True)
+        fold = ckpt["extra"]["fold"]
+        assert fold["test_start"] == end == ckpt["extra"]["as_of"]
+        # the last tuning window's target is the close h sessions after its day: it must be known by `end`
+        h = fold["horizon"]
+        sessions = nyse_sessions(pd.Timestamp(fold["tune_end"]).date(), pd.Timestamp(end).date())
+        assert len(sessions) - 1 >= h  # at least h sessions after the last tuning day, up to the data's end
+        assert fold["tune_end"] < end and fold["train_end"] < fold["tune_start"]
+
+
+def test_the_record_scores_a_forecast_once_its_target_is_realized(nights):
+    root, _, _, first_record = nights
+    assert first_record.empty  # night 1: nothing realized yet
+    rec, _ = read_parquet(root / "live_record" / "record.parquet")
+    assert list(rec["as_of"]) == [pd.Timestamp(NIGHTS[0][0])] and list(rec["forecast_date"]) == [
+        pd.Timestamp(NIGHTS[0][1])
+    ]
+    # Independently: the realized log return from the stored raw candles, and the stored predictions.
+    forecast, _ = read_parquet(root / "forecasts" / f"{NIGHTS[0][1]}.parquet")
+    realized = {}
+    for t in TICKERS:
+        bars, _ = read_parquet(root / "raw_candles" / f"{t}.parquet")
+        close = bars.set_index(bars["timestamp"].dt.tz_convert("America/New_York").dt.date)["close"]
+        realized[t] = np.log(close[pd.Timestamp(NIGHTS[1][0]).date()] / close[pd.Timestamp(NIGHTS[0][0]).date()])
+    r = forecast["ticker"].map(realized).to_numpy()
+    p = forecast["model"].to_numpy()
+    row = rec.iloc[0]
+    assert row["ic"] == pytest.approx(np.corrcoef(p, r)[0, 1], abs=1e-6)
+    assert row["hit_rate"] == pytest.approx(np.mean(np.sign(p) == np.sign(r)))
+    for book in ("sign", "long_only", "neutral"):
+        w = forecast[f"weight_{book}"].to_numpy()
+        # one day of a new book: its gross return, less 5 bps on the turnover of entering it (sum |w|)
+        expected = np.sum(w * np.expm1(r)) - np.abs(w).sum() * 5e-4
+        assert row[f"net_{book}"] == pytest.approx(expected, abs=1e-6)
+        assert row[f"equity_{book}"] == pytest.approx(1 + expected, abs=1e-6)
+
+
+def test_rerunning_a_night_reproduces_its_forecast_and_keeps_only_the_newest_checkpoints(nights):
+    root, defs, instance, _ = nights
+    path = root / "forecasts" / f"{NIGHTS[1][1]}.parquet"
+    before = path.read_bytes()
+    result = forecast_night(defs, instance, NIGHTS[1], config={"keep_nights": 1})
+    (event,) = result.asset_materializations_for_node("forecasts")
+    assert event.metadata["status"].value.startswith("reproduced")
+    assert path.read_bytes() == before  # not rewritten
+    assert sorted(p.name for p in (root / "live").iterdir()) == [NIGHTS[1][1]]  # the older night removed
+
+
+def test_a_forecast_that_changed_on_disk_is_an_error_not_an_overwrite(nights):
+    root, defs, instance, _ = nights
+    path = root / "forecasts" / f"{NIGHTS[1][1]}.parquet"
+    original = path.read_bytes()
+    table, meta = read_parquet(path)
+    table.loc[0, "model"] += 0.01
+    write_parquet(table, path, meta=meta)  # a valid file with another number in it
+    try:
+        result = run(defs, "forecast_job", NIGHTS[1][1], {"ops": {"live_model": {"config": LIVE}}}, instance, ok=False)
+        message = _errors(result)
+        assert f"forecasts[{NIGHTS[1][1]}]" in message and "already holds a different forecast" in message
+        path.write_bytes(path.read_bytes()[:-100])  # and a damaged (truncated) file names itself
+        result = run(defs, "forecast_job", NIGHTS[1][1], {"ops": {"live_model": {"config": LIVE}}}, instance, ok=False)
+        assert "the stored forecast is damaged" in _errors(result) and str(path.name) in _errors(result)
+    finally:
+        path.write_bytes(original)
+
+
+def test_a_stale_or_premature_forecast_is_refused_naming_what_to_do(tmp_path):
+    store = DataStore(root=str(tmp_path / "data"))
+    defs = build_definitions({"candle_source": SyntheticMarketResource(seed=7), "store": store})
+    instance = DagsterInstance.ephemeral()
+    for t in TICKERS:
+        run(defs, "candles_job", t, candles(NIGHTS[0][0]), instance)
+    instance.add_dynamic_partitions("forecast_dates", ["2021-05-14", NIGHTS[0][1]])
+    # a forecast date that is not the session after the data's last day
+    result = run(defs, "forecast_job", "2021-05-14", {"ops": {"live_model": {"config": LIVE}}}, instance, ok=False)
+    assert "the data ends on 2021-05-12, so tonight's forecast is for 2021-05-13" in _errors(result)
+    # forecasts before the live model exists
+    from fin_pipeline.assets.live import forecasts
+
+    result = materialize(
+        [forecasts], partition_key=NIGHTS[0][1], resources={"store": store}, instance=instance, raise_on_error=False
+    )
+    assert not result.success
+    assert f"materialize live_model[{NIGHTS[0][1]}] first" in _errors(result)
+
+
+def test_a_ticker_without_todays_bar_is_left_out_and_named(tmp_path):
+    store = DataStore(root=str(tmp_path / "data"))
+    defs = build_definitions({"candle_source": SyntheticMarketResource(seed=7), "store": store})
+    instance = DagsterInstance.ephemeral()
+    for t in TICKERS[1:]:
+        run(defs, "candles_job", t, candles(NIGHTS[1][0]), instance)
+    run(defs, "candles_job", TICKERS[0], candles(NIGHTS[0][0]), instance)  # a day behind
+    result = forecast_night(defs, instance, NIGHTS[1], tickers=[])
+    (event,) = result.asset_materializations_for_node("forecasts")
+    assert f"{TICKERS[0]} (no bar on {NIGHTS[1][0]}" in event.metadata["missing_tickers"].value
+    table, meta = read_parquet(tmp_path / "data" / "forecasts" / f"{NIGHTS[1][1]}.parquet")
+    assert sorted(table["ticker"]) == sorted(TICKERS[1:]) and TICKERS[0] in meta["missing"]
