@@ -104,7 +104,9 @@ def test_main_job_runs_the_whole_chain_then_the_dagster_cli_reruns_one_fold(home
     assert "Ranking skill:" in out and "Against the best baseline" in out
     assert (home / "data" / "reports" / "report.md").is_file()
     jobs = sorted(runs_of(home), key=lambda run: str(run[0]))
-    assert [str(p) for p, _ in jobs] == ["2020-07-01", "2021-01-01", "AAPL", "MSFT", "None"]  # None: the report
+    # the folds, tonight's forecast (2021-07-01, after the data's last day 2021-06-30), the tickers, the report
+    assert [str(p) for p, _ in jobs] == ["2020-07-01", "2021-01-01", "2021-07-01", "AAPL", "MSFT", "None"]
+    assert "Forecast for 2021-07-01 (data as of 2021-06-30" in out
     assert {s for _, s in jobs} == {DagsterRunStatus.SUCCESS}
 
     before = (home / "data" / "models" / "2021-01-01" / "best.pt").stat().st_mtime_ns
@@ -184,4 +186,8 @@ def test_the_next_run_with_one_more_day_only_rescores_the_open_fold(home):
     } == before
     assert (home / "data" / "models" / "2021-04-01" / "best.pt").read_bytes() == model
     jobs = [p for p, _ in runs_of(home)]
+    # tonight's forecast, and yesterday's scored now that its target is known
+    assert (
+        "Forecast for 2021-05-17 (data as of 2021-05-14" in out and "[live record] 1 forecast day(s) scored of 2" in out
+    )
     assert jobs.count("2021-04-01") == 2 and jobs.count("2021-01-01") == 1  # trained once, re-scored once; once
