@@ -11,6 +11,10 @@
     features rebuilt), the fold plan by row versions (:func:`fin_pipeline.nightly.plan_folds`), the planned runs
     (the open fold re-scored by ``fold_rescore_job``; the closed folds left alone), then ``report_job``.
 
+Both end with tonight's live model and forecast (``forecast_job``: the nightly product retrains one model on
+every realized target each night), timed apart: the issue's ratio compares the folds' nightly work without
+it, and the whole night's ratio is printed beside it.
+
 Both in process, on one sqlite instance (``instance_for_test`` in a temporary folder, the project's ``training``
 pool limit of 1), into one temporary data folder, console logging at WARNING as the CLI sets it. The folds are
 Dagster partitions, read from the environment at the first import, so the script sets ``FIN_PIPELINE_UNIVERSE``,
@@ -63,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     from fin_pipeline.nightly import plan_folds
     from fin_pipeline.resources import DataStore, SyntheticMarketResource
     from fin_pipeline.sources.calendar import nyse_sessions
+    from fin_pipeline.training.live import data_end, next_session
 
     day = dt.date.fromisoformat(args.day)
     next_day = nyse_sessions(day + dt.timedelta(days=1), day + dt.timedelta(days=10))[0].date()
@@ -90,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
             if not result.success:
                 raise SystemExit(f"{job}[{partition}] failed (run {result.run_id})")
 
+        def forecast() -> str:  # tonight's live model and forecast (the nightly product), a forecast_job run
+            date = next_session(data_end(load_universe(store, "benchmark").windows)).isoformat()
+            instance.add_dynamic_partitions("forecast_dates", [date])
+            execute("forecast_job", date, {"ops": {"live_model": train["ops"]["trained_model"]}})
+            return date
+
         def candles(end: dt.date) -> dict:
             return {"ops": {"raw_candles": {"config": {"start": args.start, "end": end.isoformat()}}}}
 
@@ -102,12 +113,15 @@ def main(argv: list[str] | None = None) -> int:
         for fold in folds:
             execute("walk_forward_job", fold, train)
         t2 = clock()
+        date = forecast()
+        tf = clock()
         execute("report_job", None, {})
         t3 = clock()
-        full = t3 - t0
+        full, full_live = t3 - t0, tf - t2
         print(
             f"(F) full build: {full:.1f} s = candles {t1 - t0:.1f} s ({len(tickers)} runs) + folds {t2 - t1:.1f} s "
-            f"({len(folds)} runs {folds[0]} … {folds[-1]}, trained) + report {t3 - t2:.1f} s"
+            f"({len(folds)} runs {folds[0]} … {folds[-1]}, trained) + live model and forecast for {date} "
+            f"{full_live:.1f} s + report {t3 - tf:.1f} s"
         )
 
         closed = [f for f in folds if f != folds[-1]]
@@ -128,20 +142,29 @@ def main(argv: list[str] | None = None) -> int:
                     train if plan.action == "train" else {},
                 )
         t3 = clock()
+        date = forecast()
+        tf = clock()
         execute("report_job", None, {})
         t4 = clock()
-        nightly = t4 - t0
+        nightly, nightly_live = t4 - t0, tf - t3
         actions = {a: [p.fold for p in plans if p.action == a] for a in ("train", "rescore", "skip")}
         print(
             f"(N) next night ({next_day}): {nightly:.1f} s = candles {t1 - t0:.1f} s ({len(tickers)} runs, one bar "
             f"each) + plan {t2 - t1:.1f} s + fold runs {t3 - t2:.1f} s (train {actions['train']}, re-score "
-            f"{actions['rescore']}, {len(actions['skip'])} left alone) + report {t4 - t3:.1f} s"
+            f"{actions['rescore']}, {len(actions['skip'])} left alone) + live model and forecast for {date} "
+            f"{nightly_live:.1f} s + report {t4 - tf:.1f} s"
         )
         trained = count_materializations(instance, "trained_model") - trained_before
         unchanged = all(fold_bytes(store, f) == before[f] for f in closed)
         print(f"(N) models trained: {trained}; closed folds' files byte-identical: {unchanged}")
-    ratio = nightly / full
-    print(f"ratio (N)/(F) = {ratio:.3f} (goal <= {GOAL}): {'met' if ratio <= GOAL else 'NOT met'}")
+    # The folds' nightly work (data refresh, plan, re-scoring, report) against the full build's, both without the
+    # live model; then the whole night, the live model's training included (one fold's worth every night).
+    ratio = (nightly - nightly_live) / (full - full_live)
+    print(
+        f"ratio of the folds' nightly work (N - live)/(F - live) = {ratio:.3f} (goal <= {GOAL}): "
+        f"{'met' if ratio <= GOAL else 'NOT met'}"
+    )
+    print(f"ratio of the whole night, the live model included, (N)/(F) = {nightly / full:.3f}")
     return 0 if ratio <= GOAL and trained == 0 and unchanged else 1
 
 
