@@ -35,7 +35,15 @@ REPOSITORY = "__repository__"  # the name Dagster gives the repository built fro
 TICKERS = ("AAPL", "MSFT")
 FOLDS = ["2020-07-01", "2021-01-01"]  # half-year folds (env below)
 FOLD_ASSETS = ["walk_forward_folds", "normalization_stats", "trained_model", "fold_metrics"]
-ALL_ASSETS = {"raw_candles", "feature_windows", *FOLD_ASSETS, "walk_forward_report"}
+ALL_ASSETS = {
+    "raw_candles",
+    "feature_windows",
+    *FOLD_ASSETS,
+    "walk_forward_report",
+    "live_model",
+    "forecasts",
+    "live_record",
+}
 # Short training (CPU): one epoch of the small CNN.
 RUN_CONFIG = {"ops": {"trained_model": {"config": {"epochs": 1, "model": "cnn", "batch_size": 64}}}}
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
@@ -326,7 +334,7 @@ def test_webserver_loads_the_location_and_materializes_a_fold_through_graphql(ui
     assert list(repos) == [REPOSITORY]
     assert {"candles_job", "walk_forward_job", "report_job"} <= {j["name"] for j in repos[REPOSITORY]["jobs"]}
 
-    # Its seven assets, partitioned as the settings say: tickers for the data, folds for the fold chain.
+    # Its assets, partitioned as the settings say: tickers for the data, folds for the fold chain.
     selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
     repo = ui.gql(ASSETS_QUERY, selector=selector)["repositoryOrError"]
     assert repo["__typename"] == "Repository", repo
@@ -342,7 +350,8 @@ def test_webserver_loads_the_location_and_materializes_a_fold_through_graphql(ui
         assert nodes[asset]["isPartitioned"] and keys(asset) == FOLDS, (asset, nodes[asset])
     for asset in ("raw_candles", "feature_windows"):
         assert keys(asset) == list(TICKERS), (asset, nodes[asset])
-    assert not nodes["walk_forward_report"]["isPartitioned"]
+    assert not nodes["walk_forward_report"]["isPartitioned"] and not nodes["live_record"]["isPartitioned"]
+    assert nodes["live_model"]["isPartitioned"] and nodes["forecasts"]["isPartitioned"]  # by forecast date
 
     # Materialize the first fold of the fold chain, as the UI's Materialize button does.
     execution_params = {
