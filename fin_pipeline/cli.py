@@ -160,9 +160,7 @@ def _run(args: argparse.Namespace) -> int:
         result, seconds = execute("candles_job", ticker, {})
         if not result.success:
             print(f"[data {i}/{len(tickers)}] {ticker}: FAILED ({result.run_id}): {_errors(result)}")
-            print(
             print("fin-pipeline: the data refresh failed: no live model and no forecast tonight (none on old data)")
-            )
             return 1
         meta, windows = _metadata(result, "raw_candles"), _metadata(result, "feature_windows")["usable_windows"]
         print(
