@@ -190,4 +190,18 @@ def test_the_next_run_with_one_more_day_only_rescores_the_open_fold(home):
     assert (
         "Forecast for 2021-05-17 (data as of 2021-05-14" in out and "[live record] 1 forecast day(s) scored of 2" in out
     )
-    assert jobs.count("2021-04-01") == 2 and jobs.count("2021-01-01") == 1  # trained once, re-scored once; once
+    assert jobs.count("2021-04-01") == 2
+    # `fin-pipeline forecast` prints tonight's forecast; once the data moves past it, it says the forecast is stale
+    cmd_forecast = [BIN / "fin-pipeline", "forecast"]
+    env_now = env_for(home, FIN_PIPELINE_END="2021-05-14", **env)
+    shown = subprocess.run(cmd_forecast, cwd=home, env=env_now, capture_output=True, text=True)
+    assert shown.returncode == 0 and "Forecast for 2021-05-17 (data as of 2021-05-14" in shown.stdout
+    assert "STALE" not in shown.stdout
+    later = env_for(home, FIN_PIPELINE_END="2021-05-17", **env)
+    data = subprocess.run([*cmd[:2], "--data-only"], cwd=home, env=later, capture_output=True, text=True)
+    assert data.returncode == 0, data.stdout[-2000:] + data.stderr[-2000:]
+    shown = subprocess.run(cmd_forecast, cwd=home, env=later, capture_output=True, text=True)
+    assert (
+        "STALE: this forecast was made on data as of 2021-05-14; the data now ends on 2021-05-17" in shown.stdout
+        and jobs.count("2021-01-01") == 1
+    )  # trained once, re-scored once; once
