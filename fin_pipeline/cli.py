@@ -245,8 +245,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def _forecast() -> int:
     """``fin-pipeline forecast``: the newest stored forecast, said stale when the data has moved past it."""
+    from dagster import Failure
+
     from fin_pipeline.assets.universe import load_universe
     from fin_pipeline.definitions import defs
+    from fin_pipeline.training.live import data_end
 
     store = defs.resources["store"]
     folder = store.pull_tree(store.local_root() / "forecasts")
@@ -255,16 +258,10 @@ def _forecast() -> int:
         print("fin-pipeline: no forecast yet: run `fin-pipeline run` (or materialize live_model and forecasts)")
         return 1
     try:
-        end = data_end_of(load_universe(store, "fin-pipeline forecast").windows)
-    except Exception:  # noqa: BLE001 (no data: the forecast is printed without the staleness check)
+        end = data_end(load_universe(store, "fin-pipeline forecast").windows)
+    except Failure:  # feature files missing: the forecast is printed without the staleness check
         end = None
     return _print_forecast(files[-1], end)
-
-
-def data_end_of(ws):
-    from fin_pipeline.training.live import data_end
-
-    return data_end(ws)
 
 
 def _print_forecast(path: Path, data_end) -> int:

@@ -23,6 +23,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from fin_pipeline.assets.config import spec_values
 from fin_pipeline.assets.folds import ALL_TICKERS, FoldConfig
 from fin_pipeline.assets.training import RENAME, TrainingConfig
 from fin_pipeline.assets.universe import load_universe
@@ -31,7 +32,7 @@ from fin_pipeline.executors import TRAINING_OP_TAGS
 from fin_pipeline.partitions import forecast_partitions
 from fin_pipeline.reporting import markdown_table
 from fin_pipeline.resources import DataStore
-from fin_pipeline.storage import IntegrityError, StorageError, read_json, read_parquet, write_json, write_parquet
+from fin_pipeline.storage import IntegrityError, StorageError, read_parquet, write_json, write_parquet
 from fin_pipeline.training.checkpoint import TrainingError, read_checkpoint
 from fin_pipeline.training.live import (
     ForecastError,
@@ -55,8 +56,7 @@ class LiveModelConfig(TrainingConfig):
     keep_nights: int = Field(default=5, description="Live checkpoints kept (one per night); older ones are removed.")
 
     def spec(self) -> TrainSpec:
-        values = {k: v for k, v in self.model_dump().items() if k != "keep_nights"}
-        values = {({v: k for k, v in RENAME.items()}).get(k, k): v for k, v in values.items()}
+        values = {k: v for k, v in spec_values(self, RENAME).items() if k != "keep_nights"}
         try:
             return TrainSpec(**values).validate()
         except (TypeError, ValueError) as exc:
@@ -163,13 +163,14 @@ def forecasts(context: AssetExecutionContext, store: DataStore) -> MaterializeRe
         table, missing = make_forecast(universe.windows, checkpoint)
     except ForecastError as exc:
         raise Failure(f"forecasts[{night}]: {exc}", allow_retries=False) from exc
-    extra = read_checkpoint(checkpoint)["extra"]
+    ckpt = read_checkpoint(checkpoint)
+    extra = ckpt["extra"]
     meta = {
         "forecast_date": night,
         "as_of": extra["as_of"],
         "data_version": extra["data_version"],
         "code_version": extra["code_version"],
-        "model_version": read_checkpoint(checkpoint)["content_hash"],
+        "model_version": ckpt["content_hash"],
         "missing": missing,
     }
     path = store.pull(store.forecast_path(night))
@@ -246,7 +247,3 @@ def live_record(context: AssetExecutionContext, store: DataStore) -> Materialize
     store.push_tree(out)
     context.log.info(f"live record: {len(record)} forecast day(s) scored of {len(files)} stored")
     return MaterializeResult(metadata=metadata)
-
-
-def live_json(store: DataStore, night: str) -> dict:
-    return read_json(store.pull(store.live_dir(night) / LIVE_FILE))

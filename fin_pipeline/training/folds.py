@@ -100,6 +100,19 @@ class FoldSpec:
         """Plain values (the first test date as an ISO string): for the fold file and Dagster metadata."""
         return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in dataclasses.asdict(self).items()}
 
+    def block_options(self, universe_size: int, horizon: int = 1) -> dict[str, Any]:
+        """The training, gap and tuning settings a splitter takes (the folds' and the live model's alike)."""
+        return {
+            "tune_days": self.tune_days,
+            "train_days": self.train_days,
+            "purge_days": self.purge_days,
+            "embargo_days": self.embargo_days,
+            "mode": self.mode,
+            "min_train_days": self.min_train_days,
+            "horizon": horizon,
+            "min_tickers": self.tickers_needed(universe_size),
+        }
+
     def tickers_needed(self, universe_size: int) -> int:
         """``min_tickers``, or its default: half the universe (rounded up), at least 2, at most the universe."""
         if self.min_tickers is not None:
@@ -112,17 +125,7 @@ def compute_folds(ws: WindowSet, spec: FoldSpec, horizon: int = 1) -> list[FoldB
     one fold per ``spec.period`` from ``spec.first_test_date`` to the last day with enough tickers."""
     spec.validate(horizon, len(ws.spans))
     return calendar_walk_forward_splits(
-        ws.index["date"].to_numpy(),
-        spec.period,
-        spec.first_test_date,
-        tune_days=spec.tune_days,
-        train_days=spec.train_days,
-        purge_days=spec.purge_days,
-        embargo_days=spec.embargo_days,
-        mode=spec.mode,
-        min_train_days=spec.min_train_days,
-        horizon=horizon,
-        min_tickers=spec.tickers_needed(len(ws.spans)),
+        ws.index["date"].to_numpy(), spec.period, spec.first_test_date, **spec.block_options(len(ws.spans), horizon)
     )
 
 

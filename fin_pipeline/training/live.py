@@ -66,18 +66,7 @@ def data_end(ws: WindowSet) -> dt.date:
 def live_boundaries(ws: WindowSet, spec: FoldSpec, horizon: int = 1) -> FoldBoundaries:
     """The live model's training and tuning blocks on ``ws`` (every realized target), as of the data's last day."""
     spec.validate(horizon, len(ws.spans))
-    return live_split(
-        ws.index["date"].to_numpy(),
-        data_end(ws),
-        tune_days=spec.tune_days,
-        purge_days=spec.purge_days,
-        embargo_days=spec.embargo_days,
-        mode=spec.mode,
-        min_train_days=spec.min_train_days,
-        train_days=spec.train_days,
-        horizon=horizon,
-        min_tickers=spec.tickers_needed(len(ws.spans)),
-    )
+    return live_split(ws.index["date"].to_numpy(), data_end(ws), **spec.block_options(len(ws.spans), horizon))
 
 
 @torch.no_grad()
