@@ -63,7 +63,12 @@ def main(argv: list[str] | None = None) -> int:
 
         check_instance()  # a PostgreSQL instance (deploy/postgres) must be reachable: fail now, naming it
         _preflight(args)
-        return _run(args)
+        try:
+            return _run(args)
+        finally:
+            from fin_pipeline.progress import set_display
+
+            set_display(None)  # a later run in this process (a test, a notebook) draws no stale display
     except ConfigError as exc:
         print(f"fin-pipeline: {exc}")
         return 2
@@ -137,11 +142,17 @@ def _run(args: argparse.Namespace) -> int:
     for line in _start_checks(instance):
         print(f"fin-pipeline: {line}")
     stopper = _stopper()
+    from fin_pipeline.progress import ProgressDisplay, set_display
+
+    # Every epoch of every training shows here (a bar on a terminal, else a line); planned trainings set below.
+    display = ProgressDisplay.for_stdout()
+    set_display(display)
     print(f"fin-pipeline: source={settings.source}, {len(tickers)} ticker(s), data in {settings.data_root}")
     print(f"fin-pipeline: runs recorded in the Dagster instance at {os.environ['DAGSTER_HOME']}")
 
     def execute(job: str, partition: str | None, run_config: dict) -> tuple[object, float]:
         stopper.check()
+        sys.stdout.flush()  # the lines printed so far come before the job's progress (written on its own fd)
         t0 = time.perf_counter()
         result = stopper.call(
             defs.resolve_job_def(job).execute_in_process,
@@ -152,6 +163,7 @@ def _run(args: argparse.Namespace) -> int:
             raise_on_error=False,
             tags=_process_tags(),
         )
+        display.end()  # the training this job ran, if any, is over: its bar stays as it ended
         _after_run(stopper, instance, result.run_id)
         return result, time.perf_counter() - t0
 
@@ -186,6 +198,7 @@ def _run(args: argparse.Namespace) -> int:
         f"fin-pipeline: {count['train']} fold(s) to train ({train}), {count['rescore']} to re-score with new days "
         f"(no training), {count['skip']} unchanged (left alone)"
     )
+    display.trainings = count["train"] + 1  # the folds to train, then tonight's live model
     failed = []
     for i, plan in enumerate(plans, 1):
         fold, head = plan.fold, f"[fold {i}/{len(plans)}] {plan.fold}"

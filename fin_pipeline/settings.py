@@ -52,6 +52,9 @@ class Settings:
     csv_date_format: str | None = None  # e.g. "%d/%m/%Y"; needed when a file's dates read both ways
     polygon_request_deadline: float = 60.0  # seconds for one request, all bytes and retries included
     polygon_ticker_deadline: float = 180.0  # seconds for all pages of one ticker
+    # Experiment tracking (fin_pipeline/tracking.py): an MLflow tracking URI, None = off (the default).
+    tracking_uri: str | None = None
+    tracking_experiment: str | None = None  # None: one experiment per walk-forward build
 
     @property
     def data_root(self) -> str:
@@ -150,6 +153,10 @@ class Settings:
             kw["polygon_request_deadline"] = _parse(env, "FIN_PIPELINE_POLYGON_REQUEST_DEADLINE", float, "seconds")
         if v := _get(env, "FIN_PIPELINE_POLYGON_TICKER_DEADLINE"):
             kw["polygon_ticker_deadline"] = _parse(env, "FIN_PIPELINE_POLYGON_TICKER_DEADLINE", float, "seconds")
+        if v := _get(env, "FIN_PIPELINE_MLFLOW"):
+            kw["tracking_uri"] = _tracking_uri(v, env)
+        if v := _get(env, "FIN_PIPELINE_MLFLOW_EXPERIMENT"):
+            kw["tracking_experiment"] = v
         kw["source"] = _resolve_source(env)
         try:
             return cls(**kw)  # type: ignore[arg-type]
@@ -184,6 +191,25 @@ def _parse(env: Mapping[str, str], name: str, parse, what: str):
         return parse(raw)
     except ValueError:
         raise SettingsError(f"{name}={raw!r} is not {what}") from None
+
+
+_OFF, _ON = ("0", "off", "false", "no"), ("1", "on", "true", "yes", "local")
+
+
+def _tracking_uri(value: str, env: Mapping[str, str]) -> str | None:
+    """``FIN_PIPELINE_MLFLOW``: off (``0``), a local store (``1``: the file ``$DAGSTER_HOME/mlflow.db``, MLflow's
+    own default that ``mlflow ui`` run there shows; MLflow 3 no longer accepts new runs in a ``./mlruns`` folder),
+    or a tracking URI (``http://host:5000``, ``sqlite:////abs/path/mlflow.db``)."""
+    if value.lower() in _OFF:
+        return None
+    if value.lower() in _ON:
+        home = Path(_get(env, "DAGSTER_HOME") or ".").resolve()
+        return f"sqlite:///{home / 'mlflow.db'}"
+    if re.match(r"^(https?|file|sqlite|postgresql|mysql|databricks)[:+]", value):
+        return value
+    raise SettingsError(
+        f"FIN_PIPELINE_MLFLOW={value!r} is not 0, 1 or a tracking URI (http://host:5000, sqlite:////path/mlflow.db)"
+    )
 
 
 def _resolve_source(env: Mapping[str, str]) -> str:

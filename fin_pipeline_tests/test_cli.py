@@ -3,6 +3,7 @@
 import contextlib
 import datetime as dt
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -93,10 +94,21 @@ def test_main_job_runs_the_whole_chain_then_the_dagster_cli_reruns_one_fold(home
         FIN_PIPELINE_START="2018-01-02",
         FIN_PIPELINE_END="2021-06-30",
     )
-    cmd = [BIN / "fin-pipeline", "run", "--model", "cnn", "--epochs", "1"]
+    # The CLI's main, then whether anything imported mlflow (tracking is off unless FIN_PIPELINE_MLFLOW is set).
+    script = (
+        "import sys; from fin_pipeline.cli import main; rc = main(sys.argv[1:]); "
+        "print('mlflow imported:', 'mlflow' in sys.modules); sys.exit(rc)"
+    )
+    cmd = [sys.executable, "-c", script, "run", "--model", "cnn", "--epochs", "2"]
     proc = subprocess.run(cmd, cwd=home, env=env, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
+    assert out.rstrip().endswith("mlflow imported: False")
+    # Not a terminal: one plain progress line per epoch of each training, in order, and no control characters.
+    progress = re.findall(r"^((?:fold|live) \S+) epoch (\d)/2 · ETA \S+ · run \S+ · train ", out, re.MULTILINE)
+    trainings = ["fold 2020-07-01", "fold 2021-01-01", "live 2021-07-01"]
+    assert progress == [(t, e) for t in trainings for e in "12"]
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", out)
     assert "[fold 2/2] 2021-01-01: test " in out and "The model per fold" in out and "All folds stitched" in out
     summary = out[out.index("The model per fold") :].splitlines()
     assert [line.split()[0] for line in summary[4:6]] == ["2020-07-01", "2021-01-01"]

@@ -25,7 +25,7 @@ from pydantic import Field
 
 from fin_pipeline.assets.config import spec_values
 from fin_pipeline.assets.folds import ALL_TICKERS, FoldConfig
-from fin_pipeline.assets.training import RENAME, TrainingConfig
+from fin_pipeline.assets.training import RENAME, TrainingConfig, finish_tracking, observe_training
 from fin_pipeline.assets.universe import load_universe
 from fin_pipeline.backtest.plots import equity_curve_png
 from fin_pipeline.executors import TRAINING_OP_TAGS
@@ -102,10 +102,13 @@ def live_model(context: AssetExecutionContext, config: LiveModelConfig, store: D
     workdir = out / "runs" / context.run.run_id
     resume = (workdir / "last.pt").is_file()  # a retry of this run goes on from its last epoch
     extra = {"data_version": training_version(ws, fold), "code_version": code_version(), "as_of": str(fold.test_start)}
-    try:
-        outcome = train_fold(ws, fold, stats, spec, workdir, resume=resume, extra=extra)
-    except TrainingError as exc:
-        raise Failure(f"live_model[{night}]: {exc}", allow_retries=False) from exc
+    callbacks, tracked = observe_training(context, f"live {night}", spec, fold, extra)
+    with finish_tracking(tracked) as done:
+        try:
+            outcome = train_fold(ws, fold, stats, spec, workdir, resume=resume, extra=extra, callbacks=callbacks)
+        except TrainingError as exc:
+            raise Failure(f"live_model[{night}]: {exc}", allow_retries=False) from exc
+        done(outcome.history, workdir / "best.pt")
     best = publish_checkpoints(workdir, out)
     shutil.rmtree(out / "runs", ignore_errors=True)
     record = {"fold": fold.to_dict(), "normalization": stats.to_dict(), "train_spec": asdict(spec), **extra}

@@ -26,14 +26,18 @@ from fin_pipeline.executors import TRAINING_OP_TAGS
 from fin_pipeline.nightly import SCORED_FILE
 from fin_pipeline.objectstore import LeaseError
 from fin_pipeline.partitions import fold_partitions
+from fin_pipeline.progress import epoch_callback
 from fin_pipeline.report import BACKTEST_COLUMNS, FORECAST_COLUMNS
 from fin_pipeline.reporting import markdown_table
 from fin_pipeline.resources import DataStore
 from fin_pipeline.scoring import flat_metrics, score_fold
+from fin_pipeline.settings import load_settings
 from fin_pipeline.storage import read_json, write_json
-from fin_pipeline.training.checkpoint import TrainingError, read_checkpoint
+from fin_pipeline.tracking import build_id, start_training
+from fin_pipeline.training.checkpoint import TrainingError, TrainingInterrupted, read_checkpoint
 from fin_pipeline.training.data import resolve_device
 from fin_pipeline.training.runs import remove_orphans, resume_from_dead_run
+from fin_pipeline.training.splits import FoldBoundaries
 from fin_pipeline.training.walkforward import (
     FoldStats,
     TrainSpec,
@@ -90,7 +94,7 @@ def trained_model(context: AssetExecutionContext, config: TrainingConfig, store:
 def _train(context, spec, fold, stats, universe, store: DataStore, workdir, lease) -> MaterializeResult:
     model_dir, objects = workdir.parent.parent, store.objects()
 
-    def on_epoch() -> None:  # S3: the run folder's checkpoints to the store, so that another worker can resume
+    def upload(_trainer, _record) -> None:  # S3: the run folder's checkpoints, so that another worker can resume
         for name in ("best.pt", "last.pt"):
             if (workdir / name).is_file():
                 objects.push(workdir / name)
@@ -111,19 +115,22 @@ def _train(context, spec, fold, stats, universe, store: DataStore, workdir, leas
         resumed_from = resume_from_dead_run(model_dir, workdir, expected, is_active, context.log.info) or ""
         resume = bool(resumed_from)
     resumed_epoch = read_checkpoint(workdir / "last.pt")["epoch"] if resume else 0
-    try:
-        outcome = train_fold(
-            universe.windows,
-            fold,
-            stats,
-            spec,
-            workdir,
-            resume=resume,
-            extra=extra,
-            on_epoch=on_epoch if objects.remote else None,
-        )
-    except TrainingError as exc:  # a NaN/inf loss or weights: deterministic, so a retry would only repeat it
-        raise Failure(f"{fold.fold}: {exc}", allow_retries=False) from exc
+    callbacks, tracked = observe_training(context, f"fold {fold.fold}", spec, fold, extra)
+    with finish_tracking(tracked) as done:
+        try:
+            outcome = train_fold(
+                universe.windows,
+                fold,
+                stats,
+                spec,
+                workdir,
+                resume=resume,
+                extra=extra,
+                callbacks=[*callbacks, upload] if objects.remote else callbacks,
+            )
+        except TrainingError as exc:  # a NaN/inf loss or weights: deterministic, so a retry would only repeat it
+            raise Failure(f"{fold.fold}: {exc}", allow_retries=False) from exc
+        done(outcome.history, workdir / "best.pt")
     if lease is not None:
         lease.renew()  # still ours (If-Match): nobody took the fold over while this run trained
     best = publish_checkpoints(workdir, model_dir)
@@ -153,6 +160,46 @@ def _train(context, spec, fold, stats, universe, store: DataStore, workdir, leas
             **worker_metadata(),  # host, pid and torch threads of the process that trained
         }
     )
+
+
+def observe_training(context: AssetExecutionContext, label: str, spec: TrainSpec, fold: FoldBoundaries, extra: dict):
+    """What watches a training: a structured log line per epoch (and the CLI's progress display), and the MLflow
+    run when tracking is on. Returns the trainer callbacks and the tracked run (see :func:`finish_tracking`)."""
+    settings = load_settings()
+    rules = {k: fold.to_dict()[k] for k in ("horizon", "purge_days", "embargo_days", "min_tickers")}
+    build = {
+        "train_spec": asdict(spec),
+        "fold_rules": {**rules, "period": settings.fold_period, "first_test_date": str(settings.first_test_date)},
+        "code_version": extra["code_version"],
+    }
+    tracked = start_training(
+        settings.tracking_uri,
+        experiment=settings.tracking_experiment or f"fin_pipeline {spec.model} {build_id(build)}",
+        name=label,
+        params={**build, "fold": fold.to_dict(), "data_version": extra["data_version"]},
+        tags={"fin_pipeline.training": label, "dagster.run_id": context.run.run_id},
+        warn=context.log.warning,
+    )
+    return [epoch_callback(label, spec.epochs, context.log.info), tracked.callback()], tracked
+
+
+@contextlib.contextmanager
+def finish_tracking(tracked):
+    """Ends the tracked run: ``FINISHED`` with the history and best checkpoint passed to the yielded function,
+    ``KILLED`` when the training was stopped by a signal, ``FAILED`` on any other error (which propagates)."""
+    finished = []
+
+    def done(history, best_path) -> None:
+        tracked.finish("FINISHED", history, best_path)
+        finished.append(True)
+
+    try:
+        yield done
+    except BaseException as exc:
+        if not finished:
+            stopped = isinstance(exc, TrainingInterrupted) or isinstance(exc.__cause__, TrainingInterrupted)
+            tracked.finish("KILLED" if stopped else "FAILED")
+        raise
 
 
 def _run_is_active(context: AssetExecutionContext):

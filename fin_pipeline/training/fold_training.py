@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,14 +67,15 @@ def train_fold(
     *,
     resume: bool = False,
     extra: dict[str, Any] | None = None,
-    on_epoch: Callable[[], None] | None = None,
+    callbacks: Sequence[Callable[[Trainer, dict[str, Any]], None]] = (),
 ) -> TrainOutcome:
     """Train a fresh, seeded model on the fold's training windows; keep ``best.pt`` and ``last.pt`` in ``workdir``.
 
     Early stopping, the best checkpoint and a plateau schedule watch the loss on the fold's **tuning** block;
     the test block is never loaded here. ``resume=True`` continues from ``workdir/last.pt`` (a retried run),
-    bit-identical on CPU to an uninterrupted run. ``on_epoch()`` is called after each epoch's checkpoints are
-    written (the caller uploads them to an object store and renews its lease there).
+    bit-identical on CPU to an uninterrupted run. ``callbacks`` are called as ``cb(trainer, record)`` after each
+    epoch's checkpoints are written (the caller's progress display, experiment tracking, and upload of the
+    checkpoints to an object store); they must not touch torch's random state.
     """
     spec.validate()
     pos = fold_positions(ws, fold)
@@ -109,7 +110,6 @@ def train_fold(
     )
     trainer.set_early_stopping(spec.patience, spec.min_delta)
     checkpoint = trainer.set_checkpoint(workdir, filename="best.pt")
-    callbacks = [lambda _trainer, _record: on_epoch()] if on_epoch is not None else []
     history = trainer.fit(spec.epochs, log_interval=0, resume=resume, callbacks=callbacks)
     return TrainOutcome(checkpoint.path, checkpoint.last_path, history, checkpoint.best_epoch, checkpoint.best_score)
 
