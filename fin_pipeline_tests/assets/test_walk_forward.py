@@ -68,10 +68,15 @@ def assert_same_checkpoint(a, b):
 
 
 @pytest.fixture(scope="module")
-def full_run(tmp_path_factory):
+def full_run_instance():
+    return DagsterInstance.ephemeral()
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory, full_run_instance):
     """Features for every ticker, every fold trained and evaluated, the report: what `fin-pipeline run` does."""
     root = tmp_path_factory.mktemp("wf") / "data"
-    defs, instance = make_defs(root), DagsterInstance.ephemeral()
+    defs, instance = make_defs(root), full_run_instance
     results = [run(defs, "candles_job", t, CANDLES, instance) for t in TICKERS]
     results += [run(defs, "walk_forward_job", f, train_config(), instance) for f in FOLDS]
     results.append(run(defs, "report_job", instance=instance))
@@ -104,6 +109,24 @@ def test_every_asset_materializes_and_checkpoints_rebuild_their_model(full_run):
     assert list(summary["fold"]) == FOLDS
     stitched, _ = read_parquet(root / "reports" / "oos_predictions.parquet")
     assert stitched.groupby(["ticker", "date"]).size().max() == 1  # validation blocks never overlap
+
+
+def test_the_training_step_logs_one_structured_line_per_epoch(full_run, full_run_instance):
+    """What the UI's run view shows while a fold trains: a line per epoch with the numbers as key=value pairs."""
+    root, _, results = full_run
+    for fold, result in zip(FOLDS, results[len(TICKERS) : len(TICKERS) + len(FOLDS)], strict=True):
+        history = torch.load(root / "models" / fold / "last.pt", weights_only=True)["history"]
+        messages = [
+            e.user_message
+            for e in full_run_instance.all_logs(result.run_id)
+            if e.dagster_event is None and e.step_key == "trained_model" and " epoch " in e.user_message
+        ]
+        assert len(messages) == len(history), messages
+        for line, h in zip(messages, history, strict=True):
+            fields = dict(kv.split("=") for kv in line.split(": ", 1)[1].split())
+            assert line.startswith(f"fold {fold} epoch {h['epoch']}/")
+            assert float(fields["train_loss"]) == pytest.approx(h["train_loss"], rel=1e-5)
+            assert float(fields["tune_loss"]) == pytest.approx(h["val_loss"], rel=1e-5)
 
 
 def test_no_leakage_in_any_fold(full_run):
