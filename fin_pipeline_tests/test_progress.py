@@ -15,6 +15,7 @@ from fin_pipeline.progress import ProgressDisplay
 from fin_pipeline.training.progress import EpochProgress, duration, epoch_progress
 from fin_pipeline.training.trainer import Trainer, create_optimizer
 from fin_pipeline_tests.subprocess_runs import BIN, FOLD_A, FOLD_B, env_for, make_home
+from fin_pipeline_tests.test_tracking import assert_every_training_is_an_mlflow_run
 
 EPOCHS, PATIENCE = 12, 2
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -97,16 +98,17 @@ def epochs_shown(text: str) -> dict[str, list[int]]:
     return shown
 
 
-def test_the_cli_draws_a_bar_per_training_on_a_narrow_terminal(tmp_path):
+def test_the_cli_draws_a_bar_per_training_on_a_narrow_terminal_and_tracks_them(tmp_path):
     """A pseudo-terminal 64 columns wide: every epoch of both folds and the live model is drawn, and no progress
-    line is wider than the terminal (a wider one would wrap into garbage)."""
+    line is wider than the terminal (a wider one would wrap into garbage). Tracking is on (a local MLflow store):
+    each training is an MLflow run holding its checkpoint's history."""
     home = make_home(tmp_path / "home")
     cols = 64
     child = pexpect.spawn(
         str(BIN / "fin-pipeline"),
         ["run", "--model", "cnn", "--epochs", "3", "--batch-size", "64"],
         cwd=str(home),
-        env=env_for(home),
+        env=env_for(home, FIN_PIPELINE_MLFLOW="1"),
         dimensions=(30, cols),
         encoding="utf-8",
         timeout=400,
@@ -119,3 +121,4 @@ def test_the_cli_draws_a_bar_per_training_on_a_narrow_terminal(tmp_path):
     bars = [s for s in re.split(r"[\r\n]", ANSI.sub("", out)) if " epoch " in s and "█" in s]
     assert bars and max(len(s) for s in bars) <= cols
     assert all(s.index("ETA") < cols for s in bars if "ETA" in s) and sum("ETA" in s for s in bars) >= 9
+    assert_every_training_is_an_mlflow_run(home, tmp_path)
