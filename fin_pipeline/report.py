@@ -16,6 +16,7 @@ import pandas as pd
 
 from fin_pipeline.backtest import BUY_AND_HOLD
 from fin_pipeline.backtest.plots import drawdown_png, equity_curve_png, learning_curves_png
+from fin_pipeline.backtest.tearsheets import TearSheets, markdown_section, write_tearsheets
 from fin_pipeline.reporting import markdown_table
 from fin_pipeline.scoring import PREDICTORS, Scores, score_predictions
 from fin_pipeline.storage import atomic_path, write_parquet
@@ -37,6 +38,9 @@ BACKTEST_COLUMNS = [
     "cvar_95",
     "avg_turnover",
 ]
+# The books with a returns tear sheet: the model's two, against buy-and-hold (the baselines' books are in the
+# report's tables; a quantstats page costs ~2.5 s and ~0.8 MB).
+TEAR_SHEET_BOOKS = ("model", "model_neutral", BUY_AND_HOLD)
 FORECAST_COLUMNS = [
     "mse",
     "mae",
@@ -74,6 +78,7 @@ class WalkForwardReport:
     predictions: pd.DataFrame  # the stitched out-of-sample predictions
     tables: dict[str, str]  # Markdown
     pictures: dict[str, Path]  # PNG files
+    tearsheets: TearSheets | None = None  # the factor and returns tear sheets (files, and what was skipped and why)
 
 
 def fold_table(folds: list[FoldResult]) -> pd.DataFrame:
@@ -185,11 +190,14 @@ def write_report(
     record: dict[str, Any] | None = None,
     live: pd.DataFrame | None = None,
     live_picture: Path | None = None,
+    tearsheets: bool = True,
 ) -> WalkForwardReport:
     """Stitch the folds' test blocks into one out-of-sample series, score it, and write its tables (Parquet),
-    pictures (PNG) and ``report.md`` into ``out``, each file atomically. ``record``: what
+    pictures (PNG), tear sheets (:mod:`fin_pipeline.backtest.tearsheets`: the model's predictions as an alpha
+    factor, each book's returns as HTML) and ``report.md`` into ``out``, each file atomically. ``record``: what
     :func:`append_only_check` returned, said in words under the verdict. ``live`` (and its picture, copied
-    beside the report): the paper-trading record of the live forecasts, a section of its own."""
+    beside the report): the paper-trading record of the live forecasts, a section of its own. ``tearsheets=False``
+    leaves the tear sheets out (they cost seconds per book: a benchmark of the pipeline's own steps may skip them)."""
     if not folds:
         raise ValueError("no folds to report on")
     stitched = stitch(folds)
@@ -219,6 +227,12 @@ def write_report(
         "drawdown": drawdown_png(books["model"].equity, out / "drawdown.png"),
         "learning_curves": learning_curves_png({f.fold: f.history for f in folds}, out / "learning_curves.png"),
     }
+    # The same stitched rows and books as the tables above; a sheet that cannot be drawn is named, never raised.
+    sheets = (
+        write_tearsheets(stitched, {name: books[name].returns for name in TEAR_SHEET_BOOKS}, out, horizon=horizon)
+        if tearsheets
+        else None
+    )
     tables = {
         "folds": markdown_table(folds_df),
         "per_fold": markdown_table(per_fold),
@@ -243,7 +257,9 @@ def write_report(
         "`model` is the directional sign book (long what is predicted up, short what is predicted down: it mixes "
         "market timing with stock selection); `model_neutral` is the market-neutral rank book (Σw = 0, "
         "Σ|w| = 1): stock selection alone, what IC measures. For h > 1 each day's book is held h days as "
-        "overlapping tranches.\n\n" + "".join(f"![{name}]({path.name})\n\n" for name, path in pictures.items())
+        "overlapping tranches.\n\n"
+        + "".join(f"![{name}]({path.name})\n\n" for name, path in pictures.items())
+        + (markdown_section(sheets) if sheets is not None else "")
     )
     if live is not None:
         picture = None
@@ -254,7 +270,7 @@ def write_report(
         text += live_section(live, picture)
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(text)
-    return WalkForwardReport(folds_df, per_fold, scores, stitched, tables, pictures)
+    return WalkForwardReport(folds_df, per_fold, scores, stitched, tables, pictures, sheets)
 
 
 class RecordChanged(ValueError):

@@ -55,6 +55,7 @@ class Settings:
     # Experiment tracking (fin_pipeline/tracking.py): an MLflow tracking URI, None = off (the default).
     tracking_uri: str | None = None
     tracking_experiment: str | None = None  # None: one experiment per walk-forward build
+    tear_sheets: bool = True  # the report's alphalens and quantstats tear sheets (about 10 s per report)
 
     @property
     def data_root(self) -> str:
@@ -155,6 +156,10 @@ class Settings:
             kw["polygon_ticker_deadline"] = _parse(env, "FIN_PIPELINE_POLYGON_TICKER_DEADLINE", float, "seconds")
         if v := _get(env, "FIN_PIPELINE_MLFLOW"):
             kw["tracking_uri"] = _tracking_uri(v, env)
+        if v := _get(env, "FIN_PIPELINE_TEAR_SHEETS"):
+            if v.lower() not in (*_OFF, *_ON):
+                raise SettingsError(f"FIN_PIPELINE_TEAR_SHEETS={v!r} is not 1 (on) or 0 (off)")
+            kw["tear_sheets"] = v.lower() in _ON
         if v := _get(env, "FIN_PIPELINE_MLFLOW_EXPERIMENT"):
             kw["tracking_experiment"] = v
         kw["source"] = _resolve_source(env)

@@ -15,7 +15,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # Hermetic settings, fixed before any fin_pipeline module reads them (settings are read once per process):
 # no developer key or override leaks in, and a stray write lands in a throw-away folder, never in the
 # repository's data/.
-for _name in [n for n in os.environ if n.startswith("FIN_PIPELINE_") and n != "FIN_PIPELINE_SHARED_DIR"]:
+# FIN_PIPELINE_REQUIRE_BROWSER is the test-suite's own switch (CI: the browser test fails instead of skipping).
+_KEEP = ("FIN_PIPELINE_SHARED_DIR", "FIN_PIPELINE_REQUIRE_BROWSER")
+for _name in [n for n in os.environ if n.startswith("FIN_PIPELINE_") and n not in _KEEP]:
     del os.environ[_name]
 os.environ.pop("POLYGON_API_KEY", None)
 # A small universe and fold count keep the in-process Dagster tests fast; subprocess tests set their own.
@@ -24,6 +26,8 @@ os.environ["FIN_PIPELINE_UNIVERSE"] = "AAPL,MSFT,XOM"
 # 2021-04-01; the end fixes the fold partitions (without it they run to the current quarter).
 os.environ["FIN_PIPELINE_FIRST_TEST_DATE"] = "2020-10-01"
 os.environ["FIN_PIPELINE_END"] = "2021-06-30"
+# The report's tear sheets cost ~10 s per report; the tests that check them turn them on.
+os.environ["FIN_PIPELINE_TEAR_SHEETS"] = "0"
 os.environ["FIN_PIPELINE_DATA_DIR"] = tempfile.mkdtemp(prefix="fin_pipeline_test_data_")
 atexit.register(shutil.rmtree, os.environ["FIN_PIPELINE_DATA_DIR"], ignore_errors=True)
 

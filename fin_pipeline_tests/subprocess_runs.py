@@ -23,6 +23,7 @@ TINY = {
     "FIN_PIPELINE_FIRST_TEST_DATE": "2020-07-01",  # two folds: FOLD_A (closed) and FOLD_B (to the end)
     "FIN_PIPELINE_START": "2018-01-02",
     "FIN_PIPELINE_END": "2021-06-30",
+    "FIN_PIPELINE_TEAR_SHEETS": "0",  # ~10 s a report; test_cli's whole-chain run turns them on
 }
 FOLD_A, FOLD_B = "2020-07-01", "2021-01-01"
 TRAIN_ARGS = ["--model", "cnn", "--epochs", "6", "--batch-size", "64"]

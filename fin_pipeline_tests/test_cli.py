@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus
+from scipy.stats import spearmanr
 
 from fin_pipeline.features.indicators import min_candles
 from fin_pipeline.sources.calendar import nyse_sessions
+from fin_pipeline.storage import read_parquet
 from fin_pipeline_tests.conftest import REPO_ROOT
 
 BIN = Path(sys.executable).parent
@@ -33,6 +35,7 @@ def env_for(home: Path, **extra: str) -> dict[str, str]:
         FIN_PIPELINE_START="2024-01-02",
         FIN_PIPELINE_END="2024-06-28",
         FIN_PIPELINE_FIRST_TEST_DATE="2024-04-01",
+        FIN_PIPELINE_TEAR_SHEETS="0",  # ~10 s a report; the whole-chain run turns them on
     )
     env.update(extra)
     return env
@@ -88,11 +91,12 @@ def test_data_only_run_refreshes_the_universe_and_records_runs_in_the_instance(h
 def test_main_job_runs_the_whole_chain_then_the_dagster_cli_reruns_one_fold(home):
     env = env_for(
         home,
-        FIN_PIPELINE_UNIVERSE="AAPL,MSFT",
+        FIN_PIPELINE_UNIVERSE="AAPL,MSFT,AMZN,XOM",  # four: enough names a day for the factor tear sheet
         FIN_PIPELINE_FOLD_PERIOD="half",
         FIN_PIPELINE_FIRST_TEST_DATE="2020-07-01",  # two folds: 2020-07-01 and 2021-01-01
         FIN_PIPELINE_START="2018-01-02",
         FIN_PIPELINE_END="2021-06-30",
+        FIN_PIPELINE_TEAR_SHEETS="1",
     )
     # The CLI's main, then whether anything imported mlflow (tracking is off unless FIN_PIPELINE_MLFLOW is set).
     script = (
@@ -117,9 +121,19 @@ def test_main_job_runs_the_whole_chain_then_the_dagster_cli_reruns_one_fold(home
     assert (home / "data" / "reports" / "report.md").is_file()
     jobs = sorted(runs_of(home), key=lambda run: str(run[0]))
     # the folds, tonight's forecast (2021-07-01, after the data's last day 2021-06-30), the tickers, the report
-    assert [str(p) for p, _ in jobs] == ["2020-07-01", "2021-01-01", "2021-07-01", "AAPL", "MSFT", "None"]
+    assert [str(p) for p, _ in jobs] == [
+        "2020-07-01",
+        "2021-01-01",
+        "2021-07-01",
+        "AAPL",
+        "AMZN",
+        "MSFT",
+        "None",
+        "XOM",
+    ]
     assert "Forecast for 2021-07-01 (data as of 2021-06-30" in out
     assert {s for _, s in jobs} == {DagsterRunStatus.SUCCESS}
+    assert_tear_sheets_of_the_record(home / "data" / "reports")
 
     before = (home / "data" / "models" / "2021-01-01" / "best.pt").stat().st_mtime_ns
     config = '{"ops": {"trained_model": {"config": {"model": "cnn", "epochs": 1}}}}'
@@ -146,6 +160,23 @@ def test_main_job_runs_the_whole_chain_then_the_dagster_cli_reruns_one_fold(home
         )
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (home / "data" / "models" / "2021-01-01" / "best.pt").stat().st_mtime_ns > before
+
+
+def assert_tear_sheets_of_the_record(reports: Path) -> None:
+    """The report's tear sheets: the returns pages of the model's books, and the factor sheet whose one-day IC per
+    day is the Spearman correlation, across the day's tickers, of the stitched prediction and the next day's
+    return, computed here from the stored record with scipy."""
+    for book in ("model", "model_neutral", "buy_and_hold"):
+        assert "quantstats" in (reports / f"returns_{book}.html").read_text().lower()
+    assert (reports / "factor_tearsheet.png").read_bytes().startswith(b"\x89PNG")
+    assert "## Tear sheets" in (reports / "report.md").read_text()
+    record, _ = read_parquet(reports / "oos_predictions.parquet")
+    daily, _ = read_parquet(reports / "factor_daily.parquet")
+    alphalens_ic = daily[daily["period"] == 1].set_index("date")["ic"].dropna()
+    assert len(alphalens_ic) > 100  # the record's days but the last few (their 10-day return is not known yet)
+    for date, ic in alphalens_ic.items():
+        day = record[record["date"] == date]
+        assert ic == pytest.approx(spearmanr(day["model"], day["next_return"]).statistic, abs=1e-9), date
 
 
 def test_main_job_refuses_a_ticker_outside_the_universe(home):

@@ -20,9 +20,11 @@ from fin_pipeline.assets.live import live_record
 from fin_pipeline.assets.training import fold_metrics
 from fin_pipeline.assets.universe import data_fold_keys, load_universe
 from fin_pipeline.backtest import BUY_AND_HOLD
+from fin_pipeline.backtest.tearsheets import links_markdown
 from fin_pipeline.report import FoldResult, RecordChanged, append_only_check, stitch, write_report
 from fin_pipeline.resources import DataStore
 from fin_pipeline.scoring import fold_files
+from fin_pipeline.settings import load_settings
 from fin_pipeline.storage import read_parquet
 from fin_pipeline.training.checkpoint import read_checkpoint
 
@@ -78,6 +80,7 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
         record=added,
         live=live,
         live_picture=store.pull(store.live_record_dir() / "live_equity.png"),
+        tearsheets=load_settings().tear_sheets,
     )
     store.push_tree(out)  # S3: every report file and picture, each in one PUT
     context.log.info(f"walk-forward report written to {store.describe(out)}")
@@ -96,6 +99,8 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
         "buy_and_hold_sharpe": stitched.backtest.loc[BUY_AND_HOLD, "sharpe"],
         "dm_vs_best_p": stitched.comparison["vs_best"]["dm_p_a_better"],
     }
+    sheets = report.tearsheets.files if report.tearsheets else {}
+    factor_png = sheets.get("factor_tearsheet")  # skipped on a record too small for it
     return MaterializeResult(
         metadata={
             "folds": len(folds),
@@ -107,6 +112,8 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
             # Inline images, so the pictures show in the UI's metadata panel and not only on disk.
             **{name: MetadataValue.md(_inline_png(path)) for name, path in report.pictures.items()},
             "path": MetadataValue.path(store.describe(out)),
+            "tear_sheets": MetadataValue.md(links_markdown(report.tearsheets, store.describe)),
+            **({"factor_tear_sheet": MetadataValue.path(store.describe(factor_png))} if factor_png else {}),
         }
     )
 

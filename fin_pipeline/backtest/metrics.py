@@ -4,6 +4,9 @@
 BacktestResult` (n days, 252 trading days a year, risk-free rate 0). A metric that is undefined on its input
 (no days; zero volatility; no losing day; no drawdown) is ``NaN``: reports show it as "undefined", never as a
 made-up 0.
+
+Cross-checked against empyrical (``fin_pipeline_tests/backtest/test_empyrical.py``): each function's docstring
+names where empyrical's convention differs (signs, undefined cases, ties in the CVaR tail).
 """
 
 from __future__ import annotations
@@ -47,7 +50,11 @@ def annualized_volatility(returns: pd.Series | np.ndarray) -> float:
 
 
 def sharpe_ratio(returns: pd.Series | np.ndarray) -> float:
-    """mean(r) / std(r) · √252 (ddof = 1, risk-free 0); NaN with fewer than 2 days or std = 0."""
+    """mean(r) / std(r) · √252 (ddof = 1, risk-free 0); NaN with fewer than 2 days or std = 0.
+
+    = ``empyrical.sharpe_ratio(r)`` and ``quantstats.stats.sharpe(r)``, except for a constant series: NaN here
+    (std below 1e-12), ±inf in empyrical.
+    """
     r = _r(returns)
     if len(r) < 2:
         return NAN
@@ -62,7 +69,11 @@ def downside_deviation(returns: pd.Series | np.ndarray) -> float:
 
 
 def sortino_ratio(returns: pd.Series | np.ndarray) -> float:
-    """mean(r) / downside_deviation(r) · √252; NaN with no losing day (downside deviation 0) or no days."""
+    """mean(r) / downside_deviation(r) · √252; NaN with no losing day (downside deviation 0) or no days.
+
+    = ``empyrical.sortino_ratio(r)`` (required return 0: its 252·mean / (downside deviation · √252) is this), except
+    with no losing day: NaN here, +inf in empyrical.
+    """
     r = _r(returns)
     dd = downside_deviation(r)
     return float(np.mean(r) / dd * np.sqrt(TRADING_DAYS)) if dd > 0 else NAN
@@ -89,6 +100,8 @@ def max_drawdown(returns: pd.Series) -> Drawdown:
 
     ``returns`` is indexed by date. When the peak is the starting capital (the fall begins on the first day),
     the peak date is the first day. No days → depth NaN; no fall → depth 0 and no dates.
+
+    ``empyrical.max_drawdown(r)`` is −MDD (a negative return) on the same path: starting capital included.
     """
     if len(returns) == 0:
         return Drawdown(NAN, None, None, None)
@@ -109,7 +122,12 @@ def max_drawdown(returns: pd.Series) -> Drawdown:
 
 
 def calmar_ratio(returns: pd.Series) -> float:
-    """annualized_return(r) / MDD; NaN with no drawdown (MDD = 0) or no days."""
+    """annualized_return(r) / MDD; NaN with no drawdown (MDD = 0) or no days.
+
+    = ``empyrical.calmar_ratio(r)`` (geometric annual return over the positive depth), except after a ruin below
+    zero wealth: −1 / MDD here (the annualized return of a ruin is −1), NaN in empyrical (a negative wealth raised
+    to the fractional power 252 / n).
+    """
     depth = max_drawdown(returns).depth
     return float(annualized_return(returns) / depth) if depth > 0 else NAN
 
@@ -136,17 +154,35 @@ def value_at_risk(returns: pd.Series | np.ndarray, level: float = 0.95) -> float
 
     (numpy's default: the q-quantile sits at position q·(n − 1) of the sorted returns.) Negative when even the
     (1 − α) quantile is a gain. NaN with no days.
+
+    Sign: ``empyrical.value_at_risk(r, cutoff=1 − α)`` is the quantile itself, −VaR_α (same interpolation).
     """
     r = _r(returns)
     return float(-np.quantile(r, 1.0 - level) + 0.0) if len(r) else NAN  # + 0.0: no "-0"
 
 
 def conditional_value_at_risk(returns: pd.Series | np.ndarray, level: float = 0.95) -> float:
-    """Historical CVaR (expected shortfall) as a positive loss: CVaR_α = −mean(r_t | r_t ≤ −VaR_α); NaN with no days."""
-    r = _r(returns)
-    if len(r) == 0:
+    """Historical CVaR (expected shortfall) as a positive loss: the mean of the worst m = n(1 − α) days, the
+    (k+1)-th worst weighted by the fraction m − k (k = ⌊m⌋; Acerbi & Tasche 2002):
+
+        CVaR_α = −(Σ_{i ≤ k} r_(i) + (m − k) · r_(k+1)) / m,   r_(1) ≤ … ≤ r_(n);   the worst day when m < 1.
+
+    Days tied at the cutoff count only for the share of the tail they fill: a sparse book with many flat days
+    (return 0) is not read as having a smaller loss than its worst 5% of days. NaN with no days.
+
+    ``empyrical.conditional_value_at_risk(r, cutoff=1 − α)`` is −(the mean of the ⌊(n − 1)(1 − α)⌋ + 1 lowest days):
+    the same number whenever n(1 − α) is a whole number (n = 20, 100, 500 … at 95%), slightly different otherwise.
+    """
+    r = np.sort(_r(returns))
+    n = len(r)
+    if n == 0:
         return NAN
-    return float(-np.mean(r[r <= -value_at_risk(r, level)]) + 0.0)
+    m = n * (1.0 - level)
+    if m <= 1.0:
+        return float(-r[0] + 0.0)
+    k = int(np.floor(m + 1e-9))  # + 1e-9: n(1 − α) = 5.000000000000001 is five days, not five and a sliver
+    tail = r[:k].sum() + ((m - k) * r[k] if k < n and m > k + 1e-9 else 0.0)
+    return float(-tail / m + 0.0)
 
 
 def average_turnover(daily: pd.DataFrame) -> float:
