@@ -9,7 +9,7 @@ baselines.
 The runs land in the instance of ``DAGSTER_HOME``; when it is unset and the current directory holds the
 project's ``dagster.yaml`` (the repository root), that directory is used, as ``dagster dev`` there would.
 
-The quick-start defaults (a CNN, 3 epochs, batches of 256) finish on a 2-core CPU in about ten minutes; the
+The quick-start defaults (a CNN, 3 epochs, batches of 256) finish on a 2-core CPU in about eleven minutes; the
 Dagster defaults that the UI and the schedule use (an LSTM, up to 100 epochs with early stopping, batches of
 32) are the full-size run: ``fin-pipeline run --model lstm --epochs 100 --batch-size 32``.
 """
