@@ -16,7 +16,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import pytest
 import requests
 
 from fin_pipeline_tests.conftest import REPO_ROOT
+from fin_pipeline_tests.ui.server import free_port
 
 BIN = Path(sys.executable).parent
 LOCATION = "fin_pipeline"
@@ -151,12 +151,6 @@ query RunLogs($runId: ID!) {
   }
 }
 """
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def env_for(home: Path) -> dict[str, str]:

@@ -166,7 +166,8 @@ def observe_training(context: AssetExecutionContext, label: str, spec: TrainSpec
     """What watches a training: a structured log line per epoch (and the CLI's progress display), and the MLflow
     run when tracking is on. Returns the trainer callbacks and the tracked run (see :func:`finish_tracking`)."""
     settings = load_settings()
-    rules = {k: fold.to_dict()[k] for k in ("horizon", "purge_days", "embargo_days", "min_tickers")}
+    bounds = fold.to_dict()
+    rules = {k: bounds[k] for k in ("horizon", "purge_days", "embargo_days", "min_tickers")}
     build = {
         "train_spec": asdict(spec),
         "fold_rules": {**rules, "period": settings.fold_period, "first_test_date": str(settings.first_test_date)},
@@ -176,7 +177,7 @@ def observe_training(context: AssetExecutionContext, label: str, spec: TrainSpec
         settings.tracking_uri,
         experiment=settings.tracking_experiment or f"fin_pipeline {spec.model} {build_id(build)}",
         name=label,
-        params={**build, "fold": fold.to_dict(), "data_version": extra["data_version"]},
+        params={**build, "fold": bounds, "data_version": extra["data_version"]},
         tags={"fin_pipeline.training": label, "dagster.run_id": context.run.run_id},
         warn=context.log.warning,
     )
