@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--batch-size", type=int, default=256, help="training batch size (default: 256)")
     run.add_argument("--loss", default="mse", help="loss name or preset (default: mse)")
     run.add_argument("--retrain", action="store_true", help="train every fold, not only new or changed ones")
+    run.add_argument(
+        "--execution",
+        help="when the books trade, which sets the target: next_open, next_close or close (not executable from a "
+        "run after the close); default FIN_PIPELINE_EXECUTION, else next_open",
+    )
     sub.add_parser("forecast", help="print the latest forecast (tomorrow's predictions, ranks and positions)")
     doc = sub.add_parser("doctor", help="list (and with --repair fix) dead runs and orphaned run folders")
     doc.add_argument("--repair", action="store_true", help="mark dead runs failed, free their slots, remove folders")
@@ -53,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     from fin_pipeline.preflight import ConfigError, check_training_config
 
     try:
+        if args.command == "run":
+            args.execution = _execution(args.execution)
         if args.command == "run" and not args.data_only:
             check_training_config(_train_config(args))  # its plain checks first, before torch is imported
         if args.command == "doctor":
@@ -114,6 +121,19 @@ def _preflight(args: argparse.Namespace) -> None:
         check_folds(settings)  # the training config was checked first, in main
 
 
+def _execution(value: str | None) -> str:
+    """``--execution``, else the setting FIN_PIPELINE_EXECUTION; a ConfigError naming both for an unknown one."""
+    from fin_pipeline.preflight import ConfigError
+    from fin_pipeline.settings import load_settings
+    from fin_pipeline.sources.execution import EXECUTIONS
+
+    if value is None:
+        return load_settings().execution
+    if value.lower() not in EXECUTIONS:
+        raise ConfigError(f"--execution (FIN_PIPELINE_EXECUTION) {value!r} is not one of {list(EXECUTIONS)}")
+    return value.lower()
+
+
 def _train_config(args: argparse.Namespace) -> dict[str, object]:
     return {"model": args.model, "epochs": args.epochs, "batch_size": args.batch_size, "loss": args.loss}
 
@@ -128,6 +148,7 @@ def _run(args: argparse.Namespace) -> int:
     from fin_pipeline.nightly import plan_folds
     from fin_pipeline.partitions import forecast_partitions
     from fin_pipeline.reporting import format_value, text_table
+    from fin_pipeline.sources.execution import describe
     from fin_pipeline.training.live import data_end, next_session
 
     tickers = list(settings.universe)
@@ -149,6 +170,8 @@ def _run(args: argparse.Namespace) -> int:
     set_display(display)
     print(f"fin-pipeline: source={settings.source}, {len(tickers)} ticker(s), data in {settings.data_root}")
     print(f"fin-pipeline: runs recorded in the Dagster instance at {os.environ['DAGSTER_HOME']}")
+    print(f"fin-pipeline: execution {describe(args.execution)}")
+    features = {"ops": {"feature_windows": {"config": {"execution": args.execution}}}}
 
     def execute(job: str, partition: str | None, run_config: dict) -> tuple[object, float]:
         stopper.check()
@@ -169,7 +192,7 @@ def _run(args: argparse.Namespace) -> int:
 
     rows = []
     for i, ticker in enumerate(tickers, 1):
-        result, seconds = execute("candles_job", ticker, {})
+        result, seconds = execute("candles_job", ticker, features)
         if not result.success:
             print(f"[data {i}/{len(tickers)}] {ticker}: FAILED ({result.run_id}): {_errors(result)}")
             print("fin-pipeline: the data refresh failed: no live model and no forecast tonight (none on old data)")

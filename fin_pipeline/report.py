@@ -19,6 +19,7 @@ from fin_pipeline.backtest.plots import drawdown_png, equity_curve_png, learning
 from fin_pipeline.backtest.tearsheets import TearSheets, markdown_section, write_tearsheets
 from fin_pipeline.reporting import markdown_table
 from fin_pipeline.scoring import PREDICTORS, Scores, score_predictions
+from fin_pipeline.sources.execution import describe
 from fin_pipeline.storage import atomic_path, write_parquet
 
 # The backtest numbers a table shows first (the stored Parquet has all of them).
@@ -243,7 +244,9 @@ def write_report(
     text = (
         "# Walk-forward report\n\n"
         + "".join(f"{line}\n\n" for line in [*scores.verdict, *record_text])
-        + f"{len(folds)} folds, {len(stitched)} out-of-sample predictions ({span}), target horizon h = {horizon}. "
+        + f"{len(folds)} folds, {len(stitched)} out-of-sample predictions ({span}), target horizon h = {horizon}, "
+        f"execution {describe(folds[0].bounds.get('execution', 'close'))}: the target, the IC and every book use "
+        "that return. "
         "Every number below is on **test** blocks, read once after training; early stopping, the best epoch and "
         "ridge's penalty were chosen on each fold's **tuning** block.\n\n"
         f"## Folds: training | gap | tuning | gap | test\n\n{tables['folds']}\n\n"

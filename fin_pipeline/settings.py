@@ -17,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fin_pipeline.sources.calendar import DEFAULT_FIRST_TEST_DATE, PERIODS, period_start
+from fin_pipeline.sources.execution import EXECUTIONS, NOT_EXECUTABLE
 from fin_pipeline.sources.synthetic import MAX_SIGNAL_IC
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -25,6 +26,8 @@ SOURCES = ("synthetic", "polygon", "csv")
 # Polygon's daily bar keeps changing until extended hours end at 20:00 New York time; before that the
 # default end date is the previous day, so that a stored bar is a final bar.
 SESSION_FINAL_HOUR = 20
+# Execution timing (sources/execution.py): when the books trade, which sets the target and every book's returns.
+DEFAULT_EXECUTION = "next_open"  # FIN_PIPELINE_EXECUTION: the first price a run after the close can get
 _TICKER = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")
 
 
@@ -56,6 +59,8 @@ class Settings:
     tracking_uri: str | None = None
     tracking_experiment: str | None = None  # None: one experiment per walk-forward build
     tear_sheets: bool = True  # the report's alphalens and quantstats tear sheets (about 10 s per report)
+    # Execution timing: next_open (default), next_close, or close (not executable from a run after the close).
+    execution: str = DEFAULT_EXECUTION
 
     @property
     def data_root(self) -> str:
@@ -102,6 +107,11 @@ class Settings:
             raise SettingsError(
                 f"FIN_PIPELINE_SIGNAL_IC={self.signal_ic:g} plants a signal in the synthetic market only, "
                 f"but the source is {self.source!r}"
+            )
+        if self.execution not in EXECUTIONS:
+            raise SettingsError(
+                f"FIN_PIPELINE_EXECUTION (execution)={self.execution!r} is not one of {list(EXECUTIONS)} "
+                f"(close is {NOT_EXECUTABLE})"
             )
         if not self.jump_sigmas > 0:
             raise SettingsError(f"jump_sigmas must be > 0, got {self.jump_sigmas}")
@@ -162,6 +172,8 @@ class Settings:
             kw["tear_sheets"] = v.lower() in _ON
         if v := _get(env, "FIN_PIPELINE_MLFLOW_EXPERIMENT"):
             kw["tracking_experiment"] = v
+        if v := _get(env, "FIN_PIPELINE_EXECUTION"):
+            kw["execution"] = v.lower()
         kw["source"] = _resolve_source(env)
         try:
             return cls(**kw)  # type: ignore[arg-type]

@@ -26,7 +26,9 @@ from fin_pipeline.features.indicators import (
 from fin_pipeline.features.lookahead import default_cuts, lookahead_violations
 from fin_pipeline.partitions import ticker_partitions
 from fin_pipeline.resources import DataStore
+from fin_pipeline.settings import load_settings
 from fin_pipeline.sources.base import session_dates
+from fin_pipeline.sources.execution import ExecutionError, check_execution, describe
 from fin_pipeline.storage import read_parquet, write_parquet
 
 FEATURES_GROUP = "features"
@@ -39,7 +41,17 @@ FEATURE_CHECKS = {
 
 class FeatureWindowsConfig(Config):
     horizon: int = Field(
-        default=1, ge=1, description="Target horizon h in trading days: target = log(close[t+h] / close[t])."
+        default=1,
+        ge=1,
+        description="Target horizon h in trading days: target = log(P[t+L+h] / P[t+L]), P and L from the execution.",
+    )
+    execution: str = Field(
+        default=load_settings().execution,
+        description=(
+            "When the books trade, which sets the target: next_open (bought at the next open, held open to open; "
+            "the default), next_close (close t+1 to close t+2) or close (close t to close t+1: not executable from "
+            "a run after the close). Default: FIN_PIPELINE_EXECUTION."
+        ),
     )
 
 
@@ -58,6 +70,10 @@ def feature_windows(
 ) -> MaterializeResult:
     """Daily features (34 TA-Lib indicators, 40 columns), target and window_ok of one ticker (Parquet)."""
     ticker = context.partition_key
+    try:
+        execution = check_execution(config.execution, "feature_windows config execution (FIN_PIPELINE_EXECUTION)")
+    except ExecutionError as exc:
+        raise Failure(str(exc), allow_retries=False) from exc
     raw_path = store.pull(store.raw_candles_path(ticker))
     if not raw_path.is_file():
         raise Failure(
@@ -66,8 +82,8 @@ def feature_windows(
         )
     candles, _ = read_parquet(raw_path)
     try:
-        frame = build_feature_frame(candles, ticker, horizon=config.horizon, window=WINDOW)
-    except FeatureError as exc:
+        frame = build_feature_frame(candles, ticker, horizon=config.horizon, window=WINDOW, execution=execution)
+    except (FeatureError, ExecutionError) as exc:
         raise Failure(str(exc), allow_retries=False) from exc
     path = store.feature_windows_path(ticker)
     write_parquet(
@@ -76,6 +92,8 @@ def feature_windows(
         {
             "ticker": ticker,
             "horizon": config.horizon,
+            "execution": execution,
+            "untradable_days": frame.attrs["untradable"],
             "window": WINDOW,
             "feature_version": FEATURE_VERSION,
             "feature_columns": list(FEATURE_COLUMNS),
@@ -118,6 +136,8 @@ def feature_windows(
             "last_date": str(dates.iloc[-1]),
             "first_usable_date": str(dates.iloc[ok.argmax()]) if usable else "none",
             "horizon": config.horizon,
+            "execution": describe(execution),
+            "untradable_days": frame.attrs["untradable"],
             "feature_version": FEATURE_VERSION,
             "path": MetadataValue.path(store.describe(path)),
         },

@@ -32,6 +32,7 @@ from fin_pipeline.executors import TRAINING_OP_TAGS
 from fin_pipeline.partitions import forecast_partitions
 from fin_pipeline.reporting import markdown_table
 from fin_pipeline.resources import DataStore
+from fin_pipeline.sources.execution import describe
 from fin_pipeline.storage import IntegrityError, StorageError, read_parquet, write_json, write_parquet
 from fin_pipeline.training.checkpoint import TrainingError, read_checkpoint
 from fin_pipeline.training.live import (
@@ -174,6 +175,8 @@ def forecasts(context: AssetExecutionContext, store: DataStore) -> MaterializeRe
         "data_version": extra["data_version"],
         "code_version": extra["code_version"],
         "model_version": ckpt["content_hash"],
+        # when the positions trade: under next_open, bought at the open of forecast_date, sold at the next open
+        "execution": describe(universe.execution),
         "missing": missing,
     }
     path = store.pull(store.forecast_path(night))
@@ -231,8 +234,10 @@ def live_record(context: AssetExecutionContext, store: DataStore) -> Materialize
     )
     out = store.live_record_dir()
     out.mkdir(parents=True, exist_ok=True)
-    write_parquet(record, out / "record.parquet", meta={"forecasts": len(files), "horizon": horizon})
-    metadata = {"forecasts": len(files), "scored_days": len(record)}
+    execution = describe(universe.execution)
+    meta = {"forecasts": len(files), "horizon": horizon, "execution": execution}
+    write_parquet(record, out / "record.parquet", meta=meta)
+    metadata = {"forecasts": len(files), "scored_days": len(record), "execution": execution}
     if len(record):
         equity = {b: record.set_index("as_of")[f"equity_{b}"] for b in ("sign", "long_only", "neutral")}
         equity_curve_png(equity, out / "live_equity.png", title="Paper trading: the live forecasts' books")

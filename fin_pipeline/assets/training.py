@@ -32,6 +32,7 @@ from fin_pipeline.reporting import markdown_table
 from fin_pipeline.resources import DataStore
 from fin_pipeline.scoring import flat_metrics, score_fold
 from fin_pipeline.settings import load_settings
+from fin_pipeline.sources.execution import describe
 from fin_pipeline.storage import read_json, write_json
 from fin_pipeline.tracking import build_id, start_training
 from fin_pipeline.training.checkpoint import TrainingError, TrainingInterrupted, read_checkpoint
@@ -167,7 +168,7 @@ def observe_training(context: AssetExecutionContext, label: str, spec: TrainSpec
     run when tracking is on. Returns the trainer callbacks and the tracked run (see :func:`finish_tracking`)."""
     settings = load_settings()
     bounds = fold.to_dict()
-    rules = {k: bounds[k] for k in ("horizon", "purge_days", "embargo_days", "min_tickers")}
+    rules = {k: bounds[k] for k in ("horizon", "execution", "purge_days", "embargo_days", "min_tickers")}
     build = {
         "train_spec": asdict(spec),
         "fold_rules": {**rules, "period": settings.fold_period, "first_test_date": str(settings.first_test_date)},
@@ -244,6 +245,8 @@ def fold_metrics(context: AssetExecutionContext, store: DataStore) -> Materializ
             "test_start": str(fold.test_start),
             "test_end": str(fold.test_end),
             "ridge_alpha": chosen["ridge_alpha"],
+            "execution": describe(fold.execution),
+            "untradable_days": universe.untradable_days,  # ticker-days without an execution price: not traded
             "verdict": MetadataValue.md("\n\n".join(scores.verdict)),
             "metrics": MetadataValue.md(markdown_table(scores.forecasts[FORECAST_COLUMNS])),
             "backtest": MetadataValue.md(markdown_table(scores.backtest[BACKTEST_COLUMNS])),

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 from dagster import Failure
 
+from fin_pipeline.features.indicators import FeatureError
 from fin_pipeline.features.windows import WindowSet, load_window_set
 from fin_pipeline.partitions import fold_keys_through
 from fin_pipeline.resources import DataStore
@@ -19,6 +20,12 @@ class Universe:
     windows: WindowSet
     paths: list[Path]  # feature files, in universe order
     horizon: int  # target horizon h of the feature files
+    untradable_days: int = 0  # ticker-days whose execution price is missing or not positive: never traded
+
+    @property
+    def execution(self) -> str:
+        """The execution the feature files' targets follow (they must agree; ``load_window_set`` checks)."""
+        return self.windows.execution
 
 
 def load_universe(store: DataStore, what: str) -> Universe:
@@ -36,7 +43,12 @@ def load_universe(store: DataStore, what: str) -> Universe:
     if len(set(horizons.values())) != 1:
         raise Failure(f"{what}: feature files disagree on the target horizon: {horizons}", allow_retries=False)
     stamps = tuple((t, str(p), p.stat().st_mtime_ns, p.stat().st_size) for t, p in paths.items())
-    return Universe(_window_set(stamps), list(paths.values()), int(next(iter(horizons.values()))))
+    try:
+        windows = _window_set(stamps)
+    except FeatureError as exc:  # feature files of different executions or versions
+        raise Failure(f"{what}: {exc}", allow_retries=False) from exc
+    untradable = sum(int(read_parquet_meta(p).get("untradable_days", 0)) for p in paths.values())
+    return Universe(windows, list(paths.values()), int(next(iter(horizons.values()))), untradable)
 
 
 def data_fold_keys(universe: Universe) -> list[str]:

@@ -1,7 +1,16 @@
 """Daily long-short strategies from predictions, with transaction costs; horizons h ≥ 1 as overlapping tranches.
 
-Conventions (one row of ``predictions`` is a ticker on a session date ``t``, with ``target`` the log return from
-close t to close t+h, h the target horizon, and ``next_return`` the one-day log return from close t to close t+1):
+Conventions (one row of ``predictions`` is a ticker on a session date ``t``, its predictions made from the data
+through close t; ``target`` is the executable h-day log return and ``next_return`` the executable one-day log
+return of that row under the run's *execution* (:mod:`fin_pipeline.sources.execution`), h the target horizon):
+
+* Execution: with P the execution's price and L its lag, ``target = log(P[t+L+h] / P[t+L])`` and
+  ``next_return = log(P[t+L+1] / P[t+L])``. ``next_open`` (the default; P = open, L = 1): the book decided from
+  the data through close t is bought at the open of t+1 and held to the open of t+2 (the first price a run after
+  the close can get). ``next_close`` (P = close, L = 1): held from close t+1 to close t+2. ``close`` (P = close,
+  L = 0): held from close t to close t+1, which is **not executable from a run after the close** (kept to
+  compare). The functions here take the two columns as given; the feature step computes them, so the model's
+  target, the IC and every book below (model, baselines, buy-and-hold) use the same executable returns.
 
 * Days: a block's days are the distinct dates of its predictions, in order (trading days, not calendar days).
   "k days earlier" counts these days; nothing exists before the block's first day.
@@ -18,15 +27,19 @@ close t to close t+h, h the target horizon, and ``next_return`` the one-day log 
   The sign book mixes market timing (the book's net Σw) with selection; the neutral book shows selection alone,
   which is what the IC measures.
 * Holding (Jegadeesh & Titman 1993, overlapping portfolios): each book is held for h days with 1/h of the
-  capital, so the portfolio's weight from close s to close s+1 is W_{s,i} = (1/h) Σ_{k=0}^{h−1} w_{s−k,i}, a book
+  capital, so the portfolio's weight over the one-day holding interval of day s (from P[s+L] to P[s+L+1]: open
+  s+1 to open s+2 under ``next_open``) is W_{s,i} = (1/h) Σ_{k=0}^{h−1} w_{s−k,i}, a book
   of a day before the block's first day contributing 0 (the book ramps up over the first h days). Trades are
   netted across tranches. A ticker absent on day s (no row) holds W_{s,i} = 0 that day, whatever its tranches
-  hold: it cannot be traded or marked without a row; its tranches hold it again on the next day it has a row.
+  hold: it cannot be traded or marked without a row; its tranches hold it again on the next day it has a row. A
+  ticker-day whose execution price is missing or 0 has no row (the feature step leaves its target and one-day
+  return unknown), so it is not traded either.
   (The neutral book is therefore exactly neutral, ΣW = 0, on days whose tickers all had rows on the h − 1 days
   before.) With h = 1, W = w: each day's book is the day's position.
-* Timing: W_s, decided at close s from predictions made at closes s−h+1 … s, earns the one-day return from close s
-  to close s+1, never earlier. A row's date in :attr:`BacktestResult.daily` is that decision date; its return is
-  realized at the next close. The one-day return is ``next_return``; with h = 1 a frame without it uses
+* Timing: W_s, decided at close s from predictions made at closes s−h+1 … s, earns the one-day return
+  ``next_return`` of day s, from P[s+L] to P[s+L+1] (``next_open``: open s+1 to open s+2), never earlier. A row's
+  date in :attr:`BacktestResult.daily` is that decision date; its return is realized at P[s+L+1] (``next_open``:
+  the open two sessions later; ``close``: the next close). With h = 1 a frame without ``next_return`` uses
   ``target`` (the same return then); with h > 1 ``next_return`` is required (compounding h-day targets day after
   day would count each return h times).
 * Returns: portfolio simple return = Σ_i W_{s,i} · (exp(r_{s,i}) − 1), r the one-day log return, converted per
@@ -77,7 +90,7 @@ class BacktestResult:
 
     @property
     def equity(self) -> pd.Series:
-        """Equity curve Π(1 + net), indexed by decision date (value at the next close)."""
+        """Equity curve Π(1 + net), indexed by decision date (value at the end of that day's holding interval)."""
         return self.daily.set_index("date")["equity"]
 
 
@@ -108,8 +121,8 @@ def validate_predictions(
         raise ValueError(f"predictions{_where(fold)} lack the column(s) {missing}")
     if horizon > 1 and "next_return" not in predictions.columns:
         raise ValueError(
-            f"predictions{_where(fold)} lack the column 'next_return' (log return close t → t+1) that a backtest "
-            f"with horizon {horizon} needs: the {horizon}-day targets cannot be held day by day"
+            f"predictions{_where(fold)} lack the column 'next_return' (the one-day executable log return) that a "
+            f"backtest with horizon {horizon} needs: the {horizon}-day targets cannot be held day by day"
         )
     dup = predictions.duplicated(["date", "ticker"])
     if dup.any():
@@ -171,8 +184,9 @@ def simulate(
 ) -> BacktestResult:
     """Hold the daily books for ``horizon`` days in overlapping tranches and run them through the one-day returns.
 
-    ``positions`` has date, ticker, weight (the day's new book w), target (log, t → t+h) and ``next_return``
-    (log, t → t+1; optional when ``horizon`` is 1, then ``target`` is used).
+    ``positions`` has date, ticker, weight (the day's new book w), target (log, h days from the execution's
+    entry) and ``next_return`` (log, the entry's first day; optional when ``horizon`` is 1, then ``target`` is
+    used).
     """
     if cost_bps < 0:
         raise ValueError(f"cost_bps must be non-negative, got {cost_bps}")

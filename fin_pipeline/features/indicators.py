@@ -64,10 +64,12 @@ Degenerate input never gives inf or NaN after the warm-up; each guard has a neut
 * missing VWAP (vendor CSV files have none): ``close_vwap`` compares the close with the typical price
   ``(high + low + close)/3``, the usual stand-in for the day's average price.
 
-The target of row ``t`` is ``log(close[t+h] / close[t])`` (the last ``h`` rows have none). ``window_ok[t]``:
-the ``WINDOW`` rows ending at ``t`` all have finite features and ``target[t]`` is finite. So a ticker needs
-``WARMUP + WINDOW + h`` candles (:func:`min_candles`, 80 by default) for its first usable window; fewer is a
-:class:`FeatureError` naming the ticker and the count.
+The target of row ``t`` is the executable h-day log return ``log(P[t+L+h] / P[t+L])`` and ``next_return`` the
+one-day ``log(P[t+L+1] / P[t+L])``, P the execution's price (the open for ``next_open``, L = 1; the close for
+``next_close``, L = 1, and ``close``, L = 0; :mod:`fin_pipeline.sources.execution`); the last ``h + L`` rows
+have none. ``window_ok[t]``: the ``WINDOW`` rows ending at ``t`` all have finite features and ``target[t]`` and
+``next_return[t]`` are finite. So a ticker needs ``WARMUP + WINDOW + h + L`` candles (:func:`min_candles`, 81 by
+default) for its first usable window; fewer is a :class:`FeatureError` naming the ticker and the count.
 
 TA-Lib's global settings (``set_unstable_period``, ``set_compatibility``) are left at their defaults; the
 hand-computed checks in the tests pin the EMA/Wilder seeding those defaults give.
@@ -84,6 +86,7 @@ import pandas as pd
 import talib
 
 from fin_pipeline.sources.base import REQUIRED_COLUMNS
+from fin_pipeline.sources.execution import LAG, executable_returns, resolve_execution, target_span
 
 
 class FeatureError(ValueError):
@@ -145,7 +148,7 @@ WARMUP = 49
 #: Rows per model input window.
 WINDOW = 30
 #: Bump when a column's definition changes without its name changing; part of :data:`FEATURE_VERSION`.
-_REVISION = 1
+_REVISION = 2  # 2: targets under an execution (sources/execution.py) and the next_return column
 #: Short hash of the feature definitions, stored with every feature file; a loader refuses a stale file.
 FEATURE_VERSION = hashlib.sha256(
     json.dumps([_REVISION, WARMUP, [list(ind) for ind in INDICATORS]]).encode()
@@ -170,9 +173,9 @@ def indicator_table() -> str:
     return "\n".join([*lines, rule])
 
 
-def min_candles(horizon: int = 1, window: int = WINDOW) -> int:
-    """Fewest candles that give one usable window: the warm-up, one window, and ``horizon`` rows of target."""
-    return WARMUP + window + horizon
+def min_candles(horizon: int = 1, window: int = WINDOW, execution: str | None = None) -> int:
+    """Fewest candles that give one usable window: the warm-up, one window, and the target's span h + L."""
+    return WARMUP + window + target_span(horizon, resolve_execution(execution))
 
 
 def talib_outputs(o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray) -> dict:
@@ -331,7 +334,8 @@ def _feature_block(o, h, lo, c, v, vwap) -> np.ndarray:
 
 
 def compute_target(close: np.ndarray, horizon: int = 1) -> np.ndarray:
-    """``log(close[t + horizon] / close[t])`` as float32; NaN on the last ``horizon`` rows."""
+    """``log(close[t + horizon] / close[t])`` as float32; NaN on the last ``horizon`` rows (the ``close``
+    execution's target; :func:`build_feature_frame` takes every execution's from ``sources/execution.py``)."""
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1, got {horizon}")
     close = np.asarray(close, dtype=np.float64)
@@ -351,29 +355,37 @@ def window_ok_mask(features: np.ndarray, target: np.ndarray, window: int = WINDO
     return ok & np.isfinite(target)
 
 
-def build_feature_frame(candles: pd.DataFrame, ticker: str, horizon: int = 1, window: int = WINDOW) -> pd.DataFrame:
-    """What ``feature_windows`` stores for one ticker: ``timestamp``, the 40 columns, ``target``, ``window_ok``.
+def build_feature_frame(
+    candles: pd.DataFrame, ticker: str, horizon: int = 1, window: int = WINDOW, execution: str | None = None
+) -> pd.DataFrame:
+    """What ``feature_windows`` stores for one ticker: ``timestamp``, the 40 columns, ``target``,
+    ``next_return``, ``window_ok``; ``attrs`` carries ``execution`` and ``untradable`` (ticker-days whose
+    execution price is missing or not positive: not traded).
 
     Raises :class:`FeatureError` (naming the ticker and the count) when there are fewer candles than
-    :func:`min_candles` (warm-up + one window + ``horizon``), or when OHLCV holds NaN.
+    :func:`min_candles` (warm-up + one window + h + L), or when OHLCV holds NaN; ``ExecutionError`` (naming the
+    ticker and the setting) when the candles lack the execution's price column.
     """
-    need = min_candles(horizon, window)
+    execution = resolve_execution(execution)
+    need = min_candles(horizon, window, execution)
     if len(candles) < need:
         raise FeatureError(
-            f"{ticker}: {len(candles)} candle(s), need at least {need} "
-            f"(warm-up {WARMUP} + window {window} + horizon {horizon}) for one usable window"
+            f"{ticker}: {len(candles)} candle(s), need at least {need} (warm-up {WARMUP} + window {window} + "
+            f"horizon {horizon} + execution lag {LAG[execution]}) for one usable window"
         )
+    returns = executable_returns(candles, horizon, execution, ticker)
     arrays = _arrays(candles)
     bad = ~np.isfinite(np.stack(arrays[:5])).all(axis=0)
     if bad.any():
         raise FeatureError(f"{ticker}: {int(bad.sum())} candle(s) with NaN/inf in open/high/low/close/volume")
     block = _feature_block(*arrays)  # (40, T)
-    target = compute_target(arrays[3], horizon)
-    ok = window_ok_mask(block.T, target, window)
+    ok = window_ok_mask(block.T, returns.target, window) & np.isfinite(returns.next_return)
     frame = _as_frame(block)  # add the other columns around the feature block without copying it
     frame.insert(0, "timestamp", candles["timestamp"].reset_index(drop=True))
-    frame["target"] = target
+    frame["target"] = returns.target
+    frame["next_return"] = returns.next_return
     frame["window_ok"] = ok
+    frame.attrs.update(execution=execution, untradable=returns.untradable)
     return frame
 
 

@@ -22,9 +22,13 @@ window     int64                   position ``k`` into ``windows`` (rows ``k .. 
 target     float32                 target of the last row: ``targets[k + 29]``
 =========  ======================  =========================================================
 
-A usable window ends on a row flagged ``window_ok`` by the feature step (30 finite feature rows and a
-known target) at least 29 rows after its ticker's first row. Folds pick windows by the date of their last
-row: ``positions = ws.select(start, end)``, then ``ws.X(positions)`` (B, 30, 40) and ``ws.y(positions)`` (B,).
+``next_returns`` holds each row's one-day executable return (``WindowSet.next_return(positions)``) and
+``execution`` the convention the targets and those returns follow (:mod:`fin_pipeline.sources.execution`).
+
+A usable window ends on a row flagged ``window_ok`` by the feature step (30 finite feature rows, a known
+target and a known one-day return) at least 29 rows after its ticker's first row. Folds pick windows by the
+date of their last row: ``positions = ws.select(start, end)``, then ``ws.X(positions)`` (B, 30, 40) and
+``ws.y(positions)`` (B,).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from fin_pipeline.features.indicators import FEATURE_COLUMNS, FEATURE_VERSION, WINDOW, FeatureError
 from fin_pipeline.sources.base import NEW_YORK
+from fin_pipeline.sources.execution import check_execution, resolve_execution
 from fin_pipeline.storage import META_KEY, read_parquet
 
 DateLike = str | dt.date | pd.Timestamp | np.datetime64
@@ -60,6 +65,10 @@ class WindowSet:
     window: int = WINDOW
     feature_columns: tuple[str, ...] = FEATURE_COLUMNS
     row_dates: np.ndarray | None = None  # (T,) datetime64[ns] session date of every row (None: not recorded)
+    # (T,) float32: each row's one-day executable log return (what a book decided on that row earns on its first
+    # day held, ``next_return`` of the feature rows), and the execution the targets and it were computed under.
+    next_returns: np.ndarray | None = None
+    execution: str = "close"
 
     def __len__(self) -> int:
         return len(self.index)
@@ -100,6 +109,12 @@ class WindowSet:
         """The targets of the windows at ``positions`` (of their last rows), (B,) float32."""
         return self.targets[np.asarray(positions, dtype=np.intp) + (self.window - 1)]
 
+    def next_return(self, positions: np.ndarray) -> np.ndarray:
+        """The one-day executable log return of the windows at ``positions`` (of their last rows), (B,) float64."""
+        if self.next_returns is None:
+            raise ValueError("this WindowSet has no next_return rows (build it with build_windows/load_window_set)")
+        return self.next_returns[np.asarray(positions, dtype=np.intp) + (self.window - 1)].astype(np.float64)
+
 
 def _as_day(value: DateLike) -> np.datetime64:
     ts = pd.Timestamp(value)
@@ -117,7 +132,11 @@ def _session_days(timestamps: pd.Series) -> np.ndarray:
 
 
 def _assemble(
-    sizes: Mapping[str, int], load: Callable[[str], pd.DataFrame], window: int, feature_columns: tuple[str, ...]
+    sizes: Mapping[str, int],
+    load: Callable[[str], pd.DataFrame],
+    window: int,
+    feature_columns: tuple[str, ...],
+    execution: str,
 ) -> WindowSet:
     """Two passes: sizes first (to allocate ``values`` once), then each ticker's rows copied into place."""
     if not sizes:
@@ -127,6 +146,7 @@ def _assemble(
     total = sum(sizes.values())
     values = np.empty((total, len(feature_columns)), dtype=np.float32)  # (T, F): the one copy
     targets = np.empty(total, dtype=np.float32)
+    next_returns = np.empty(total, dtype=np.float32)
     spans: dict[str, tuple[int, int]] = {}
     # The index's columns are allocated once, at their largest possible length (every window that fits in a
     # ticker), filled in place and trimmed by slicing: no per-ticker parts to concatenate, no second copy.
@@ -140,12 +160,15 @@ def _assemble(
         frame = load(ticker)
         if len(frame) != rows:
             raise FeatureError(f"{ticker}: {len(frame)} feature rows, expected {rows}")
-        missing = [c for c in (*feature_columns, "timestamp", "target", "window_ok") if c not in frame.columns]
+        missing = [
+            c for c in (*feature_columns, "timestamp", "target", "next_return", "window_ok") if c not in frame.columns
+        ]
         if missing:
             raise FeatureError(f"{ticker}: feature frame lacks column(s) {missing}")
         end = start + rows
         values[start:end] = frame[list(feature_columns)].to_numpy(dtype=np.float32)
         targets[start:end] = frame["target"].to_numpy(dtype=np.float32)
+        next_returns[start:end] = frame["next_return"].to_numpy(dtype=np.float32)
         # Usable: flagged ok, and the window starts inside this ticker (never across a boundary).
         ends = np.flatnonzero(frame["window_ok"].to_numpy(dtype=bool))
         ends = ends[ends >= window - 1]
@@ -160,6 +183,7 @@ def _assemble(
 
     values.flags.writeable = False
     targets.flags.writeable = False
+    next_returns.flags.writeable = False
     if total >= window:
         windows = sliding_window_view(values, window, axis=0).transpose(0, 2, 1)  # (T-W+1, W, F), a view
     else:
@@ -175,7 +199,9 @@ def _assemble(
         copy=False,
     )
     row_dates.flags.writeable = False
-    return WindowSet(values, targets, windows, index, spans, window, tuple(feature_columns), row_dates)
+    return WindowSet(
+        values, targets, windows, index, spans, window, tuple(feature_columns), row_dates, next_returns, execution
+    )
 
 
 def latest_windows(ws: WindowSet) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -201,10 +227,25 @@ def latest_windows(ws: WindowSet) -> tuple[pd.DataFrame, dict[str, str]]:
 
 
 def build_windows(
-    frames: Mapping[str, pd.DataFrame], window: int = WINDOW, feature_columns: tuple[str, ...] = FEATURE_COLUMNS
+    frames: Mapping[str, pd.DataFrame],
+    window: int = WINDOW,
+    feature_columns: tuple[str, ...] = FEATURE_COLUMNS,
+    execution: str | None = None,
 ) -> WindowSet:
-    """Windows over in-memory feature frames (``build_feature_frame`` output), one per ticker, in that order."""
-    return _assemble({t: len(f) for t, f in frames.items()}, frames.__getitem__, window, feature_columns)
+    """Windows over in-memory feature frames (``build_feature_frame`` output), one per ticker, in that order.
+
+    ``execution``: the one the frames' targets were built under; None reads it from the frames (their
+    ``attrs["execution"]``, which ``build_feature_frame`` sets), and ``FeatureError`` if they disagree.
+    """
+    stamped = {f.attrs.get("execution") for f in frames.values()} - {None}
+    if len(stamped) > 1:
+        raise FeatureError(f"feature frames built under different executions: {sorted(stamped)}")
+    if execution is None:
+        execution = next(iter(stamped)) if stamped else resolve_execution(None)
+    elif stamped and stamped != {execution}:
+        raise FeatureError(f"feature frames built under execution {stamped.pop()!r}, not {execution!r}")
+    sizes = {t: len(f) for t, f in frames.items()}
+    return _assemble(sizes, frames.__getitem__, window, feature_columns, check_execution(execution))
 
 
 def load_window_set(paths_by_ticker: Mapping[str, Path | str], window: int = WINDOW) -> WindowSet:
@@ -214,6 +255,7 @@ def load_window_set(paths_by_ticker: Mapping[str, Path | str], window: int = WIN
     version or window length: rematerialize ``feature_windows`` for that ticker.
     """
     sizes: dict[str, int] = {}
+    executions: dict[str, str] = {}
     for ticker, path in paths_by_ticker.items():
         try:
             meta_raw = (pq.read_schema(path).metadata or {}).get(META_KEY)
@@ -228,4 +270,11 @@ def load_window_set(paths_by_ticker: Mapping[str, Path | str], window: int = WIN
                 f"{ticker}: {path} holds feature version {meta.get('feature_version')} / window "
                 f"{meta.get('window')}, the code is {FEATURE_VERSION} / {window}: rematerialize feature_windows"
             )
-    return _assemble(sizes, lambda t: read_parquet(Path(paths_by_ticker[t]))[0], window, FEATURE_COLUMNS)
+        executions[ticker] = meta.get("execution")
+    if len(set(executions.values())) > 1:
+        raise FeatureError(
+            f"feature files built under different executions {executions}: rematerialize feature_windows of every "
+            "ticker with one execution (FIN_PIPELINE_EXECUTION)"
+        )
+    execution = check_execution(next(iter(executions.values())), "feature files' execution") if sizes else "close"
+    return _assemble(sizes, lambda t: read_parquet(Path(paths_by_ticker[t]))[0], window, FEATURE_COLUMNS, execution)

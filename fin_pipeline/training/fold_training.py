@@ -130,19 +130,19 @@ def publish_checkpoints(workdir: Path, model_dir: Path) -> Path:
 def window_rows(ws: WindowSet, positions: np.ndarray) -> pd.DataFrame:
     """ticker, date, window, target and next_return of the windows at ``positions`` (in that order).
 
-    ``next_return`` is the one-day log return from the window's last close to the next (``ret_1d`` of the next
-    row): what a book held for one day earns. With h = 1 it equals ``target``.
+    ``next_return`` is the one-day executable log return of the window's last row under ``ws.execution`` (for
+    ``next_open``: open t+1 to open t+2): what a book decided on that row earns on its first day held. With h = 1
+    it equals ``target``.
     """
     positions = np.asarray(positions)
     idx = ws.index.set_index("window").loc[positions]
-    ret_1d = ws.feature_columns.index("ret_1d")
     return pd.DataFrame(
         {
             "ticker": idx["ticker"].astype(str).to_numpy(),
             "date": idx["date"].to_numpy(),
             "window": positions,
             "target": idx["target"].to_numpy(np.float64),
-            "next_return": ws.values[positions + ws.window, ret_1d].astype(np.float64),
+            "next_return": ws.next_return(positions),
         }
     )
 

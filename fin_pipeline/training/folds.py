@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from fin_pipeline.features.windows import WindowSet
+from fin_pipeline.sources.execution import resolve_execution, target_span
 from fin_pipeline.training.spec import described
 from fin_pipeline.training.splits import (
     BLOCKS,
@@ -49,7 +50,8 @@ class FoldSpec:
     purge_days: int | None = described(
         None,
         "Trading days strictly between a block's last target date and the next block's first day; at least "
-        "the target horizon h. Empty: h.",
+        "the target's span h + L (L = 1 when the books enter the session after the decision, next_open or "
+        "next_close; 0 for close). Empty: h + L.",
         ge=0,
     )
     embargo_days: int = described(0, "Extra trading days between blocks, after the purge.", ge=0)
@@ -64,8 +66,12 @@ class FoldSpec:
         ge=1,
     )
 
-    def validate(self, horizon: int = 1, universe_size: int | None = None) -> FoldSpec:
-        """Raise ``ValueError`` naming the field and value for a setting no fold could use, before any work."""
+    def validate(self, horizon: int = 1, universe_size: int | None = None, execution: str | None = None) -> FoldSpec:
+        """Raise ``ValueError`` naming the field and value for a setting no fold could use, before any work.
+
+        ``purge_days`` must cover the target's span h + L (L the execution's lag, see
+        :mod:`fin_pipeline.sources.execution`; ``execution`` None: the project's default).
+        """
         for f in dataclasses.fields(self):
             value, low = getattr(self, f.name), f.metadata.get("ge")
             if value is not None and low is not None and (isinstance(value, bool) or value < low):
@@ -85,10 +91,11 @@ class FoldSpec:
                 f"fold config: rolling train_days={self.train_days} is shorter than the tuning block "
                 f"tune_days={self.tune_days}"
             )
-        if self.purge_days is not None and self.purge_days < horizon:
+        span = target_span(horizon, resolve_execution(execution))
+        if self.purge_days is not None and self.purge_days < span:
             raise ValueError(
-                f"fold config: purge_days={self.purge_days} must be >= the target horizon h={horizon} "
-                "(or empty, which means h)"
+                f"fold config: purge_days={self.purge_days} must be >= the target's span h + L = {span} (horizon "
+                f"h={horizon}, execution {resolve_execution(execution)!r}; or empty, which means h + L)"
             )
         if universe_size is not None and self.min_tickers is not None and self.min_tickers > universe_size:
             raise ValueError(
@@ -100,7 +107,7 @@ class FoldSpec:
         """Plain values (the first test date as an ISO string): for the fold file and Dagster metadata."""
         return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in dataclasses.asdict(self).items()}
 
-    def block_options(self, universe_size: int, horizon: int = 1) -> dict[str, Any]:
+    def block_options(self, universe_size: int, horizon: int = 1, execution: str | None = None) -> dict[str, Any]:
         """The training, gap and tuning settings a splitter takes (the folds' and the live model's alike)."""
         return {
             "tune_days": self.tune_days,
@@ -111,6 +118,7 @@ class FoldSpec:
             "min_train_days": self.min_train_days,
             "horizon": horizon,
             "min_tickers": self.tickers_needed(universe_size),
+            "execution": execution,
         }
 
     def tickers_needed(self, universe_size: int) -> int:
@@ -122,11 +130,11 @@ class FoldSpec:
 
 def compute_folds(ws: WindowSet, spec: FoldSpec, horizon: int = 1) -> list[FoldBoundaries]:
     """Fold boundaries on the calendar of the universe's usable window end days, the same cut for every ticker:
-    one fold per ``spec.period`` from ``spec.first_test_date`` to the last day with enough tickers."""
-    spec.validate(horizon, len(ws.spans))
-    return calendar_walk_forward_splits(
-        ws.index["date"].to_numpy(), spec.period, spec.first_test_date, **spec.block_options(len(ws.spans), horizon)
-    )
+    one fold per ``spec.period`` from ``spec.first_test_date`` to the last day with enough tickers. The gaps cover
+    the targets' span under the windows' execution (``ws.execution``)."""
+    spec.validate(horizon, len(ws.spans), ws.execution)
+    options = spec.block_options(len(ws.spans), horizon, ws.execution)
+    return calendar_walk_forward_splits(ws.index["date"].to_numpy(), spec.period, spec.first_test_date, **options)
 
 
 class FoldPositions(NamedTuple):

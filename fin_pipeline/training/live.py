@@ -11,6 +11,11 @@
 * :func:`score_forecasts`: once a forecast's targets are realized, the paper-trading record: per day the IC, the
   hit rate and the net return of each book, and the cumulative equity.
 
+Timing follows the windows' execution (:mod:`fin_pipeline.sources.execution`), as in the folds' books: a forecast
+made after close t is for the session t+1 (``forecast_date``); under ``next_open`` its positions are bought at the
+open of t+1 and held to the open of t+2 (h = 1; h sessions of tranches for h > 1), and it is scored once that
+open is known (its row's target and one-day return are realized then, not at close t+1).
+
 No dagster here; the assets in :mod:`fin_pipeline.assets.live` wire these to storage.
 """
 
@@ -65,8 +70,9 @@ def data_end(ws: WindowSet) -> dt.date:
 
 def live_boundaries(ws: WindowSet, spec: FoldSpec, horizon: int = 1) -> FoldBoundaries:
     """The live model's training and tuning blocks on ``ws`` (every realized target), as of the data's last day."""
-    spec.validate(horizon, len(ws.spans))
-    return live_split(ws.index["date"].to_numpy(), data_end(ws), **spec.block_options(len(ws.spans), horizon))
+    spec.validate(horizon, len(ws.spans), ws.execution)
+    options = spec.block_options(len(ws.spans), horizon, ws.execution)
+    return live_split(ws.index["date"].to_numpy(), data_end(ws), **options)
 
 
 @torch.no_grad()
@@ -118,16 +124,16 @@ def score_forecasts(forecasts: pd.DataFrame, ws: WindowSet, horizon: int = 1, co
     """The paper-trading record of the forecasts whose targets are realized in ``ws``, one row per forecast day.
 
     Columns: ``as_of``, ``forecast_date``, ``tickers``, ``ic`` (Pearson correlation across tickers of the
-    prediction and the realized h-day log return), ``hit_rate`` (share of tickers whose predicted sign was
-    right), and per book ``net_<book>`` (the day's net return of the book as the backtest computes it: weights
-    held for h days in tranches, costs on turnover) and ``equity_<book>`` (the cumulative product of 1 + net).
+    prediction and the realized h-day executable log return, the target), ``hit_rate`` (share of tickers whose
+    predicted sign was right), and per book ``net_<book>`` (the day's net return of the book as the backtest
+    computes it: weights held for h days in tranches from the execution's entry, costs on turnover) and
+    ``equity_<book>`` (the cumulative product of 1 + net).
     """
     if forecasts.empty:
         return pd.DataFrame()
     realized = ws.index[["ticker", "date", "window", "target"]].rename(columns={"date": "as_of"})
     realized = realized.assign(ticker=realized["ticker"].astype(str))
-    ret_1d = ws.feature_columns.index("ret_1d")
-    realized["next_return"] = ws.values[realized["window"].to_numpy() + ws.window, ret_1d].astype(np.float64)
+    realized["next_return"] = ws.next_return(realized["window"].to_numpy())
     rows = forecasts.merge(realized, on=["ticker", "as_of"], how="inner")
     if rows.empty:
         return pd.DataFrame()

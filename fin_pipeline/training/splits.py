@@ -20,14 +20,16 @@ pipeline uses has **three** (DESIGN.md, "Time, leakage and folds")::
 * **training** ends one gap before the tuning block; it starts on the first eligible day (expanding) or
   ``train_days`` eligible days before its end (rolling; default: fold 0's expanding length).
 
-One reading of the gap, everywhere: a window ending on day t has a target that reaches day t + h (h the target
-horizon), its *last target date*. ``purge_days`` trading days lie strictly between the last target date of one
-block and the first day of the next, and ``embargo_days`` more after them. Counted in windows' end days, the
-days dropped between the last day of one block and the first day of the next are ``h + purge_days +
-embargo_days``. ``purge_days >= h`` is required (checked): the next block then also starts after every target
-that the previous block's windows could overlap. Example, h = 1, purge = 1: training ends Tuesday (its target
-reaches Wednesday's close), Thursday is purged, tuning starts on Friday. The value stored with a fold is the
-value configured.
+One reading of the gap, everywhere: a window ending on day t has a target that reaches day t + h + L (h the
+target horizon, L the execution's lag: 1 for ``next_open`` and ``next_close``, whose books enter the session
+after the decision, 0 for ``close``; see :mod:`fin_pipeline.sources.execution`), its *last target date*; its
+*span* is h + L. ``purge_days`` trading days lie strictly between the last target date of one block and the
+first day of the next, and ``embargo_days`` more after them. Counted in windows' end days, the days dropped
+between the last day of one block and the first day of the next are ``h + L + purge_days + embargo_days``.
+``purge_days >= h + L`` is required (checked; default h + L): the next block then also starts after every
+target that the previous block's windows could overlap. Example, h = 1, ``next_open`` (span 2), purge = 2:
+training ends Monday (its target runs from Tuesday's open to Wednesday's open), Thursday and Friday are purged,
+tuning starts on the next Monday. The value stored with a fold is the value configured.
 
 Trading days are the union of the days given (every ticker's usable window end days); *eligible* days are those
 with at least ``min_tickers`` windows, so a late listing or an early delisting never leaves a test block with
@@ -57,6 +59,7 @@ from fin_pipeline.sources.calendar import (  # noqa: F401  (re-exported: the fol
     next_period_start,
     period_start,
 )
+from fin_pipeline.sources.execution import resolve_execution, target_span
 
 MODES = ("expanding", "rolling")
 
@@ -191,7 +194,8 @@ class FoldBoundaries:
     """One fold's calendar cut, the same for every ticker. All dates are inclusive trading days.
 
     A window belongs to a block when its last day lies in the block's ``[start, end]``. Between the blocks lie
-    ``horizon + purge_days + embargo_days`` trading days that belong to none (see the module docstring).
+    ``horizon + L + purge_days + embargo_days`` trading days that belong to none, L the lag of ``execution``
+    (see the module docstring).
     """
 
     fold: str  # the partition key: the test period's first day ('2025-07-01'), or 'fold_00' for count-based folds
@@ -213,6 +217,9 @@ class FoldBoundaries:
     # data ends before it does: the test block grows as days arrive). Count-based folds: None and False.
     period_end: dt.date | None = None
     is_open: bool = False
+    # When the books trade, hence the target's span h + L (sources/execution.py). A stored fold without it was cut
+    # under the close-to-close convention, the only one before this field existed.
+    execution: str = "close"
 
     def mask(self, block: str, window_dates: Any) -> np.ndarray:
         """Boolean mask over windows (given each window's last day) that fall in ``block`` (train, tune, test)."""
@@ -278,14 +285,20 @@ def _calendar(dates: Any, min_tickers: int) -> tuple[np.ndarray, np.ndarray, np.
     return cal, counts, eligible
 
 
-def _check_gap(horizon: int, purge_days: int | None, embargo_days: int) -> tuple[int, int, int]:
+def _check_gap(
+    horizon: int, purge_days: int | None, embargo_days: int, execution: str | None
+) -> tuple[int, int, int, str]:
     horizon = _check_count("horizon", horizon, 1)
-    purge_days = horizon if purge_days is None else _check_count("purge_days", purge_days, 0)
-    if purge_days < horizon:
+    execution = resolve_execution(execution)
+    span = target_span(horizon, execution)
+    purge_days = span if purge_days is None else _check_count("purge_days", purge_days, 0)
+    if purge_days < span:
         raise ValueError(
-            f"purge_days={purge_days} must be >= the target horizon h={horizon}: training targets would leak"
+            f"purge_days={purge_days} must be >= the target's span h + L = {span} trading days (horizon h={horizon}, "
+            f"execution {execution!r} enters L={span - horizon} session(s) after the decision): training targets "
+            "would leak"
         )
-    return horizon, purge_days, _check_count("embargo_days", embargo_days, 0)
+    return horizon, purge_days, _check_count("embargo_days", embargo_days, 0), execution
 
 
 def date_walk_forward_splits(
@@ -300,6 +313,7 @@ def date_walk_forward_splits(
     train_days: int | None = None,
     horizon: int = 1,
     min_tickers: int = 1,
+    execution: str | None = None,
 ) -> list[FoldBoundaries]:
     """Walk-forward folds of three blocks cut on a trading calendar, ``num_folds`` test blocks of equal length.
 
@@ -311,19 +325,21 @@ def date_walk_forward_splits(
             cover the second half of the eligible days.
         tune_days: eligible days per tuning (early-stopping) block, ending one gap before the test block.
         purge_days: trading days strictly between a block's last target date and the next block's first day,
-            at least ``horizon`` (default ``horizon``).
+            at least the target's span ``horizon + L`` (the default).
         embargo_days: extra trading days after the purge.
         mode: ``'expanding'`` or ``'rolling'`` (every training range ``train_days`` eligible days long; default:
             fold 0's).
         min_train_days: a fold with fewer training days is an error.
         horizon: the target horizon h in trading days.
         min_tickers: a day is eligible when it has at least this many windows (tickers).
+        execution: when the books trade (``next_open``, ``next_close``, ``close``; None: the project's default),
+            which sets the lag L of the targets' span.
 
     Raises ``ValueError`` naming the fold and its dates when a block is empty or too short, when a test block
     contains a day with fewer than ``min_tickers`` tickers, or when no day has ``min_tickers`` tickers.
     """
     num_folds = _check_count("num_folds", num_folds, 1)
-    horizon, purge_days, embargo_days = _check_gap(horizon, purge_days, embargo_days)
+    horizon, purge_days, embargo_days, execution = _check_gap(horizon, purge_days, embargo_days, execution)
     min_tickers = _check_count("min_tickers", min_tickers, 1)
     cal, counts, eligible = _calendar(dates, min_tickers)
     n = len(eligible)
@@ -353,6 +369,7 @@ def date_walk_forward_splits(
         min_train_days,
         train_days,
         min_tickers,
+        execution,
     )
 
 
@@ -368,6 +385,7 @@ def calendar_walk_forward_splits(
     train_days: int | None = None,
     horizon: int = 1,
     min_tickers: int = 1,
+    execution: str | None = None,
 ) -> list[FoldBoundaries]:
     """Walk-forward folds whose test blocks are calendar periods, from ``first_test_date`` to the data's end.
 
@@ -384,7 +402,7 @@ def calendar_walk_forward_splits(
     period = check_period(period)
     first = dt.date.fromisoformat(first_test_date) if isinstance(first_test_date, str) else first_test_date
     check_first_test_date(first, period)
-    horizon, purge_days, embargo_days = _check_gap(horizon, purge_days, embargo_days)
+    horizon, purge_days, embargo_days, execution = _check_gap(horizon, purge_days, embargo_days, execution)
     tune_days = _check_count("tune_days", tune_days, 1)
     min_tickers = _check_count("min_tickers", min_tickers, 1)
     if mode == "rolling" and train_days is not None and train_days < tune_days:
@@ -424,6 +442,7 @@ def calendar_walk_forward_splits(
         min_train_days,
         train_days,
         min_tickers,
+        execution,
     )
 
 
@@ -440,13 +459,14 @@ def _three_blocks(
     min_train_days: int,
     train_days: int | None,
     min_tickers: int,
+    execution: str,
 ) -> list[FoldBoundaries]:
     """Tuning and training blocks before each test block ``[s0, s1)`` (positions in the eligible days)."""
     tune_days = _check_count("tune_days", tune_days, 1)
     min_train_days = _check_count("min_train_days", min_train_days, 1)
     mode = _check_mode(mode)
     train_days = None if train_days is None else _check_count("train_days", train_days, 1)
-    gap = horizon + purge_days + embargo_days  # trading days dropped between two blocks
+    gap = target_span(horizon, execution) + purge_days + embargo_days  # trading days dropped between two blocks
 
     def day(k: int) -> np.datetime64:  # the k-th eligible day
         return cal[eligible[k]]
@@ -490,6 +510,7 @@ def _three_blocks(
                 test_start=_as_date(day(s0)),
                 test_end=_as_date(day(s1 - 1)),
                 horizon=horizon,
+                execution=execution,
                 purge_days=purge_days,
                 embargo_days=embargo_days,
                 min_tickers=min_tickers,
@@ -517,17 +538,18 @@ def live_split(
     train_days: int | None = None,
     horizon: int = 1,
     min_tickers: int = 1,
+    execution: str | None = None,
 ) -> FoldBoundaries:
     """The live model's cut: training | gap | tuning, the tuning block ending on the last day whose target is
     realized; the "test" block is ``as_of``, the data's last day, whose windows are forecast (their targets are
     not known yet, so none of them is in ``dates``).
 
     ``dates`` are the window end days with a realized target (``WindowSet.index['date']``). The same rules as a
-    fold's: the gap ``horizon + purge_days + embargo_days`` trading days between training and tuning, the tuning
+    fold's: the gap ``horizon + L + purge_days + embargo_days`` trading days between training and tuning, the tuning
     block the last ``tune_days`` eligible days (``min_tickers`` tickers), expanding or rolling (``train_days``;
     all the history when None) training. Errors name the setting.
     """
-    horizon, purge_days, embargo_days = _check_gap(horizon, purge_days, embargo_days)
+    horizon, purge_days, embargo_days, execution = _check_gap(horizon, purge_days, embargo_days, execution)
     tune_days = _check_count("tune_days", tune_days, 1)
     min_train_days = _check_count("min_train_days", min_train_days, 1)
     mode = _check_mode(mode)
@@ -535,7 +557,7 @@ def live_split(
     last = _as_date(cal[eligible[-1]])
     if last >= as_of:
         raise ValueError(f"live: the last day with a realized target ({last}) is not before as_of={as_of}")
-    gap = horizon + purge_days + embargo_days
+    gap = target_span(horizon, execution) + purge_days + embargo_days
 
     def day(k: int) -> np.datetime64:
         return cal[eligible[k]]
@@ -565,6 +587,7 @@ def live_split(
         test_start=as_of,
         test_end=as_of,
         horizon=horizon,
+        execution=execution,
         purge_days=purge_days,
         embargo_days=embargo_days,
         min_tickers=min_tickers,

@@ -74,6 +74,7 @@ TRAINING_FIELDS = (
     "tune_start",
     "tune_end",
     "horizon",
+    "execution",
     "purge_days",
     "embargo_days",
     "min_tickers",

@@ -72,16 +72,26 @@ def test_target_is_the_log_return_to_close_h_days_later(candles):
         compute_target(close, 0)
 
 
+@pytest.mark.parametrize("execution", ["next_open", "next_close", "close"])
 @pytest.mark.parametrize("horizon", [1, 5])
-def test_window_ok_marks_full_finite_windows_with_a_known_target(candles, horizon):
-    frame = build_feature_frame(candles, "AAPL", horizon=horizon)
-    assert list(frame.columns) == ["timestamp", *FEATURE_COLUMNS, "target", "window_ok"]
+def test_window_ok_marks_full_finite_windows_with_a_known_target(candles, horizon, execution):
+    frame = build_feature_frame(candles, "AAPL", horizon=horizon, execution=execution)
+    assert list(frame.columns) == ["timestamp", *FEATURE_COLUMNS, "target", "next_return", "window_ok"]
     assert frame["timestamp"].equals(candles["timestamp"])
+    lag = 0 if execution == "close" else 1  # the book enters the session after the decision
     ok = frame["window_ok"].to_numpy()
     expected = np.zeros(len(candles), dtype=bool)
-    expected[WARMUP + WINDOW - 1 : len(candles) - horizon] = True
+    expected[WARMUP + WINDOW - 1 : len(candles) - horizon - lag] = True  # the target is known on day t + h + lag
     np.testing.assert_array_equal(ok, expected)
     assert len(nonfinite_usable_rows(frame)) == 0
+    # the target and one-day return, by hand from the execution's prices: open for next_open, else close
+    price = candles["open" if execution == "next_open" else "close"].to_list()
+    for t in (WARMUP + WINDOW - 1, len(candles) - horizon - lag - 1):
+        want = math.log(price[t + lag + horizon] / price[t + lag])
+        assert frame["target"].iloc[t] == pytest.approx(want, rel=1e-5, abs=1e-7)
+        want_1d = math.log(price[t + lag + 1] / price[t + lag])
+        assert frame["next_return"].iloc[t] == pytest.approx(want_1d, rel=1e-5, abs=1e-7)
+    assert frame.attrs == {"execution": execution, "untradable": 0}
 
 
 # ---------------------------------------------------------------- values against hand computation
@@ -174,8 +184,9 @@ def test_simple_price_columns_match_their_formulas(small):
 
 
 def test_too_few_candles_names_the_ticker_and_the_count(candles):
-    need = min_candles()
-    assert need == WARMUP + WINDOW + 1
+    need = min_candles()  # the default execution, next_open: the target of day t ends at the open of t + 2
+    assert need == WARMUP + WINDOW + 2
+    assert min_candles(execution="close") == WARMUP + WINDOW + 1
     with pytest.raises(FeatureError, match=rf"ZZZ: {need - 1} candle\(s\), need at least {need}"):
         build_feature_frame(candles.iloc[: need - 1], "ZZZ")
     assert build_feature_frame(candles.iloc[:need], "ZZZ")["window_ok"].sum() == 1
@@ -256,7 +267,12 @@ def test_gaps_a_20pct_overnight_jump_and_missing_sessions_give_finite_usable_row
     frame = build_feature_frame(bad, "ZZZ")
     assert usable_rows_are_finite(frame) == len(bad) - min_candles() + 1
     assert frame.loc[250, "gap"] == pytest.approx(math.log(1.2), rel=1e-6)
-    assert frame.loc[249, "target"] == pytest.approx(math.log(bad.loc[250, "close"] / bad.loc[249, "close"]), rel=1e-6)
+    # next_open (the default): the book decided at close 248 is bought at open 249 and sold at open 250, so its
+    # target catches the jump; the book decided at close 249 enters after it
+    assert frame.loc[248, "target"] == pytest.approx(math.log(bad.loc[250, "open"] / bad.loc[249, "open"]), rel=1e-6)
+    assert frame.loc[249, "target"] == pytest.approx(math.log(bad.loc[251, "open"] / bad.loc[250, "open"]), rel=1e-6)
+    close = build_feature_frame(bad, "ZZZ", execution="close")
+    assert close.loc[249, "target"] == pytest.approx(math.log(bad.loc[250, "close"] / bad.loc[249, "close"]), rel=1e-6)
 
 
 def test_missing_vwap_falls_back_to_the_typical_price(candles):

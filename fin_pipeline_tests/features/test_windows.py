@@ -71,6 +71,7 @@ def test_windows_crossing_a_ticker_boundary_or_ending_on_a_bad_row_are_left_out(
         frame = pd.DataFrame(np.full((rows, 40), float(i), dtype=np.float32), columns=list(FEATURE_COLUMNS))
         frame.insert(0, "timestamp", pd.date_range("2021-01-04", periods=rows, freq="B", tz="UTC"))
         frame["target"] = np.float32(0.01)
+        frame["next_return"] = np.float32(0.01)
         frame["window_ok"] = True
         fake[ticker] = frame
     fake["B"].loc[35, "window_ok"] = False
@@ -106,12 +107,19 @@ def test_load_from_parquet_equals_the_in_memory_build(tmp_path, frames, ws):
     paths = {}
     for ticker, frame in frames.items():
         paths[ticker] = tmp_path / f"{ticker}.parquet"
-        write_parquet(frame, paths[ticker], {"ticker": ticker, "window": WINDOW, "feature_version": FEATURE_VERSION})
+        meta = {"ticker": ticker, "window": WINDOW, "feature_version": FEATURE_VERSION, "execution": "next_open"}
+        write_parquet(frame, paths[ticker], meta)
     loaded = load_window_set(paths)
+    assert loaded.execution == ws.execution == "next_open"
+    np.testing.assert_array_equal(loaded.next_returns, ws.next_returns)
     np.testing.assert_array_equal(loaded.values, ws.values)
     pd.testing.assert_frame_equal(loaded.index, ws.index)
     assert np.shares_memory(loaded.windows, loaded.values)
 
+    meta = {"ticker": "XOM", "window": WINDOW, "feature_version": FEATURE_VERSION, "execution": "close"}
+    write_parquet(frames["XOM"], paths["XOM"], meta)
+    with pytest.raises(FeatureError, match="different executions .*FIN_PIPELINE_EXECUTION"):
+        load_window_set(paths)
     write_parquet(frames["XOM"], paths["XOM"], {"ticker": "XOM", "window": WINDOW, "feature_version": "old"})
     with pytest.raises(FeatureError, match="XOM: .* feature version old"):
         load_window_set(paths)

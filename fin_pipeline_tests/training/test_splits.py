@@ -15,10 +15,19 @@ from fin_pipeline.training import (
     DateWalkForwardSplitter,
     FoldBoundaries,
     WalkForwardValidator,
-    calendar_walk_forward_splits,
-    date_walk_forward_splits,
     fold_key,
 )
+from fin_pipeline.training import splits as splits_module
+
+
+# Most tests below check the gap arithmetic with a target that ends h days after its window (the close-to-close
+# convention, lag L = 0); the execution-lag tests at the end pass their own execution.
+def date_walk_forward_splits(*args, **kwargs):
+    return splits_module.date_walk_forward_splits(*args, **{"execution": "close", **kwargs})
+
+
+def calendar_walk_forward_splits(*args, **kwargs):
+    return splits_module.calendar_walk_forward_splits(*args, **{"execution": "close", **kwargs})
 
 
 def check_invariants(splits, n, v, purge, embargo, mode):
@@ -182,7 +191,7 @@ def test_tz_aware_and_unsorted_dates():
 
 
 def test_purge_shorter_than_horizon_leaks():
-    with pytest.raises(ValueError, match="purge_days=1 must be >= the target horizon h=5"):
+    with pytest.raises(ValueError, match=r"purge_days=1 must be >= the target's span h \+ L = 5"):
         date_walk_forward_splits(calendar(100), num_folds=2, purge_days=1, horizon=5)
 
 
@@ -198,7 +207,7 @@ def test_empty_blocks_name_fold_and_dates():
 
 
 def test_boundaries_round_trip_and_splitter_object():
-    folds = DateWalkForwardSplitter(num_folds=3, test_days=5, tune_days=5).split(calendar(60))
+    folds = DateWalkForwardSplitter(num_folds=3, test_days=5, tune_days=5, execution="close").split(calendar(60))
     f = folds[1]
     assert FoldBoundaries.from_dict(f.to_dict()) == f
     assert FoldBoundaries.from_dict({**f.to_dict(), "test_windows": 12}) == f  # stored counts are ignored
@@ -292,3 +301,51 @@ def test_a_period_without_days_for_min_tickers_names_the_fold_and_its_dates():
         match=r"fold 2021-01-01: its test period 2021-01-01\.\.2021-03-31 has no trading day with min_tickers=2",
     ):
         calendar_walk_forward_splits(np.concatenate([a.values, b.values]), "quarter", "2020-10-01", min_tickers=2)
+
+
+# --- the execution lag: a next_open target ends on the open two sessions after its window -----------------------
+
+
+def _target_reach(ws, positions, horizon):
+    """The session of the last price each window's next_open target reads: its last row + 1 (entry) + h, by row."""
+    last_rows = np.asarray(positions) + ws.window - 1
+    return ws.row_dates[last_rows + 1 + horizon]
+
+
+@pytest.mark.parametrize("horizon", [1, 3])
+def test_no_training_target_reaches_into_the_next_block_under_next_open(horizon):
+    from fin_pipeline.features import build_feature_frame, build_windows
+    from fin_pipeline.sources.synthetic import SyntheticMarket
+
+    market = SyntheticMarket(seed=3)
+    frames = {
+        t: build_feature_frame(
+            market.fetch(t, dt.date(2019, 1, 2), dt.date(2020, 12, 31)), t, horizon, execution="next_open"
+        )
+        for t in ("AAA", "BBB")
+    }
+    ws = build_windows(frames)
+    assert ws.execution == "next_open"
+    dates = ws.index["date"].to_numpy()
+    days = np.unique(ws.row_dates)  # the sessions (both tickers trade every one)
+    folds = splits_module.date_walk_forward_splits(
+        dates, num_folds=3, test_days=20, tune_days=20, horizon=horizon, execution=ws.execution
+    )
+    for fold in folds:
+        assert fold.execution == "next_open" and fold.purge_days == horizon + 1  # default purge: the span h + L
+        for block, nxt in (("train", fold.tune_start), ("tune", fold.test_start)):
+            reach = _target_reach(ws, fold.indices(block, dates, ws.indices), horizon)
+            assert reach.max() < np.datetime64(nxt), (fold.fold, block, reach.max(), nxt)
+            # exactly purge_days trading days lie strictly between the last target date and the next block: the
+            # rule counts the lag (without it, one of those days would be the last target date itself)
+            between = (days > reach.max()) & (days < np.datetime64(nxt))
+            assert between.sum() == fold.purge_days, (fold.fold, block)
+
+
+def test_purge_must_cover_the_execution_lag():
+    with pytest.raises(ValueError, match=r"purge_days=1 must be >= the target's span h \+ L = 2 .*'next_open'"):
+        splits_module.date_walk_forward_splits(calendar(200), num_folds=2, purge_days=1, execution="next_open")
+    ok = splits_module.date_walk_forward_splits(calendar(200), num_folds=2, purge_days=1, execution="close")
+    assert ok[0].purge_days == 1
+    with pytest.raises(ValueError, match="execution='tomorrow' is not one of"):
+        splits_module.date_walk_forward_splits(calendar(200), num_folds=2, execution="tomorrow")
