@@ -10,7 +10,7 @@ The model (all returns are daily log returns, one step per NYSE session)::
     market:  m_t = mu_m + sigma_m,t * zm_t + J^m_t
     ticker:  r_t = alpha + beta * m_t + sigma_t * z_t + J_t
     close:   d_t = r_t                                                   (no planted signal: the default)
-             d_t = mu + c * (d_{t-1} - mu) + sqrt(1 - c**2) * (r_t - mu)  (planted signal, c = signal_ic > 0)
+             d_t = mu + c' * (d_{t-1} - mu) + sqrt(1 - c'**2) * (r_t - mu)  (planted signal: sources/planted.py)
 
 where ``d_t = log(close_t / close_{t-1})`` is the realized return (before the tiny pull to the trend line
 below), and ``mu`` the ticker's expected daily log return.
@@ -33,35 +33,18 @@ below), and ``mu`` the ticker's expected daily log return.
   CRC-32 of the ticker; total annualised volatility lands roughly between 15% and 45%.
 
 **Planted signal** (``signal_ic = c`` in ``[0, 0.5)``, off by default): a predictable component of known
-strength, for checking that the pipeline finds a signal that is known to exist. Tomorrow's return loads on
-the feature column ``ret_1d`` (``d_t``, known at close t) with loading ``c``; the unpredictable rest is the
-unplanted return scaled by ``sqrt(1 - c**2)``. Why the information coefficient is ``c``:
+strength, for checking that the pipeline finds a signal that is known to exist; the model, why its IC is ``c``
+for the return the default execution earns, and what the other executions see are in
+:mod:`fin_pipeline.sources.planted`. With ``c = 0`` every bar is bit-identical to the unplanted market's.
 
-* one ticker: ``d`` is a stationary AR(1) with coefficient ``c`` and innovation variance
-  ``(1 - c**2) Var(r)``, so ``Var(d) = Var(r)`` (daily volatility as without the signal) and
-  ``corr(d_t, d_{t+1}) = c Var(d) / Var(d) = c``;
-* across tickers on one day (the cross-sectional IC): every ticker has the same ``c``, so the
-  cross-sectionally demeaned returns obey the same recursion, ``d~_{t+1} = c d~_t + e~_{t+1}`` with ``e~``
-  independent of everything known at t, and their correlation is ``c`` whatever the universe's mix of betas,
-  volatilities and jumps (the market and jump parts of yesterday's return are part of the predictor and
-  carry forward at the same weight). No variance needs calibrating per ticker or day.
-* What a user measures, the mean over days of the sample correlation across ``N`` tickers, sits slightly
-  below ``c``: ``E[corr] ~ c (1 - (1 - c**2) / (2N))`` (Fisher 1915; Olkin & Pratt 1958), e.g. 0.094 for
-  ``c = 0.1`` and 8 tickers; the standard error of that mean is a little above ``1 / sqrt((N - 1) days)``
-  (fat tails): about 0.0066 for 8 tickers over 16 years. Suggested strength: ``c = 0.1``. Even a perfect
-  predictor then scores only about ``t = 4`` on one year's test block of 8 tickers (``t = 2`` at 0.05), so
-  0.1 is a clear check for a small model trained a few epochs on 8 tickers x 16 years, and 0.05 a hard one.
-
-The signal makes returns autocorrelated (momentum), so long-horizon variance grows by ``(1 + c) / (1 - c)``
-(1.22 at 0.1); prices stay plausible through the upper bound. It adds no random draws: with ``c = 0`` every
-bar is bit-identical to the unplanted market's.
-
-Intraday: ``open`` is the previous close times ``exp(overnight gap)`` (a share of the day's return plus
-noise), ``close`` follows the day's return; ``high``/``low`` extend beyond ``max``/``min(open, close)`` by
-positive random amounts scaled by the day's volatility (so ``low < min(open, close) <= max(open, close) <
-high``); ``vwap`` is a random mix of the typical price and the body mid-point, inside ``[low, high]``;
-``volume`` is log-normal around the ticker's base, higher on volatile days and on big moves;
-``transactions`` is volume over a noisy average trade size.
+Intraday: ``open`` is the previous close times ``exp(overnight gap)``: every stock has an overnight gap, so the
+close-to-close return is not what a book bought at the next open earns. Unplanted, the gap is a share (20-45%,
+per ticker) of the day's return plus noise of 0.3 x the day's volatility; planted, it is independent of the
+closes (:mod:`fin_pipeline.sources.planted`). ``close`` follows the day's return; ``high``/``low`` extend beyond
+``max``/``min(open, close)`` by positive random amounts scaled by the day's volatility (so ``low < min(open,
+close) <= max(open, close) < high``); ``vwap`` is a random mix of the typical price and the body mid-point,
+inside ``[low, high]``; ``volume`` is log-normal around the ticker's base, higher on volatile days and on big
+moves; ``transactions`` is volume over a noisy average trade size.
 
 Range independence: every ticker is simulated from one fixed origin (:data:`ORIGIN`, 1990-01-02) over the
 NYSE sessions, and its random numbers are drawn in per-calendar-year blocks from
@@ -93,6 +76,13 @@ from fin_pipeline.sources.base import (
     validate_candles,
 )
 from fin_pipeline.sources.calendar import nyse_sessions
+from fin_pipeline.sources.planted import (  # noqa: F401  (MAX_SIGNAL_IC and check_signal_ic: re-exported)
+    MAX_SIGNAL_IC,
+    check_signal_ic,
+    close_loading,
+    overnight_gap,
+)
+from fin_pipeline.sources.planted import deviation as _planted_deviation
 
 #: First simulated session; every ticker's history starts here.
 ORIGIN = dt.date(1990, 1, 2)
@@ -105,6 +95,7 @@ _STREAM_PARAMS = 0
 _STREAM_TICKER = 1
 _STREAM_MARKET = 2
 _MARKET_KEY = 0x4D4B5400  # stands in for a ticker key in the market's entropy; its stream id differs anyway
+_STREAM_MARKET_GAP = 3  # the market's overnight shocks of the planted market (drawn only when a signal is planted)
 
 # The market factor (annualised where it says so).
 _MARKET_VOL = 0.16  # diffusive vol, annualised
@@ -118,18 +109,6 @@ _MARKET_DRIFT = 0.04  # expected log return per year, jumps included
 # Daily pull of a ticker's log price back toward its trend line (half-life ~14 years): a nudge of a few
 # basis points a day at most, invisible in daily returns, that keeps 36-year price paths plausible.
 _PRICE_PULL = 1.0 / (20 * 252)
-#: Planted ICs are refused from here on: beyond it the returns would be more predictable than any market.
-MAX_SIGNAL_IC = 0.5
-
-
-def check_signal_ic(value: object) -> float:
-    """``value`` as a float if it is a usable planted IC, in ``[0, MAX_SIGNAL_IC)``; else ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ValueError(f"synthetic: signal_ic must be a number in [0, {MAX_SIGNAL_IC}), got {value!r}")
-    ic = float(value)
-    if not 0.0 <= ic < MAX_SIGNAL_IC:  # also refuses NaN
-        raise ValueError(f"synthetic: signal_ic must be in [0, {MAX_SIGNAL_IC}), got {value!r}")
-    return ic
 
 
 def ticker_key(ticker: str) -> int:
@@ -190,22 +169,6 @@ def _jumps(counts: np.ndarray, z: np.ndarray, mean: float, sd: float) -> np.ndar
     return n * mean + np.sqrt(n) * sd * z
 
 
-def _planted_deviation(ret: np.ndarray, trend: float, ic: float) -> np.ndarray:
-    """The log price's deviation from its trend line when yesterday's return predicts today's (sequential).
-
-    ``d_t = trend + ic * (d_{t-1} - trend) + sqrt(1 - ic**2) * (ret_t - trend) - pull * dev_{t-1}``, the realized
-    close-to-close log return, and ``dev_t = dev_{t-1} + d_t - trend``; ``d_{-1} = trend``, ``dev_{-1} = 0``.
-    """
-    keep, pull = math.sqrt(1.0 - ic * ic), _PRICE_PULL
-    dev = np.empty(len(ret))
-    prev_dev, prev_d = 0.0, trend
-    for t, r in enumerate(ret.tolist()):  # ~10 ms per 10k days
-        d = trend + ic * (prev_d - trend) + keep * (r - trend) - pull * prev_dev
-        prev_dev = dev[t] = prev_dev + d - trend
-        prev_d = d
-    return dev
-
-
 @dataclass(frozen=True)
 class _Market:
     ret: np.ndarray  # daily log return of the market factor
@@ -233,6 +196,18 @@ def _market(seed: int, last_year: int) -> _Market:
     ret.setflags(write=False)
     vol.setflags(write=False)
     return _Market(ret, vol)
+
+
+@functools.lru_cache(maxsize=16)
+def _market_gap(seed: int, last_year: int) -> np.ndarray:
+    """One standard normal per session for the market's overnight shock (the planted market only)."""
+    grid = _grid(last_year)
+    normals = np.empty((grid.n_years, _SLOTS))
+    for i in range(grid.n_years):
+        np.random.default_rng([seed, _MARKET_KEY, ORIGIN.year + i, _STREAM_MARKET_GAP]).standard_normal(out=normals[i])
+    z = normals.reshape(-1)[grid.slot]
+    z.setflags(write=False)
+    return z
 
 
 @dataclass(frozen=True)
@@ -275,6 +250,18 @@ def ticker_params(seed: int, ticker: str) -> TickerParams:
     )
 
 
+def _diffusive_variance(p: TickerParams) -> float:
+    """``E[day_vol**2]``: the ticker's mean daily diffusive variance (``E[sigma_t**2] = sigma_bar**2`` for each)."""
+    return (p.beta**2 * _MARKET_VOL**2 + p.idio_vol_annual**2) / _TRADING_DAYS
+
+
+def _return_variance(p: TickerParams) -> float:
+    """The stationary variance of the ticker's daily log return: diffusive plus the market's and its own jumps."""
+    market_jumps = _MARKET_JUMPS_PER_YEAR * (_MARKET_JUMP_MEAN**2 + _MARKET_JUMP_SD**2)
+    own_jumps = p.jumps_per_year * (p.jump_mean**2 + p.jump_sd**2)
+    return _diffusive_variance(p) + (p.beta**2 * market_jumps + own_jumps) / _TRADING_DAYS
+
+
 class SyntheticMarket(CandleSource):
     """SYNTHETIC candles: simulated, not real prices (see the module docstring for the model).
 
@@ -285,8 +272,9 @@ class SyntheticMarket(CandleSource):
         seed: selects the simulated universe; the same seed always gives the same bars.
         as_of: last date with bars (default: today, read at each fetch). Later dates are the future and
             have no bars; moving ``as_of`` forward appends bars without changing earlier ones.
-        signal_ic: the planted information coefficient ``c`` of ``ret_1d`` (today's log return) for
-            tomorrow's log return, in ``[0, 0.5)``; 0 (the default) plants nothing.
+        signal_ic: the planted information coefficient ``c`` of ``ret_1d`` (today's log return) for the
+            open-to-open log return from the next open to the one after (what a ``next_open`` book earns), in
+            ``[0, 0.5)``; 0 (the default) plants nothing (:mod:`fin_pipeline.sources.planted`).
     """
 
     name = "synthetic"
@@ -357,8 +345,11 @@ class SyntheticMarket(CandleSource):
         # Log close: the trend line plus a deviation that the weak pull drags back (keeps prices plausible).
         trend = (p.drift_annual + p.beta * _MARKET_DRIFT) / _TRADING_DAYS  # expected daily log return
         log_start = math.log(p.start_price)
-        if self.signal_ic > 0.0:
-            log_close = log_start + trend * np.arange(1, len(ret) + 1) + _planted_deviation(ret, trend, self.signal_ic)
+        planted = self.signal_ic > 0.0
+        if planted:
+            close_ic = close_loading(self.signal_ic)
+            deviation = _planted_deviation(ret, trend, close_ic, _PRICE_PULL)
+            log_close = log_start + trend * np.arange(1, len(ret) + 1) + deviation
         else:  # the unplanted market, bit for bit as it always was
             log_close = log_start + trend * np.arange(1, len(ret) + 1) + _ar1(ret - trend, 1.0 - _PRICE_PULL)
         prev_close = np.empty_like(log_close)
@@ -367,7 +358,12 @@ class SyntheticMarket(CandleSource):
         day_ret = log_close - prev_close
 
         # Open = previous close * exp(overnight gap); high/low strictly beyond the body.
-        log_open = prev_close + p.gap_share * day_ret + 0.3 * day_vol * gap_z
+        if planted:  # a gap of its own, independent of the closes (the module docstring says why)
+            share = _return_variance(p) / _diffusive_variance(p)  # the jumps' share spread over the gap's parts
+            market_part = p.beta * market.vol * _market_gap(self.seed, last_year)
+            log_open = prev_close + overnight_gap(market_part, idio_vol * gap_z, share)
+        else:
+            log_open = prev_close + p.gap_share * day_ret + 0.3 * day_vol * gap_z
         log_high = np.maximum(log_open, log_close) + day_vol * (0.05 + 0.45 * ext_hi)
         log_low = np.minimum(log_open, log_close) - day_vol * (0.05 + 0.45 * ext_lo)
         open_, high, low, close = np.exp(log_open), np.exp(log_high), np.exp(log_low), np.exp(log_close)

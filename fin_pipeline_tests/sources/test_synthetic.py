@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+import math
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ import fin_pipeline.sources.synthetic as synthetic_module
 from fin_pipeline.features.indicators import build_feature_frame
 from fin_pipeline.sources.base import RAW_COLUMNS, CandleError, candle_problems, session_dates
 from fin_pipeline.sources.calendar import nyse_sessions
+from fin_pipeline.sources.planted import PLANTED_GAP
 from fin_pipeline.sources.synthetic import MAX_SIGNAL_IC, ORIGIN, SyntheticMarket
 
 D = dt.date
@@ -227,21 +229,31 @@ def test_no_signal_leaves_every_bar_as_it_was(monkeypatch):
 
 @pytest.mark.parametrize("signal_ic", [0.0, 0.1])
 def test_planted_ic_is_the_ic_asked_for(signal_ic):
-    # The predictor, recomputed from the closes alone: ret_1d = log(close_t / close_{t-1}); the outcome is the
-    # next day's log return. 20 tickers x ~3,000 days; mean daily IC within 3 standard errors of its expectation.
+    # The predictor, recomputed from the closes alone: ret_1d = log(close_t / close_{t-1}); the outcome is what a
+    # book decided at close t and bought at the next open earns (the default execution): log(open_{t+2} /
+    # open_{t+1}). 20 tickers x ~3,000 days; mean daily IC within 3 standard errors of its expectation.
     market = SyntheticMarket(seed=7, as_of=IC_END, signal_ic=signal_ic)
-    closes = np.stack([market.fetch(t, IC_START, IC_END)["close"].to_numpy() for t in IC_TICKERS])  # (N, T)
-    ret_1d = np.diff(np.log(closes), axis=1)
-    ic = daily_cross_sectional_ic(ret_1d[:, :-1], ret_1d[:, 1:])
+    bars = [market.fetch(t, IC_START, IC_END) for t in IC_TICKERS]
+    log_close = np.log(np.stack([b["close"].to_numpy() for b in bars]))  # (N, T)
+    log_open = np.log(np.stack([b["open"].to_numpy() for b in bars]))
+    days = log_close.shape[1]
+    ret_1d = log_close[:, 1 : days - 2] - log_close[:, : days - 3]  # days t = 1 .. T-3
+    open_to_open = log_open[:, 3:days] - log_open[:, 2 : days - 1]  # open t+1 -> open t+2, same days
+    ic = daily_cross_sectional_ic(ret_1d, open_to_open)
     assert len(ic) > 3000 and np.isfinite(ic).all()
     se = ic.std(ddof=1) / np.sqrt(len(ic))
     assert se < 0.007  # ~0.3 / sqrt(days): fat tails widen the daily IC beyond 1 / sqrt(N - 1)
     expected = expected_mean_sample_ic(signal_ic, len(IC_TICKERS))
     assert abs(ic.mean() - expected) < 3 * se, (ic.mean(), expected, se)
+    # close t -> close t+1, not executable from a run after the close, sees the close-to-close loading c'
+    close_ic = daily_cross_sectional_ic(ret_1d[:, :-1], ret_1d[:, 1:])
+    loading = signal_ic * math.sqrt(1 + 2 * PLANTED_GAP**2)  # kappa: the planted gap's share of the daily sd
+    assert abs(close_ic.mean() - expected_mean_sample_ic(loading, len(IC_TICKERS))) < 3 * se, close_ic.mean()
 
 
 def test_planted_signal_is_in_the_feature_columns_the_model_sees():
-    # End to end through the feature builder: the IC of the ret_1d column for the target, over usable rows.
+    # End to end through the feature builder: the IC of the ret_1d column for the target (next_open, the
+    # default: open t+1 -> open t+2), over usable rows.
     tickers = ("AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA", "JPM", "XOM")
     market = SyntheticMarket(seed=7, as_of=IC_END, signal_ic=0.1)
     frames = [build_feature_frame(market.fetch(t, IC_START, IC_END), t) for t in tickers]

@@ -105,7 +105,7 @@ def test_the_test_block_cannot_influence_training(universe, tmp_path, monkeypatc
     np.testing.assert_array_equal(np.sort(served[1]), np.sort(pos.tune))
 
 
-def test_momentum_is_the_past_h_day_log_return_and_next_return_the_next_day(tmp_path):
+def test_momentum_is_the_past_h_day_log_return_and_next_return_the_next_day_open_to_open(tmp_path):
     h = 5
     raw = {t: candles(t, "2017-01-03", "2020-12-31") for t in TICKERS}
     ws = build_windows({t: build_feature_frame(c, t, horizon=h) for t, c in raw.items()})
@@ -118,12 +118,15 @@ def test_momentum_is_the_past_h_day_log_return_and_next_return_the_next_day(tmp_
             c["close"].to_numpy(np.float64),
             index=c["timestamp"].dt.tz_convert("America/New_York").dt.tz_localize(None).dt.normalize(),
         )
+        opens = pd.Series(c["open"].to_numpy(np.float64), index=close.index)
         mine = out[out["ticker"] == ticker].set_index("date")
-        expected_momentum = np.log(close / close.shift(h)).reindex(mine.index)
-        expected_next = np.log(close.shift(-1) / close).reindex(mine.index)
+        expected_momentum = np.log(close / close.shift(h)).reindex(mine.index)  # as of close t: a feature
+        # next_open (the default): bought at open t+1; the one-day return to open t+2, the target to open t+1+h
+        expected_next = np.log(opens.shift(-2) / opens.shift(-1)).reindex(mine.index)
+        expected_target = np.log(opens.shift(-1 - h) / opens.shift(-1)).reindex(mine.index)
         np.testing.assert_allclose(mine["momentum"], expected_momentum, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(mine["next_return"], expected_next, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(mine["target"], np.log(close.shift(-h) / close).reindex(mine.index), atol=1e-6)
+        np.testing.assert_allclose(mine["target"], expected_target, atol=1e-6)
     assert (out["zero"] == 0).all() and chosen["ridge_alpha"] in [float(a) for a in chosen["ridge_tune_mse"]]
 
 
@@ -192,7 +195,10 @@ def test_uneven_universe_honours_min_tickers_and_counts_tickers_per_fold():
     [
         (FoldSpec(tune_days=2), "tune_days must be >= 5, got 2"),
         (FoldSpec(min_tickers=0), "min_tickers must be >= 1, got 0"),
-        (FoldSpec(purge_days=0), "purge_days=0 must be >= the target horizon h=1"),
+        (
+            FoldSpec(purge_days=1),
+            r"purge_days=1 must be >= the target's span h \+ L = 2 \(horizon h=1, execution 'next_open'",
+        ),
         (FoldSpec(mode="sliding"), "mode must be one of"),
         (FoldSpec(period="week"), r"period \(FIN_PIPELINE_FOLD_PERIOD\) must be one of .*got 'week'"),
         (FoldSpec(first_test_date=dt.date(2024, 2, 1)), "2024-02-01 is not the first day of a quarter"),
