@@ -248,8 +248,11 @@ def _mid_where(x: np.ndarray, mask: np.ndarray, mid: float) -> np.ndarray:
 
 
 def _arrays(candles: pd.DataFrame) -> tuple[np.ndarray, ...]:
-    """open, high, low, close, volume, vwap as contiguous float64 arrays (what TA-Lib takes)."""
-    return tuple(np.ascontiguousarray(candles[k].to_numpy(dtype=np.float64)) for k in (*REQUIRED_COLUMNS, "vwap"))
+    """open, high, low, close, volume, vwap as contiguous float64 arrays (what TA-Lib takes). A missing open
+    (NaN) reads as 0, which the guards of ``gap`` and ``body`` turn into their neutral value 0 (no move)."""
+    arrays = [np.ascontiguousarray(candles[k].to_numpy(dtype=np.float64)) for k in (*REQUIRED_COLUMNS, "vwap")]
+    arrays[0] = np.where(np.isnan(arrays[0]), 0.0, arrays[0])
+    return tuple(arrays)
 
 
 # One shared (immutable) column index: building a string Index per call costs more than some indicators.
@@ -377,7 +380,7 @@ def build_feature_frame(
     arrays = _arrays(candles)
     bad = ~np.isfinite(np.stack(arrays[:5])).all(axis=0)
     if bad.any():
-        raise FeatureError(f"{ticker}: {int(bad.sum())} candle(s) with NaN/inf in open/high/low/close/volume")
+        raise FeatureError(f"{ticker}: {int(bad.sum())} candle(s) with NaN/inf in high/low/close/volume or inf open")
     block = _feature_block(*arrays)  # (40, T)
     ok = window_ok_mask(block.T, returns.target, window) & np.isfinite(returns.next_return)
     frame = _as_frame(block)  # add the other columns around the feature block without copying it

@@ -9,8 +9,9 @@ column         dtype                         meaning
 timestamp      datetime64[ns, UTC]           start of the session: midnight New York time, in UTC
                                              (Polygon's convention: 05:00Z in winter, 04:00Z in
                                              summer), so all three sources agree to the nanosecond
-open/high/     float64                       prices, split-adjusted where the source adjusts
-low/close
+open/high/     float64                       prices, split-adjusted where the source adjusts; an open
+low/close                                    may be NaN (a *missing open*, also what a vendor's 0
+                                             becomes): that day is not traded at the open
 volume         float64                       shares traded (Polygon may send fractional volume)
 vwap           float64                       volume-weighted average price; NaN where the source
                                              has none (vendor CSV files)
@@ -102,6 +103,8 @@ def to_raw_schema(df: pd.DataFrame) -> pd.DataFrame:
     for col in _FLOAT_COLUMNS:
         values = df[col].to_numpy() if col in df else np.full(len(df), np.nan)
         out[col] = np.asarray(values, dtype="float64")
+    # An open of exactly 0 is a vendor's "no open" (no trade before the first print): a missing open, NaN.
+    out.loc[out["open"] == 0, "open"] = np.nan
     trans = df["transactions"].to_numpy() if "transactions" in df else np.full(len(df), np.nan)
     out["transactions"] = pd.Series(pd.to_numeric(trans, errors="coerce"), dtype="float64").round().astype("Int64")
     return out
@@ -110,7 +113,8 @@ def to_raw_schema(df: pd.DataFrame) -> pd.DataFrame:
 def candle_problems(df: pd.DataFrame) -> dict[str, list[int]]:
     """Positions (0-based) of the rows that break each rule; empty lists when the frame is sound.
 
-    Rules: ``timestamps_unique_increasing``, ``no_nan`` (in open/high/low/close/volume),
+    Rules: ``timestamps_unique_increasing``, ``no_nan`` (in high/low/close/volume; an open may be NaN, a
+    *missing open*, but not infinite),
     ``prices_positive``, ``volume_non_negative``, ``ohlc_consistent``
     (low ≤ min(open, close) ≤ max(open, close) ≤ high).
     """
@@ -121,13 +125,14 @@ def candle_problems(df: pd.DataFrame) -> dict[str, list[int]]:
     values = {c: df[c].to_numpy(dtype="float64") for c in REQUIRED_COLUMNS}
     nan_rows = np.zeros(len(df), dtype=bool)
     for c in REQUIRED_COLUMNS:
-        nan_rows |= ~np.isfinite(values[c])
+        # a missing open (NaN) is allowed: that day is not traded at the open (sources/execution.py)
+        nan_rows |= np.isinf(values[c]) if c == "open" else ~np.isfinite(values[c])
     o, h, lo, c = (values[k] for k in PRICE_COLUMNS)
     with np.errstate(invalid="ignore"):
         nonpositive = (o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0)
         negative_volume = values["volume"] < 0
         slack = OHLC_RTOL * np.abs(h)
-        body_lo, body_hi = np.minimum(o, c), np.maximum(o, c)
+        body_lo, body_hi = np.fmin(o, c), np.fmax(o, c)  # a missing open: the body is the close
         inconsistent = (lo > body_lo + slack) | (body_hi > h + slack) | (lo > h + slack)
     finite = ~nan_rows
     return {
@@ -141,7 +146,7 @@ def candle_problems(df: pd.DataFrame) -> dict[str, list[int]]:
 
 _RULE_TEXT = {
     "timestamps_unique_increasing": "timestamp is not after the previous row's (duplicate or unsorted date)",
-    "no_nan": "missing or non-finite value in open/high/low/close/volume",
+    "no_nan": "missing or non-finite value in high/low/close/volume, or an infinite open",
     "prices_positive": "non-positive price",
     "volume_non_negative": "negative volume",
     "ohlc_consistent": "OHLC inconsistent (need low <= min(open, close) <= max(open, close) <= high)",

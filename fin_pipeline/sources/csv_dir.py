@@ -24,8 +24,10 @@ A broken file is never repaired silently: every problem raises :class:`CandleErr
 line (the header is line 1) and the offending value — unreadable text, no rows, a missing column, a row
 with the wrong number of fields, an unparsable date or number, a missing value, a duplicate date (both
 lines), dates that go backwards (the file is not sorted, so it is corrupt: it is not re-sorted), a
-non-positive price, ``high < low`` or a body outside ``[low, high]``. A ticker without a file raises
-:class:`SourceError` naming the path looked for.
+non-positive price, ``high < low`` or a body outside ``[low, high]``. One exception: an empty (or ``NaN``)
+or 0 ``Open`` is a *missing open*, kept as NaN: that day is not traded under the ``next_open`` execution and
+is counted (:mod:`fin_pipeline.sources.execution`); a file without an ``Open`` column is refused. A ticker
+without a file raises :class:`SourceError` naming the path looked for.
 """
 
 from __future__ import annotations
@@ -203,8 +205,13 @@ def _read_table(path: Path) -> _Table:
         found[ours] = i
     missing = [ours for ours in _REQUIRED.values() if ours not in found]
     if missing:
+        why = (
+            " (the features read the open, and the default execution, FIN_PIPELINE_EXECUTION=next_open, trades at it)"
+            if "open" in missing
+            else ""
+        )
         raise CandleError(
-            f"{path}: line {header_line}: missing required column(s) {[m.title() for m in missing]}; "
+            f"{path}: line {header_line}: missing required column(s) {[m.title() for m in missing]}{why}; "
             f"columns found: {header}"
         )
     if not rows:
@@ -285,15 +292,19 @@ def _parse_numbers(table: _Table, where: str) -> dict[str, np.ndarray]:
         if ours not in table.columns:
             continue
         text = table.columns[ours]
-        values = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").to_numpy(dtype="float64")
+        values = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").to_numpy(dtype="float64", copy=True)
+        absent = np.zeros(len(values), dtype=bool)
+        if ours == "open":  # an empty or 0 open is a missing open (NaN): that day is not traded at the open
+            absent = _missing(text) | (values == 0)
+            values[absent] = np.nan
         out[ours] = values
-        bad = np.flatnonzero(~np.isfinite(values))
+        bad = np.flatnonzero(~np.isfinite(values) & ~absent)
         if not len(bad):
             continue
         i = bad[0]
         raw = text[i]
         column = table.source_names[ours]
-        if raw == "" or raw.lower() in ("nan", "null", "none", "na", "n/a", "-"):
+        if raw == "" or raw.lower() in _MISSING:
             problem = f"missing value {raw!r} in required column {column!r}"
         elif np.isnan(values[i]):
             problem = f"non-numeric value {raw!r} in column {column!r}"
@@ -305,6 +316,14 @@ def _parse_numbers(table: _Table, where: str) -> dict[str, np.ndarray]:
     if first_problem is not None:
         raise CandleError(f"{where}: line {first_problem[0]}: {first_problem[1]}")
     return out
+
+
+_MISSING = ("nan", "null", "none", "na", "n/a", "-")
+
+
+def _missing(text: np.ndarray) -> np.ndarray:
+    """Cells that say "no value" (empty, NaN, null, ...)."""
+    return np.array([t == "" or t.lower() in _MISSING for t in text], dtype=bool)
 
 
 def _check_order(dates: np.ndarray, lines: np.ndarray, where: str) -> None:

@@ -127,7 +127,7 @@ def plausibility_problems(df: pd.DataFrame, rules: PlausibilityRules) -> list[tu
 
     prices = {c: df[c].to_numpy(dtype="float64") for c in PRICE_COLUMNS}
     for col, v in prices.items():
-        bad = np.flatnonzero((v < rules.min_price) | (v > rules.max_price))
+        bad = np.flatnonzero((v < rules.min_price) | (v > rules.max_price))  # a missing (NaN) open passes
         if len(bad):
             i = int(bad[0])
             out.append(

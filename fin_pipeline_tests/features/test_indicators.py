@@ -297,3 +297,17 @@ def test_tiny_and_empty_inputs_do_not_crash():
     for rows in (0, 1, 2, 5, 30):
         features = compute_features(candles.iloc[:rows])
         assert features.shape == (rows, 40)
+
+
+def test_a_missing_open_reads_as_no_gap_and_no_body_and_its_day_is_not_traded(candles):
+    bad = candles.copy()
+    bad.loc[150, "open"] = np.nan  # a vendor's missing open (an open of 0 arrives as NaN: sources/base.py)
+    frame = build_feature_frame(bad, "ZZZ")
+    assert frame.loc[150, ["gap", "body"]].tolist() == [0.0, 0.0]  # the guards' neutral value: finite
+    assert frame.attrs["untradable"] == 1
+    # next_open: row 148 exits at open 150 and row 149 enters there: neither is usable; 147 and 150 are
+    assert frame.loc[147:150, "window_ok"].tolist() == [True, False, False, True]
+    assert np.isnan(frame.loc[148:149, "next_return"]).all()
+    # the close-to-close conventions do not trade at the open: nothing is lost there
+    close = build_feature_frame(bad, "ZZZ", execution="next_close")
+    assert close.attrs["untradable"] == 0 and close.loc[147:150, "window_ok"].all()

@@ -160,8 +160,8 @@ HEADER = "Date,Open,High,Low,Close,Volume\n"
             id="high-below-low",
         ),
         pytest.param(
-            HEADER + "2020-01-02,1,2,0.5,1.5,10\n2020-01-03,0,2,0.5,1.5,10\n",
-            r"line 3: non-positive price .*Open=0",
+            HEADER + "2020-01-02,1,2,0.5,1.5,10\n2020-01-03,1,2,0,1.5,10\n",
+            r"line 3: non-positive price .*Low=0",
             id="zero-price",
         ),
         pytest.param(
@@ -257,3 +257,29 @@ def test_name_and_describe(tmp_path):
     source = CsvDirectorySource(tmp_path)
     assert source.name == "csv"
     assert str(tmp_path) in source.describe()
+
+
+# --- opens: what the next_open execution trades at -------------------------------------------------------------
+
+
+def test_an_empty_or_zero_open_is_a_missing_open_kept_as_nan_and_never_traded(tmp_path):
+    from fin_pipeline.sources.execution import executable_returns
+
+    body = GOOD_RAW.replace("2020-01-03,74.29,", "2020-01-03,,").replace("2020-01-06,73.45,", "2020-01-06,0,")
+    write(tmp_path, "AAPL.csv", body)
+    df = fetch(tmp_path)
+    assert df["open"].isna().tolist() == [False, True, True]
+    np.testing.assert_array_equal(df["close"], [75.09, 74.36, 74.95])  # the rest of the bar is kept
+    ret = executable_returns(df, 1, "next_open", "AAPL")
+    assert ret.untradable == 2 and np.isnan(ret.next_return).all()  # every entry or exit is a missing open
+    assert executable_returns(df, 1, "next_close", "AAPL").untradable == 0  # the closes are all there
+
+
+def test_a_file_without_an_open_column_names_the_file_and_the_execution_setting(tmp_path):
+    write(tmp_path, "AAPL.csv", "Date,High,Low,Close,Volume\n2020-01-02,2,0.5,1.5,10\n")
+    with pytest.raises(
+        CandleError,
+        match=r"AAPL\.csv: line 1: missing required column\(s\) \['Open'\].*"
+        r"FIN_PIPELINE_EXECUTION=next_open",
+    ):
+        fetch(tmp_path)
