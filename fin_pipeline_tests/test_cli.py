@@ -179,6 +179,29 @@ def assert_tear_sheets_of_the_record(reports: Path) -> None:
         assert ic == pytest.approx(spearmanr(day["model"], day["next_return"]).statistic, abs=1e-9), date
 
 
+def test_an_unknown_execution_is_refused_before_any_work(home):
+    proc = subprocess.run(
+        [BIN / "fin-pipeline", "run", "--execution", "tomorrow"],
+        cwd=home,
+        env=env_for(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--execution (FIN_PIPELINE_EXECUTION) 'tomorrow' is not one of" in proc.stdout
+    assert not (home / "data").exists() and not runs_of(home)  # nothing fetched, no run recorded
+    bad_env = subprocess.run(
+        [BIN / "fin-pipeline", "run", "--data-only"],
+        cwd=home,
+        env=env_for(home, FIN_PIPELINE_EXECUTION="later"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad_env.returncode == 2 and "FIN_PIPELINE_EXECUTION (execution)='later'" in bad_env.stdout
+
+
 def test_main_job_refuses_a_ticker_outside_the_universe(home):
     proc = subprocess.run(
         [BIN / "fin-pipeline", "run", "--tickers", "NOPE"],

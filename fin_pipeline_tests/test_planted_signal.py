@@ -26,8 +26,8 @@ TICKERS = ("AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA", "JPM", "XOM")
 TRAIN = TrainSpec(model="cnn", epochs=3, batch_size=256, seed=0, model_config={"channels": (32, 32, 32, 32)})
 
 
-def stitched_report(tmp_path, signal_ic: float):
-    market = SyntheticMarket(seed=7, signal_ic=signal_ic)
+def stitched_report(tmp_path, signal_ic: float, seed: int = 7):
+    market = SyntheticMarket(seed=seed, signal_ic=signal_ic)
     start, end = dt.date(2012, 1, 3), dt.date(2020, 12, 31)
     ws = build_windows({t: build_feature_frame(market.fetch(t, start, end), t) for t in TICKERS})
     results = []
@@ -52,7 +52,10 @@ def test_a_planted_signal_is_found_by_the_model_and_reported(tmp_path):
 
 
 def test_without_a_signal_the_report_claims_no_skill(tmp_path):
-    report = stitched_report(tmp_path, 0.0)
+    # Not seed 7: its 2018-2020 test years happen to give momentum a daily IC of -0.039 (Newey-West t -2.55, p =
+    # 0.011) for the open-to-open target of the default execution, a 1-in-90 draw with no signal (seeds 1-10
+    # otherwise: |t| < 1.1; over 2012-2023 and 20 tickers the unplanted IC is -0.005 +- 0.006). Seed 1, the next one.
+    report = stitched_report(tmp_path, 0.0, seed=1)
     forecasts = report.stitched.forecasts
     assert report.stitched.verdict[0].startswith("**Ranking skill: not shown.**")
     assert (forecasts.loc[["momentum", "ridge"], "ic_nw_p"] > 0.05).all()

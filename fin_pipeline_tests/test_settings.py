@@ -28,6 +28,7 @@ def test_every_variable_overrides_its_default(tmp_path):
             "FIN_PIPELINE_POLYGON_BASE_URL": "http://127.0.0.1:9/",
             "FIN_PIPELINE_POLYGON_RPM": "0",
             "FIN_PIPELINE_SIGNAL_IC": "0.05",
+            "FIN_PIPELINE_EXECUTION": "Next_Close",
         }
     )
     assert s.universe == ("AAPL", "MSFT", "BRK.B")
@@ -37,6 +38,7 @@ def test_every_variable_overrides_its_default(tmp_path):
     assert (s.seed, s.polygon_requests_per_minute) == (11, 0.0)
     assert s.polygon_base_url == "http://127.0.0.1:9"
     assert s.signal_ic == 0.05
+    assert s.execution == "next_close"
     assert s.end_date() == dt.date(2020, 12, 31)
 
 
@@ -84,6 +86,8 @@ def test_auto_source(env, source):
         ({"FIN_PIPELINE_SIGNAL_IC": "nan"}, "FIN_PIPELINE_SIGNAL_IC"),
         ({"FIN_PIPELINE_SIGNAL_IC": "inf"}, "FIN_PIPELINE_SIGNAL_IC"),
         ({"FIN_PIPELINE_SIGNAL_IC": "0.1", "POLYGON_API_KEY": "k"}, "FIN_PIPELINE_SIGNAL_IC"),
+        ({"FIN_PIPELINE_EXECUTION": "open"}, r"FIN_PIPELINE_EXECUTION \(execution\)='open' is not one of"),
+        ({"FIN_PIPELINE_EXECUTION": "vwap"}, "FIN_PIPELINE_EXECUTION"),
     ],
 )
 def test_bad_values_name_the_variable(env, named):

@@ -5,8 +5,9 @@ book's daily returns (quantstats), written beside ``report.md``.
 ``factor_quantiles.parquet``). The stitched ``model`` predictions are the factor, indexed by (date t, ticker):
 
 * Prices. alphalens wants prices; we rebuild a price index per ticker from the record's own one-day log returns
-  ``next_return`` (close t → close t+1): P_{t+1} = P_t · exp(next_return_t), P = 1 on the ticker's first day, one
-  extra day after the record's last (the next business day) for the close that the last ``next_return`` reaches.
+  ``next_return`` (the execution's one-day return: open t+1 → open t+2 under ``next_open``, close t → close t+1
+  under ``close``), indexed by decision date: P_{t+1} = P_t · exp(next_return_t), P = 1 on the ticker's first day,
+  one extra day after the record's last (the next business day) for the price that the last ``next_return`` reaches.
   Why this source and not the candles: these are exactly the returns the record was scored on and the books
   earned; the record is append-only and ``oos_predictions.parquet`` alone rebuilds the sheet (candles can be
   refetched or re-adjusted after a day was reported); and the report asset stays a thin reader of fold files.
