@@ -312,6 +312,8 @@ def _print_forecast(path: Path, data_end) -> int:
         f"\nForecast for {meta['forecast_date']} (data as of {as_of}; predicted {len(table)} ticker(s)' log return):\n"
     )
     print(text_table(shown.rename(columns={"model": "prediction"})))
+    if meta.get("execution"):  # when these positions trade (forecasts stored before the setting say nothing)
+        print(f"\nPositions traded per the execution {meta['execution']}.")
     if meta.get("missing"):
         print(f"\nNot forecast: {', '.join(f'{t} ({why})' for t, why in meta['missing'].items())}")
     if data_end is not None and str(data_end) != as_of:

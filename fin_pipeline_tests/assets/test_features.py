@@ -13,10 +13,12 @@ from fin_pipeline.sources.calendar import nyse_sessions
 from fin_pipeline.storage import read_parquet
 
 
-def run(tmp_path, start="2019-01-01", end="2020-12-31", ticker="AAPL", assets=None, horizon=None):
+def run(tmp_path, start="2019-01-01", end="2020-12-31", ticker="AAPL", assets=None, horizon=None, execution=None):
     ops = {"raw_candles": {"config": {"start": start, "end": end}}}
     if horizon is not None:
         ops["feature_windows"] = {"config": {"horizon": horizon}}
+    if execution is not None:
+        ops.setdefault("feature_windows", {"config": {}})["config"]["execution"] = execution
     return materialize(
         assets or [raw_candles, feature_windows],
         partition_key=ticker,
@@ -60,7 +62,7 @@ def test_materializes_features_after_candles_with_passing_checks(tmp_path):
 
     path = tmp_path / "data" / "feature_windows" / "AAPL.parquet"
     frame, file_meta = read_parquet(path)
-    assert list(frame.columns) == ["timestamp", *FEATURE_COLUMNS, "target", "window_ok"]
+    assert list(frame.columns) == ["timestamp", *FEATURE_COLUMNS, "target", "next_return", "window_ok"]
     assert (frame[list(FEATURE_COLUMNS)].dtypes == np.float32).all() and frame["window_ok"].dtype == bool
     assert file_meta["ticker"] == "AAPL" and file_meta["window"] == WINDOW and file_meta["horizon"] == 1
     assert file_meta["feature_version"] == FEATURE_VERSION and file_meta["feature_columns"] == list(FEATURE_COLUMNS)
@@ -75,9 +77,23 @@ def test_horizon_comes_from_run_config(tmp_path):
     assert meta["horizon"] == 5 and meta["usable_windows"] == meta["rows"] - min_candles(horizon=5) + 1
     frame, file_meta = read_parquet(tmp_path / "data" / "feature_windows" / "AAPL.parquet")
     candles, _ = read_parquet(tmp_path / "data" / "raw_candles" / "AAPL.parquet")
-    close = candles["close"].to_numpy()
-    np.testing.assert_allclose(frame["target"].to_numpy()[:-5], np.log(close[5:] / close[:-5]), rtol=1e-6)
-    assert file_meta["horizon"] == 5
+    opens = candles["open"].to_numpy()  # next_open, the default: open t+1 -> open t+6
+    np.testing.assert_allclose(frame["target"].to_numpy()[:-6], np.log(opens[6:] / opens[1:-5]), rtol=1e-6)
+    assert file_meta["horizon"] == 5 and file_meta["execution"] == "next_open"
+
+
+def test_execution_comes_from_run_config_and_an_unknown_one_fails_naming_it(tmp_path):
+    result = run(tmp_path, execution="close")
+    assert result.success
+    meta = meta_of(result, "feature_windows")
+    assert "not executable from a run after the close" in meta["execution"] and meta["untradable_days"] == 0
+    frame, file_meta = read_parquet(tmp_path / "data" / "feature_windows" / "AAPL.parquet")
+    close = read_parquet(tmp_path / "data" / "raw_candles" / "AAPL.parquet")[0]["close"].to_numpy()
+    np.testing.assert_allclose(frame["target"].to_numpy()[:-1], np.log(close[1:] / close[:-1]), rtol=1e-6)
+    assert file_meta["execution"] == "close"
+    bad = run(tmp_path / "bad", execution="at_noon")
+    assert not bad.success
+    assert "feature_windows config execution (FIN_PIPELINE_EXECUTION)='at_noon' is not one of" in failure_message(bad)
 
 
 def test_missing_raw_candles_fail_naming_ticker_and_path(tmp_path):

@@ -1,7 +1,9 @@
 """Fold inputs versioned by rows: simulated nights on the synthetic market, and Dagster's staleness of the folds.
 
 The conftest's folds are the quarters 2020-10-01, 2021-01-01 and 2021-04-01. The chain is built as of Friday
-2021-05-14 (the 2021-04-01 fold open, the two before it closed); the next night adds Monday 2021-05-17.
+2021-05-14 (the 2021-04-01 fold open, the two before it closed); the next night adds Monday 2021-05-17. Under the
+default execution (next_open) a row's target runs from the next open to the one after, so each night realizes the
+target of the row two sessions back: Monday's open realizes Thursday 2021-05-13's (bought at Friday's open).
 """
 
 import datetime as dt
@@ -27,6 +29,7 @@ from fin_pipeline.training.versions import fold_version, training_version
 TICKERS = list(load_settings().universe)
 CLOSED, OPEN = ["2020-10-01", "2021-01-01"], "2021-04-01"
 DAY, NEXT = "2021-05-14", "2021-05-17"
+REALIZED = "2021-05-13"  # the row whose target NEXT's open realizes (open DAY -> open NEXT)
 TRAIN = {"ops": {"trained_model": {"config": {"epochs": 1, "model": "cnn", "batch_size": 128, "seed": 3}}}}
 FOLD_ASSETS = ("walk_forward_folds", "normalization_stats", "trained_model", "fold_metrics")
 
@@ -78,8 +81,8 @@ def test_a_new_day_changes_only_the_open_folds_rows(night):
     ws = windows(root)
     spec = FoldSpec(first_test_date=dt.date(2020, 10, 1))
     folds = {f.fold: f for f in compute_folds(ws, spec)}
-    # NEXT's close realizes DAY's target: the window ending on DAY joins the open fold's test block
-    assert folds[OPEN].is_open and str(folds[OPEN].test_end) == DAY
+    # NEXT's open realizes REALIZED's target: the window ending on REALIZED joins the open fold's test block
+    assert folds[OPEN].is_open and str(folds[OPEN].test_end) == REALIZED
     for fold in CLOSED:
         stored = read_json(root / "folds" / f"{fold}.json")
         assert fold_version(ws, folds[fold], spec.to_dict()) == stored["data_version"]  # unchanged by the new day
@@ -182,7 +185,7 @@ def test_the_nightly_path_rescores_the_open_fold_and_leaves_closed_folds_alone(n
     assert predictions.groupby("ticker").size().to_dict() == {
         t: n + 1 for t, n in predictions_before.groupby("ticker").size().to_dict().items()
     }  # one more test day per ticker
-    assert str(predictions["date"].max().date()) == DAY
+    assert str(predictions["date"].max().date()) == REALIZED
     # Earlier days unchanged (``window`` is a position in the back-to-back row array: a new row shifts the tickers
     # after the first, so it is left out).
     old = predictions[predictions["date"] < predictions["date"].max()].drop(columns="window").reset_index(drop=True)
@@ -196,7 +199,7 @@ def test_the_report_appends_the_new_day_and_refuses_a_changed_closed_day(night):
     (event,) = result.asset_materializations_for_node("walk_forward_report")
     meta = {k: v.value for k, v in event.metadata.items()}
     assert (meta["unchanged_rows"], meta["added_rows"]) == (len(before), len(TICKERS))  # one day per ticker
-    assert meta["added_first"] == meta["added_last"] == DAY
+    assert meta["added_first"] == meta["added_last"] == REALIZED
     # Alter one closed day in the stored fold predictions (a valid file, as a silent rewrite would leave it).
     path = root / "metrics" / CLOSED[0] / "predictions.parquet"
     predictions, file_meta = read_parquet(path)
@@ -214,8 +217,9 @@ def test_the_report_appends_the_new_day_and_refuses_a_changed_closed_day(night):
 
 
 def test_a_period_rollover_trains_exactly_one_new_fold(tmp_path):
-    """Built as of 2021-03-31 (two folds); the next night (2021-04-05) a window ends on 2021-04-01, the first
-    trading day of a new quarter: the fold 2021-04-01 appears and is the only one trained."""
+    """Built as of 2021-03-31 (two folds); the next night (2021-04-06: 2021-04-02 is Good Friday) the open of
+    2021-04-06 realizes the target of 2021-04-01 (bought at the open of 2021-04-05, next_open), the first trading
+    day of a new quarter: the fold 2021-04-01 appears and is the only one trained."""
     root = tmp_path / "data"
     defs = build_definitions({"candle_source": SyntheticMarketResource(seed=7), "store": DataStore(root=str(root))})
     instance, store = DagsterInstance.ephemeral(), defs.resources["store"]
@@ -227,7 +231,7 @@ def test_a_period_rollover_trains_exactly_one_new_fold(tmp_path):
     assert data_fold_keys(load_universe(store, "test")) == CLOSED
     counts = materializations(instance, [*CLOSED, OPEN])
     for t in TICKERS:
-        run(defs, "candles_job", t, candles("2021-04-05"), instance)
+        run(defs, "candles_job", t, candles("2021-04-06"), instance)
     universe = load_universe(store, "test")
     keys = data_fold_keys(universe)
     assert keys == [*CLOSED, OPEN]  # the new quarter's fold partition, by itself

@@ -1,7 +1,8 @@
 """The nightly product: simulated nights on the synthetic market (the data's end advanced a session at a time).
 
-Night 1 has data to Wednesday 2021-05-12 and forecasts Thursday 2021-05-13; night 2 has data to 2021-05-13 and
-forecasts 2021-05-14. With h = 1 night 1's forecast is realized by night 2's close, so night 2's record scores it.
+Night 1 has data to Wednesday 2021-05-12 and forecasts Thursday 2021-05-13; night 2 has data to Friday 2021-05-14
+and forecasts Monday 2021-05-17. With h = 1 and the default execution (next_open) night 1's forecast is bought at
+Thursday's open and sold at Friday's, so night 2's record scores it (a night with data to Thursday could not).
 """
 
 import numpy as np
@@ -19,7 +20,9 @@ from fin_pipeline.storage import read_parquet, write_parquet
 
 TICKERS = list(load_settings().universe)
 START = "2019-01-02"
-NIGHTS = [("2021-05-12", "2021-05-13"), ("2021-05-13", "2021-05-14")]  # (the data's last day, the forecast date)
+# (the data's last day, the forecast date). Under the default execution (next_open) the first night's forecast is
+# bought at the open of 2021-05-13 and sold at the open of 2021-05-14: the second night's data realizes it.
+NIGHTS = [("2021-05-12", "2021-05-13"), ("2021-05-14", "2021-05-17")]
 LIVE = {"epochs": 1, "model": "cnn", "batch_size": 128, "seed": 3}
 
 
@@ -97,10 +100,12 @@ def test_the_live_model_never_saw_an_unrealized_target(nights):
         ckpt = torch.load(root / "live" / date / "best.pt", weights_only=True)
         fold = ckpt["extra"]["fold"]
         assert fold["test_start"] == end == ckpt["extra"]["as_of"]
-        # the last tuning window's target is the close h sessions after its day: it must be known by `end`
+        # the last tuning window's target ends at the open h + 1 sessions after its day (next_open: bought at the
+        # next open, held h sessions): it must be known by `end`
         h = fold["horizon"]
+        assert fold["execution"] == "next_open"
         sessions = nyse_sessions(pd.Timestamp(fold["tune_end"]).date(), pd.Timestamp(end).date())
-        assert len(sessions) - 1 >= h  # at least h sessions after the last tuning day, up to the data's end
+        assert len(sessions) - 1 >= h + 1  # at least h + 1 sessions after the last tuning day, up to the data's end
         assert fold["tune_end"] < end and fold["train_end"] < fold["tune_start"]
 
 
@@ -111,13 +116,14 @@ def test_the_record_scores_a_forecast_once_its_target_is_realized(nights):
     assert list(rec["as_of"]) == [pd.Timestamp(NIGHTS[0][0])] and list(rec["forecast_date"]) == [
         pd.Timestamp(NIGHTS[0][1])
     ]
-    # Independently: the realized log return from the stored raw candles, and the stored predictions.
+    # Independently: the realized log return from the stored raw candles (open of the forecast date to the next
+    # open: the default execution), and the stored predictions.
     forecast, _ = read_parquet(root / "forecasts" / f"{NIGHTS[0][1]}.parquet")
     realized = {}
     for t in TICKERS:
         bars, _ = read_parquet(root / "raw_candles" / f"{t}.parquet")
-        close = bars.set_index(bars["timestamp"].dt.tz_convert("America/New_York").dt.date)["close"]
-        realized[t] = np.log(close[pd.Timestamp(NIGHTS[1][0]).date()] / close[pd.Timestamp(NIGHTS[0][0]).date()])
+        opens = bars.set_index(bars["timestamp"].dt.tz_convert("America/New_York").dt.date)["open"]
+        realized[t] = np.log(opens[pd.Timestamp(NIGHTS[1][0]).date()] / opens[pd.Timestamp(NIGHTS[0][1]).date()])
     r = forecast["ticker"].map(realized).to_numpy()
     p = forecast["model"].to_numpy()
     row = rec.iloc[0]

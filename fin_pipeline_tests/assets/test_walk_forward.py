@@ -142,14 +142,18 @@ def test_no_leakage_in_any_fold(full_run):
             )
         )
     )
-    columns = [c for c in next(iter(frames.values())).columns if c not in ("timestamp", "target", "window_ok")]
+    columns = [
+        c for c in next(iter(frames.values())).columns if c not in ("timestamp", "target", "next_return", "window_ok")
+    ]
     for fold in FOLDS:
         b = read_json(root / "folds" / f"{fold}.json")
         day = {k: dt.date.fromisoformat(b[k]) for k in b if k.endswith(("_start", "_end"))}
         h, purge = b["horizon"], b["purge_days"]
-        assert purge == 1 and b["embargo_days"] == 0  # the configured default, stored as configured
+        # next_open, the default: the target of day t runs from open t+1 to open t+1+h (lag 1), and the default
+        # purge is that span, h + 1, stored as configured
+        assert b["execution"] == "next_open" and purge == h + 1 and b["embargo_days"] == 0
         for end, nxt in (("train_end", "tune_start"), ("tune_end", "test_start")):
-            last_target = calendar.index(day[end]) + h  # the day the block's last target is realized
+            last_target = calendar.index(day[end]) + 1 + h  # the day the block's last target is realized
             assert calendar.index(day[nxt]) - last_target - 1 == purge, (fold, end)  # purge days strictly between
         assert day["train_start"] <= day["train_end"] < day["tune_start"] <= day["tune_end"] < day["test_start"]
         assert b["test_tickers"] == len(TICKERS) and b["test_windows"] > 0 and b["tune_windows"] > 0
