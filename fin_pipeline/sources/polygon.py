@@ -189,8 +189,7 @@ class PolygonSource(CandleSource):
             pd.DataFrame(
                 {
                     "timestamp": pd.to_datetime([b["t"] for b in bars], unit="ms", utc=True),
-                    # a bar without an open ("o" absent) has a missing open: not traded at the open, counted
-                    **{col: [b.get(k) if k == "o" else b[k] for b in bars] for k, col in _FIELDS.items()},
+                    **{col: [b[k] for b in bars] for k, col in _FIELDS.items()},
                     "vwap": [math.nan if b.get("vw") is None else b["vw"] for b in bars],
                     "transactions": [b.get("n") for b in bars],
                 }

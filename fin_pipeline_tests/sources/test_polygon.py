@@ -98,6 +98,14 @@ def test_missing_optional_fields_and_delayed_status(httpserver, polygon_fixtures
     assert requests_seen(httpserver)[0].args["adjusted"] == "false"
 
 
+def test_a_bar_with_an_open_of_zero_has_a_missing_open(httpserver, polygon_fixtures):
+    body = load(polygon_fixtures, "aggs_AAPL_day_ok.json")
+    body["results"][1]["o"] = 0  # not traded at the open under next_open (sources/execution.py), counted
+    httpserver.expect_request(AAPL_OK_PATH).respond_with_json(body)
+    df = make_source(httpserver).fetch("AAPL", D0, D1)
+    assert df["open"].isna().tolist() == [False, True] and df["close"].notna().all()
+
+
 # 2 -------------------------------------------------------------------------------------------------------------
 def test_pagination_follows_next_url_on_configured_host(httpserver, polygon_fixtures):
     page1 = load(polygon_fixtures, "aggs_AAPL_day_page_with_next_url.json")
