@@ -215,8 +215,10 @@ def test_main_job_refuses_a_ticker_outside_the_universe(home):
 
 
 def test_the_next_run_with_one_more_day_only_rescores_the_open_fold(home):
-    """The first run builds everything; the next, with one more trading day, re-scores the open fold (no training),
-    leaves the closed fold alone, appends the day to the report, and says so."""
+    """The first run builds everything; the next, with two more trading days, re-scores the open fold (no training),
+    leaves the closed fold alone, appends the days to the report, scores the first run's forecast, and says so.
+    Two days: under the default execution (next_open) a forecast made on Wednesday's data is bought at Thursday's
+    open and sold at Friday's, and a row's target is known two sessions after it."""
     env = dict(
         FIN_PIPELINE_UNIVERSE="AAPL,MSFT",
         FIN_PIPELINE_FIRST_TEST_DATE="2021-01-01",  # two quarterly folds: 2021-01-01 (closed), 2021-04-01 (open)
@@ -224,7 +226,7 @@ def test_the_next_run_with_one_more_day_only_rescores_the_open_fold(home):
     )
     cmd = [BIN / "fin-pipeline", "run", "--model", "cnn", "--epochs", "1", "--batch-size", "128"]
     first = subprocess.run(
-        cmd, cwd=home, env=env_for(home, FIN_PIPELINE_END="2021-05-13", **env), capture_output=True, text=True
+        cmd, cwd=home, env=env_for(home, FIN_PIPELINE_END="2021-05-12", **env), capture_output=True, text=True
     )
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "2 fold(s) to train" in first.stdout and "Out-of-sample record: a new record of" in first.stdout
@@ -240,12 +242,12 @@ def test_the_next_run_with_one_more_day_only_rescores_the_open_fold(home):
     )
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     out = second.stdout
-    assert "+1 bar(s)" in out  # each ticker: one new session fetched
+    assert "+2 bar(s)" in out  # each ticker: two new sessions fetched
     assert "0 fold(s) to train" in out and "1 to re-score with new days (no training), 1 unchanged" in out
     assert "[fold 1/2] 2021-01-01: unchanged (closed), no run" in out
-    assert "[fold 2/2] 2021-04-01: test 2021-04-01 … 2021-05-13 (2 tickers), re-scored, no training" in out
-    # two predictions added (one per ticker; the window of 05-13 has its target with 05-14's close)
-    assert "Out-of-sample record:" in out and "unchanged (checked against the previous report); 2 added" in out
+    assert "[fold 2/2] 2021-04-01: test 2021-04-01 … 2021-05-12 (2 tickers), re-scored, no training" in out
+    # four predictions added (two days per ticker; the window of 05-12 has its target with 05-14's open)
+    assert "Out-of-sample record:" in out and "unchanged (checked against the previous report); 4 added" in out
     assert {
         p.name: p.read_bytes()
         for p in [*closed.glob("*.pt"), *(closed.parent.parent / "metrics" / "2021-01-01").glob("*")]
