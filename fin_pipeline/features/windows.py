@@ -68,7 +68,7 @@ class WindowSet:
     # (T,) float32: each row's one-day executable log return (what a book decided on that row earns on its first
     # day held, ``next_return`` of the feature rows), and the execution the targets and it were computed under.
     next_returns: np.ndarray | None = None
-    execution: str = "close"
+    execution: str = "close"  # what a WindowSet assembled without one holds: the targets of before the setting
 
     def __len__(self) -> int:
         return len(self.index)
@@ -276,5 +276,7 @@ def load_window_set(paths_by_ticker: Mapping[str, Path | str], window: int = WIN
             f"feature files built under different executions {executions}: rematerialize feature_windows of every "
             "ticker with one execution (FIN_PIPELINE_EXECUTION)"
         )
-    execution = check_execution(next(iter(executions.values())), "feature files' execution") if sizes else "close"
+    if not sizes:
+        raise ValueError("no tickers to build windows from")
+    execution = check_execution(next(iter(executions.values())), "feature files' execution")
     return _assemble(sizes, lambda t: read_parquet(Path(paths_by_ticker[t]))[0], window, FEATURE_COLUMNS, execution)

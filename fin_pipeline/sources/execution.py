@@ -20,7 +20,8 @@ With P the execution price series and h the target horizon (features stay as of 
 * a price that is missing (NaN) or not positive (an open of 0 in a vendor file) cannot be traded: every target
   and one-day return that starts or ends on it is NaN, so the row is not usable (no window, no prediction, no
   position: in a book it holds weight 0 that day, like an absent row). :func:`executable_returns` counts those
-  ticker-days (``untradable``), which the feature step reports.
+  ticker-days (``untradable``), which the feature step reports. Candles with no such price at all (no column,
+  or every value missing) are refused, naming the ticker or file and the setting.
 
 Nothing here imports dagster or the settings: the default (``FIN_PIPELINE_EXECUTION``) lives in
 :mod:`fin_pipeline.settings`, which validates against :data:`EXECUTIONS`.
@@ -104,6 +105,11 @@ def executable_returns(
     price = execution_prices(candles, execution, where)
     lag = LAG[execution]
     good = np.isfinite(price) & (price > 0)
+    if len(price) and not good.any():  # a column of blanks is no opens at all, not a run of untradable days
+        raise ExecutionError(
+            f"{where}: no {PRICE[execution]!r} price on any of its {len(price)} day(s), which execution={execution!r} "
+            f"(FIN_PIPELINE_EXECUTION) trades at; deliver {PRICE[execution]}s or choose another execution"
+        )
     with np.errstate(divide="ignore", invalid="ignore"):
         log_p = np.where(good, np.log(np.where(good, price, 1.0)), np.nan)
     return ExecutableReturns(

@@ -158,6 +158,9 @@ def test_candles_without_opens_are_refused_for_next_open_only():
     no_opens = candles("AAA").drop(columns="open")
     with pytest.raises(ExecutionError, match=r"AAA\.csv: no 'open' prices.*next_open.*FIN_PIPELINE_EXECUTION"):
         executable_returns(no_opens, 1, "next_open", "AAA.csv")
+    blank = candles("AAA").assign(open=np.nan)  # an Open column of blanks: no opens either
+    with pytest.raises(ExecutionError, match=r"AAA: no 'open' price on any of its 6 day\(s\).*FIN_PIPELINE_EXECUTION"):
+        executable_returns(blank, 1, "next_open", "AAA")
     ret = executable_returns(no_opens, 1, "next_close", "AAA.csv")  # the closes are enough there
     assert ret.target[0] == pytest.approx(math.log(CLOSES["AAA"][2] / CLOSES["AAA"][1]), rel=1e-6)
 
