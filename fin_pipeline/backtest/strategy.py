@@ -10,8 +10,8 @@ return of that row under the run's *execution* (:mod:`fin_pipeline.sources.execu
   the close can get). ``next_close`` (P = close, L = 1): held from close t+1 to close t+2. ``close`` (P = close,
   L = 0): held from close t to close t+1, which is **not executable from a run after the close** (kept to
   compare). The functions here take the two columns as given; the feature step computes them, so the model's
-  target, the IC and every book below (model, baselines, buy-and-hold) use the same executable returns.
-
+  target, the IC and every book below (model, baselines, buy-and-hold) use the same executable returns; with
+  h > 1 each tranche is held h sessions, P to P (``next_open``: open t+1 to open t+1+h).
 * Days: a block's days are the distinct dates of its predictions, in order (trading days, not calendar days).
   "k days earlier" counts these days; nothing exists before the block's first day.
 * Books: each day t a new book w_t is formed from the predictions made at close t, per ticker of that day:
@@ -32,8 +32,8 @@ return of that row under the run's *execution* (:mod:`fin_pipeline.sources.execu
   of a day before the block's first day contributing 0 (the book ramps up over the first h days). Trades are
   netted across tranches. A ticker absent on day s (no row) holds W_{s,i} = 0 that day, whatever its tranches
   hold: it cannot be traded or marked without a row; its tranches hold it again on the next day it has a row. A
-  ticker-day whose execution price is missing or 0 has no row (the feature step leaves its target and one-day
-  return unknown), so it is not traded either.
+  day whose entry or exit price P is missing or 0 (a vendor's missing open) has no row either (the feature step
+  leaves its target and one-day return unknown), so it is not traded.
   (The neutral book is therefore exactly neutral, ΣW = 0, on days whose tickers all had rows on the h − 1 days
   before.) With h = 1, W = w: each day's book is the day's position.
 * Timing: W_s, decided at close s from predictions made at closes s−h+1 … s, earns the one-day return
