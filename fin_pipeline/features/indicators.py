@@ -83,6 +83,7 @@ import numpy as np
 import pandas as pd
 import talib
 
+from fin_pipeline.backtest.costs import cost_inputs
 from fin_pipeline.sources.base import REQUIRED_COLUMNS
 
 
@@ -352,7 +353,9 @@ def window_ok_mask(features: np.ndarray, target: np.ndarray, window: int = WINDO
 
 
 def build_feature_frame(candles: pd.DataFrame, ticker: str, horizon: int = 1, window: int = WINDOW) -> pd.DataFrame:
-    """What ``feature_windows`` stores for one ticker: ``timestamp``, the 40 columns, ``target``, ``window_ok``.
+    """What ``feature_windows`` stores for one ticker: ``timestamp``, the 40 columns, ``target``, ``window_ok``, and
+    the trading-cost inputs of each day (:func:`~fin_pipeline.backtest.costs.cost_inputs`: half_spread, sigma,
+    adv, from that day's candles and earlier ones only), which the books read beside the predictions.
 
     Raises :class:`FeatureError` (naming the ticker and the count) when there are fewer candles than
     :func:`min_candles` (warm-up + one window + ``horizon``), or when OHLCV holds NaN.
@@ -374,6 +377,8 @@ def build_feature_frame(candles: pd.DataFrame, ticker: str, horizon: int = 1, wi
     frame.insert(0, "timestamp", candles["timestamp"].reset_index(drop=True))
     frame["target"] = target
     frame["window_ok"] = ok
+    for column, values in cost_inputs(candles).items():
+        frame[column] = values.to_numpy()
     return frame
 
 

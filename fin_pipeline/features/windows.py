@@ -22,6 +22,11 @@ window     int64                   position ``k`` into ``windows`` (rows ``k .. 
 target     float32                 target of the last row: ``targets[k + 29]``
 =========  ======================  =========================================================
 
+Beside the features, ``costs`` holds each row's trading-cost inputs (``COST_INPUTS``: half_spread, sigma, adv; see
+:mod:`fin_pipeline.backtest.costs`), computed from that day's candles and earlier ones only. They are not model
+inputs: the books read the row of the decision day (a window's last row) to charge its trades. A feature file
+written before they existed gives NaN there; only the ``spread_impact`` cost model minds.
+
 A usable window ends on a row flagged ``window_ok`` by the feature step (30 finite feature rows and a
 known target) at least 29 rows after its ticker's first row. Folds pick windows by the date of their last
 row: ``positions = ws.select(start, end)``, then ``ws.X(positions)`` (B, 30, 40) and ``ws.y(positions)`` (B,).
@@ -41,6 +46,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.lib.stride_tricks import sliding_window_view
 
+from fin_pipeline.backtest.costs import COST_INPUTS
 from fin_pipeline.features.indicators import FEATURE_COLUMNS, FEATURE_VERSION, WINDOW, FeatureError
 from fin_pipeline.sources.base import NEW_YORK
 from fin_pipeline.storage import META_KEY, read_parquet
@@ -60,6 +66,20 @@ class WindowSet:
     window: int = WINDOW
     feature_columns: tuple[str, ...] = FEATURE_COLUMNS
     row_dates: np.ndarray | None = None  # (T,) datetime64[ns] session date of every row (None: not recorded)
+    costs: np.ndarray | None = None  # (T, len(COST_INPUTS)) float64, read-only: each row's cost inputs (NaN: none)
+
+    def cost_rows(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The cost inputs of the rows ``rows`` (positions into ``values``), by column; NaN where not recorded."""
+        rows = np.asarray(rows, dtype=np.intp)
+        if self.costs is None:
+            return {c: np.full(len(rows), np.nan) for c in COST_INPUTS}
+        return {c: self.costs[rows, j] for j, c in enumerate(COST_INPUTS)}
+
+    def tickers_without_costs(self) -> list[str]:
+        """Tickers whose feature rows carry no cost inputs at all (files written before they existed)."""
+        if self.costs is None:
+            return list(self.spans)
+        return [t for t, (a, b) in self.spans.items() if b > a and np.isnan(self.costs[a:b]).all()]
 
     def __len__(self) -> int:
         return len(self.index)
@@ -135,6 +155,7 @@ def _assemble(
     days = np.empty(most, dtype="datetime64[ns]")
     codes = np.empty(most, dtype=np.int16 if len(sizes) < 2**15 else np.int32)
     row_dates = np.empty(total, dtype="datetime64[ns]")
+    costs = np.full((total, len(COST_INPUTS)), np.nan)  # NaN stays where a file has no cost inputs
     start = used = 0
     for code, (ticker, rows) in enumerate(sizes.items()):
         frame = load(ticker)
@@ -146,6 +167,8 @@ def _assemble(
         end = start + rows
         values[start:end] = frame[list(feature_columns)].to_numpy(dtype=np.float32)
         targets[start:end] = frame["target"].to_numpy(dtype=np.float32)
+        if all(c in frame.columns for c in COST_INPUTS):
+            costs[start:end] = frame[list(COST_INPUTS)].to_numpy(dtype=np.float64)
         # Usable: flagged ok, and the window starts inside this ticker (never across a boundary).
         ends = np.flatnonzero(frame["window_ok"].to_numpy(dtype=bool))
         ends = ends[ends >= window - 1]
@@ -175,7 +198,8 @@ def _assemble(
         copy=False,
     )
     row_dates.flags.writeable = False
-    return WindowSet(values, targets, windows, index, spans, window, tuple(feature_columns), row_dates)
+    costs.flags.writeable = False
+    return WindowSet(values, targets, windows, index, spans, window, tuple(feature_columns), row_dates, costs)
 
 
 def latest_windows(ws: WindowSet) -> tuple[pd.DataFrame, dict[str, str]]:

@@ -131,7 +131,8 @@ def window_rows(ws: WindowSet, positions: np.ndarray) -> pd.DataFrame:
     """ticker, date, window, target and next_return of the windows at ``positions`` (in that order).
 
     ``next_return`` is the one-day log return from the window's last close to the next (``ret_1d`` of the next
-    row): what a book held for one day earns. With h = 1 it equals ``target``.
+    row): what a book held for one day earns. With h = 1 it equals ``target``. Then the cost inputs of the window's
+    last row (the decision day; :data:`~fin_pipeline.backtest.costs.COST_INPUTS`), which the books charge trades with.
     """
     positions = np.asarray(positions)
     idx = ws.index.set_index("window").loc[positions]
@@ -143,6 +144,7 @@ def window_rows(ws: WindowSet, positions: np.ndarray) -> pd.DataFrame:
             "window": positions,
             "target": idx["target"].to_numpy(np.float64),
             "next_return": ws.values[positions + ws.window, ret_1d].astype(np.float64),
+            **ws.cost_rows(positions + ws.window - 1),
         }
     )
 
