@@ -4,6 +4,8 @@
 model or capital from the launchpad; each builds the model first and refuses a bad value before any work.
 """
 
+import dataclasses
+
 from dagster import Failure
 
 from fin_pipeline.assets.config import config_from_spec, spec_values
@@ -22,6 +24,7 @@ class CostsConfig(
     def costs(self, asset: str) -> CostModel:
         """The cost model of this run; ``Failure`` (not retried) naming the asset and the field otherwise."""
         try:
-            return CostModel(**spec_values(self))
+            values = spec_values(self)  # a subclass (the report's config) may add fields of its own
+            return CostModel(**{f.name: values[f.name] for f in dataclasses.fields(CostModel)})
         except (TypeError, ValueError) as exc:
             raise Failure(f"{asset} config rejected before any work: {exc}", allow_retries=False) from exc
