@@ -374,6 +374,10 @@ def test_report_backtests_the_stitched_series_and_draws_pictures(full_run):
     (report,) = results[-1].asset_materializations_for_node("walk_forward_report")
     assert report.metadata["equity"].value.startswith("![equity_curve](data:image/png;base64,")
     assert "Ranking skill" in report.metadata["verdict"].value
+    # Capacity under the default cost model: at its $10M the model's book is the one in the stitched table.
+    assert "## Capacity: the model's books at other capitals" in text and "C→0 (spread only)" in text
+    assert report.metadata["model_sharpe_at_10M"].value == pytest.approx(table.loc["model", "sharpe"])
+    assert "Corwin–Schultz" in report.metadata["costs"].value and "capacity" in report.metadata
 
 
 def test_an_uneven_csv_universe_runs_end_to_end(tmp_path):

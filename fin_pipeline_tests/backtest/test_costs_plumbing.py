@@ -113,3 +113,18 @@ def test_the_report_shows_the_capacity_of_the_models_books(tmp_path):
     assert f"model: {halving.note}" in text
     flat = write_report(fold_results(record), tmp_path / "flat", tearsheets=False)
     assert flat.capacity == [] and "Not measured: flat costs" in (tmp_path / "flat" / "report.md").read_text()
+
+
+def test_the_runs_cost_config_defaults_to_the_settings_and_refuses_a_bad_value_by_name():
+    from dagster import Failure
+
+    from fin_pipeline.assets.costs import CostsConfig
+    from fin_pipeline.assets.report import ReportConfig
+    from fin_pipeline.settings import load_settings
+
+    assert CostsConfig().costs("fold_metrics") == load_settings().costs
+    assert ReportConfig(capital=1e9).costs("walk_forward_report") == load_settings().costs.with_capital(1e9)
+    with pytest.raises(Failure, match=r"live_record config rejected before any work: capital \(FIN_PIPELINE_CAPITAL\)"):
+        CostsConfig(capital=-1.0).costs("live_record")
+    with pytest.raises(Failure, match=r"fold_metrics config rejected.*cost_model \(FIN_PIPELINE_COST_MODEL\) 'sqrt'"):
+        CostsConfig(cost_model="sqrt").costs("fold_metrics")
