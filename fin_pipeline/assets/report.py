@@ -20,7 +20,7 @@ from fin_pipeline.assets.live import live_record
 from fin_pipeline.assets.training import fold_metrics
 from fin_pipeline.assets.universe import data_fold_keys, load_universe
 from fin_pipeline.backtest import BUY_AND_HOLD
-from fin_pipeline.backtest.costs import money
+from fin_pipeline.backtest.costs import COST_INPUTS, money
 from fin_pipeline.backtest.tearsheets import links_markdown
 from fin_pipeline.report import FoldResult, RecordChanged, append_only_check, stitch, write_report
 from fin_pipeline.resources import DataStore
@@ -61,6 +61,14 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
     if missing:
         raise Failure(f"walk_forward_report: fold_metrics is missing for {missing}; materialize those folds first")
     results = [read_fold_result(store, f) for f in folds]
+    unpriced = [r.fold for r in results if costs.needs_inputs and not set(COST_INPUTS) <= set(r.predictions.columns)]
+    if unpriced:
+        raise Failure(
+            f"walk_forward_report: the folds {unpriced} were scored before the cost inputs existed, which cost_model "
+            f"{costs.cost_model!r} needs: rematerialize feature_windows, then fold_metrics for those folds (or set "
+            "cost_model=flat)",
+            allow_retries=False,
+        )
     out = store.report_dir()
     # Append-only: the days already reported must come back unchanged; the new ones are listed.
     previous_path = out / "oos_predictions.parquet"

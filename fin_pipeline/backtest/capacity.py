@@ -9,8 +9,10 @@ sharpe_ratio` and :func:`~fin_pipeline.backtest.metrics.annualized_return` of r(
 The reference is C → 0: the spread alone (A_t), the best any size can do. The halving capital is the smallest C
 with Sharpe(C) ≤ Sharpe(0) / 2, found on a grid of capitals a quarter decade apart from :data:`SEARCH_FROM` to
 :data:`SEARCH_TO` and refined by bisection on log C between the last grid point above the half and the first at
-or below it (to 0.1%). It is undefined when Sharpe(0) is not positive (nothing to halve), and "not reached up to
-$X" when no capital up to :data:`SEARCH_TO` halves it.
+or below it (to 0.1%): the mean net return falls with C (B ≥ 0), the net Sharpe in practice too, but it need not
+(a book whose impact is largest on its best days loses volatility as well), hence the grid. It is undefined when
+Sharpe(0) is not positive (nothing to halve), and "not reached up to $X" when no capital up to :data:`SEARCH_TO`
+halves it.
 """
 
 from __future__ import annotations

@@ -116,11 +116,13 @@ class CostModel:
                 f"cost_model 'spread_impact' needs the cost input column(s) {missing} beside the predictions "
                 "(rematerialize feature_windows, which computes them, or set cost_model=flat)"
             )
+        frame = inputs.assign(_row=1.0)
         wide = {
-            c: inputs.pivot(index="date", columns="ticker", values=c).reindex(index=held.index, columns=held.columns)
-            for c in COST_INPUTS
+            c: frame.pivot(index="date", columns="ticker", values=c).reindex(index=held.index, columns=held.columns)
+            for c in (*COST_INPUTS, "_row")
         }
-        wide = {c: v.ffill() for c, v in wide.items()}  # only earlier days fill a day without a row
+        has_row = wide.pop("_row").notna()
+        wide = {c: v.where(has_row, v.ffill()) for c, v in wide.items()}  # earlier days fill a day without a row
         traded = size.to_numpy() > 0
         half, sigma, adv = (wide[c].to_numpy(np.float64) for c in COST_INPUTS)
         bad = traded & ~(np.isfinite(half) & np.isfinite(sigma) & np.isfinite(adv) & (adv > 0))
@@ -129,7 +131,9 @@ class CostModel:
             values = ", ".join(f"{c} {wide[c].iat[t, i]:.4g}" for c in COST_INPUTS)
             raise ValueError(
                 f"no usable cost inputs for {held.columns[i]} on {pd.Timestamp(held.index[t]):%Y-%m-%d} ({values}; "
-                f"{int(bad.sum())} traded ticker-day(s) so): a trade needs a finite half-spread and σ and an ADV > 0"
+                f"{int(bad.sum())} traded ticker-day(s) so): a trade needs a finite half-spread and σ and an ADV > 0 "
+                "(NaN: scored before the cost inputs existed, rematerialize feature_windows then fold_metrics; "
+                "ADV 0: no volume traded in its window)"
             )
         dw = size.to_numpy()
         s = np.maximum(np.where(traded, half, 0.0), self.spread_floor_bps / 1e4)

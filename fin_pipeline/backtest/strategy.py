@@ -37,8 +37,8 @@ close t to close t+h, h the target horizon, and ``next_return`` the one-day log 
   h-day ramp-up).
 * Cost, a fraction of the capital C, charged on the day's trades ΔW_{s,i} = W_{s,i} − W_{s−1,i} (the same W_{−1} = 0
   and absent-ticker rules as turnover), per :class:`~fin_pipeline.backtest.costs.CostModel`: ``spread_impact``
-  (the pipeline's default): cost_s = Σ_i |ΔW_{s,i}| · (h_{s,i} + k σ_{s,i} √(|ΔW_{s,i}| · C / ADV_{s,i})), with the
-  half-spread h = max(Corwin–Schultz estimate, floor), the daily volatility σ and the average dollar volume ADV of
+  (the pipeline's default): cost_s = Σ_i |ΔW_{s,i}| · (q_{s,i} + k σ_{s,i} √(|ΔW_{s,i}| · C / ADV_{s,i})), with the
+  half-spread q = max(Corwin–Schultz estimate, floor), the daily volatility σ and the average dollar volume ADV of
   ticker i as of close s (the rows' ``half_spread``, ``sigma``, ``adv``; a ticker without a row on s that is sold
   uses its latest earlier row's); ``flat``: cost_s = turnover_s × cost_bps / 1e4 (bps of traded notional, each
   way). net = gross − cost; equity = Π (1 + net), starting from 1 before the first day. Returns, turnover and costs

@@ -380,6 +380,25 @@ def test_report_backtests_the_stitched_series_and_draws_pictures(full_run):
     assert "Corwin–Schultz" in report.metadata["costs"].value and "capacity" in report.metadata
 
 
+def test_a_fold_scored_before_the_cost_inputs_existed_is_refused_by_the_report(full_run, tmp_path):
+    from fin_pipeline.backtest.costs import COST_INPUTS
+    from fin_pipeline.storage import read_parquet_meta, write_parquet
+
+    root, _, _ = full_run
+    data = tmp_path / "data"
+    shutil.copytree(root, data)
+    path = data / "metrics" / FOLDS[1] / "predictions.parquet"
+    frame, _ = read_parquet(path)
+    write_parquet(frame.drop(columns=list(COST_INPUTS)), path, meta=read_parquet_meta(path))  # an older scoring
+    before = (data / "reports" / "report.md").read_bytes()
+    result = run(make_defs(data), "report_job")
+    assert not result.success
+    message = failure_message(result)
+    assert f"the folds ['{FOLDS[1]}'] were scored before the cost inputs existed" in message
+    assert "rematerialize feature_windows, then fold_metrics" in message
+    assert (data / "reports" / "report.md").read_bytes() == before  # refused before any write
+
+
 def test_an_uneven_csv_universe_runs_end_to_end(tmp_path):
     """A CSV universe whose tickers list late and delist early: folds honour min_tickers, each fold counts its
     tickers, and the chain runs through the report."""
