@@ -235,7 +235,10 @@ def write_report(
     books = scores.books
     capacities = book_capacities(books)
     if capacities:
-        write_parquet(capacity_table(capacities).reset_index(), out / "capacity.parquet")
+        halves = {"halving": halving_line(capacities), "costs": books["model"].costs.describe()}
+        write_parquet(capacity_table(capacities).reset_index(), out / "capacity.parquet", meta=halves)
+    else:  # flat costs: no capacity, and none left from an earlier report
+        (out / "capacity.parquet").unlink(missing_ok=True)
     pictures = {
         "equity": equity_curve_png(
             {k: books[k].equity for k in (*PREDICTORS, BUY_AND_HOLD) if k != "zero"}, out / "equity_curve.png"

@@ -87,6 +87,7 @@ def test_the_paper_record_charges_the_as_of_days_spread_and_impact(market):
 def test_the_report_shows_the_capacity_of_the_models_books(tmp_path):
     from fin_pipeline.backtest.metrics import sharpe_ratio
     from fin_pipeline.report import write_report
+    from fin_pipeline.storage import read_parquet_meta
     from fin_pipeline_tests.backtest.test_costs import spread_and_impact_by_hand
     from fin_pipeline_tests.backtest.test_tearsheets import fold_results, synthetic_record
 
@@ -111,8 +112,10 @@ def test_the_report_shows_the_capacity_of_the_models_books(tmp_path):
     assert table.loc["C→0 (spread only)", "model net Sharpe"] == pytest.approx(sharpe_ratio(gross - spread))
     halving = next(c for c in report.capacity if c.book == "model")
     assert f"model: {halving.note}" in text
-    flat = write_report(fold_results(record), tmp_path / "flat", tearsheets=False)
-    assert flat.capacity == [] and "Not measured: flat costs" in (tmp_path / "flat" / "report.md").read_text()
+    assert read_parquet_meta(tmp_path / "capacity.parquet")["halving"].startswith(f"model: {halving.note}")
+    flat = write_report(fold_results(record), tmp_path, tearsheets=False)  # the same folder, flat costs
+    assert flat.capacity == [] and "Not measured: flat costs" in (tmp_path / "report.md").read_text()
+    assert not (tmp_path / "capacity.parquet").exists()  # no capacity left from the earlier report
 
 
 def test_the_runs_cost_config_defaults_to_the_settings_and_refuses_a_bad_value_by_name():
