@@ -132,8 +132,8 @@ class CostModel:
             raise ValueError(
                 f"no usable cost inputs for {held.columns[i]} on {pd.Timestamp(held.index[t]):%Y-%m-%d} ({values}; "
                 f"{int(bad.sum())} traded ticker-day(s) so): a trade needs a finite half-spread and σ and an ADV > 0 "
-                "(NaN: scored before the cost inputs existed, rematerialize feature_windows then fold_metrics; "
-                "ADV 0: no volume traded in its window)"
+                "(NaN: feature files or predictions from before the cost inputs existed, rematerialize "
+                "feature_windows and re-score; ADV 0: no volume traded in its window)"
             )
         dw = size.to_numpy()
         s = np.maximum(np.where(traded, half, 0.0), self.spread_floor_bps / 1e4)
