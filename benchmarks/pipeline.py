@@ -231,6 +231,7 @@ def run_direct(
     from fin_pipeline.report import FoldResult, append_only_check, stitch, write_report
     from fin_pipeline.resources import DataStore
     from fin_pipeline.scoring import score_fold
+    from fin_pipeline.settings import load_settings
     from fin_pipeline.sources.base import candle_problems, session_dates
     from fin_pipeline.sources.synthetic import SyntheticMarket
     from fin_pipeline.sources.update import update_candles
@@ -312,7 +313,7 @@ def run_direct(
         stages["train_fold"] += clock() - t_fit
         best = publish_checkpoints(workdir, model_dir)
         t3 = clock()
-        scores, pred, _ = score_fold(ws, fold, stats, best, store.metrics_dir(fold.fold))
+        scores, pred, _ = score_fold(ws, fold, stats, best, store.metrics_dir(fold.fold), costs=load_settings().costs)
         t4 = clock()
         results.append(
             FoldResult(
@@ -335,7 +336,8 @@ def run_direct(
     # The report from the in-memory fold results (the asset re-reads them from the fold files); the same
     # library call as walk_forward_report.
     t0 = clock()
-    write_report(results, store.report_dir(), record=append_only_check(None, stitch(results)))  # a first report
+    record = append_only_check(None, stitch(results))
+    write_report(results, store.report_dir(), record=record, costs=load_settings().costs)  # a first report
     stages["report"] += clock() - t0
     return clock() - t_start, dict(stages)
 

@@ -384,6 +384,11 @@ def _print_report(report_dir: Path) -> int:
     print(text_table(overall[["predictor", *FORECAST_COLUMNS]]))
     print("\nBooks of the stitched out-of-sample series (daily, net of costs; *_neutral: market-neutral rank books):\n")
     print(text_table(backtest[["strategy", *BACKTEST_COLUMNS]]))
+    if (report_dir / "capacity.parquet").is_file():
+        capacity, meta = read_parquet(report_dir / "capacity.parquet")
+        print(f"\nCapacity of the model's books (net of {meta['costs']}; the same trades at each capital):\n")
+        print(text_table(capacity))
+        print(f"\nNet Sharpe halves (against C→0) at: {meta['halving']}.")
     print()
     meta = read_parquet_meta(report_dir / "overall_metrics.parquet")
     for line in [*meta["verdict"], *meta.get("record", [])]:

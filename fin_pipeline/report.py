@@ -15,6 +15,8 @@ from typing import Any
 import pandas as pd
 
 from fin_pipeline.backtest import BUY_AND_HOLD
+from fin_pipeline.backtest.capacity import Capacity, book_capacities, capacity_table, halving_line
+from fin_pipeline.backtest.costs import CostModel
 from fin_pipeline.backtest.plots import drawdown_png, equity_curve_png, learning_curves_png
 from fin_pipeline.backtest.tearsheets import TearSheets, markdown_section, write_tearsheets
 from fin_pipeline.reporting import markdown_table
@@ -80,6 +82,7 @@ class WalkForwardReport:
     tables: dict[str, str]  # Markdown
     pictures: dict[str, Path]  # PNG files
     tearsheets: TearSheets | None = None  # the factor and returns tear sheets (files, and what was skipped and why)
+    capacity: list[Capacity] = dataclasses.field(default_factory=list)  # the model's books at other capitals
 
 
 def fold_table(folds: list[FoldResult]) -> pd.DataFrame:
@@ -183,6 +186,18 @@ def live_section(live: pd.DataFrame, picture: str | None) -> str:
     )
 
 
+def capacity_section(capacities: list[Capacity], table: str | None) -> str:
+    """The capacity table in the report, or why there is none."""
+    if not capacities:
+        return "## Capacity\n\nNot measured: flat costs (cost_model=flat) do not depend on the capital traded.\n\n"
+    return (
+        "## Capacity: the model's books at other capitals\n\n"
+        "The same trades charged at each capital: half-spread plus square-root impact k·σ·√(traded/ADV), so the "
+        "impact grows with √capital; C→0 is the spread alone. Net annualized return is geometric.\n\n"
+        f"{table}\n\nNet Sharpe halves (against C→0) at: {halving_line(capacities)}.\n\n"
+    )
+
+
 def write_report(
     folds: list[FoldResult],
     out: Path,
@@ -192,17 +207,20 @@ def write_report(
     live: pd.DataFrame | None = None,
     live_picture: Path | None = None,
     tearsheets: bool = True,
+    costs: CostModel | None = None,
 ) -> WalkForwardReport:
     """Stitch the folds' test blocks into one out-of-sample series, score it, and write its tables (Parquet),
     pictures (PNG), tear sheets (:mod:`fin_pipeline.backtest.tearsheets`: the model's predictions as an alpha
     factor, each book's returns as HTML) and ``report.md`` into ``out``, each file atomically. ``record``: what
     :func:`append_only_check` returned, said in words under the verdict. ``live`` (and its picture, copied
     beside the report): the paper-trading record of the live forecasts, a section of its own. ``tearsheets=False``
-    leaves the tear sheets out (they cost seconds per book: a benchmark of the pipeline's own steps may skip them)."""
+    leaves the tear sheets out (they cost seconds per book: a benchmark of the pipeline's own steps may skip them).
+    ``costs``: how every book is charged (None: flat at the default bps); under ``spread_impact`` the report adds
+    the model's books' capacity (:mod:`fin_pipeline.backtest.capacity`)."""
     if not folds:
         raise ValueError("no folds to report on")
     stitched = stitch(folds)
-    scores = score_predictions(stitched, horizon, seed=seed)
+    scores = score_predictions(stitched, horizon, seed=seed, costs=costs)
     folds_df, per_fold = fold_table(folds), per_fold_table(folds)
     forecasts = scores.forecasts[FORECAST_COLUMNS]
     backtest = scores.backtest[BACKTEST_COLUMNS]
@@ -216,6 +234,12 @@ def write_report(
     write_parquet(stitched, out / "oos_predictions.parquet")
     write_parquet(scores.backtest.reset_index(), out / "backtest.parquet")
     books = scores.books
+    capacities = book_capacities(books)
+    if capacities:
+        halves = {"halving": halving_line(capacities), "costs": books["model"].costs.describe()}
+        write_parquet(capacity_table(capacities).reset_index(), out / "capacity.parquet", meta=halves)
+    else:  # flat costs: no capacity, and none left from an earlier report
+        (out / "capacity.parquet").unlink(missing_ok=True)
     pictures = {
         "equity": equity_curve_png(
             {k: books[k].equity for k in (*PREDICTORS, BUY_AND_HOLD) if k != "zero"}, out / "equity_curve.png"
@@ -239,6 +263,7 @@ def write_report(
         "per_fold": markdown_table(per_fold),
         "stitched": markdown_table(forecasts),
         "backtest": markdown_table(backtest),
+        **({"capacity": markdown_table(capacity_table(capacities))} if capacities else {}),
     }
     span = f"{stitched['date'].min():%Y-%m-%d} … {stitched['date'].max():%Y-%m-%d}"
     text = (
@@ -256,11 +281,12 @@ def write_report(
         "baseline's; PSR / DSR: probabilistic and deflated Sharpe ratios (the probability that the true Sharpe "
         "exceeds 0, and exceeds the best of as many trials as books compared).\n\n"
         f"## Forecasts, all folds stitched\n\n{tables['stitched']}\n\n"
-        f"## Books, all folds stitched (net of {books['model'].cost_bps:g} bps costs)\n\n{tables['backtest']}\n\n"
+        f"## Books, all folds stitched (net of costs: {books['model'].costs.describe()})\n\n{tables['backtest']}\n\n"
         "`model` is the directional sign book (long what is predicted up, short what is predicted down: it mixes "
         "market timing with stock selection); `model_neutral` is the market-neutral rank book (Σw = 0, "
         "Σ|w| = 1): stock selection alone, what IC measures. For h > 1 each day's book is held h days as "
         "overlapping tranches.\n\n"
+        + capacity_section(capacities, tables.get("capacity"))
         + "".join(f"![{name}]({path.name})\n\n" for name, path in pictures.items())
         + (markdown_section(sheets) if sheets is not None else "")
     )
@@ -273,7 +299,7 @@ def write_report(
         text += live_section(live, picture)
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(text)
-    return WalkForwardReport(folds_df, per_fold, scores, stitched, tables, pictures, sheets)
+    return WalkForwardReport(folds_df, per_fold, scores, stitched, tables, pictures, sheets, capacities)
 
 
 class RecordChanged(ValueError):

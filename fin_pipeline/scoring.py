@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from fin_pipeline.backtest import BUY_AND_HOLD, BacktestResult, backtest_all, summary_table
+from fin_pipeline.backtest.costs import CostModel
 from fin_pipeline.backtest.statistics import (
     best_baseline_comparison,
     default_lags,
@@ -52,13 +53,18 @@ class Scores:
 
 
 def score_predictions(
-    predictions: pd.DataFrame, horizon: int, fold: str | None = None, cost_bps: float = 5.0, seed: int = 0
+    predictions: pd.DataFrame,
+    horizon: int,
+    fold: str | None = None,
+    costs: CostModel | None = None,
+    seed: int = 0,
 ) -> Scores:
-    """Score ``predictions`` (date, ticker, target, next_return and a column per predictor)."""
+    """Score ``predictions`` (date, ticker, target, next_return, a column per predictor, and the cost inputs that
+    ``costs`` needs; ``costs`` None: flat at the default bps)."""
     forecasts = metrics_table(predictions, PREDICTORS)
     stats = forecast_statistics(predictions, PREDICTORS, horizon, seed=seed)
     forecasts = forecasts.join(stats.drop(columns=["mean_ic", "rank_ic_mean"], errors="ignore"))
-    books = backtest_all(predictions, PREDICTORS, cost_bps=cost_bps, fold=fold, horizon=horizon, books=BOOKS)
+    books = backtest_all(predictions, PREDICTORS, fold=fold, horizon=horizon, books=BOOKS, costs=costs)
     table = summary_table(books)
     trials = [name for name in books if name != BUY_AND_HOLD]  # every book compared is a trial (DSR)
     trial_sharpes = table.loc[trials, "sharpe"].dropna().to_numpy()  # annualized, as sharpe_statistics takes them
@@ -134,6 +140,7 @@ def score_fold(
     out: Path,
     device: str = "cpu",
     seed: int = 0,
+    costs: CostModel | None = None,
 ) -> tuple[Scores, pd.DataFrame, dict[str, Any]]:
     """Predict the fold's test block with its checkpoint and the baselines, score it, write it to ``out``.
 
@@ -144,13 +151,22 @@ def score_fold(
     batches are cut differently).
 
     Returns the scores, the predictions and what the baselines chose (ridge's α, picked on the tuning block).
+    ``costs``: how the books are charged (None: flat at the default bps); a cost model that needs cost inputs is
+    refused, before any prediction, when a ticker's feature file has none.
     """
+    lacking = ws.tickers_without_costs() if costs is not None and costs.needs_inputs else []
+    if lacking:
+        raise ValueError(
+            f"{fold.fold}: the feature files of {lacking} carry no cost inputs, which cost_model "
+            f"{costs.cost_model!r} needs: rematerialize feature_windows for them (or set cost_model=flat)"
+        )
     digest = hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()
     predictions, chosen = add_baselines(ws, fold, stats, predict_fold(ws, checkpoint, device, fold=fold))
     predictions = _keep_stored(predictions, fold_files(out)["predictions"], digest)
-    scores = score_predictions(predictions, fold.horizon, fold=fold.fold, seed=seed)
+    scores = score_predictions(predictions, fold.horizon, fold=fold.fold, seed=seed, costs=costs)
     meta = {
         "fold": fold.to_dict(),
+        "costs": dataclasses.asdict(scores.books["model"].costs),
         "checkpoint_sha256": digest,
         "baselines": chosen,
         "comparison": scores.comparison,

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from fin_pipeline.backtest.costs import CostModel
 from fin_pipeline.sources.calendar import DEFAULT_FIRST_TEST_DATE, PERIODS, period_start
 from fin_pipeline.sources.execution import EXECUTIONS, NOT_EXECUTABLE
 from fin_pipeline.sources.synthetic import MAX_SIGNAL_IC
@@ -61,6 +62,9 @@ class Settings:
     tear_sheets: bool = True  # the report's alphalens and quantstats tear sheets (about 10 s per report)
     # Execution timing: next_open (default), next_close, or close (not executable from a run after the close).
     execution: str = DEFAULT_EXECUTION
+    # Costs: how the books are charged (FIN_PIPELINE_COST_MODEL, _CAPITAL, _SPREAD_FLOOR_BPS, _IMPACT_K, _COST_BPS);
+    # the defaults are CostModel's (fin_pipeline/backtest/costs.py), validated when it is built.
+    costs: CostModel = CostModel()
 
     @property
     def data_root(self) -> str:
@@ -175,6 +179,7 @@ class Settings:
         if v := _get(env, "FIN_PIPELINE_EXECUTION"):
             kw["execution"] = v.lower()
         kw["source"] = _resolve_source(env)
+        kw["costs"] = _costs(env)
         try:
             return cls(**kw)  # type: ignore[arg-type]
         except SettingsError as exc:
@@ -227,6 +232,28 @@ def _tracking_uri(value: str, env: Mapping[str, str]) -> str | None:
     raise SettingsError(
         f"FIN_PIPELINE_MLFLOW={value!r} is not 0, 1 or a tracking URI (http://host:5000, sqlite:////path/mlflow.db)"
     )
+
+
+# Costs: each variable and the CostModel field it sets.
+COST_VARIABLES = {
+    "FIN_PIPELINE_COST_MODEL": "cost_model",
+    "FIN_PIPELINE_CAPITAL": "capital",
+    "FIN_PIPELINE_SPREAD_FLOOR_BPS": "spread_floor_bps",
+    "FIN_PIPELINE_IMPACT_K": "impact_k",
+    "FIN_PIPELINE_COST_BPS": "cost_bps",
+}
+
+
+def _costs(env: Mapping[str, str]) -> CostModel:
+    """The cost model from the ``FIN_PIPELINE_*`` cost variables (unset ones keep CostModel's defaults)."""
+    kw: dict[str, object] = {}
+    for name, field in COST_VARIABLES.items():
+        if _get(env, name):
+            kw[field] = _get(env, name).lower() if field == "cost_model" else _parse(env, name, float, "a number")
+    try:
+        return CostModel(**kw)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _resolve_source(env: Mapping[str, str]) -> str:

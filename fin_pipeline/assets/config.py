@@ -16,17 +16,26 @@ from pydantic import Field, create_model
 
 
 def config_from_spec(
-    name: str, spec: type, doc: str, exclude: tuple[str, ...] = (), rename: Mapping[str, str] | None = None
+    name: str,
+    spec: type,
+    doc: str,
+    exclude: tuple[str, ...] = (),
+    rename: Mapping[str, str] | None = None,
+    defaults: object | None = None,
 ) -> type[Config]:
     """A ``Config`` subclass with one field per field of the dataclass ``spec`` (``rename``: spec name -> config
-    name, for names pydantic reserves such as ``model_config``)."""
+    name, for names pydantic reserves such as ``model_config``). ``defaults``: an instance of ``spec`` whose values
+    are the fields' defaults (e.g. the one built from the ``FIN_PIPELINE_*`` settings); else the spec's own."""
     rename = dict(rename or {})
     hints = typing.get_type_hints(spec)
     fields: dict[str, Any] = {}
     for f in dataclasses.fields(spec):
         if f.name in exclude:
             continue
-        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        if defaults is not None:
+            default = getattr(defaults, f.name)
+        else:
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
         # Ranges are checked by the spec's validate(), with a message naming the field and a failure that is
         # not retried; a pydantic bound here would fail inside the step as a retryable error instead.
         fields[rename.get(f.name, f.name)] = (

@@ -14,6 +14,7 @@ from dagster import (
 from pydantic import Field
 
 from fin_pipeline.assets.candles import raw_candles
+from fin_pipeline.backtest.costs import cost_inputs
 from fin_pipeline.features.indicators import (
     FEATURE_COLUMNS,
     FEATURE_VERSION,
@@ -35,7 +36,8 @@ FEATURES_GROUP = "features"
 
 FEATURE_CHECKS = {
     "no_nan_in_usable_rows": "No NaN/inf in the 40 features of any row a usable window reads, nor in their targets.",
-    "no_look_ahead": "Features recomputed on the candles cut at 3 dates equal the stored rows before each cut.",
+    "no_look_ahead": "Features and cost inputs recomputed on the candles cut at 3 dates equal the stored rows before "
+    "each cut.",
 }
 
 
@@ -106,7 +108,7 @@ def feature_windows(
     dates = session_dates(stored["timestamp"])
     bad_rows = nonfinite_usable_rows(stored, WINDOW)
     cuts = default_cuts(len(candles))
-    leaks = lookahead_violations(candles, cuts=cuts)
+    leaks = lookahead_violations(candles, cuts=cuts) | lookahead_violations(candles, cost_inputs, cuts=cuts)
     checks = [
         AssetCheckResult(
             check_name="no_nan_in_usable_rows",

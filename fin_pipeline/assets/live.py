@@ -24,6 +24,7 @@ from dagster import (
 from pydantic import Field
 
 from fin_pipeline.assets.config import spec_values
+from fin_pipeline.assets.costs import CostsConfig
 from fin_pipeline.assets.folds import ALL_TICKERS, FoldConfig
 from fin_pipeline.assets.training import RENAME, TrainingConfig, finish_tracking, observe_training
 from fin_pipeline.assets.universe import load_universe
@@ -217,8 +218,9 @@ def forecasts(context: AssetExecutionContext, store: DataStore) -> MaterializeRe
     deps=[AssetDep(forecasts, partition_mapping=AllPartitionMapping()), ALL_TICKERS],
     kinds={"parquet"},
 )
-def live_record(context: AssetExecutionContext, store: DataStore) -> MaterializeResult:
+def live_record(context: AssetExecutionContext, config: CostsConfig, store: DataStore) -> MaterializeResult:
     """The paper-trading record: every stored forecast whose targets are realized, scored (IC, hit rate, books)."""
+    costs = config.costs("live_record")
     folder = store.pull_tree(store.local_root() / "forecasts")
     files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
     frames = []
@@ -230,14 +232,14 @@ def live_record(context: AssetExecutionContext, store: DataStore) -> Materialize
     universe = load_universe(store, "live_record")
     horizon = universe.horizon
     record = score_forecasts(
-        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), universe.windows, horizon
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), universe.windows, horizon, costs
     )
     out = store.live_record_dir()
     out.mkdir(parents=True, exist_ok=True)
     execution = describe(universe.execution)
-    meta = {"forecasts": len(files), "horizon": horizon, "execution": execution}
+    meta = {"forecasts": len(files), "horizon": horizon, "execution": execution, "costs": asdict(costs)}
     write_parquet(record, out / "record.parquet", meta=meta)
-    metadata = {"forecasts": len(files), "scored_days": len(record), "execution": execution}
+    metadata = {"forecasts": len(files), "scored_days": len(record), "execution": execution, "costs": costs.describe()}
     if len(record):
         equity = {b: record.set_index("as_of")[f"equity_{b}"] for b in ("sign", "long_only", "neutral")}
         equity_curve_png(equity, out / "live_equity.png", title="Paper trading: the live forecasts' books")

@@ -7,7 +7,6 @@ from dagster import (
     AllPartitionMapping,
     AssetDep,
     AssetExecutionContext,
-    Config,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -15,11 +14,13 @@ from dagster import (
 )
 from pydantic import Field
 
+from fin_pipeline.assets.costs import CostsConfig
 from fin_pipeline.assets.folds import WALK_FORWARD_GROUP
 from fin_pipeline.assets.live import live_record
 from fin_pipeline.assets.training import fold_metrics
 from fin_pipeline.assets.universe import data_fold_keys, load_universe
 from fin_pipeline.backtest import BUY_AND_HOLD
+from fin_pipeline.backtest.costs import COST_INPUTS, money
 from fin_pipeline.backtest.tearsheets import links_markdown
 from fin_pipeline.report import FoldResult, RecordChanged, append_only_check, stitch, write_report
 from fin_pipeline.resources import DataStore
@@ -39,7 +40,7 @@ def read_fold_result(store: DataStore, fold: str) -> FoldResult:
     return FoldResult(fold, meta["fold"], forecasts, predictions, backtest, meta["comparison"], history)
 
 
-class ReportConfig(Config):
+class ReportConfig(CostsConfig):
     rewrite: bool = Field(
         default=False,
         description="Accept changed days in the out-of-sample record (after folds were retrained deliberately); "
@@ -54,11 +55,20 @@ class ReportConfig(Config):
 )
 def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, store: DataStore) -> MaterializeResult:
     """All folds' test blocks stitched: the model against the baselines with statistics, books, and pictures."""
+    costs = config.costs("walk_forward_report")
     folds = data_fold_keys(load_universe(store, "walk_forward_report"))  # every period begun in the data
     missing = [f for f in folds if not store.pull(fold_files(store.metrics_dir(f))["backtest"]).is_file()]
     if missing:
         raise Failure(f"walk_forward_report: fold_metrics is missing for {missing}; materialize those folds first")
     results = [read_fold_result(store, f) for f in folds]
+    unpriced = [r.fold for r in results if costs.needs_inputs and not set(COST_INPUTS) <= set(r.predictions.columns)]
+    if unpriced:
+        raise Failure(
+            f"walk_forward_report: the folds {unpriced} were scored before the cost inputs existed, which cost_model "
+            f"{costs.cost_model!r} needs: rematerialize feature_windows, then fold_metrics for those folds (or set "
+            "cost_model=flat)",
+            allow_retries=False,
+        )
     out = store.report_dir()
     # Append-only: the days already reported must come back unchanged; the new ones are listed.
     previous_path = out / "oos_predictions.parquet"
@@ -81,6 +91,7 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
         live=live,
         live_picture=store.pull(store.live_record_dir() / "live_equity.png"),
         tearsheets=load_settings().tear_sheets,
+        costs=costs,
     )
     store.push_tree(out)  # S3: every report file and picture, each in one PUT
     context.log.info(f"walk-forward report written to {store.describe(out)}")
@@ -98,6 +109,13 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
         "model_neutral_sharpe": neutral["sharpe"],
         "buy_and_hold_sharpe": stitched.backtest.loc[BUY_AND_HOLD, "sharpe"],
         "dm_vs_best_p": stitched.comparison["vs_best"]["dm_p_a_better"],
+        **{
+            f"{c.book}_sharpe_at_{money(capital).removeprefix('$')}": value
+            for c in report.capacity
+            for capital, value in c.table["net_sharpe"].items()
+            if capital > 0
+        },
+        **{f"{c.book}_sharpe_halving_capital": c.halving_capital for c in report.capacity if c.halving_capital},
     }
     sheets = report.tearsheets.files if report.tearsheets else {}
     factor_png = sheets.get("factor_tearsheet")  # skipped on a record too small for it
@@ -108,6 +126,8 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
             "oos_predictions": len(report.predictions),
             **{k: float(v) for k, v in numbers.items() if v == v},
             "verdict": MetadataValue.md("\n\n".join(stitched.verdict)),
+            "costs": costs.describe(),
+            **{f"{c.book}_sharpe_halves_at": c.note for c in report.capacity},
             **{name: MetadataValue.md(table) for name, table in report.tables.items()},
             # Inline images, so the pictures show in the UI's metadata panel and not only on disk.
             **{name: MetadataValue.md(_inline_png(path)) for name, path in report.pictures.items()},

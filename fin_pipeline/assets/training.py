@@ -14,6 +14,7 @@ from dagster import (
 )
 
 from fin_pipeline.assets.config import config_from_spec, spec_values
+from fin_pipeline.assets.costs import CostsConfig
 from fin_pipeline.assets.folds import (
     FOLD_CODE_VERSION,
     WALK_FORWARD_GROUP,
@@ -221,15 +222,18 @@ def _run_is_active(context: AssetExecutionContext):
     kinds={"parquet"},
     code_version=FOLD_CODE_VERSION,
 )
-def fold_metrics(context: AssetExecutionContext, store: DataStore) -> MaterializeResult:
+def fold_metrics(context: AssetExecutionContext, config: CostsConfig, store: DataStore) -> MaterializeResult:
     """The fold's test block, read once: predictions of the model and baselines, metrics, statistics, backtests."""
+    costs = config.costs("fold_metrics")
     fold = read_fold(store, context.partition_key)
     checkpoint = store.pull(store.model_dir(fold.fold) / "best.pt")
     if not checkpoint.is_file():
         raise Failure(f"{fold.fold}: no checkpoint at {checkpoint}; materialize trained_model[{fold.fold}] first")
     universe = load_universe(store, "fold_metrics")
     stats = FoldStats.from_dict(read_json(store.pull(store.normalization_path(fold.fold))))
-    scores, predictions, chosen = score_fold(universe.windows, fold, stats, checkpoint, store.metrics_dir(fold.fold))
+    scores, predictions, chosen = score_fold(
+        universe.windows, fold, stats, checkpoint, store.metrics_dir(fold.fold), costs=costs
+    )
     # Read by the nightly plan: the fold version these metrics saw, and the training rows of the model they scored.
     scored = {
         "data_version": read_json(store.pull(store.fold_path(fold.fold)))["data_version"],
@@ -247,6 +251,7 @@ def fold_metrics(context: AssetExecutionContext, store: DataStore) -> Materializ
             "ridge_alpha": chosen["ridge_alpha"],
             "execution": describe(fold.execution),
             "untradable_days": universe.untradable_days,  # ticker-days without an execution price: not traded
+            "costs": costs.describe(),
             "verdict": MetadataValue.md("\n\n".join(scores.verdict)),
             "metrics": MetadataValue.md(markdown_table(scores.forecasts[FORECAST_COLUMNS])),
             "backtest": MetadataValue.md(markdown_table(scores.backtest[BACKTEST_COLUMNS])),

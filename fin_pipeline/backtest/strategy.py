@@ -48,8 +48,14 @@ return of that row under the run's *execution* (:mod:`fin_pipeline.sources.execu
   W_{−1} = 0 at the block start (the entry is paid; the final exit is not). Weights are the daily target weights:
   intraday drift between rebalances is ignored, so a constant-weight book trades nothing after entry (after its
   h-day ramp-up).
-* Cost = turnover × cost_bps / 1e4 (bps of traded notional, each way); net = gross − cost;
-  equity = Π (1 + net), starting from 1 before the first day. Returns, turnover and costs are daily for every h.
+* Cost, a fraction of the capital C, charged on the day's trades ΔW_{s,i} = W_{s,i} − W_{s−1,i} (the same W_{−1} = 0
+  and absent-ticker rules as turnover), per :class:`~fin_pipeline.backtest.costs.CostModel`: ``spread_impact``
+  (the pipeline's default): cost_s = Σ_i |ΔW_{s,i}| · (q_{s,i} + k σ_{s,i} √(|ΔW_{s,i}| · C / ADV_{s,i})), with the
+  half-spread q = max(Corwin–Schultz estimate, floor), the daily volatility σ and the average dollar volume ADV of
+  ticker i as of close s (the rows' ``half_spread``, ``sigma``, ``adv``; a ticker without a row on s that is sold
+  uses its latest earlier row's); ``flat``: cost_s = turnover_s × cost_bps / 1e4 (bps of traded notional, each
+  way). net = gross − cost; equity = Π (1 + net), starting from 1 before the first day. Returns, turnover and costs
+  are daily for every h.
 * Scoring: :attr:`BacktestResult.positions` keeps per row the day's new-book weight ``weight`` (w_t, which the hit
   ratio compares with the row's h-day ``target``), the held weight ``holding`` (W_t) and ``next_return``.
 """
@@ -61,6 +67,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from fin_pipeline.backtest.costs import COST_INPUTS, CostModel, resolve
 
 MODES = ("sign", "scaled", "neutral")
 DIRECTIONAL_MODES = ("sign", "scaled")
@@ -78,8 +86,8 @@ class BacktestResult:
 
     name: str
     daily: pd.DataFrame  # one row per date: DAILY_COLUMNS
-    positions: pd.DataFrame  # one row per (date, ticker): POSITION_COLUMNS (see the module docstring)
-    cost_bps: float
+    positions: pd.DataFrame  # one row per (date, ticker): POSITION_COLUMNS, and COST_INPUTS when given
+    costs: CostModel
     fold: str | None = None
     horizon: int = 1
 
@@ -180,21 +188,33 @@ def positions_from_predictions(
 
 
 def simulate(
-    positions: pd.DataFrame, cost_bps: float = 5.0, name: str = "", fold: str | None = None, horizon: int = 1
+    positions: pd.DataFrame,
+    cost_bps: float | None = None,
+    name: str = "",
+    fold: str | None = None,
+    horizon: int = 1,
+    costs: CostModel | None = None,
 ) -> BacktestResult:
     """Hold the daily books for ``horizon`` days in overlapping tranches and run them through the one-day returns.
 
     ``positions`` has date, ticker, weight (the day's new book w), target (log, h days from the execution's
-    entry) and ``next_return`` (log, the entry's first day; optional when ``horizon`` is 1, then ``target`` is
-    used).
+    entry), ``next_return`` (log, the entry's first day; optional when ``horizon`` is 1, then ``target`` is
+    used), and the cost inputs that ``costs`` needs (``spread_impact``: half_spread, sigma, adv). ``costs``: the
+    cost model; ``cost_bps`` is short for a ``flat`` one; with neither, ``flat`` at its default bps (see
+    :func:`~fin_pipeline.backtest.costs.resolve`).
     """
-    if cost_bps < 0:
-        raise ValueError(f"cost_bps must be non-negative, got {cost_bps}")
+    costs = resolve(costs, cost_bps)
     horizon = _check_horizon(horizon)
     has_next = "next_return" in positions.columns
     if horizon > 1 and not has_next:
         raise ValueError(f"positions{_where(fold)} lack 'next_return', which a backtest with horizon {horizon} needs")
-    cols = ["date", "ticker", "weight", "target", *(["next_return"] if has_next else [])]
+    inputs = [c for c in COST_INPUTS if c in positions.columns]
+    if costs.needs_inputs and len(inputs) < len(COST_INPUTS):
+        raise ValueError(
+            f"positions{_where(fold)} lack the cost input column(s) {sorted(set(COST_INPUTS) - set(inputs))} that "
+            f"cost_model {costs.cost_model!r} needs (rematerialize feature_windows, or set cost_model=flat)"
+        )
+    cols = ["date", "ticker", "weight", "target", *(["next_return"] if has_next else []), *inputs]
     pos = positions[cols].sort_values(["date", "ticker"], ignore_index=True)
     if not has_next:
         pos["next_return"] = pos["target"]
@@ -218,28 +238,30 @@ def simulate(
             "exposure": by_day["absw"].sum(),
         }
     )
-    daily["cost"] = daily["turnover"] * cost_bps / 1e4
+    daily["cost"] = costs.daily_cost(wide, pos)
     daily["net_return"] = daily["gross_return"] - daily["cost"]
     daily["equity"] = (1.0 + daily["net_return"]).cumprod()
     daily = daily.rename_axis("date").reset_index()[list(DAILY_COLUMNS)]
-    pos = pos[list(POSITION_COLUMNS)]
-    return BacktestResult(name=name, daily=daily, positions=pos, cost_bps=float(cost_bps), fold=fold, horizon=horizon)
+    pos = pos[[*POSITION_COLUMNS, *inputs]]
+    return BacktestResult(name=name, daily=daily, positions=pos, costs=costs, fold=fold, horizon=horizon)
 
 
 def _returns(predictions: pd.DataFrame) -> pd.DataFrame:
-    cols = ["date", "ticker", "target", *(["next_return"] if "next_return" in predictions.columns else [])]
-    return predictions[cols]
+    """The columns a book earns and pays from: returns and, when given, the cost inputs."""
+    extra = [c for c in ("next_return", *COST_INPUTS) if c in predictions.columns]
+    return predictions[["date", "ticker", "target", *extra]]
 
 
 def backtest(
     predictions: pd.DataFrame,
     column: str = "model",
-    cost_bps: float = 5.0,
+    cost_bps: float | None = None,
     mode: str = "sign",
     long_only: bool = False,
     cap: float = 1.0,
     fold: str | None = None,
     horizon: int = 1,
+    costs: CostModel | None = None,
 ) -> BacktestResult:
     """Trade ``predictions[column]`` (see the module docstring for books, holding, timing, turnover and costs).
 
@@ -249,11 +271,15 @@ def backtest(
     pos = positions_from_predictions(predictions, column, mode=mode, long_only=long_only, cap=cap)
     pos = pos.merge(_returns(predictions), on=["date", "ticker"], how="left")
     name = column + NEUTRAL_SUFFIX if mode == "neutral" else column
-    return simulate(pos, cost_bps, name=name, fold=fold, horizon=horizon)
+    return simulate(pos, cost_bps, name=name, fold=fold, horizon=horizon, costs=costs)
 
 
 def buy_and_hold(
-    predictions: pd.DataFrame, cost_bps: float = 5.0, fold: str | None = None, horizon: int = 1
+    predictions: pd.DataFrame,
+    cost_bps: float | None = None,
+    fold: str | None = None,
+    horizon: int = 1,
+    costs: CostModel | None = None,
 ) -> BacktestResult:
     """Equal weight long every ticker of the day: each day's new book is w = 1/N_t, held in tranches like any book.
 
@@ -264,19 +290,20 @@ def buy_and_hold(
     validate_predictions(predictions, (), fold, horizon)
     pos = _returns(predictions).copy()
     pos["weight"] = 1.0 / pos.groupby("date")["ticker"].transform("size")
-    return simulate(pos, cost_bps, name=BUY_AND_HOLD, fold=fold, horizon=horizon)
+    return simulate(pos, cost_bps, name=BUY_AND_HOLD, fold=fold, horizon=horizon, costs=costs)
 
 
 def backtest_all(
     predictions: pd.DataFrame,
     columns: Sequence[str] = PREDICTORS,
-    cost_bps: float = 5.0,
+    cost_bps: float | None = None,
     mode: str = "sign",
     long_only: bool = False,
     cap: float = 1.0,
     fold: str | None = None,
     horizon: int = 1,
     books: Sequence[str] = BOOKS,
+    costs: CostModel | None = None,
 ) -> dict[str, BacktestResult]:
     """Every predictor column's books and buy-and-hold's, side by side on the same rows: name → result.
 
@@ -293,16 +320,15 @@ def backtest_all(
     if unknown or isinstance(books, str):
         raise ValueError(f"books must be a sequence drawn from {BOOKS}, got {books!r}")
     validate_predictions(predictions, tuple(columns), fold, horizon)
+    costs = resolve(costs, cost_bps)
     out: dict[str, BacktestResult] = {}
     if "sign" in books:
         for c in columns:
             out[c] = backtest(
-                predictions, c, cost_bps=cost_bps, mode=mode, long_only=long_only, cap=cap, fold=fold, horizon=horizon
+                predictions, c, mode=mode, long_only=long_only, cap=cap, fold=fold, horizon=horizon, costs=costs
             )
     if "neutral" in books:
         for c in columns:
-            out[c + NEUTRAL_SUFFIX] = backtest(
-                predictions, c, cost_bps=cost_bps, mode="neutral", fold=fold, horizon=horizon
-            )
-    out[BUY_AND_HOLD] = buy_and_hold(predictions, cost_bps=cost_bps, fold=fold, horizon=horizon)
+            out[c + NEUTRAL_SUFFIX] = backtest(predictions, c, mode="neutral", fold=fold, horizon=horizon, costs=costs)
+    out[BUY_AND_HOLD] = buy_and_hold(predictions, fold=fold, horizon=horizon, costs=costs)
     return out

@@ -85,6 +85,7 @@ import numpy as np
 import pandas as pd
 import talib
 
+from fin_pipeline.backtest.costs import cost_inputs
 from fin_pipeline.sources.base import REQUIRED_COLUMNS
 from fin_pipeline.sources.execution import LAG, executable_returns, resolve_execution, target_span
 
@@ -362,8 +363,10 @@ def build_feature_frame(
     candles: pd.DataFrame, ticker: str, horizon: int = 1, window: int = WINDOW, execution: str | None = None
 ) -> pd.DataFrame:
     """What ``feature_windows`` stores for one ticker: ``timestamp``, the 40 columns, ``target``,
-    ``next_return``, ``window_ok``; ``attrs`` carries ``execution`` and ``untradable`` (ticker-days whose
-    execution price is missing or not positive: not traded).
+    ``next_return``, ``window_ok``, and the trading-cost inputs of each day
+    (:func:`~fin_pipeline.backtest.costs.cost_inputs`: half_spread, sigma, adv, from that day's candles and earlier
+    ones only), which the books read beside the predictions; ``attrs`` carries ``execution`` and ``untradable``
+    (ticker-days whose execution price is missing or not positive: not traded).
 
     Raises :class:`FeatureError` (naming the ticker and the count) when there are fewer candles than
     :func:`min_candles` (warm-up + one window + h + L), or when OHLCV holds NaN; ``ExecutionError`` (naming the
@@ -389,6 +392,8 @@ def build_feature_frame(
     frame["next_return"] = returns.next_return
     frame["window_ok"] = ok
     frame.attrs.update(execution=execution, untradable=returns.untradable)
+    for column, values in cost_inputs(candles).items():
+        frame[column] = values.to_numpy()
     return frame
 
 

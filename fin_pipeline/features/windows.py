@@ -25,6 +25,11 @@ target     float32                 target of the last row: ``targets[k + 29]``
 ``next_returns`` holds each row's one-day executable return (``WindowSet.next_return(positions)``) and
 ``execution`` the convention the targets and those returns follow (:mod:`fin_pipeline.sources.execution`).
 
+Beside the features, ``costs`` holds each row's trading-cost inputs (``COST_INPUTS``: half_spread, sigma, adv; see
+:mod:`fin_pipeline.backtest.costs`), computed from that day's candles and earlier ones only. They are not model
+inputs: the books read the row of the decision day (a window's last row) to charge its trades. A feature file
+written before they existed gives NaN there; only the ``spread_impact`` cost model minds.
+
 A usable window ends on a row flagged ``window_ok`` by the feature step (30 finite feature rows, a known
 target and a known one-day return) at least 29 rows after its ticker's first row. Folds pick windows by the
 date of their last row: ``positions = ws.select(start, end)``, then ``ws.X(positions)`` (B, 30, 40) and
@@ -45,6 +50,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.lib.stride_tricks import sliding_window_view
 
+from fin_pipeline.backtest.costs import COST_INPUTS
 from fin_pipeline.features.indicators import FEATURE_COLUMNS, FEATURE_VERSION, WINDOW, FeatureError
 from fin_pipeline.sources.base import NEW_YORK
 from fin_pipeline.sources.execution import check_execution, resolve_execution
@@ -69,6 +75,20 @@ class WindowSet:
     # day held, ``next_return`` of the feature rows), and the execution the targets and it were computed under.
     next_returns: np.ndarray | None = None
     execution: str = "close"  # what a WindowSet assembled without one holds: the targets of before the setting
+    costs: np.ndarray | None = None  # (T, len(COST_INPUTS)) float64, read-only: each row's cost inputs (NaN: none)
+
+    def cost_rows(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The cost inputs of the rows ``rows`` (positions into ``values``), by column; NaN where not recorded."""
+        rows = np.asarray(rows, dtype=np.intp)
+        if self.costs is None:
+            return {c: np.full(len(rows), np.nan) for c in COST_INPUTS}
+        return {c: self.costs[rows, j] for j, c in enumerate(COST_INPUTS)}
+
+    def tickers_without_costs(self) -> list[str]:
+        """Tickers whose feature rows carry no cost inputs at all (files written before they existed)."""
+        if self.costs is None:
+            return list(self.spans)
+        return [t for t, (a, b) in self.spans.items() if b > a and np.isnan(self.costs[a:b]).all()]
 
     def __len__(self) -> int:
         return len(self.index)
@@ -155,6 +175,7 @@ def _assemble(
     days = np.empty(most, dtype="datetime64[ns]")
     codes = np.empty(most, dtype=np.int16 if len(sizes) < 2**15 else np.int32)
     row_dates = np.empty(total, dtype="datetime64[ns]")
+    costs = np.full((total, len(COST_INPUTS)), np.nan)  # NaN stays where a file has no cost inputs
     start = used = 0
     for code, (ticker, rows) in enumerate(sizes.items()):
         frame = load(ticker)
@@ -169,6 +190,8 @@ def _assemble(
         values[start:end] = frame[list(feature_columns)].to_numpy(dtype=np.float32)
         targets[start:end] = frame["target"].to_numpy(dtype=np.float32)
         next_returns[start:end] = frame["next_return"].to_numpy(dtype=np.float32)
+        if all(c in frame.columns for c in COST_INPUTS):
+            costs[start:end] = frame[list(COST_INPUTS)].to_numpy(dtype=np.float64)
         # Usable: flagged ok, and the window starts inside this ticker (never across a boundary).
         ends = np.flatnonzero(frame["window_ok"].to_numpy(dtype=bool))
         ends = ends[ends >= window - 1]
@@ -199,8 +222,19 @@ def _assemble(
         copy=False,
     )
     row_dates.flags.writeable = False
+    costs.flags.writeable = False
     return WindowSet(
-        values, targets, windows, index, spans, window, tuple(feature_columns), row_dates, next_returns, execution
+        values,
+        targets,
+        windows,
+        index,
+        spans,
+        window,
+        tuple(feature_columns),
+        row_dates,
+        next_returns=next_returns,
+        execution=execution,
+        costs=costs,
     )
 
 

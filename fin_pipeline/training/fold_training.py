@@ -132,7 +132,8 @@ def window_rows(ws: WindowSet, positions: np.ndarray) -> pd.DataFrame:
 
     ``next_return`` is the one-day executable log return of the window's last row under ``ws.execution`` (for
     ``next_open``: open t+1 to open t+2): what a book decided on that row earns on its first day held. With h = 1
-    it equals ``target``.
+    it equals ``target``. Then the cost inputs of the window's last row (the decision day;
+    :data:`~fin_pipeline.backtest.costs.COST_INPUTS`), which the books charge trades with.
     """
     positions = np.asarray(positions)
     idx = ws.index.set_index("window").loc[positions]
@@ -143,6 +144,7 @@ def window_rows(ws: WindowSet, positions: np.ndarray) -> pd.DataFrame:
             "window": positions,
             "target": idx["target"].to_numpy(np.float64),
             "next_return": ws.next_return(positions),
+            **ws.cost_rows(positions + ws.window - 1),
         }
     )
 

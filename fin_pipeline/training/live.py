@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from fin_pipeline.backtest.costs import COST_INPUTS, CostModel
 from fin_pipeline.backtest.strategy import positions_from_predictions, simulate
 from fin_pipeline.features.windows import WindowSet, latest_windows
 from fin_pipeline.sources.calendar import nyse_sessions
@@ -120,20 +121,24 @@ def make_forecast(ws: WindowSet, checkpoint_path: Path) -> tuple[pd.DataFrame, d
     return out[list(FORECAST_COLUMNS)].sort_values("ticker", ignore_index=True), missing
 
 
-def score_forecasts(forecasts: pd.DataFrame, ws: WindowSet, horizon: int = 1, cost_bps: float = 5.0) -> pd.DataFrame:
+def score_forecasts(
+    forecasts: pd.DataFrame, ws: WindowSet, horizon: int = 1, costs: CostModel | None = None
+) -> pd.DataFrame:
     """The paper-trading record of the forecasts whose targets are realized in ``ws``, one row per forecast day.
 
     Columns: ``as_of``, ``forecast_date``, ``tickers``, ``ic`` (Pearson correlation across tickers of the
     prediction and the realized h-day executable log return, the target), ``hit_rate`` (share of tickers whose
     predicted sign was right), and per book ``net_<book>`` (the day's net return of the book as the backtest
-    computes it: weights held for h days in tranches from the execution's entry, costs on turnover) and
-    ``equity_<book>`` (the cumulative product of 1 + net).
+    computes it: weights held for h days in tranches from the execution's entry, charged by ``costs`` on the trades
+    with the cost inputs of the forecast's as-of day; None: flat at the default bps) and ``equity_<book>`` (the
+    cumulative product of 1 + net).
     """
     if forecasts.empty:
         return pd.DataFrame()
     realized = ws.index[["ticker", "date", "window", "target"]].rename(columns={"date": "as_of"})
     realized = realized.assign(ticker=realized["ticker"].astype(str))
     realized["next_return"] = ws.next_return(realized["window"].to_numpy())
+    realized = realized.assign(**ws.cost_rows(realized["window"].to_numpy() + ws.window - 1))  # as of the as-of day
     rows = forecasts.merge(realized, on=["ticker", "as_of"], how="inner")
     if rows.empty:
         return pd.DataFrame()
@@ -150,10 +155,10 @@ def score_forecasts(forecasts: pd.DataFrame, ws: WindowSet, horizon: int = 1, co
         }
     )
     for book, column in RECORD_BOOKS.items():
-        positions = rows[["as_of", "ticker", column, "target", "next_return"]].rename(
+        positions = rows[["as_of", "ticker", column, "target", "next_return", *COST_INPUTS]].rename(
             columns={"as_of": "date", column: "weight"}
         )
-        result = simulate(positions, cost_bps=cost_bps, name=book, horizon=horizon)
+        result = simulate(positions, name=book, horizon=horizon, costs=costs)
         daily = result.daily.set_index("date")
         record[f"net_{book}"] = daily["net_return"]
         record[f"equity_{book}"] = daily["equity"]

@@ -6,6 +6,7 @@ from dagster import DagsterInstance, materialize
 
 from fin_pipeline.assets.candles import raw_candles
 from fin_pipeline.assets.features import FEATURE_CHECKS, feature_windows
+from fin_pipeline.backtest.costs import COST_INPUTS
 from fin_pipeline.features.indicators import FEATURE_COLUMNS, FEATURE_VERSION, WARMUP, WINDOW, min_candles
 from fin_pipeline.features.windows import load_window_set
 from fin_pipeline.resources import DataStore, SyntheticMarketResource
@@ -62,7 +63,7 @@ def test_materializes_features_after_candles_with_passing_checks(tmp_path):
 
     path = tmp_path / "data" / "feature_windows" / "AAPL.parquet"
     frame, file_meta = read_parquet(path)
-    assert list(frame.columns) == ["timestamp", *FEATURE_COLUMNS, "target", "next_return", "window_ok"]
+    assert list(frame.columns) == ["timestamp", *FEATURE_COLUMNS, "target", "next_return", "window_ok", *COST_INPUTS]
     assert (frame[list(FEATURE_COLUMNS)].dtypes == np.float32).all() and frame["window_ok"].dtype == bool
     assert file_meta["ticker"] == "AAPL" and file_meta["window"] == WINDOW and file_meta["horizon"] == 1
     assert file_meta["feature_version"] == FEATURE_VERSION and file_meta["feature_columns"] == list(FEATURE_COLUMNS)
@@ -129,7 +130,10 @@ def test_a_leaking_feature_fails_the_blocking_look_ahead_check(tmp_path, monkeyp
         close = candles["close"]
         return compute_features(candles).assign(tomorrow=(close.shift(-1) / close).to_numpy())
 
-    monkeypatch.setattr(module, "lookahead_violations", lambda c, cuts: lookahead_violations(c, leaky, cuts))
+    # the asset checks the features and the cost inputs, each in one call: both see the leaky features here
+    monkeypatch.setattr(
+        module, "lookahead_violations", lambda c, compute=None, cuts=None: lookahead_violations(c, leaky, cuts)
+    )
     result = run(tmp_path)
     assert not result.success  # blocking: nothing downstream would run on leaking features
     (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_look_ahead"]

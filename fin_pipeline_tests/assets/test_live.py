@@ -12,6 +12,7 @@ import torch
 from dagster import DagsterInstance, materialize
 
 from fin_pipeline.assets.live import live_record
+from fin_pipeline.backtest.costs import cost_inputs
 from fin_pipeline.definitions import build_definitions
 from fin_pipeline.resources import DataStore, SyntheticMarketResource
 from fin_pipeline.settings import load_settings
@@ -119,20 +120,27 @@ def test_the_record_scores_a_forecast_once_its_target_is_realized(nights):
     # Independently: the realized log return from the stored raw candles (open of the forecast date to the next
     # open: the default execution), and the stored predictions.
     forecast, _ = read_parquet(root / "forecasts" / f"{NIGHTS[0][1]}.parquet")
-    realized = {}
+    realized, inputs = {}, {}
+    as_of = pd.Timestamp(NIGHTS[0][0]).date()
     for t in TICKERS:
         bars, _ = read_parquet(root / "raw_candles" / f"{t}.parquet")
-        opens = bars.set_index(bars["timestamp"].dt.tz_convert("America/New_York").dt.date)["open"]
+        day = bars.set_index(bars["timestamp"].dt.tz_convert("America/New_York").dt.date)
+        opens = day["open"]
         realized[t] = np.log(opens[pd.Timestamp(NIGHTS[1][0]).date()] / opens[pd.Timestamp(NIGHTS[0][1]).date()])
+        inputs[t] = cost_inputs(bars).set_axis(day.index).loc[as_of]  # as of the forecast's close
     r = forecast["ticker"].map(realized).to_numpy()
     p = forecast["model"].to_numpy()
     row = rec.iloc[0]
     assert row["ic"] == pytest.approx(np.corrcoef(p, r)[0, 1], abs=1e-6)
     assert row["hit_rate"] == pytest.approx(np.mean(np.sign(p) == np.sign(r)))
+    costs = load_settings().costs  # the default: half-spread + square-root impact at $10M
+    x = pd.DataFrame([inputs[t] for t in forecast["ticker"]])
+    half = np.maximum(x["half_spread"].to_numpy(), costs.spread_floor_bps / 1e4)
     for book in ("sign", "long_only", "neutral"):
-        w = forecast[f"weight_{book}"].to_numpy()
-        # one day of a new book: its gross return, less 5 bps on the turnover of entering it (sum |w|)
-        expected = np.sum(w * np.expm1(r)) - np.abs(w).sum() * 5e-4
+        w = np.abs(forecast[f"weight_{book}"].to_numpy())
+        # one day of a new book: its gross return, less the cost of entering it, Σ|w|(s + kσ√(|w|C/ADV))
+        impact = costs.impact_k * x["sigma"].to_numpy() * np.sqrt(w * costs.capital / x["adv"].to_numpy())
+        expected = np.sum(forecast[f"weight_{book}"].to_numpy() * np.expm1(r)) - np.sum(w * (half + impact))
         assert row[f"net_{book}"] == pytest.approx(expected, abs=1e-6)
         assert row[f"equity_{book}"] == pytest.approx(1 + expected, abs=1e-6)
 

@@ -14,6 +14,7 @@ import torch
 from dagster import DagsterEventType, DagsterInstance, build_schedule_context, build_sensor_context
 
 from fin_pipeline.definitions import build_definitions
+from fin_pipeline.features.indicators import FEATURE_COLUMNS
 from fin_pipeline.resources import DataStore, SyntheticMarketResource
 from fin_pipeline.schedules import nightly_retrain, nightly_retrain_followup
 from fin_pipeline.settings import load_settings
@@ -142,9 +143,7 @@ def test_no_leakage_in_any_fold(full_run):
             )
         )
     )
-    columns = [
-        c for c in next(iter(frames.values())).columns if c not in ("timestamp", "target", "next_return", "window_ok")
-    ]
+    columns = list(FEATURE_COLUMNS)  # the model's inputs (the files also hold the target and the cost inputs)
     for fold in FOLDS:
         b = read_json(root / "folds" / f"{fold}.json")
         day = {k: dt.date.fromisoformat(b[k]) for k in b if k.endswith(("_start", "_end"))}
@@ -377,6 +376,29 @@ def test_report_backtests_the_stitched_series_and_draws_pictures(full_run):
     (report,) = results[-1].asset_materializations_for_node("walk_forward_report")
     assert report.metadata["equity"].value.startswith("![equity_curve](data:image/png;base64,")
     assert "Ranking skill" in report.metadata["verdict"].value
+    # Capacity under the default cost model: at its $10M the model's book is the one in the stitched table.
+    assert "## Capacity: the model's books at other capitals" in text and "C→0 (spread only)" in text
+    assert report.metadata["model_sharpe_at_10M"].value == pytest.approx(table.loc["model", "sharpe"])
+    assert "Corwin–Schultz" in report.metadata["costs"].value and "capacity" in report.metadata
+
+
+def test_a_fold_scored_before_the_cost_inputs_existed_is_refused_by_the_report(full_run, tmp_path):
+    from fin_pipeline.backtest.costs import COST_INPUTS
+    from fin_pipeline.storage import read_parquet_meta, write_parquet
+
+    root, _, _ = full_run
+    data = tmp_path / "data"
+    shutil.copytree(root, data)
+    path = data / "metrics" / FOLDS[1] / "predictions.parquet"
+    frame, _ = read_parquet(path)
+    write_parquet(frame.drop(columns=list(COST_INPUTS)), path, meta=read_parquet_meta(path))  # an older scoring
+    before = (data / "reports" / "report.md").read_bytes()
+    result = run(make_defs(data), "report_job")
+    assert not result.success
+    message = failure_message(result)
+    assert f"the folds ['{FOLDS[1]}'] were scored before the cost inputs existed" in message
+    assert "rematerialize feature_windows, then fold_metrics" in message
+    assert (data / "reports" / "report.md").read_bytes() == before  # refused before any write
 
 
 def test_an_uneven_csv_universe_runs_end_to_end(tmp_path):

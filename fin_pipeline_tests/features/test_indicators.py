@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fin_pipeline.backtest.costs import COST_INPUTS
 from fin_pipeline.features import indicators
 from fin_pipeline.features.indicators import (
     FEATURE_COLUMNS,
@@ -76,8 +77,10 @@ def test_target_is_the_log_return_to_close_h_days_later(candles):
 @pytest.mark.parametrize("horizon", [1, 5])
 def test_window_ok_marks_full_finite_windows_with_a_known_target(candles, horizon, execution):
     frame = build_feature_frame(candles, "AAPL", horizon=horizon, execution=execution)
-    assert list(frame.columns) == ["timestamp", *FEATURE_COLUMNS, "target", "next_return", "window_ok"]
+    assert list(frame.columns) == ["timestamp", *FEATURE_COLUMNS, "target", "next_return", "window_ok", *COST_INPUTS]
     assert frame["timestamp"].equals(candles["timestamp"])
+    # the trading-cost inputs ride along, every one finite on a usable row (the warm-up covers their windows)
+    assert np.isfinite(frame.loc[frame["window_ok"], list(COST_INPUTS)].to_numpy()).all()
     lag = 0 if execution == "close" else 1  # the book enters the session after the decision
     ok = frame["window_ok"].to_numpy()
     expected = np.zeros(len(candles), dtype=bool)
