@@ -244,8 +244,11 @@ def fold_metrics(context: AssetExecutionContext, store: DataStore) -> Materializ
             "test_start": str(fold.test_start),
             "test_end": str(fold.test_end),
             "ridge_alpha": chosen["ridge_alpha"],
+            "ridge_edge_hits": chosen["ridge_edge_hits"],  # its choice sat on the grid's edge: grid extended
+            "ridge_at_limit": chosen["ridge_at_limit"],
             "verdict": MetadataValue.md("\n\n".join(scores.verdict)),
             "metrics": MetadataValue.md(markdown_table(scores.forecasts[FORECAST_COLUMNS])),
-            "backtest": MetadataValue.md(markdown_table(scores.backtest[BACKTEST_COLUMNS])),
+            # No DSR per fold: it belongs to the stitched record, deflated by the store's trials (the report).
+            "backtest": MetadataValue.md(markdown_table(scores.backtest[[c for c in BACKTEST_COLUMNS if c != "dsr"]])),
         }
     )

@@ -25,6 +25,7 @@ from fin_pipeline.backtest.tearsheets import (
     write_tearsheets,
 )
 from fin_pipeline.report import FoldResult, write_report
+from fin_pipeline.report_text import provenance_for
 from fin_pipeline.storage import read_parquet
 from fin_pipeline.training.evaluation import information_coefficient, rank_information_coefficient
 
@@ -84,7 +85,8 @@ def fold_results(record: pd.DataFrame) -> list[FoldResult]:
 def report(tmp_path_factory):
     """One write_report on a stitched record of 4 folds × 63 days × 8 tickers, with every tear sheet."""
     out = tmp_path_factory.mktemp("report")
-    return write_report(fold_results(synthetic_record()), out), out
+    header = provenance_for(["synthetic"] * len(TICKERS), TICKERS)
+    return write_report(fold_results(synthetic_record()), out, provenance=header), out
 
 
 # --------------------------------------------------------------------------------------- files and links ---
