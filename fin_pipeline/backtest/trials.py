@@ -54,6 +54,10 @@ def trial_configuration(
     specs = {_canonical({k: v for k, v in spec.items() if k not in NOT_A_CHOICE}) for spec in train_specs}
     if not specs:
         raise ValueError("trial_configuration: no fold's training specification given")
+    fold_bounds = list(fold_bounds)
+    for bounds in fold_bounds:
+        if missing := [k for k in FOLD_RULES if k not in bounds]:
+            raise ValueError(f"trial_configuration: fold {bounds.get('fold')!r} has no {missing} in its boundaries")
     rules = {_canonical({k: bounds[k] for k in FOLD_RULES}) for bounds in fold_bounds}
     if len(rules) != 1:
         raise ValueError(f"trial_configuration: the folds disagree on their rules {sorted(rules)}; one record has one")
@@ -137,18 +141,22 @@ class TrialRegistry:
         return {book: [t.sharpe(book) for t in trials] for book in TRIAL_BOOKS}
 
 
-def describe(trials: Sequence[Trial], current: str) -> str:
-    """One line for the report: "N trial(s)" and what they were, the current one marked."""
+def describe(trials: Sequence[Trial], current: str, shown: int = 10) -> str:
+    """One line for the report: "N trial(s)" and what they were (the first ``shown``, the current one always),
+    the current one marked."""
     n = len(trials)
+    listed = [t for t in trials if t.key == current] + [t for t in trials if t.key != current][: shown - 1]
     parts = []
-    for t in trials:
+    for t in listed:
         models = "+".join(sorted({s.get("model", "?") for s in t.configuration["training"]}))
         losses = "+".join(sorted({s.get("loss", "?") for s in t.configuration["training"]}))
         sharpe = t.sharpe(TRIAL_BOOKS[0])
-        shown = f"{sharpe:.2f}" if math.isfinite(sharpe) else "undefined"
+        shown_sharpe = f"{sharpe:.2f}" if math.isfinite(sharpe) else "undefined"
         mark = " (this record)" if t.key == current else ""
-        parts.append(f"`{t.key}` {models}/{losses}, h = {t.configuration['folds']['horizon']}, Sharpe {shown}{mark}")
-    return f"{n} trial{'s' if n != 1 else ''}: " + "; ".join(parts)
+        horizon = t.configuration["folds"]["horizon"]
+        parts.append(f"`{t.key}` {models}/{losses}, h = {horizon}, Sharpe {shown_sharpe}{mark}")
+    more = f"; and {n - len(listed)} more in the registry" if n > len(listed) else ""
+    return f"{n} trial{'s' if n != 1 else ''}: " + "; ".join(parts) + more
 
 
 def _canonical(obj: Any) -> str:
