@@ -231,7 +231,8 @@ def write_report(
     write_parquet(folds_df, out / "folds.parquet")
     write_parquet(per_fold, out / "fold_summary.parquet")
     record_text = [record_line(record)] if record is not None else []
-    meta = {"verdict": scores.verdict, "record": record_text, "header": provenance.lines(), "trials": trial_text}
+    selection = sharpe_line(scores, trial_text)
+    meta = {"verdict": scores.verdict, "record": record_text, "header": provenance.lines(), "sharpe": selection}
     write_parquet(scores.forecasts.reset_index(), out / "overall_metrics.parquet", meta=meta)
     write_parquet(stitched, out / "oos_predictions.parquet")
     write_parquet(scores.backtest.reset_index(), out / "backtest.parquet")
@@ -265,7 +266,7 @@ def write_report(
         "# Walk-forward report\n\n"
         + "".join(f"{line}  \n" for line in provenance.lines())
         + "\n"
-        + "".join(f"{line}\n\n" for line in [*scores.verdict, sharpe_line(scores, trial_text), *record_text])
+        + "".join(f"{line}\n\n" for line in [*scores.verdict, selection, *record_text])
         + f"{len(folds)} folds, {len(stitched)} out-of-sample predictions ({span}), target horizon h = {horizon}. "
         "Every number below is on **test** blocks, read once after training; early stopping, the best epoch and "
         "ridge's penalty were chosen on each fold's **tuning** block.\n\n"
