@@ -218,6 +218,7 @@ def run_direct(
 ) -> tuple[float, dict[str, float]]:
     """The same work as (A) without Dagster; (seconds, seconds per stage)."""
 
+    from fin_pipeline.backtest.trials import TrialRegistry
     from fin_pipeline.features.indicators import (
         FEATURE_COLUMNS,
         FEATURE_VERSION,
@@ -229,6 +230,7 @@ def run_direct(
     from fin_pipeline.features.lookahead import default_cuts, lookahead_violations
     from fin_pipeline.features.windows import load_window_set
     from fin_pipeline.report import FoldResult, append_only_check, stitch, write_report
+    from fin_pipeline.report_text import provenance_for
     from fin_pipeline.resources import DataStore
     from fin_pipeline.scoring import score_fold
     from fin_pipeline.settings import load_settings
@@ -313,7 +315,9 @@ def run_direct(
         stages["train_fold"] += clock() - t_fit
         best = publish_checkpoints(workdir, model_dir)
         t3 = clock()
-        scores, pred, _ = score_fold(ws, fold, stats, best, store.metrics_dir(fold.fold), costs=load_settings().costs)
+        scores, pred, chosen = score_fold(
+            ws, fold, stats, best, store.metrics_dir(fold.fold), costs=load_settings().costs
+        )
         t4 = clock()
         results.append(
             FoldResult(
@@ -324,6 +328,8 @@ def run_direct(
                 scores.backtest.reset_index(),
                 scores.comparison,
                 outcome.history,
+                baselines=chosen,
+                train_spec=dataclasses.asdict(train_spec),
             )
         )
         stages["folds"] += t1 - t0
@@ -336,8 +342,11 @@ def run_direct(
     # The report from the in-memory fold results (the asset re-reads them from the fold files); the same
     # library call as walk_forward_report.
     t0 = clock()
+    costs = load_settings().costs
+    header = provenance_for(["synthetic"] * len(work.tickers), work.tickers, ws.execution, costs)
+    registry = TrialRegistry(store.trials_dir())  # the asset registers the record as a trial: so does this
     record = append_only_check(None, stitch(results))
-    write_report(results, store.report_dir(), record=record, costs=load_settings().costs)  # a first report
+    write_report(results, store.report_dir(), record=record, costs=costs, provenance=header, registry=registry)
     stages["report"] += clock() - t0
     return clock() - t_start, dict(stages)
 

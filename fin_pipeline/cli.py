@@ -368,6 +368,7 @@ def _after_run(stopper, instance, run_id: str) -> None:
 
 
 def _print_report(report_dir: Path) -> int:
+    from fin_pipeline.backtest.trials import TRIAL_BOOKS
     from fin_pipeline.report import BACKTEST_COLUMNS, FORECAST_COLUMNS
     from fin_pipeline.reporting import text_table
     from fin_pipeline.storage import read_parquet, read_parquet_meta
@@ -376,6 +377,10 @@ def _print_report(report_dir: Path) -> int:
     summary, _ = read_parquet(report_dir / "fold_summary.parquet")
     overall, _ = read_parquet(report_dir / "overall_metrics.parquet")
     backtest, _ = read_parquet(report_dir / "backtest.parquet")
+    meta = read_parquet_meta(report_dir / "overall_metrics.parquet")
+    print()
+    for line in meta.get("header", []):  # what the numbers rest on: source, universe, execution, costs
+        print(line.replace("**", ""))
     print("\nFolds (training | gap | tuning | gap | test; every figure below is on the test blocks):\n")
     print(text_table(folds))
     print("\nThe model per fold (IC with its Newey-West t; dm_p: Diebold-Mariano p against the best baseline):\n")
@@ -383,15 +388,16 @@ def _print_report(report_dir: Path) -> int:
     print("\nAll folds stitched out of sample:\n")
     print(text_table(overall[["predictor", *FORECAST_COLUMNS]]))
     print("\nBooks of the stitched out-of-sample series (daily, net of costs; *_neutral: market-neutral rank books):\n")
-    print(text_table(backtest[["strategy", *BACKTEST_COLUMNS]]))
+    books = backtest[["strategy", *BACKTEST_COLUMNS]].astype(object)
+    books.loc[~books["strategy"].isin(TRIAL_BOOKS), "dsr"] = "not a trial"  # references nobody selected
+    print(text_table(books))
     if (report_dir / "capacity.parquet").is_file():
-        capacity, meta = read_parquet(report_dir / "capacity.parquet")
-        print(f"\nCapacity of the model's books (net of {meta['costs']}; the same trades at each capital):\n")
+        capacity, capacity_meta = read_parquet(report_dir / "capacity.parquet")
+        print(f"\nCapacity of the model's books (net of {capacity_meta['costs']}; the same trades at each capital):\n")
         print(text_table(capacity))
-        print(f"\nNet Sharpe halves (against C→0) at: {meta['halving']}.")
+        print(f"\nNet Sharpe halves (against C→0) at: {capacity_meta['halving']}.")
     print()
-    meta = read_parquet_meta(report_dir / "overall_metrics.parquet")
-    for line in [*meta["verdict"], *meta.get("record", [])]:
+    for line in [*meta["verdict"], *([meta["sharpe"]] if "sharpe" in meta else []), *meta.get("record", [])]:
         print(line.replace("**", ""))
     print(f"\nReport: {report_dir / 'report.md'}")
     print(f"Pictures: {', '.join(str(p) for p in sorted(report_dir.glob('*.png')))}")

@@ -19,6 +19,9 @@ from fin_pipeline.backtest.capacity import Capacity, book_capacities, capacity_t
 from fin_pipeline.backtest.costs import CostModel
 from fin_pipeline.backtest.plots import drawdown_png, equity_curve_png, learning_curves_png
 from fin_pipeline.backtest.tearsheets import TearSheets, markdown_section, write_tearsheets
+from fin_pipeline.backtest.trials import TRIAL_BOOKS, TrialRegistry
+from fin_pipeline.provenance import Provenance
+from fin_pipeline.report_text import deflate, ridge_line, sharpe_line, trial_configuration_of
 from fin_pipeline.reporting import markdown_table
 from fin_pipeline.scoring import PREDICTORS, Scores, score_predictions
 from fin_pipeline.sources.execution import describe
@@ -32,6 +35,7 @@ BACKTEST_COLUMNS = [
     "sharpe_se",
     "sharpe_ci_low",
     "sharpe_ci_high",
+    "lags",
     "psr",
     "dsr",
     "max_drawdown",
@@ -71,6 +75,8 @@ class FoldResult:
     backtest: pd.DataFrame  # one row per strategy (column ``strategy``): risk metrics and Sharpe statistics
     comparison: dict[str, Any]  # the model against the best baseline and zero (Diebold–Mariano)
     history: list[dict[str, Any]]  # the trainer's per-epoch records (val_loss = the tuning loss)
+    baselines: dict[str, Any] | None = None  # what the baselines chose on the tuning block (ridge's α, edge hits)
+    train_spec: dict[str, Any] | None = None  # the checkpoint's training specification: the trial's configuration
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +115,9 @@ def fold_table(folds: list[FoldResult]) -> pd.DataFrame:
 
 def per_fold_table(folds: list[FoldResult]) -> pd.DataFrame:
     """One row per fold: the model's IC with its statistics, the best baseline's IC, the Diebold–Mariano p against
-    it, and the model's Sharpe (sign and neutral books) with its standard error, PSR and DSR."""
+    it, the model's Sharpe (sign and neutral books) with its standard error and PSR, and ridge's penalty with the
+    times its choice sat on the edge of its grid (which was then extended). DSR belongs to the stitched record,
+    deflated by the store's trials."""
     rows = []
     for f in folds:
         fc, bt = f.forecasts.set_index("predictor"), f.backtest.set_index("strategy")
@@ -127,9 +135,10 @@ def per_fold_table(folds: list[FoldResult]) -> pd.DataFrame:
                 "sharpe": bt.loc["model", "sharpe"],
                 "sharpe_se": bt.loc["model", "sharpe_se"],
                 "psr": bt.loc["model", "psr"],
-                "dsr": bt.loc["model", "dsr"],
                 "neutral_sharpe": bt.loc["model_neutral", "sharpe"],
                 "buy_hold_sharpe": bt.loc[BUY_AND_HOLD, "sharpe"],
+                "ridge_alpha": (f.baselines or {}).get("ridge_alpha"),
+                "ridge_edge_hits": (f.baselines or {}).get("ridge_edge_hits"),
             }
         )
     return pd.DataFrame(rows)
@@ -208,6 +217,9 @@ def write_report(
     live_picture: Path | None = None,
     tearsheets: bool = True,
     costs: CostModel | None = None,
+    *,
+    provenance: Provenance,
+    registry: TrialRegistry | None = None,
 ) -> WalkForwardReport:
     """Stitch the folds' test blocks into one out-of-sample series, score it, and write its tables (Parquet),
     pictures (PNG), tear sheets (:mod:`fin_pipeline.backtest.tearsheets`: the model's predictions as an alpha
@@ -216,20 +228,29 @@ def write_report(
     beside the report): the paper-trading record of the live forecasts, a section of its own. ``tearsheets=False``
     leaves the tear sheets out (they cost seconds per book: a benchmark of the pipeline's own steps may skip them).
     ``costs``: how every book is charged (None: flat at the default bps); under ``spread_impact`` the report adds
-    the model's books' capacity (:mod:`fin_pipeline.backtest.capacity`)."""
+    the model's books' capacity (:mod:`fin_pipeline.backtest.capacity`). ``provenance``: the source, universe,
+    execution and costs, the report's first lines (and how it is scored). ``registry``: the store's trial
+    registry; this record is recorded in it as a trial and the model's books' DSR is deflated by every trial
+    there (without one, this record is the only trial: DSR = PSR)."""
     if not folds:
         raise ValueError("no folds to report on")
+    # The configuration is checked before anything is written (folds trained under different fold rules).
+    configuration = trial_configuration_of(folds, provenance) if registry is not None else None
     stitched = stitch(folds)
     scores = score_predictions(stitched, horizon, seed=seed, costs=costs)
+    scores, trial_text = deflate(scores, horizon, registry, configuration)
     folds_df, per_fold = fold_table(folds), per_fold_table(folds)
     forecasts = scores.forecasts[FORECAST_COLUMNS]
-    backtest = scores.backtest[BACKTEST_COLUMNS]
+    # DSR is the model's alone: the other books are references that nobody selected among trials.
+    backtest = scores.backtest[BACKTEST_COLUMNS].astype(object)
+    backtest.loc[~backtest.index.isin(TRIAL_BOOKS), "dsr"] = "not a trial"
 
     out = Path(out)
     write_parquet(folds_df, out / "folds.parquet")
     write_parquet(per_fold, out / "fold_summary.parquet")
     record_text = [record_line(record)] if record is not None else []
-    meta = {"verdict": scores.verdict, "record": record_text}
+    selection = sharpe_line(scores, trial_text)
+    meta = {"verdict": scores.verdict, "record": record_text, "header": provenance.lines(), "sharpe": selection}
     write_parquet(scores.forecasts.reset_index(), out / "overall_metrics.parquet", meta=meta)
     write_parquet(stitched, out / "oos_predictions.parquet")
     write_parquet(scores.backtest.reset_index(), out / "backtest.parquet")
@@ -268,7 +289,9 @@ def write_report(
     span = f"{stitched['date'].min():%Y-%m-%d} … {stitched['date'].max():%Y-%m-%d}"
     text = (
         "# Walk-forward report\n\n"
-        + "".join(f"{line}\n\n" for line in [*scores.verdict, *record_text])
+        + "".join(f"{line}  \n" for line in provenance.lines())
+        + "\n"
+        + "".join(f"{line}\n\n" for line in [*scores.verdict, selection, *record_text])
         + f"{len(folds)} folds, {len(stitched)} out-of-sample predictions ({span}), target horizon h = {horizon}, "
         f"execution {describe(folds[0].bounds.get('execution', 'close'))}: the target, the IC and every book use "
         "that return. "
@@ -276,16 +299,20 @@ def write_report(
         "ridge's penalty were chosen on each fold's **tuning** block.\n\n"
         f"## Folds: training | gap | tuning | gap | test\n\n{tables['folds']}\n\n"
         f"## The model per fold, with its statistics\n\n{tables['per_fold']}\n\n"
-        "IC: mean daily cross-sectional correlation; ICIR = mean / std of the daily IC; nw_t: Newey–West t of the "
+        + ridge_line(folds)
+        + "IC: mean daily cross-sectional correlation; ICIR = mean / std of the daily IC; nw_t: Newey–West t of the "
         "mean IC; dm_p: one-sided Diebold–Mariano p that the model's squared error is lower than the best "
-        "baseline's; PSR / DSR: probabilistic and deflated Sharpe ratios (the probability that the true Sharpe "
-        "exceeds 0, and exceeds the best of as many trials as books compared).\n\n"
+        "baseline's; sharpe_se and PSR (the probability that the true Sharpe exceeds 0) use a Newey–West (HAC) "
+        "variance with the lags of the backtest table.\n\n"
         f"## Forecasts, all folds stitched\n\n{tables['stitched']}\n\n"
         f"## Books, all folds stitched (net of costs: {books['model'].costs.describe()})\n\n{tables['backtest']}\n\n"
         "`model` is the directional sign book (long what is predicted up, short what is predicted down: it mixes "
         "market timing with stock selection); `model_neutral` is the market-neutral rank book (Σw = 0, "
         "Σ|w| = 1): stock selection alone, what IC measures. For h > 1 each day's book is held h days as "
-        "overlapping tranches.\n\n"
+        "overlapping tranches. sharpe_ci: the 95% interval sharpe ± 1.96 sharpe_se, Lo's (2002) standard error "
+        "with a Newey–West variance of `lags` lags (at least h − 1: overlapping tranches autocorrelate the daily "
+        "returns); DSR: the model's books only, deflated by every trial registered on this store (Bailey & "
+        "López de Prado 2014).\n\n"
         + capacity_section(capacities, tables.get("capacity"))
         + "".join(f"![{name}]({path.name})\n\n" for name, path in pictures.items())
         + (markdown_section(sheets) if sheets is not None else "")

@@ -14,6 +14,7 @@ from pathlib import Path
 from dagster import ConfigurableResource, EnvVar, Failure
 from pydantic import Field
 
+from fin_pipeline.backtest.trials import FOLDER
 from fin_pipeline.objectstore import LocalStore, S3Store, is_url, open_store
 from fin_pipeline.settings import Settings
 from fin_pipeline.sources.base import CandleSource
@@ -150,6 +151,11 @@ class DataStore(ConfigurableResource):
 
     def report_dir(self) -> Path:
         return self.local_root() / "reports"
+
+    def trials_dir(self) -> Path:
+        """The trial registry (:mod:`fin_pipeline.backtest.trials`): every configuration ever scored here. It
+        outlives any rebuild of the record: a trial once run stays counted."""
+        return self.local_root() / FOLDER
 
     def live_dir(self, forecast_date: str | None = None) -> Path:
         """``live/``, or the live model of one forecast date (``live/2026-11-30``)."""

@@ -2,30 +2,26 @@
 
 The same function scores one fold's test block (``fold_metrics``) and all folds stitched (the report), so a number
 in the UI, the CLI and ``report.md`` is computed once, one way. Each point estimate comes with how sure it is:
-IC with its Newey–West t and a bootstrap interval, each book's Sharpe with its standard error, PSR, DSR and a
-bootstrap interval, and the model against the best baseline by a Diebold–Mariano test
-(see :mod:`fin_pipeline.backtest.statistics` for the formulas and references).
+IC with its Newey–West t and a bootstrap interval, each book's Sharpe with its HAC standard error, interval and
+PSR, the model's books' DSR over the store's registered trials (:func:`with_trials`), and the model against the best
+baseline by a Diebold–Mariano test (see :mod:`fin_pipeline.backtest.statistics` and
+:mod:`fin_pipeline.backtest.sharpe` for the formulas and references).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from fin_pipeline.backtest import BUY_AND_HOLD, BacktestResult, backtest_all, summary_table
+from fin_pipeline.backtest import BacktestResult, backtest_all, summary_table
 from fin_pipeline.backtest.costs import CostModel
-from fin_pipeline.backtest.statistics import (
-    best_baseline_comparison,
-    default_lags,
-    diebold_mariano,
-    forecast_statistics,
-    sharpe_statistics,
-)
+from fin_pipeline.backtest.sharpe import sharpe_statistics
+from fin_pipeline.backtest.statistics import best_baseline_comparison, diebold_mariano, forecast_statistics
 from fin_pipeline.features.windows import WindowSet
 from fin_pipeline.reporting import format_value
 from fin_pipeline.storage import read_parquet, read_parquet_meta, write_parquet
@@ -38,7 +34,7 @@ from fin_pipeline.training.splits import FoldBoundaries
 PREDICTORS = ("model", *BASELINES)
 BOOKS = ("sign", "neutral")
 LEVEL = 0.05  # the significance level of every verdict in words
-SHARPE_STATS = ("sharpe_se", "psr", "dsr", "sharpe_ci_low", "sharpe_ci_high")
+SHARPE_STATS = ("sharpe_se", "psr", "dsr", "sharpe_ci_low", "sharpe_ci_high", "lags")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,18 +62,9 @@ def score_predictions(
     forecasts = forecasts.join(stats.drop(columns=["mean_ic", "rank_ic_mean"], errors="ignore"))
     books = backtest_all(predictions, PREDICTORS, fold=fold, horizon=horizon, books=BOOKS, costs=costs)
     table = summary_table(books)
-    trials = [name for name in books if name != BUY_AND_HOLD]  # every book compared is a trial (DSR)
-    trial_sharpes = table.loc[trials, "sharpe"].dropna().to_numpy()  # annualized, as sharpe_statistics takes them
-    rows = {
-        name: sharpe_statistics(
-            result.returns,
-            n_trials=len(trials),
-            trial_sharpes=trial_sharpes if len(trial_sharpes) >= 2 else None,
-            seed=seed,
-            lags=default_lags(len(result.returns), horizon),  # an h-day book's daily returns overlap
-        )
-        for name, result in books.items()
-    }
+    # DSR only where the trials are known (the stitched record against the trial registry, :func:`with_trials`);
+    # everything else here is the book's own: an h-day book's daily returns overlap, hence HAC with >= h - 1 lags.
+    rows = {name: sharpe_statistics(result.returns, horizon) for name, result in books.items()}
     table = table.join(pd.DataFrame.from_dict(rows, orient="index")[list(SHARPE_STATS)])
     comparison = {
         "vs_best": best_baseline_comparison(predictions, "model", BASELINES, horizon),
@@ -87,6 +74,26 @@ def score_predictions(
         "sharpe_neutral": {k: float(table.loc["model_neutral", k]) for k in ("sharpe", *SHARPE_STATS)},
     }
     return Scores(forecasts, table, books, comparison, verdict(comparison, forecasts))
+
+
+def with_trials(scores: Scores, trial_sharpes: Mapping[str, Sequence[float]], horizon: int) -> Scores:
+    """``scores`` with the DSR of the books in ``trial_sharpes`` (book → the annualized Sharpe ratio of every
+    registered trial, this record's included: N = its length, V = their per-day variance), by
+    :func:`~fin_pipeline.backtest.sharpe.sharpe_statistics`. Other books (baselines, zero, buy-and-hold: references,
+    not trials) keep no DSR (NaN). ``comparison["n_trials"]`` = N."""
+    counts = {len(v) for v in trial_sharpes.values()}
+    if len(counts) != 1:
+        raise ValueError(f"every book needs the same trials, got {sorted(counts)} Sharpe ratios")
+    table = scores.backtest.copy()
+    for book, sharpes in trial_sharpes.items():
+        table.loc[book, "dsr"] = sharpe_statistics(scores.books[book].returns, horizon, trial_sharpes=sharpes)["dsr"]
+    comparison = {
+        **scores.comparison,
+        "n_trials": counts.pop(),
+        "sharpe": {**scores.comparison["sharpe"], "dsr": float(table.loc["model", "dsr"])},
+        "sharpe_neutral": {**scores.comparison["sharpe_neutral"], "dsr": float(table.loc["model_neutral", "dsr"])},
+    }
+    return dataclasses.replace(scores, backtest=table, comparison=comparison)
 
 
 def _p(p: float) -> str:

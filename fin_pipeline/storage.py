@@ -45,6 +45,7 @@ _WRITERS = {
     "models": "trained_model",
     "metrics": "fold_metrics",
     "reports": "walk_forward_report",
+    "trials": "walk_forward_report",
 }
 
 

@@ -119,6 +119,7 @@ def test_main_job_runs_the_whole_chain_then_the_dagster_cli_reruns_one_fold(home
     assert "nw_t" in summary[2] and "dm_p" in summary[2] and "psr" in summary[2]
     assert "Ranking skill:" in out and "Against the best baseline" in out
     assert "Capacity of the model's books (net of half-spread (Corwin–Schultz" in out and "C→0 (spread only)" in out
+    assert "Source: simulated prices: no real market" in out and "DSR over 1 trial: " in out
     assert (home / "data" / "reports" / "report.md").is_file()
     jobs = sorted(runs_of(home), key=lambda run: str(run[0]))
     # the folds, tonight's forecast (2021-07-01, after the data's last day 2021-06-30), the tickers, the report

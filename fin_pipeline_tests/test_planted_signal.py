@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from fin_pipeline.backtest.costs import CostModel
 from fin_pipeline.features.indicators import build_feature_frame
 from fin_pipeline.features.windows import build_windows
 from fin_pipeline.report import FoldResult, write_report
+from fin_pipeline.report_text import provenance_for
 from fin_pipeline.scoring import score_fold
 from fin_pipeline.sources.synthetic import SyntheticMarket
 from fin_pipeline.training.walkforward import FoldSpec, TrainSpec, compute_folds, fit_fold_normalization, train_fold
@@ -37,7 +39,11 @@ def stitched_report(tmp_path, signal_ic: float, seed: int = 7):
         scores, pred, _ = score_fold(ws, fold, stats, outcome.best_path, tmp_path / "metrics" / fold.fold)
         f, b = scores.forecasts.reset_index(), scores.backtest.reset_index()
         results.append(FoldResult(fold.fold, fold.to_dict(), f, pred, b, scores.comparison, outcome.history))
-    return write_report(results, tmp_path / "report")
+    return write_report(
+        results,
+        tmp_path / "report",
+        provenance=provenance_for(["synthetic"] * len(TICKERS), TICKERS, "close", CostModel(cost_model="flat")),
+    )
 
 
 def test_a_planted_signal_is_found_by_the_model_and_reported(tmp_path):

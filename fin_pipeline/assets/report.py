@@ -20,13 +20,16 @@ from fin_pipeline.assets.live import live_record
 from fin_pipeline.assets.training import fold_metrics
 from fin_pipeline.assets.universe import data_fold_keys, load_universe
 from fin_pipeline.backtest import BUY_AND_HOLD
-from fin_pipeline.backtest.costs import COST_INPUTS, money
+from fin_pipeline.backtest.costs import COST_INPUTS, CostModel, money
 from fin_pipeline.backtest.tearsheets import links_markdown
+from fin_pipeline.backtest.trials import TrialRegistry
+from fin_pipeline.provenance import Provenance
 from fin_pipeline.report import FoldResult, RecordChanged, append_only_check, stitch, write_report
+from fin_pipeline.report_text import provenance_for
 from fin_pipeline.resources import DataStore
 from fin_pipeline.scoring import fold_files
 from fin_pipeline.settings import load_settings
-from fin_pipeline.storage import read_parquet
+from fin_pipeline.storage import read_parquet, read_parquet_meta
 from fin_pipeline.training.checkpoint import read_checkpoint
 
 
@@ -36,8 +39,38 @@ def read_fold_result(store: DataStore, fold: str) -> FoldResult:
     forecasts, meta = read_parquet(files["metrics"])
     predictions, _ = read_parquet(files["predictions"])
     backtest, _ = read_parquet(files["backtest"])
-    history = read_checkpoint(store.pull(store.model_dir(fold) / "last.pt"))["history"]
-    return FoldResult(fold, meta["fold"], forecasts, predictions, backtest, meta["comparison"], history)
+    checkpoint = read_checkpoint(store.pull(store.model_dir(fold) / "last.pt"))
+    return FoldResult(
+        fold,
+        meta["fold"],
+        forecasts,
+        predictions,
+        backtest,
+        meta["comparison"],
+        checkpoint["history"],
+        baselines=meta.get("baselines"),
+        train_spec=checkpoint["extra"].get("train_spec"),
+    )
+
+
+def provenance(store: DataStore, results: list[FoldResult], costs: CostModel) -> Provenance:
+    """The report's header facts: each ticker's stored source (what the candles' files say they came from, the
+    configured source for a ticker without one), the universe, the execution the folds were built with, and the
+    cost model the books are charged with."""
+    executions = sorted({str(r.bounds.get("execution", "close")) for r in results})
+    if len(executions) > 1:
+        by = {e: [r.fold for r in results if str(r.bounds.get("execution", "close")) == e] for e in executions}
+        raise Failure(
+            f"walk_forward_report: the folds were built under different executions {by}; one record needs one "
+            "execution: rematerialize feature_windows and the folds under one FIN_PIPELINE_EXECUTION",
+            allow_retries=False,
+        )
+    settings = load_settings()
+    sources = []
+    for ticker in settings.universe:
+        path = store.pull(store.raw_candles_path(ticker))
+        sources.append(read_parquet_meta(path).get("source", settings.source) if path.is_file() else settings.source)
+    return provenance_for(sources, settings.universe, executions[0], costs)
 
 
 class ReportConfig(CostsConfig):
@@ -83,6 +116,7 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
     )
     live_path = store.pull(store.live_record_dir() / "record.parquet")
     live = read_parquet(live_path)[0] if live_path.is_file() else None
+    trials = store.pull_tree(store.trials_dir())  # S3: every trial ever registered, before this one is added
     report = write_report(
         results,
         out,
@@ -92,8 +126,11 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
         live_picture=store.pull(store.live_record_dir() / "live_equity.png"),
         tearsheets=load_settings().tear_sheets,
         costs=costs,
+        provenance=provenance(store, results, costs),
+        registry=TrialRegistry(trials),
     )
     store.push_tree(out)  # S3: every report file and picture, each in one PUT
+    store.push_tree(trials)
     context.log.info(f"walk-forward report written to {store.describe(out)}")
     stitched = report.stitched
     model, neutral = stitched.backtest.loc["model"], stitched.backtest.loc["model_neutral"]
@@ -106,6 +143,7 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
         "model_sharpe_se": model["sharpe_se"],
         "model_psr": model["psr"],
         "model_dsr": model["dsr"],
+        "n_trials": stitched.comparison["n_trials"],
         "model_neutral_sharpe": neutral["sharpe"],
         "buy_and_hold_sharpe": stitched.backtest.loc[BUY_AND_HOLD, "sharpe"],
         "dm_vs_best_p": stitched.comparison["vs_best"]["dm_p_a_better"],

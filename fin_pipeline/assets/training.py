@@ -252,8 +252,11 @@ def fold_metrics(context: AssetExecutionContext, config: CostsConfig, store: Dat
             "execution": describe(fold.execution),
             "untradable_days": universe.untradable_days,  # ticker-days without an execution price: not traded
             "costs": costs.describe(),
+            "ridge_edge_hits": chosen["ridge_edge_hits"],  # its choice sat on the grid's edge: grid extended
+            "ridge_at_limit": chosen["ridge_at_limit"],
             "verdict": MetadataValue.md("\n\n".join(scores.verdict)),
             "metrics": MetadataValue.md(markdown_table(scores.forecasts[FORECAST_COLUMNS])),
-            "backtest": MetadataValue.md(markdown_table(scores.backtest[BACKTEST_COLUMNS])),
+            # No DSR per fold: it belongs to the stitched record, deflated by the store's trials (the report).
+            "backtest": MetadataValue.md(markdown_table(scores.backtest[[c for c in BACKTEST_COLUMNS if c != "dsr"]])),
         }
     )

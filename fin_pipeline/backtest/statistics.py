@@ -14,9 +14,8 @@ Conventions, stated once (each function's docstring gives its formula and its pa
   e_t = x_t − x̄: statsmodels ``cov_type="HAC"`` with ``use_correction=False`` (no n/(n − 1) factor). p-values come
   from Student's t with n − 1 degrees of freedom (statsmodels ``use_t=True``), a little more cautious than the
   normal on a fold's ~150 days and the same reference distribution as the Harvey–Leybourne–Newbold DM test.
-* Sharpe ratios shown to users are annualized (√252, :data:`~fin_pipeline.backtest.metrics.TRADING_DAYS`, ddof 1,
-  as :func:`~fin_pipeline.backtest.metrics.sharpe_ratio`); PSR and DSR are computed on the per-day Sharpe ratio
-  SR = mean / std and the number of days n, as in Bailey & López de Prado.
+* The Sharpe ratio's statistics (HAC standard error and interval, PSR, DSR over the registered trials) live in
+  :mod:`fin_pipeline.backtest.sharpe`.
 * Intervals are 95% percentile intervals of a stationary bootstrap (Politis & Romano 1994) with the block length of
   Politis & White (2004), from ``arch``; they are deterministic for a seed.
 * Undefined is NaN, never a made-up 0: no days, a constant series (zero standard error), a constant predictor
@@ -35,12 +34,8 @@ import pandas as pd
 from arch.bootstrap import StationaryBootstrap, optimal_block_length
 from scipy import stats
 from statsmodels.regression.linear_model import OLS
-from statsmodels.stats.sandwich_covariance import S_hac_simple
-
-from fin_pipeline.backtest.metrics import TRADING_DAYS, sharpe_ratio
 
 NAN = float("nan")
-EULER_GAMMA = 0.5772156649015329  # Euler–Mascheroni constant γ
 FORECAST_STATISTICS = (
     "n_days",
     "mean_ic",
@@ -52,11 +47,10 @@ FORECAST_STATISTICS = (
     "ic_ci_high",
     "rank_ic_mean",
 )
-SHARPE_STATISTICS = ("sharpe", "sharpe_se", "psr", "dsr", "sharpe_ci_low", "sharpe_ci_high", "n_days")
 DM_STATISTICS = ("dm_stat", "dm_p_two_sided", "dm_p_a_better", "mean_loss_diff", "n_days")
 
 
-def _finite_1d(x: pd.Series | np.ndarray | Sequence[float], what: str) -> np.ndarray:
+def finite_1d(x: pd.Series | np.ndarray | Sequence[float], what: str) -> np.ndarray:
     a = np.asarray(x, dtype=np.float64).ravel()
     if not np.isfinite(a).all():
         raise ValueError(f"{what}: {int((~np.isfinite(a)).sum())} non-finite value(s); a test needs finite numbers")
@@ -132,7 +126,7 @@ def newey_west_mean_test(x: pd.Series | np.ndarray | Sequence[float], lags: int)
     t = x̄ / se; p = 2·P[T_{n−1} > |t|], Student's t with n − 1 degrees of freedom. Fewer than two values, or
     se = 0 (a constant series), → se, t and p NaN.
     """
-    a = _finite_1d(x, "newey_west_mean_test")
+    a = finite_1d(x, "newey_west_mean_test")
     if lags < 0:
         raise ValueError(f"lags must be >= 0, got {lags}")
     n = len(a)
@@ -156,7 +150,7 @@ def ic_statistics(ic: pd.Series, horizon: int) -> dict[str, float]:
     (Newey & West 1987), because the IC of overlapping h-day targets is autocorrelated up to lag h − 1.
     Undefined values are NaN (no day; one day has no std; a constant IC has no ICIR).
     """
-    values = _finite_1d(ic, "ic_statistics")
+    values = finite_1d(ic, "ic_statistics")
     n = len(values)
     lags = default_lags(n, horizon)
     test = newey_west_mean_test(values, lags)
@@ -190,10 +184,10 @@ def bootstrap_ci(
     Reviews 23, with the correction of Patton, Politis & White (2009), floored at 1 (``arch.bootstrap.
     optimal_block_length``, column ``stationary``). ``arch.bootstrap.StationaryBootstrap(b, x, seed=seed)``
     draws ``reps`` resamples: the same seed gives the same interval. Quantiles are numpy's linear ones. NaN, NaN
-    with fewer than two values or when a resample's statistic is undefined (e.g. the Sharpe ratio of a resample
+    with fewer than two values or when a resample's statistic is undefined (e.g. a ratio over a resample
     with zero variance).
     """
-    a = _finite_1d(x, "bootstrap_ci")
+    a = finite_1d(x, "bootstrap_ci")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
     if len(a) < 2:
@@ -208,140 +202,6 @@ def bootstrap_ci(
     alpha = 1.0 - level
     lo, hi = np.quantile(draws, [alpha / 2.0, 1.0 - alpha / 2.0])
     return float(lo), float(hi)
-
-
-# ---------------------------------------------------------------------------------------------------- Sharpe ---
-
-
-def sharpe_standard_error(returns: pd.Series | np.ndarray, lags: int | None = None) -> float:
-    """Standard error of the per-day Sharpe ratio SR = μ/σ, allowing serial correlation: Lo (2002), GMM form.
-
-    Lo (2002), "The Statistics of Sharpe Ratios", Financial Analysts Journal 58(4), non-IID case: with the moment
-    conditions m_t = (r_t − μ, (r_t − μ)² − σ²) (μ, σ² the sample mean and ddof-0 variance) and Σ their long-run
-    covariance (Newey–West, Bartlett, L lags: Σ = S_hac / n), the delta method gives
-    Var(SR̂) = ∇gᵀ Σ ∇g / n with ∇g = (1/σ, −μ/(2σ³)). L defaults to :func:`default_lags`(n, 1).
-    With L = 0 this is exactly Mertens' (2002) IID formula (1 − γ₃·SR + (γ₄ − 1)/4 · SR²)/n (γ₃ skewness, γ₄
-    kurtosis), and for IID normal returns Lo's (1 + SR²/2)/n; positive autocorrelation makes it larger.
-    Per day; multiply by √252 to annualize. NaN with fewer than two days or σ = 0.
-    """
-    r = _finite_1d(returns, "sharpe_standard_error")
-    n = len(r)
-    if n < 2:
-        return NAN
-    mu, var = float(r.mean()), float(r.var())
-    if not var > 0 or not math.isfinite(sharpe_ratio(r)):
-        return NAN
-    e = r - mu
-    moments = np.column_stack([e, e * e - var])  # (n, 2), mean zero at the estimates
-    sigma = S_hac_simple(moments, nlags=default_lags(n, 1) if lags is None else lags) / n
-    sd = math.sqrt(var)
-    grad = np.array([1.0 / sd, -mu / (2.0 * sd**3)])
-    v = float(grad @ sigma @ grad) / n
-    return math.sqrt(v) if v > 0 else NAN
-
-
-def probabilistic_sharpe_ratio(sr: float, n: int, skew: float, kurtosis: float, sr_benchmark: float = 0.0) -> float:
-    """PSR(SR*) = Φ[(SR̂ − SR*) · √(n − 1) / √(1 − γ₃·SR̂ + (γ₄ − 1)/4 · SR̂²)].
-
-    Bailey & López de Prado (2012), "The Sharpe Ratio Efficient Frontier", Journal of Risk 15(2), eq. for PSR:
-    the probability that the true Sharpe ratio exceeds SR*, given the per-period (not annualized) estimate SR̂
-    over n observations with skewness γ₃ and kurtosis γ₄ (3 for the normal; not the excess). NaN when n < 2 or
-    an input is undefined.
-    """
-    if n < 2 or not all(math.isfinite(v) for v in (sr, skew, kurtosis, sr_benchmark)):
-        return NAN
-    var = 1.0 - skew * sr + (kurtosis - 1.0) / 4.0 * sr * sr  # ≥ (1 − γ₃·SR/2)² ≥ 0 since γ₄ ≥ 1 + γ₃²
-    if not var > 0:
-        return NAN
-    return float(stats.norm.cdf((sr - sr_benchmark) * math.sqrt(n - 1) / math.sqrt(var)))
-
-
-def expected_max_sharpe(n_trials: int, variance: float) -> float:
-    """SR₀ = √V · ((1 − γ)·Φ⁻¹(1 − 1/N) + γ·Φ⁻¹(1 − 1/(N·e))), the expected maximum of N null Sharpe ratios.
-
-    Bailey & López de Prado (2014), "The Deflated Sharpe Ratio: Correcting for Selection Bias, Backtest
-    Overfitting and Non-Normality", Journal of Portfolio Management 40(5), from the False Strategy theorem of
-    Bailey, Borwein, López de Prado & Zhu (2014): N independent trials whose Sharpe ratios have variance V and
-    true value 0; γ the Euler–Mascheroni constant. N = 1 (no selection) → 0. In the units of V (per period here).
-    """
-    if n_trials < 1:
-        raise ValueError(f"n_trials must be >= 1, got {n_trials}")
-    if n_trials == 1:
-        return 0.0
-    if not (math.isfinite(variance) and variance >= 0):
-        return NAN
-    z = (1.0 - EULER_GAMMA) * stats.norm.ppf(1.0 - 1.0 / n_trials) + EULER_GAMMA * stats.norm.ppf(
-        1.0 - 1.0 / (n_trials * math.e)
-    )
-    return float(math.sqrt(variance) * z)
-
-
-def deflated_sharpe_ratio(sr: float, n: int, skew: float, kurtosis: float, n_trials: int, variance: float) -> float:
-    """DSR = PSR(SR₀) with SR₀ = :func:`expected_max_sharpe`(N, V): the PSR against the best of N lucky trials.
-
-    Bailey & López de Prado (2014), "The Deflated Sharpe Ratio", JPM 40(5). ``sr`` per period over n
-    observations with skewness γ₃ and kurtosis γ₄; V the variance of the N trials' per-period Sharpe ratios.
-    With N = 1, DSR = PSR(0).
-    """
-    return probabilistic_sharpe_ratio(sr, n, skew, kurtosis, expected_max_sharpe(n_trials, variance))
-
-
-def sharpe_statistics(
-    returns: pd.Series | np.ndarray,
-    n_trials: int = 1,
-    trial_sharpes: Sequence[float] | np.ndarray | None = None,
-    seed: int = 0,
-    reps: int = 1000,
-    lags: int | None = None,
-) -> dict[str, float]:
-    """How sure the Sharpe ratio of a daily net return series is.
-
-    * ``sharpe``: annualized, = :func:`~fin_pipeline.backtest.metrics.sharpe_ratio` (mean/std·√252, ddof 1).
-    * ``sharpe_se``: :func:`sharpe_standard_error` · √252 (Lo 2002, GMM/delta method with a Newey–West covariance of
-      the moment conditions, ``lags`` defaulting to :func:`default_lags`(n, 1)).
-    * ``psr``: :func:`probabilistic_sharpe_ratio` P[SR > 0] (Bailey & López de Prado 2012) with the per-day
-      SR = sharpe/√252, n days and the sample skewness γ₃ and kurtosis γ₄ (biased moment estimators, scipy
-      ``skew``/``kurtosis(fisher=False)`` with ``bias=True``).
-    * ``dsr``: :func:`deflated_sharpe_ratio` (Bailey & López de Prado 2014) with N = ``n_trials``; V = the sample
-      variance (ddof 1) of the trials' per-day Sharpe ratios when ``trial_sharpes`` (≥ 2 values, ANNUALIZED like
-      ``sharpe``, divided here by √252) is given, else the estimator variance of this Sharpe ratio,
-      (1 − γ₃·SR + (γ₄ − 1)/4 · SR²)/(n − 1), the one PSR uses. N = 1 → DSR = PSR.
-    * ``sharpe_ci_low``, ``sharpe_ci_high``: 95% :func:`bootstrap_ci` of the annualized Sharpe ratio
-      (stationary bootstrap, ``reps`` resamples, ``seed``).
-    * ``n_days``.
-
-    Everything but ``n_days`` is NaN when the Sharpe ratio is undefined (fewer than two days, zero volatility).
-    """
-    r = _finite_1d(returns, "sharpe_statistics")
-    n = len(r)
-    if n_trials < 1:
-        raise ValueError(f"n_trials must be >= 1, got {n_trials}")
-    trials = None
-    if trial_sharpes is not None:
-        trials = _finite_1d(trial_sharpes, "trial_sharpes")
-        if len(trials) < 2:
-            raise ValueError(f"trial_sharpes needs at least 2 values to have a variance, got {len(trials)}")
-        if len(trials) > n_trials:
-            raise ValueError(f"{len(trials)} trial Sharpe ratios but n_trials={n_trials}: N counts every trial")
-    out = dict.fromkeys(SHARPE_STATISTICS, NAN) | {"n_days": float(n)}
-    sharpe = sharpe_ratio(r)
-    if not math.isfinite(sharpe):
-        return out
-    sr = sharpe / math.sqrt(TRADING_DAYS)
-    skew, kurt = float(stats.skew(r, bias=True)), float(stats.kurtosis(r, fisher=True, bias=True)) + 3.0
-    if trials is not None:
-        variance = float(np.var(trials / math.sqrt(TRADING_DAYS), ddof=1))
-    else:
-        variance = (1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr) / (n - 1)
-    low, high = bootstrap_ci(r, sharpe_ratio, level=0.95, reps=reps, seed=seed)
-    return out | {
-        "sharpe": sharpe,
-        "sharpe_se": sharpe_standard_error(r, lags) * math.sqrt(TRADING_DAYS),
-        "psr": probabilistic_sharpe_ratio(sr, n, skew, kurt),
-        "dsr": deflated_sharpe_ratio(sr, n, skew, kurt, n_trials, variance),
-        "sharpe_ci_low": low,
-        "sharpe_ci_high": high,
-    }
 
 
 # ------------------------------------------------------------------------------------- forecast comparison ---

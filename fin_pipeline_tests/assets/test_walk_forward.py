@@ -351,9 +351,29 @@ def test_report_lists_every_fold_beside_the_baselines(full_run):
     assert list(folds["fold"]) == FOLDS and (folds["test_tickers"] == len(TICKERS)).all()
     text = (root / "reports" / "report.md").read_text()
     assert "undefined" in text and all(f in text for f in FOLDS)
-    assert text.splitlines()[2].startswith("**Ranking skill:")  # the verdict in words comes first
+    # What the numbers rest on comes first (the candles' stored source; the tests' universe is set), then the
+    # verdict in words.
+    lines = text.splitlines()
+    assert lines[2].startswith("**Source:** simulated prices: no real market")
+    assert lines[3].startswith(f"**Universe:** user-given (3 tickers: {', '.join(TICKERS)}")
+    assert lines[4].startswith("**Execution:** close:") and lines[5].startswith("**Costs:** flat 5 bps")
+    assert lines[7].startswith("**Ranking skill:")
     for word in ("tuning", "test", "Newey", "Diebold", "PSR", "DSR"):
         assert word in text
+    # The record is the store's one trial: registered once, however many times the report ran; DSR = PSR.
+    (trial,) = (root / "trials").glob("*.parquet")
+    returns, meta = read_parquet(trial)
+    assert (
+        meta["configuration"]["training"][0]["seed"] == TRAIN["seed"]
+        and "device" not in meta["configuration"]["training"][0]
+    )
+    stitched = read_parquet(root / "reports" / "backtest.parquet")[0].set_index("strategy")
+    assert len(returns) == read_parquet(root / "reports" / "oos_predictions.parquet")[0]["date"].nunique()
+    assert stitched.loc["model", "dsr"] == stitched.loc["model", "psr"] and "DSR over 1 trial: `" in text
+    assert np.isnan(stitched.loc[["ridge", "momentum", "buy_and_hold"], "dsr"].astype(float)).all()
+    summary = read_parquet(root / "reports" / "fold_summary.parquet")[0]
+    for fold, hits in zip(FOLDS, summary["ridge_edge_hits"], strict=True):
+        assert hits == read_parquet(root / "metrics" / fold / "metrics.parquet")[1]["baselines"]["ridge_edge_hits"]
 
 
 def test_report_backtests_the_stitched_series_and_draws_pictures(full_run):
@@ -441,3 +461,5 @@ def test_an_uneven_csv_universe_runs_end_to_end(tmp_path):
     assert records[-1]["test_tickers"] == 2  # XOM delisted before the last test block
     folds, _ = read_parquet(data / "reports" / "folds.parquet")
     assert list(folds["test_tickers"]) == [r["test_tickers"] for r in records]
+    text = (data / "reports" / "report.md").read_text()  # real prices: the header never says simulated
+    assert "simulated" not in text and text.splitlines()[2].startswith("**Source:** vendor CSV files")

@@ -7,23 +7,17 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from fin_pipeline.backtest.metrics import TRADING_DAYS, sharpe_ratio
 from fin_pipeline.backtest.statistics import (
     FORECAST_STATISTICS,
     MeanTest,
     best_baseline_comparison,
     bootstrap_ci,
     default_lags,
-    deflated_sharpe_ratio,
     diebold_mariano,
-    expected_max_sharpe,
     forecast_statistics,
     ic_series,
     ic_statistics,
     newey_west_mean_test,
-    probabilistic_sharpe_ratio,
-    sharpe_standard_error,
-    sharpe_statistics,
 )
 from fin_pipeline.training.evaluation import information_coefficient, rank_information_coefficient
 
@@ -175,102 +169,6 @@ def test_ic_statistics_by_hand():
     assert out["ic_nw_p"] == pytest.approx(2 * stats.t.sf(abs(values.mean() / se), 299), rel=1e-8)
     empty = ic_statistics(pd.Series([], dtype=float), horizon=1)
     assert empty["n_days"] == 0 and all(math.isnan(empty[k]) for k in ("mean_ic", "ic_std", "icir", "ic_nw_t"))
-
-
-# ------------------------------------------------------------------------------------------ PSR, DSR, Lo ---
-
-
-def test_dsr_reproduces_the_numerical_example_of_bailey_lopez_de_prado_2014():
-    # "The Deflated Sharpe Ratio" (JPM 2014), numerical example: N = 100 independent trials, V[SR_n] = 1/2
-    # (annualized), the best annualized SR = 2.5 over T = 1250 daily observations (5 years of 250 days),
-    # skewness −3, kurtosis 10. The paper prints SR0 ≈ 0.1132 per day (≈ 1.7894 annualized) and DSR ≈ 0.9004.
-    sr, v = 2.5 / math.sqrt(250), 0.5 / 250
-    assert expected_max_sharpe(100, v) == pytest.approx(0.1132, abs=5e-5)
-    assert expected_max_sharpe(100, v) * math.sqrt(250) == pytest.approx(1.7894, abs=5e-4)
-    assert deflated_sharpe_ratio(sr, 1250, -3.0, 10.0, 100, v) == pytest.approx(0.9004, abs=5e-5)
-    # Against no selection (N = 1) the same record is almost surely skilled: DSR = PSR(0).
-    assert deflated_sharpe_ratio(sr, 1250, -3.0, 10.0, 1, v) == probabilistic_sharpe_ratio(sr, 1250, -3.0, 10.0)
-    assert probabilistic_sharpe_ratio(sr, 1250, -3.0, 10.0) > 0.9999
-
-
-def test_expected_max_sharpe_matches_a_monte_carlo_of_the_maximum():
-    # The False Strategy theorem's approximation: E[max of N standard normals] for N = 10 is about 1.54 (exact
-    # 1.5388); the approximation gives 1.575 (Bailey et al. 2014 print 1.57 for N = 10).
-    assert expected_max_sharpe(10, 1.0) == pytest.approx(1.575, abs=5e-4)
-    draws = np.random.default_rng(0).normal(size=(200_000, 10)).max(axis=1).mean()
-    assert expected_max_sharpe(10, 1.0) == pytest.approx(draws, abs=0.05)
-    assert expected_max_sharpe(1, 1.0) == 0.0
-
-
-def test_psr_of_normal_returns_is_one_minus_the_one_sided_t_test_p():
-    # Normal returns: γ3 = 0, γ4 = 3, PSR(0) = Φ(SR√(n−1)/√(1 + SR²/2)) ≈ P[t-test says mean > 0].
-    r = np.random.default_rng(11).normal(0.0004, 0.01, size=750)
-    sr = r.mean() / r.std(ddof=1)
-    p_greater = stats.ttest_1samp(r, 0.0, alternative="greater").pvalue
-    assert probabilistic_sharpe_ratio(sr, len(r), 0.0, 3.0) == pytest.approx(1 - p_greater, abs=2e-3)
-    # Negative skew and fat tails make the same SR less convincing; at SR* = SR the PSR is exactly one half.
-    assert probabilistic_sharpe_ratio(0.05, 750, -1.0, 8.0) < probabilistic_sharpe_ratio(0.05, 750, 0.0, 3.0)
-    assert probabilistic_sharpe_ratio(0.05, 750, -1.0, 8.0, sr_benchmark=0.05) == pytest.approx(0.5)
-
-
-def test_sharpe_statistics_psr_and_dsr_use_the_sample_moments():
-    rng = np.random.default_rng(2)
-    r = 0.0006 + 0.01 * rng.standard_t(df=5, size=1500)
-    out = sharpe_statistics(r, n_trials=20, trial_sharpes=[0.3, 1.1, -0.4, 0.8, 0.0])
-    e = r - r.mean()
-    m2, m3, m4 = np.mean(e**2), np.mean(e**3), np.mean(e**4)
-    skew, kurt = m3 / m2**1.5, m4 / m2**2
-    sr = r.mean() / r.std(ddof=1)
-    z = sr * math.sqrt(len(r) - 1) / math.sqrt(1 - skew * sr + (kurt - 1) / 4 * sr * sr)
-    assert out["sharpe"] == sharpe_ratio(r) == pytest.approx(sr * math.sqrt(252))
-    assert out["psr"] == pytest.approx(stats.norm.cdf(z), rel=1e-10)
-    trials = np.array([0.3, 1.1, -0.4, 0.8, 0.0]) / math.sqrt(TRADING_DAYS)
-    v = np.sum((trials - trials.mean()) ** 2) / 4
-    sr0 = math.sqrt(v) * (
-        (1 - np.euler_gamma) * stats.norm.ppf(1 - 1 / 20) + np.euler_gamma * stats.norm.ppf(1 - 1 / (20 * math.e))
-    )
-    z0 = (sr - sr0) * math.sqrt(len(r) - 1) / math.sqrt(1 - skew * sr + (kurt - 1) / 4 * sr * sr)
-    assert out["dsr"] == pytest.approx(stats.norm.cdf(z0), rel=1e-10)
-    assert out["dsr"] < out["psr"]
-    # Without trial Sharpes V is the estimator variance; more trials deflate more; one trial does not deflate.
-    assert sharpe_statistics(r, n_trials=1)["dsr"] == out["psr"]
-    assert sharpe_statistics(r, n_trials=100)["dsr"] < sharpe_statistics(r, n_trials=5)["dsr"] < out["psr"]
-
-
-def test_lo_standard_error_on_iid_normal_returns_is_the_closed_form():
-    r = np.random.default_rng(4).normal(0.001, 0.01, size=20_000)
-    sr = r.mean() / r.std()
-    closed = math.sqrt((1 + sr * sr / 2) / len(r))  # Lo (2002), IID normal
-    assert sharpe_standard_error(r, lags=0) == pytest.approx(closed, rel=0.02)
-    assert sharpe_standard_error(r) == pytest.approx(closed, rel=0.03)  # default lags: nothing to correct here
-    # With lags = 0 the GMM form is exactly Mertens' IID formula on the sample moments.
-    e = r - r.mean()
-    skew, kurt = np.mean(e**3) / np.mean(e**2) ** 1.5, np.mean(e**4) / np.mean(e**2) ** 2
-    mertens = math.sqrt((1 - skew * sr + (kurt - 1) / 4 * sr * sr) / len(r))
-    assert sharpe_standard_error(r, lags=0) == pytest.approx(mertens, rel=1e-10)
-    assert sharpe_statistics(r, reps=50)["sharpe_se"] == pytest.approx(sharpe_standard_error(r) * math.sqrt(252))
-
-
-def test_lo_standard_error_is_larger_than_the_iid_one_under_positive_autocorrelation():
-    r = 0.0005 + 0.01 * ar1(5000, 0.5, seed=8) * math.sqrt(1 - 0.25)
-    sr = r.mean() / r.std()
-    iid = math.sqrt((1 + sr * sr / 2) / len(r))
-    assert sharpe_standard_error(r) > 1.3 * iid
-    assert sharpe_standard_error(r, lags=20) > sharpe_standard_error(r, lags=0)
-
-
-def test_sharpe_statistics_interval_and_undefined_cases():
-    r = pd.Series(np.random.default_rng(6).normal(0.0008, 0.01, size=600), index=pd.bdate_range("2022", periods=600))
-    out = sharpe_statistics(r, seed=3, reps=300)
-    assert out["sharpe_ci_low"] < out["sharpe"] < out["sharpe_ci_high"]
-    assert out == sharpe_statistics(r, seed=3, reps=300)
-    assert out["n_days"] == 600
-    flat = sharpe_statistics(np.zeros(100))
-    assert flat["n_days"] == 100 and all(math.isnan(v) for k, v in flat.items() if k != "n_days")
-    with pytest.raises(ValueError, match="at least 2"):
-        sharpe_statistics(r, n_trials=3, trial_sharpes=[1.0])
-    with pytest.raises(ValueError, match="n_trials"):
-        sharpe_statistics(r, n_trials=2, trial_sharpes=[1.0, 0.5, 0.2])
 
 
 # ---------------------------------------------------------------------------------------------- bootstrap ---

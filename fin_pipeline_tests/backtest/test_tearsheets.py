@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from fin_pipeline.backtest import BUY_AND_HOLD, backtest_all
+from fin_pipeline.backtest.costs import CostModel
 from fin_pipeline.backtest.metrics import sharpe_ratio
 from fin_pipeline.backtest.statistics import ic_series
 from fin_pipeline.backtest.tearsheets import (
@@ -25,6 +26,7 @@ from fin_pipeline.backtest.tearsheets import (
     write_tearsheets,
 )
 from fin_pipeline.report import FoldResult, write_report
+from fin_pipeline.report_text import provenance_for
 from fin_pipeline.storage import read_parquet
 from fin_pipeline.training.evaluation import information_coefficient, rank_information_coefficient
 
@@ -84,7 +86,8 @@ def fold_results(record: pd.DataFrame) -> list[FoldResult]:
 def report(tmp_path_factory):
     """One write_report on a stitched record of 4 folds × 63 days × 8 tickers, with every tear sheet."""
     out = tmp_path_factory.mktemp("report")
-    return write_report(fold_results(synthetic_record()), out), out
+    header = provenance_for(["synthetic"] * len(TICKERS), TICKERS, "close", CostModel(cost_model="flat"))
+    return write_report(fold_results(synthetic_record()), out, provenance=header), out
 
 
 # --------------------------------------------------------------------------------------- files and links ---
