@@ -42,7 +42,7 @@ def stitched_report(tmp_path, signal_ic: float, seed: int = 7):
     return write_report(
         results,
         tmp_path / "report",
-        provenance=provenance_for(["synthetic"] * len(TICKERS), TICKERS, "close", CostModel(cost_model="flat")),
+        provenance=provenance_for(["synthetic"] * len(TICKERS), TICKERS, ws.execution, CostModel(cost_model="flat")),
     )
 
 
