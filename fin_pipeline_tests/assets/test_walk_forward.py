@@ -356,7 +356,8 @@ def test_report_lists_every_fold_beside_the_baselines(full_run):
     lines = text.splitlines()
     assert lines[2].startswith("**Source:** simulated prices: no real market")
     assert lines[3].startswith(f"**Universe:** user-given (3 tickers: {', '.join(TICKERS)}")
-    assert lines[4].startswith("**Execution:** close:") and lines[5].startswith("**Costs:** flat 5 bps")
+    assert lines[4].startswith("**Execution:** next_open: each book is formed from data through close t and held from")
+    assert lines[5].startswith("**Costs:** spread_impact: half-spread (Corwin–Schultz from daily high/low")
     assert lines[7].startswith("**Ranking skill:")
     for word in ("tuning", "test", "Newey", "Diebold", "PSR", "DSR"):
         assert word in text

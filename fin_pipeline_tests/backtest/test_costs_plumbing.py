@@ -87,6 +87,7 @@ def test_the_paper_record_charges_the_as_of_days_spread_and_impact(market):
 def test_the_report_shows_the_capacity_of_the_models_books(tmp_path):
     from fin_pipeline.backtest.metrics import sharpe_ratio
     from fin_pipeline.report import write_report
+    from fin_pipeline.report_text import provenance_for
     from fin_pipeline.storage import read_parquet_meta
     from fin_pipeline_tests.backtest.test_costs import spread_and_impact_by_hand
     from fin_pipeline_tests.backtest.test_tearsheets import fold_results, synthetic_record
@@ -98,7 +99,8 @@ def test_the_report_shows_the_capacity_of_the_models_books(tmp_path):
         sigma=rng.uniform(0.01, 0.02, len(record)),
         adv=np.exp(rng.uniform(np.log(5e7), np.log(5e9), len(record))),
     )
-    report = write_report(fold_results(record), tmp_path, tearsheets=False, costs=CostModel())
+    header = provenance_for(["synthetic"], ["AAA"], "close", CostModel())
+    report = write_report(fold_results(record), tmp_path, tearsheets=False, costs=CostModel(), provenance=header)
     text = (tmp_path / "report.md").read_text()
     assert "## Capacity: the model's books at other capitals" in text
     assert "net of costs: half-spread (Corwin–Schultz from daily high/low, floor 1 bps)" in text
@@ -113,7 +115,8 @@ def test_the_report_shows_the_capacity_of_the_models_books(tmp_path):
     halving = next(c for c in report.capacity if c.book == "model")
     assert f"model: {halving.note}" in text
     assert read_parquet_meta(tmp_path / "capacity.parquet")["halving"].startswith(f"model: {halving.note}")
-    flat = write_report(fold_results(record), tmp_path, tearsheets=False)  # the same folder, flat costs
+    flat_header = provenance_for(["synthetic"], ["AAA"], "close", CostModel(cost_model="flat"))
+    flat = write_report(fold_results(record), tmp_path, tearsheets=False, provenance=flat_header)  # flat costs
     assert flat.capacity == [] and "Not measured: flat costs" in (tmp_path / "report.md").read_text()
     assert not (tmp_path / "capacity.parquet").exists()  # no capacity left from the earlier report
 
