@@ -65,7 +65,13 @@ def time_step_and_floor(candles: dict, folder: Path) -> tuple[dict[str, float], 
         t0 = time.perf_counter()
         frame = build_feature_frame(bars, ticker)
         t1 = time.perf_counter()
-        meta = {"ticker": ticker, "horizon": 1, "window": WINDOW, "feature_version": FEATURE_VERSION}
+        meta = {
+            "ticker": ticker,
+            "horizon": 1,
+            "execution": frame.attrs["execution"],
+            "window": WINDOW,
+            "feature_version": FEATURE_VERSION,
+        }
         write_parquet(frame, folder / f"{ticker}.parquet", meta)
         t2 = time.perf_counter()
         o, h, lo, c, v, _ = _arrays(bars)

@@ -270,6 +270,8 @@ def run_direct(
         meta = {
             "ticker": ticker,
             "horizon": 1,
+            "execution": frame.attrs["execution"],
+            "untradable_days": frame.attrs["untradable"],
             "window": WINDOW,
             "feature_version": FEATURE_VERSION,
             "feature_columns": list(FEATURE_COLUMNS),
