@@ -17,7 +17,7 @@ import pandas as pd
 from fin_pipeline.backtest import BUY_AND_HOLD
 from fin_pipeline.backtest.plots import drawdown_png, equity_curve_png, learning_curves_png
 from fin_pipeline.backtest.tearsheets import TearSheets, markdown_section, write_tearsheets
-from fin_pipeline.reporting import markdown_table
+from fin_pipeline.reporting import format_stat, markdown_table, missed_line, with_days
 from fin_pipeline.scoring import PREDICTORS, Scores, score_predictions
 from fin_pipeline.storage import atomic_path, write_parquet
 
@@ -81,6 +81,38 @@ class WalkForwardReport:
     tearsheets: TearSheets | None = None  # the factor and returns tear sheets (files, and what was skipped and why)
 
 
+# The per-fold statistics that a fold's first test days may not define: shown as "n/a (n days)".
+PER_FOLD_STATS = [
+    "model_ic",
+    "icir",
+    "nw_t",
+    "ic_ci",
+    "baseline_ic",
+    "dm_p",
+    "sharpe",
+    "sharpe_se",
+    "psr",
+    "dsr",
+    "neutral_sharpe",
+    "buy_hold_sharpe",
+]
+
+
+def shown_per_fold(per_fold: pd.DataFrame) -> pd.DataFrame:
+    """:func:`per_fold_table` for display: an undefined statistic of a short test block reads ``n/a (n days)``."""
+    return with_days(per_fold, per_fold["test_days"], PER_FOLD_STATS)
+
+
+def shown_tables(forecasts: pd.DataFrame, backtest: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The forecast and backtest tables of a :class:`Scores` (or as stored) for display, their columns of
+    :data:`FORECAST_COLUMNS` and :data:`BACKTEST_COLUMNS`, undefined statistics as ``n/a (n days)`` (each row's
+    ``n_days``)."""
+    return (
+        with_days(forecasts, forecasts["n_days"], FORECAST_COLUMNS)[FORECAST_COLUMNS],
+        with_days(backtest, backtest["n_days"], BACKTEST_COLUMNS)[BACKTEST_COLUMNS],
+    )
+
+
 def fold_table(folds: list[FoldResult]) -> pd.DataFrame:
     """One row per fold: the three blocks' dates, the gap settings, the test block's tickers and windows, epochs."""
     rows = []
@@ -110,13 +142,19 @@ def per_fold_table(folds: list[FoldResult]) -> pd.DataFrame:
     for f in folds:
         fc, bt = f.forecasts.set_index("predictor"), f.backtest.set_index("strategy")
         best = f.comparison["vs_best"]
+        days = f.predictions["date"].nunique()
         rows.append(
             {
                 "fold": f.fold,
+                "test_days": days,
                 "model_ic": fc.loc["model", "ic"],
                 "icir": fc.loc["model", "icir"],
                 "nw_t": fc.loc["model", "ic_nw_t"],
-                "ic_ci": f"{fc.loc['model', 'ic_ci_low']:.3g} … {fc.loc['model', 'ic_ci_high']:.3g}",
+                "ic_ci": (
+                    f"{fc.loc['model', 'ic_ci_low']:.3g} … {fc.loc['model', 'ic_ci_high']:.3g}"
+                    if fc.loc["model", "ic_ci_low"] == fc.loc["model", "ic_ci_low"]
+                    else format_stat(float("nan"), days)
+                ),
                 "best_baseline": best["best_baseline"],
                 "baseline_ic": fc.loc[best["best_baseline"], "ic"],
                 "dm_p": best["dm_p_a_better"],
@@ -149,12 +187,14 @@ def record_line(record: dict[str, Any]) -> str:
     )
 
 
-def live_section(live: pd.DataFrame, picture: str | None) -> str:
-    """The paper-trading record in the report: kept apart from the walk-forward backtest, pictures side by side."""
+def live_section(live: pd.DataFrame, picture: str | None, missed: dict[str, str] | None = None) -> str:
+    """The paper-trading record in the report: kept apart from the walk-forward backtest, pictures side by side;
+    the sessions without an on-time forecast (``missed``: session → why) listed under it."""
+    missed_text = f"Missed: {missed_line(missed or {})}.\n\n"
     if live is None or live.empty:
         return (
-            "## Paper trading: the live forecasts\n\nNo forecast has a realized target yet: the record starts once "
-            "the first nightly forecast's target is known.\n\n"
+            "## Paper trading: the live forecasts\n\nNo forecast made on time has a realized target yet: the record "
+            f"starts once the first nightly forecast's target is known.\n\n{missed_text}"
         )
     books = [c.removeprefix("equity_") for c in live.columns if c.startswith("equity_")]
     summary = pd.DataFrame(
@@ -178,7 +218,7 @@ def live_section(live: pd.DataFrame, picture: str | None) -> str:
         "## Paper trading: the live forecasts (kept apart from the walk-forward backtest)\n\n"
         f"Each night's forecast from the model retrained on all realized data, scored once its target was known: "
         f"{len(live)} day(s), {first} … {last}. The truest out-of-sample evidence, and the shortest.\n\n"
-        f"{markdown_table(summary)}\n\n{side}"
+        f"{markdown_table(summary)}\n\n{missed_text}{side}"
     )
 
 
@@ -191,20 +231,21 @@ def write_report(
     live: pd.DataFrame | None = None,
     live_picture: Path | None = None,
     tearsheets: bool = True,
+    missed: dict[str, str] | None = None,
 ) -> WalkForwardReport:
     """Stitch the folds' test blocks into one out-of-sample series, score it, and write its tables (Parquet),
     pictures (PNG), tear sheets (:mod:`fin_pipeline.backtest.tearsheets`: the model's predictions as an alpha
     factor, each book's returns as HTML) and ``report.md`` into ``out``, each file atomically. ``record``: what
     :func:`append_only_check` returned, said in words under the verdict. ``live`` (and its picture, copied
-    beside the report): the paper-trading record of the live forecasts, a section of its own. ``tearsheets=False``
+    beside the report): the paper-trading record of the live forecasts, a section of its own, with the ``missed``
+    sessions (session → why) that had no on-time forecast. ``tearsheets=False``
     leaves the tear sheets out (they cost seconds per book: a benchmark of the pipeline's own steps may skip them)."""
     if not folds:
         raise ValueError("no folds to report on")
     stitched = stitch(folds)
     scores = score_predictions(stitched, horizon, seed=seed)
     folds_df, per_fold = fold_table(folds), per_fold_table(folds)
-    forecasts = scores.forecasts[FORECAST_COLUMNS]
-    backtest = scores.backtest[BACKTEST_COLUMNS]
+    forecasts, backtest = shown_tables(scores.forecasts, scores.backtest)
 
     out = Path(out)
     write_parquet(folds_df, out / "folds.parquet")
@@ -235,7 +276,7 @@ def write_report(
     )
     tables = {
         "folds": markdown_table(folds_df),
-        "per_fold": markdown_table(per_fold),
+        "per_fold": markdown_table(shown_per_fold(per_fold)),
         "stitched": markdown_table(forecasts),
         "backtest": markdown_table(backtest),
     }
@@ -244,6 +285,7 @@ def write_report(
         "# Walk-forward report\n\n"
         + "".join(f"{line}\n\n" for line in [*scores.verdict, *record_text])
         + f"{len(folds)} folds, {len(stitched)} out-of-sample predictions ({span}), target horizon h = {horizon}. "
+        "Statistics that the days there are do not define (a new fold's first test days) read n/a (n days). "
         "Every number below is on **test** blocks, read once after training; early stopping, the best epoch and "
         "ridge's penalty were chosen on each fold's **tuning** block.\n\n"
         f"## Folds: training | gap | tuning | gap | test\n\n{tables['folds']}\n\n"
@@ -267,7 +309,7 @@ def write_report(
             with atomic_path(out / Path(live_picture).name) as tmp:
                 tmp.write_bytes(Path(live_picture).read_bytes())
             picture = Path(live_picture).name
-        text += live_section(live, picture)
+        text += live_section(live, picture, missed)
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(text)
     return WalkForwardReport(folds_df, per_fold, scores, stitched, tables, pictures, sheets)

@@ -10,7 +10,6 @@ bootstrap interval, and the model against the best baseline by a Diebold–Maria
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,13 +25,15 @@ from fin_pipeline.backtest.statistics import (
     sharpe_statistics,
 )
 from fin_pipeline.features.windows import WindowSet
-from fin_pipeline.reporting import format_value
+from fin_pipeline.reporting import format_stat, format_value, not_available
 from fin_pipeline.storage import read_parquet, read_parquet_meta, write_parquet
 from fin_pipeline.training.baselines import BASELINES, add_baselines
+from fin_pipeline.training.checkpoint import read_checkpoint
 from fin_pipeline.training.evaluation import metrics_table
 from fin_pipeline.training.fold_training import predict_fold
 from fin_pipeline.training.normalization import FoldStats
 from fin_pipeline.training.splits import FoldBoundaries
+from fin_pipeline.training.versions import checkpoint_model_version
 
 PREDICTORS = ("model", *BASELINES)
 BOOKS = ("sign", "neutral")
@@ -76,28 +77,35 @@ def score_predictions(
     comparison = {
         "vs_best": best_baseline_comparison(predictions, "model", BASELINES, horizon),
         "vs_zero": diebold_mariano(predictions, "model", "zero", horizon),
-        "ic": {k: float(forecasts.loc["model", k]) for k in ("ic", "ic_nw_t", "ic_nw_p", "ic_ci_low", "ic_ci_high")},
+        "ic": {
+            k: float(forecasts.loc["model", k])
+            for k in ("ic", "ic_nw_t", "ic_nw_p", "ic_ci_low", "ic_ci_high", "n_days")
+        },
         "sharpe": {k: float(table.loc["model", k]) for k in ("sharpe", *SHARPE_STATS)},
         "sharpe_neutral": {k: float(table.loc["model_neutral", k]) for k in ("sharpe", *SHARPE_STATS)},
     }
     return Scores(forecasts, table, books, comparison, verdict(comparison, forecasts))
 
 
-def _p(p: float) -> str:
-    """``p = 0.034``, ``p < 0.001`` or ``p undefined``."""
-    return "p undefined" if p != p else ("p < 0.001" if p < 0.001 else f"p = {p:.3f}")
+def _p(p: float, n_days: float) -> str:
+    """``p = 0.034``, ``p < 0.001`` or ``p n/a (n days)``."""
+    return f"p {not_available(n_days)}" if p != p else ("p < 0.001" if p < 0.001 else f"p = {p:.3f}")
 
 
 def verdict(comparison: dict[str, Any], forecasts: pd.DataFrame) -> list[str]:
-    """The comparison in plain words, at the 5% level; it claims skill only where a test says so."""
+    """The comparison in plain words, at the 5% level; it claims skill only where a test says so. A statistic
+    that the days there are do not define (a new fold's first days) reads ``n/a (n days)``."""
     ic, best, zero = comparison["ic"], comparison["vs_best"], comparison["vs_zero"]
     name = best["best_baseline"]
+    n_ic = ic.get("n_days", float("nan"))
+    n_best, n_zero = best["n_days"], zero["n_days"]
     skill = ic["ic_nw_p"] == ic["ic_nw_p"] and ic["ic_nw_p"] < LEVEL and ic["ic"] > 0
     lines = [
         (
             f"**Ranking skill: {'yes' if skill else 'not shown'}.** The model's mean daily IC is "
-            f"{format_value(ic['ic'])} (Newey–West t = {format_value(ic['ic_nw_t'])}, {_p(ic['ic_nw_p'])}, "
-            f"95% CI {format_value(ic['ic_ci_low'])} … {format_value(ic['ic_ci_high'])}): "
+            f"{format_stat(ic['ic'], n_ic)} (Newey–West t = {format_stat(ic['ic_nw_t'], n_ic)}, "
+            f"{_p(ic['ic_nw_p'], n_ic)}, 95% CI {format_stat(ic['ic_ci_low'], n_ic)} … "
+            f"{format_stat(ic['ic_ci_high'], n_ic)}): "
             + (
                 "significantly above 0 at 5%, so the model beats the zero baseline, which has no ranking skill."
                 if skill
@@ -111,12 +119,12 @@ def verdict(comparison: dict[str, Any], forecasts: pd.DataFrame) -> list[str]:
     lines.append(
         f"**Against the best baseline ({name}): {'beats it' if beats else 'does not beat it'} at 5%.** "
         f"Squared error {format_value(change)}% {'lower' if change < 0 else 'higher'} than {name}'s "
-        f"(Diebold–Mariano {format_value(best['dm_stat'])}, one-sided {_p(best['dm_p_a_better'])})."
+        f"(Diebold–Mariano {format_stat(best['dm_stat'], n_best)}, one-sided {_p(best['dm_p_a_better'], n_best)})."
     )
     beats_zero = zero["dm_p_a_better"] < LEVEL
     lines.append(
         f"Against predicting zero on squared error: {'lower' if beats_zero else 'not significantly lower'} "
-        f"(Diebold–Mariano {format_value(zero['dm_stat'])}, one-sided {_p(zero['dm_p_a_better'])})."
+        f"(Diebold–Mariano {format_stat(zero['dm_stat'], n_zero)}, one-sided {_p(zero['dm_p_a_better'], n_zero)})."
     )
     return lines
 
@@ -139,19 +147,20 @@ def score_fold(
 
     ``fold`` may have grown since the checkpoint was trained (the open fold with new days): its current test block
     is predicted; its training and tuning boundaries must be the checkpoint's. Days that ``out`` already holds
-    predictions for, from the same checkpoint (its SHA-256 is stored with them), keep their stored model values:
-    a re-scored fold appends days and never rewrites one (float32 results can differ in the last bits when the
-    batches are cut differently).
+    predictions for, from the same model (its :func:`~fin_pipeline.training.versions.model_version` is stored with
+    them: data, configuration, seed and code, not the training's timings), keep their stored values: a re-scored
+    fold appends days and never rewrites one (float32 results can differ in the last bits when the batches are
+    cut differently).
 
     Returns the scores, the predictions and what the baselines chose (ridge's α, picked on the tuning block).
     """
-    digest = hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()
+    digest = checkpoint_model_version(read_checkpoint(checkpoint))
     predictions, chosen = add_baselines(ws, fold, stats, predict_fold(ws, checkpoint, device, fold=fold))
     predictions = _keep_stored(predictions, fold_files(out)["predictions"], digest)
     scores = score_predictions(predictions, fold.horizon, fold=fold.fold, seed=seed)
     meta = {
         "fold": fold.to_dict(),
-        "checkpoint_sha256": digest,
+        "model_version": digest,
         "baselines": chosen,
         "comparison": scores.comparison,
         "verdict": scores.verdict,
@@ -165,8 +174,8 @@ def score_fold(
 
 def _keep_stored(predictions: pd.DataFrame, stored_path: Path, digest: str) -> pd.DataFrame:
     """``predictions`` with every predictor's values of the days already stored at ``stored_path`` by the same
-    checkpoint (the model's and the baselines', whose float sums can differ in the last bit too)."""
-    if not Path(stored_path).is_file() or read_parquet_meta(stored_path).get("checkpoint_sha256") != digest:
+    model version (the model's and the baselines', whose float sums can differ in the last bit too)."""
+    if not Path(stored_path).is_file() or read_parquet_meta(stored_path).get("model_version") != digest:
         return predictions
     stored, _ = read_parquet(stored_path)
     known = stored.set_index(["ticker", "date"])

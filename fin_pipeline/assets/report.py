@@ -72,7 +72,7 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
         f"added ({added['added_first']} … {added['added_last']})"
     )
     live_path = store.pull(store.live_record_dir() / "record.parquet")
-    live = read_parquet(live_path)[0] if live_path.is_file() else None
+    live, live_meta = read_parquet(live_path) if live_path.is_file() else (None, {})
     report = write_report(
         results,
         out,
@@ -81,6 +81,7 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
         live=live,
         live_picture=store.pull(store.live_record_dir() / "live_equity.png"),
         tearsheets=load_settings().tear_sheets,
+        missed=live_meta.get("missed", {}),
     )
     store.push_tree(out)  # S3: every report file and picture, each in one PUT
     context.log.info(f"walk-forward report written to {store.describe(out)}")
