@@ -93,7 +93,7 @@ def plan_live(ws: WindowSet, spec: FoldSpec, train: dict, store, night: str, hor
     record = store.pull(folder / LIVE_FILE)
     stored = read_json(record).get("model_version") if record.is_file() else None
     if stored == versions["model_version"] and store.exists(folder / "best.pt"):
-        return LivePlan("skip", f"up to date (model {stored} already trained on this data)", fold, versions)
+        return LivePlan("skip", f"model {stored} already trained on this data", fold, versions)
     reason = (
         "no live model for this night yet" if stored is None else f"model {stored} is not {versions['model_version']}"
     )

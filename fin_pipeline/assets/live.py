@@ -101,7 +101,7 @@ def live_model(context: AssetExecutionContext, config: LiveModelConfig, store: D
         raise Failure(f"live_model[{night}]: {exc}", allow_retries=False) from exc
     fold, out = plan.fold, store.live_dir(night)
     if plan.action == "skip":  # an unchanged rerun of the night: nothing trained, nothing written
-        context.log.info(f"live_model[{night}]: {plan.reason}")
+        context.log.info(f"live_model[{night}]: up to date, {plan.reason}: not retrained")
         stored = read_json(store.pull(out / LIVE_FILE))
         metadata = _live_metadata(store, plan, night, stored, "up to date (not retrained)")
         removed = _prune(store, config.keep_nights)  # older nights only: tonight's files are left as they are
