@@ -19,8 +19,8 @@ The ratios U/F and R/F are printed with the goals (U <= 0.05 x F, R <= 0.15 x F,
 the script exits 1 when a goal is missed (not with ``--small``, whose tiny trainings leave the fixed costs of a
 night dominant), when (U) trained a model or changed a file, or when (R) trained anything but the live model or
 changed a closed fold's files. In process, on one sqlite instance (``instance_for_test`` in a temporary folder,
-the project's ``training`` pool limit of 1), console logging at WARNING as the CLI sets it. The folds are Dagster partitions,
-read from the environment at the first import, so the script sets ``FIN_PIPELINE_UNIVERSE``,
+the project's ``training`` pool limit of 1), console logging at WARNING as the CLI sets it. The folds are Dagster
+partitions, read from the environment at the first import, so the script sets ``FIN_PIPELINE_UNIVERSE``,
 ``FIN_PIPELINE_FIRST_TEST_DATE`` and ``FIN_PIPELINE_END`` before it imports ``fin_pipeline``.
 """
 
