@@ -347,7 +347,8 @@ def test_report_lists_every_fold_beside_the_baselines(full_run):
     folds, _ = read_parquet(root / "reports" / "folds.parquet")
     assert list(folds["fold"]) == FOLDS and (folds["test_tickers"] == len(TICKERS)).all()
     text = (root / "reports" / "report.md").read_text()
-    assert "undefined" in text and all(f in text for f in FOLDS)
+    # zero's IC is defined on no day (a constant prediction): shown as such, never as 0
+    assert "| zero | " in text and "n/a (0 days)" in text and all(f in text for f in FOLDS)
     assert text.splitlines()[2].startswith("**Ranking skill:")  # the verdict in words comes first
     for word in ("tuning", "test", "Newey", "Diebold", "PSR", "DSR"):
         assert word in text
