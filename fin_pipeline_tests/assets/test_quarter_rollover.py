@@ -175,3 +175,42 @@ def test_every_night_through_a_quarter_rollover_forecasts_and_rescores_the_open_
 
 def _metadata_of(night, job):
     return [(p, ok) for j, p, ok in night["runs"] if j == job]
+
+
+def test_a_failed_fold_leaves_the_forecast_and_the_record_and_holds_back_the_report(tmp_path, capsys):
+    """The CLI's end of a night after a fold's run failed: the forecast is made and the paper record written
+    (``record_job``), the report is not rebuilt, and the night exits 1 naming the fold."""
+    root = tmp_path / "data"
+    defs = build_definitions({"candle_source": SyntheticMarketResource(seed=7), "store": DataStore(root=str(root))})
+    instance = DagsterInstance.ephemeral()
+    one_night(defs, instance, BUILT, capsys)  # the two folds, the forecast, the record, the report
+    report = (root / "reports" / "report.md").stat().st_mtime_ns
+    store, runs = defs.resources["store"], []
+    for t in TICKERS:
+        config = {"ops": {"raw_candles": {"config": {"start": START, "end": NIGHTS[0]}}}}
+        assert (
+            defs.resolve_job_def("candles_job")
+            .execute_in_process(partition_key=t, run_config=config, instance=instance)
+            .success
+        )
+
+    def execute(job, partition, run_config):
+        result = defs.resolve_job_def(job).execute_in_process(
+            partition_key=partition, run_config=run_config, instance=instance, raise_on_error=False
+        )
+        runs.append(job)
+        return result, 0.0
+
+    capsys.readouterr()
+    universe = load_universe(store, "test")
+    with evening_clock(NIGHTS[0]):
+        night = Night(execute, store, universe, TRAIN, 1, ["2021-01-01"])  # as if its re-scoring had raised
+        code, report_dir, date = finish_night(night, instance, _metadata, _errors)
+    out = capsys.readouterr().out
+    assert (code, report_dir, date) == (1, None, "2021-04-05")
+    assert runs == ["forecast_job", "record_job"]
+    assert (root / "forecasts" / f"{date}.parquet").is_file()
+    _, meta = read_parquet(root / "live_record" / "record.parquet")
+    assert meta["forecasts"] == 2 and "[live record] 1 forecast day(s) scored of 2 stored" in out
+    assert "1 fold(s) failed: ['2021-01-01']; the report needs every fold" in out
+    assert (root / "reports" / "report.md").stat().st_mtime_ns == report
