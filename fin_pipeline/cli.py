@@ -239,7 +239,8 @@ def _run(args: argparse.Namespace) -> int:
     if report_dir is None:
         return code
     code = _print_report(report_dir) or code
-    return _print_forecast(store.pull(store.forecast_path(date)), data_end(universe.windows)) or code
+    record = store.pull(store.live_record_dir() / "record.parquet")
+    return _print_forecast(store.pull(store.forecast_path(date)), data_end(universe.windows), record) or code
 
 
 def _forecast() -> int:
@@ -260,23 +261,28 @@ def _forecast() -> int:
         end = data_end(load_universe(store, "fin-pipeline forecast").windows)
     except Failure:  # feature files missing: the forecast is printed without the staleness check
         end = None
-    return _print_forecast(files[-1], end)
+    return _print_forecast(files[-1], end, store.pull(store.live_record_dir() / "record.parquet"))
 
 
-def _print_forecast(path: Path, data_end) -> int:
-    """The forecast table; a forecast made on older data than the data's last day is said to be stale."""
-    from fin_pipeline.reporting import text_table
-    from fin_pipeline.storage import read_parquet
+def _print_forecast(path: Path, data_end, record: Path | None = None) -> int:
+    """The forecast table; a forecast made on older data than the data's last day is said to be stale; the
+    sessions the paper record (``record``) lists as missed."""
+    from fin_pipeline.reporting import missed_line, text_table
+    from fin_pipeline.storage import read_parquet, read_parquet_meta
 
     table, meta = read_parquet(path)
     shown = table[["ticker", "model", "rank", "weight_sign", "weight_long_only", "weight_neutral", "momentum", "ridge"]]
     as_of = meta["as_of"]
+    made = f", made {table['made_at'].iloc[0]:%Y-%m-%d %H:%M} UTC" if "made_at" in table else ""
     print(
-        f"\nForecast for {meta['forecast_date']} (data as of {as_of}; predicted {len(table)} ticker(s)' log return):\n"
+        f"\nForecast for {meta['forecast_date']} (data as of {as_of}{made}; predicted {len(table)} ticker(s)' "
+        "log return):\n"
     )
     print(text_table(shown.rename(columns={"model": "prediction"})))
     if meta.get("missing"):
         print(f"\nNot forecast: {', '.join(f'{t} ({why})' for t, why in meta['missing'].items())}")
+    if record is not None and record.is_file():
+        print(f"\nPaper record: {missed_line(read_parquet_meta(record).get('missed', {}))}")
     if data_end is not None and str(data_end) != as_of:
         print(
             f"\nSTALE: this forecast was made on data as of {as_of}; the data now ends on {data_end}. "
@@ -329,7 +335,7 @@ def _after_run(stopper, instance, run_id: str) -> None:
 
 
 def _print_report(report_dir: Path) -> int:
-    from fin_pipeline.report import shown_per_fold, shown_tables
+    from fin_pipeline.report_tables import shown_per_fold, shown_tables
     from fin_pipeline.reporting import text_table
     from fin_pipeline.storage import read_parquet, read_parquet_meta
 

@@ -17,44 +17,14 @@ import pandas as pd
 from fin_pipeline.backtest import BUY_AND_HOLD
 from fin_pipeline.backtest.plots import drawdown_png, equity_curve_png, learning_curves_png
 from fin_pipeline.backtest.tearsheets import TearSheets, markdown_section, write_tearsheets
-from fin_pipeline.reporting import format_stat, markdown_table, missed_line, with_days
+from fin_pipeline.report_tables import shown_per_fold, shown_tables
+from fin_pipeline.reporting import format_stat, markdown_table, missed_line
 from fin_pipeline.scoring import PREDICTORS, Scores, score_predictions
 from fin_pipeline.storage import atomic_path, write_parquet
 
-# The backtest numbers a table shows first (the stored Parquet has all of them).
-BACKTEST_COLUMNS = [
-    "total_return",
-    "annualized_return",
-    "sharpe",
-    "sharpe_se",
-    "sharpe_ci_low",
-    "sharpe_ci_high",
-    "psr",
-    "dsr",
-    "max_drawdown",
-    "win_rate",
-    "hit_ratio",
-    "var_95",
-    "cvar_95",
-    "avg_turnover",
-]
 # The books with a returns tear sheet: the model's two, against buy-and-hold (the baselines' books are in the
 # report's tables; a quantstats page costs ~2.5 s and ~0.8 MB).
 TEAR_SHEET_BOOKS = ("model", "model_neutral", BUY_AND_HOLD)
-FORECAST_COLUMNS = [
-    "mse",
-    "mae",
-    "ic",
-    "ic_std",
-    "icir",
-    "ic_nw_t",
-    "ic_nw_p",
-    "ic_ci_low",
-    "ic_ci_high",
-    "rank_ic",
-    "directional_accuracy",
-    "n",
-]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,38 +49,6 @@ class WalkForwardReport:
     tables: dict[str, str]  # Markdown
     pictures: dict[str, Path]  # PNG files
     tearsheets: TearSheets | None = None  # the factor and returns tear sheets (files, and what was skipped and why)
-
-
-# The per-fold statistics that a fold's first test days may not define: shown as "n/a (n days)".
-PER_FOLD_STATS = [
-    "model_ic",
-    "icir",
-    "nw_t",
-    "ic_ci",
-    "baseline_ic",
-    "dm_p",
-    "sharpe",
-    "sharpe_se",
-    "psr",
-    "dsr",
-    "neutral_sharpe",
-    "buy_hold_sharpe",
-]
-
-
-def shown_per_fold(per_fold: pd.DataFrame) -> pd.DataFrame:
-    """:func:`per_fold_table` for display: an undefined statistic of a short test block reads ``n/a (n days)``."""
-    return with_days(per_fold, per_fold["test_days"], PER_FOLD_STATS)
-
-
-def shown_tables(forecasts: pd.DataFrame, backtest: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The forecast and backtest tables of a :class:`Scores` (or as stored) for display, their columns of
-    :data:`FORECAST_COLUMNS` and :data:`BACKTEST_COLUMNS`, undefined statistics as ``n/a (n days)`` (each row's
-    ``n_days``)."""
-    return (
-        with_days(forecasts, forecasts["n_days"], FORECAST_COLUMNS)[FORECAST_COLUMNS],
-        with_days(backtest, backtest["n_days"], BACKTEST_COLUMNS)[BACKTEST_COLUMNS],
-    )
 
 
 def fold_table(folds: list[FoldResult]) -> pd.DataFrame:

@@ -259,7 +259,8 @@ def test_the_next_run_with_one_more_day_only_rescores_the_open_fold(home):
     cmd_forecast = [BIN / "fin-pipeline", "forecast"]
     env_now = env_for(home, FIN_PIPELINE_END="2021-05-14", **env)
     shown = subprocess.run(cmd_forecast, cwd=home, env=env_now, capture_output=True, text=True)
-    assert shown.returncode == 0 and "Forecast for 2021-05-17 (data as of 2021-05-14" in shown.stdout
+    assert shown.returncode == 0 and "Forecast for 2021-05-17 (data as of 2021-05-14, made " in shown.stdout
+    assert "Paper record: 1 missed session(s), no on-time forecast: 2021-05-14 (made late (" in shown.stdout
     assert "STALE" not in shown.stdout
     later = env_for(home, FIN_PIPELINE_END="2021-05-17", **env)
     data = subprocess.run([*cmd[:2], "--data-only"], cwd=home, env=later, capture_output=True, text=True)

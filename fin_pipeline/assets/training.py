@@ -27,7 +27,7 @@ from fin_pipeline.nightly import SCORED_FILE
 from fin_pipeline.objectstore import LeaseError
 from fin_pipeline.partitions import fold_partitions
 from fin_pipeline.progress import epoch_callback
-from fin_pipeline.report import shown_tables
+from fin_pipeline.report_tables import shown_tables
 from fin_pipeline.reporting import markdown_table
 from fin_pipeline.resources import DataStore
 from fin_pipeline.scoring import flat_metrics, score_fold

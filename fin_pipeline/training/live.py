@@ -160,15 +160,16 @@ def missed_sessions(forecasts: pd.DataFrame, ws: WindowSet) -> pd.DataFrame:
     for day in sessions:
         if day in ok:
             continue
-        when = made.get(day, pd.NaT)
-        rows.append(
-            (day, "no forecast" if day not in made.index else f"made late ({_utc(when)}, after the session's open)")
-        )
+        rows.append((day, _why(made.get(day, pd.NaT), day in made.index)))
     return pd.DataFrame(rows, columns=["session", "why"]).astype({"session": "datetime64[ns]", "why": str})
 
 
-def _utc(when: pd.Timestamp) -> str:
-    return "time not recorded" if pd.isna(when) else f"{pd.Timestamp(when):%Y-%m-%d %H:%M} UTC"
+def _why(made_at: pd.Timestamp, stored: bool) -> str:
+    if not stored:
+        return "no forecast"
+    if pd.isna(made_at):
+        return "made at an unrecorded time (stored before forecasts recorded it)"
+    return f"made late ({pd.Timestamp(made_at):%Y-%m-%d %H:%M} UTC, after the session's open)"
 
 
 def score_forecasts(forecasts: pd.DataFrame, ws: WindowSet, horizon: int = 1, cost_bps: float = 5.0) -> pd.DataFrame:

@@ -25,7 +25,7 @@ from fin_pipeline.backtest.statistics import block_length_defined
 from fin_pipeline.definitions import build_definitions
 from fin_pipeline.nightly import plan_folds
 from fin_pipeline.nightrun import Night, finish_night
-from fin_pipeline.report import shown_per_fold
+from fin_pipeline.report_tables import shown_per_fold
 from fin_pipeline.reporting import text_table
 from fin_pipeline.resources import DataStore, SyntheticMarketResource
 from fin_pipeline.settings import load_settings
