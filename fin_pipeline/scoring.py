@@ -10,6 +10,7 @@ bootstrap interval, and the model against the best baseline by a Diebold–Maria
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -156,7 +157,7 @@ def score_fold(
     """
     digest = checkpoint_model_version(read_checkpoint(checkpoint))
     predictions, chosen = add_baselines(ws, fold, stats, predict_fold(ws, checkpoint, device, fold=fold))
-    predictions = _keep_stored(predictions, fold_files(out)["predictions"], digest)
+    predictions = _keep_stored(predictions, fold_files(out)["predictions"], digest, Path(checkpoint))
     scores = score_predictions(predictions, fold.horizon, fold=fold.fold, seed=seed)
     meta = {
         "fold": fold.to_dict(),
@@ -172,10 +173,18 @@ def score_fold(
     return scores, predictions, chosen
 
 
-def _keep_stored(predictions: pd.DataFrame, stored_path: Path, digest: str) -> pd.DataFrame:
+def _keep_stored(predictions: pd.DataFrame, stored_path: Path, digest: str, checkpoint: Path) -> pd.DataFrame:
     """``predictions`` with every predictor's values of the days already stored at ``stored_path`` by the same
-    model version (the model's and the baselines', whose float sums can differ in the last bit too)."""
-    if not Path(stored_path).is_file() or read_parquet_meta(stored_path).get("model_version") != digest:
+    model version (the model's and the baselines', whose float sums can differ in the last bit too). Predictions
+    stored before model versions were (their checkpoint's file SHA-256 instead) count as the same model when that
+    file is unchanged."""
+    if not Path(stored_path).is_file():
+        return predictions
+    meta = read_parquet_meta(stored_path)
+    same = meta.get("model_version") == digest
+    if "model_version" not in meta and "checkpoint_sha256" in meta:
+        same = meta["checkpoint_sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    if not same:
         return predictions
     stored, _ = read_parquet(stored_path)
     known = stored.set_index(["ticker", "date"])
