@@ -216,7 +216,10 @@ def _run(args: argparse.Namespace) -> int:
             continue
         model, metrics = _metadata(result, "trained_model"), _metadata(result, "fold_metrics")
         days = metrics.get("test_days", float("nan"))  # a new fold's first days: "n/a (n days)"
-        ic = {k: format_stat(metrics.get(k, float("nan")), days) for k in ("model_ic", "model_ic_nw_t", "ridge_ic")}
+        ic = {
+            k: format_stat(metrics.get(k, float("nan")), days, universe.horizon)
+            for k in ("model_ic", "model_ic_nw_t", "ridge_ic")
+        }
         resumed = ""
         if model.get("resumed_from_run"):
             resumed = f" (resumed after epoch {model['resumed_from_epoch']} of run {model['resumed_from_run']})"

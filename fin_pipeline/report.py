@@ -91,7 +91,7 @@ def per_fold_table(folds: list[FoldResult]) -> pd.DataFrame:
                 "ic_ci": (
                     f"{fc.loc['model', 'ic_ci_low']:.3g} … {fc.loc['model', 'ic_ci_high']:.3g}"
                     if fc.loc["model", "ic_ci_low"] == fc.loc["model", "ic_ci_low"]
-                    else format_stat(float("nan"), days)
+                    else format_stat(float("nan"), days, int(f.bounds["horizon"]))
                 ),
                 "best_baseline": best["best_baseline"],
                 "baseline_ic": fc.loc[best["best_baseline"], "ic"],
@@ -183,7 +183,7 @@ def write_report(
     stitched = stitch(folds)
     scores = score_predictions(stitched, horizon, seed=seed)
     folds_df, per_fold = fold_table(folds), per_fold_table(folds)
-    forecasts, backtest = shown_tables(scores.forecasts, scores.backtest)
+    forecasts, backtest = shown_tables(scores.forecasts, scores.backtest, horizon)
 
     out = Path(out)
     write_parquet(folds_df, out / "folds.parquet")
@@ -214,7 +214,7 @@ def write_report(
     )
     tables = {
         "folds": markdown_table(folds_df),
-        "per_fold": markdown_table(shown_per_fold(per_fold)),
+        "per_fold": markdown_table(shown_per_fold(per_fold, horizon)),
         "stitched": markdown_table(forecasts),
         "backtest": markdown_table(backtest),
     }

@@ -61,16 +61,18 @@ PER_FOLD_STATS = [
 ]
 
 
-def shown_per_fold(per_fold: pd.DataFrame) -> pd.DataFrame:
+def shown_per_fold(per_fold: pd.DataFrame, horizon: int = 1) -> pd.DataFrame:
     """:func:`per_fold_table` for display: an undefined statistic of a short test block reads ``n/a (n days)``."""
-    return with_days(per_fold, per_fold["test_days"], PER_FOLD_STATS)
+    return with_days(per_fold, per_fold["test_days"], PER_FOLD_STATS, horizon)
 
 
-def shown_tables(forecasts: pd.DataFrame, backtest: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def shown_tables(
+    forecasts: pd.DataFrame, backtest: pd.DataFrame, horizon: int = 1
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The forecast and backtest tables of a :class:`~fin_pipeline.scoring.Scores` (or as stored) for display:
     their columns of :data:`FORECAST_COLUMNS` and :data:`BACKTEST_COLUMNS`, undefined statistics as
     ``n/a (n days)`` (each row's ``n_days``)."""
     return (
-        with_days(forecasts, forecasts["n_days"], FORECAST_COLUMNS)[FORECAST_COLUMNS],
-        with_days(backtest, backtest["n_days"], BACKTEST_COLUMNS)[BACKTEST_COLUMNS],
+        with_days(forecasts, forecasts["n_days"], FORECAST_COLUMNS, horizon)[FORECAST_COLUMNS],
+        with_days(backtest, backtest["n_days"], BACKTEST_COLUMNS, horizon)[BACKTEST_COLUMNS],
     )

@@ -2,8 +2,10 @@
 
 Floats get 4 significant digits (whole numbers ≥ 1 print as integers), dates YYYY-MM-DD, and an undefined value
 (NaN, NaT, None) reads "undefined", never a made-up 0. A statistic shown beside the number of days it was
-computed on reads "n/a (n days)" where it is undefined (:func:`with_days`): a new fold's first test days are too
-few for a bootstrap interval or a Newey–West test, and the table says so instead of failing.
+computed on reads "n/a (n days)" where it is undefined on fewer days than the statistics need
+(:func:`~fin_pipeline.backtest.statistics.days_needed`; :func:`with_days`): a new fold's first test days are too
+few for a bootstrap interval or a Newey–West test, and the table says so instead of failing. On enough days an
+undefined statistic (a constant series) reads "undefined".
 """
 
 from __future__ import annotations
@@ -31,22 +33,31 @@ def not_available(n_days: float) -> str:
     return f"n/a ({n} day{'' if n == 1 else 's'})"
 
 
-def format_stat(value: object, n_days: float) -> str:
-    """:func:`format_value`, or ``n/a (n days)`` for an undefined statistic of n days."""
+def undefined_stat(n_days: float, horizon: int = 1) -> str:
+    """Why a statistic of n days is undefined: ``n/a (n days)`` below the days the statistics need, else
+    ``undefined`` (a series without variation)."""
+    from fin_pipeline.backtest.statistics import days_needed  # numpy, scipy, arch: only when a table is shown
+
+    return not_available(n_days) if not n_days >= days_needed(horizon) else format_value(float("nan"))
+
+
+def format_stat(value: object, n_days: float, horizon: int = 1) -> str:
+    """:func:`format_value`, or :func:`undefined_stat` for an undefined statistic of n days."""
     if value is None or (isinstance(value, float | np.floating) and value != value):
-        return not_available(n_days)
+        return undefined_stat(n_days, horizon)
     return format_value(value)
 
 
-def with_days(df: pd.DataFrame, n_days: pd.Series | float, columns: list[str]) -> pd.DataFrame:
-    """``df`` for display: the undefined values of ``columns`` as ``n/a (n days)``, n per row (``n_days``, a
-    column or one number). The stored tables keep NaN; only what a person reads changes."""
+def with_days(df: pd.DataFrame, n_days: pd.Series | float, columns: list[str], horizon: int = 1) -> pd.DataFrame:
+    """``df`` for display: the undefined values of ``columns`` as :func:`undefined_stat` (``n/a (n days)`` on too
+    few days), n per row (``n_days``, a column or one number). The stored tables keep NaN; only what a person reads
+    changes."""
     out = df.astype({c: object for c in columns if c in df.columns})
     days = n_days if isinstance(n_days, pd.Series) else pd.Series(n_days, index=df.index)
     for column in columns:
         if column in out.columns:
             undefined = df[column].isna()
-            out.loc[undefined, column] = [not_available(n) for n in days[undefined]]
+            out.loc[undefined, column] = [undefined_stat(n, horizon) for n in days[undefined]]
     return out
 
 

@@ -26,7 +26,7 @@ from fin_pipeline.backtest.statistics import (
     sharpe_statistics,
 )
 from fin_pipeline.features.windows import WindowSet
-from fin_pipeline.reporting import format_stat, format_value, not_available
+from fin_pipeline.reporting import format_stat, format_value
 from fin_pipeline.storage import read_parquet, read_parquet_meta, write_parquet
 from fin_pipeline.training.baselines import BASELINES, add_baselines
 from fin_pipeline.training.checkpoint import read_checkpoint
@@ -85,28 +85,30 @@ def score_predictions(
         "sharpe": {k: float(table.loc["model", k]) for k in ("sharpe", *SHARPE_STATS)},
         "sharpe_neutral": {k: float(table.loc["model_neutral", k]) for k in ("sharpe", *SHARPE_STATS)},
     }
-    return Scores(forecasts, table, books, comparison, verdict(comparison, forecasts))
+    return Scores(forecasts, table, books, comparison, verdict(comparison, forecasts, horizon))
 
 
-def _p(p: float, n_days: float) -> str:
-    """``p = 0.034``, ``p < 0.001`` or ``p n/a (n days)``."""
-    return f"p {not_available(n_days)}" if p != p else ("p < 0.001" if p < 0.001 else f"p = {p:.3f}")
-
-
-def verdict(comparison: dict[str, Any], forecasts: pd.DataFrame) -> list[str]:
+def verdict(comparison: dict[str, Any], forecasts: pd.DataFrame, horizon: int = 1) -> list[str]:
     """The comparison in plain words, at the 5% level; it claims skill only where a test says so. A statistic
     that the days there are do not define (a new fold's first days) reads ``n/a (n days)``."""
     ic, best, zero = comparison["ic"], comparison["vs_best"], comparison["vs_zero"]
     name = best["best_baseline"]
     n_ic = ic.get("n_days", float("nan"))
     n_best, n_zero = best["n_days"], zero["n_days"]
+
+    def stat(value: float, n_days: float) -> str:
+        return format_stat(value, n_days, horizon)
+
+    def _p(p: float, n_days: float) -> str:  # p = 0.034, p < 0.001 or p n/a (n days)
+        return f"p {stat(p, n_days)}" if p != p else ("p < 0.001" if p < 0.001 else f"p = {p:.3f}")
+
     skill = ic["ic_nw_p"] == ic["ic_nw_p"] and ic["ic_nw_p"] < LEVEL and ic["ic"] > 0
     lines = [
         (
             f"**Ranking skill: {'yes' if skill else 'not shown'}.** The model's mean daily IC is "
-            f"{format_stat(ic['ic'], n_ic)} (Newey–West t = {format_stat(ic['ic_nw_t'], n_ic)}, "
-            f"{_p(ic['ic_nw_p'], n_ic)}, 95% CI {format_stat(ic['ic_ci_low'], n_ic)} … "
-            f"{format_stat(ic['ic_ci_high'], n_ic)}): "
+            f"{stat(ic['ic'], n_ic)} (Newey–West t = {stat(ic['ic_nw_t'], n_ic)}, "
+            f"{_p(ic['ic_nw_p'], n_ic)}, 95% CI {stat(ic['ic_ci_low'], n_ic)} … "
+            f"{stat(ic['ic_ci_high'], n_ic)}): "
             + (
                 "significantly above 0 at 5%, so the model beats the zero baseline, which has no ranking skill."
                 if skill
@@ -120,12 +122,12 @@ def verdict(comparison: dict[str, Any], forecasts: pd.DataFrame) -> list[str]:
     lines.append(
         f"**Against the best baseline ({name}): {'beats it' if beats else 'does not beat it'} at 5%.** "
         f"Squared error {format_value(change)}% {'lower' if change < 0 else 'higher'} than {name}'s "
-        f"(Diebold–Mariano {format_stat(best['dm_stat'], n_best)}, one-sided {_p(best['dm_p_a_better'], n_best)})."
+        f"(Diebold–Mariano {stat(best['dm_stat'], n_best)}, one-sided {_p(best['dm_p_a_better'], n_best)})."
     )
     beats_zero = zero["dm_p_a_better"] < LEVEL
     lines.append(
         f"Against predicting zero on squared error: {'lower' if beats_zero else 'not significantly lower'} "
-        f"(Diebold–Mariano {format_stat(zero['dm_stat'], n_zero)}, one-sided {_p(zero['dm_p_a_better'], n_zero)})."
+        f"(Diebold–Mariano {stat(zero['dm_stat'], n_zero)}, one-sided {_p(zero['dm_p_a_better'], n_zero)})."
     )
     return lines
 

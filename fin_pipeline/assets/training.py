@@ -237,7 +237,7 @@ def fold_metrics(context: AssetExecutionContext, store: DataStore) -> Materializ
     }
     write_json(scored, store.metrics_dir(fold.fold) / SCORED_FILE)
     store.push_tree(store.metrics_dir(fold.fold))
-    shown_forecasts, shown_backtest = shown_tables(scores.forecasts, scores.backtest)
+    shown_forecasts, shown_backtest = shown_tables(scores.forecasts, scores.backtest, fold.horizon)
     return MaterializeResult(
         metadata={
             **flat_metrics(scores),

@@ -188,6 +188,24 @@ def ic_statistics(ic: pd.Series, horizon: int) -> dict[str, float]:
 # ------------------------------------------------------------------------------------------------ bootstrap ---
 
 
+def days_needed(horizon: int = 1) -> int:
+    """The fewest days on which every statistic here is defined for a series that varies (8 for h = 1).
+
+    The smallest n with a bootstrap block length (:func:`block_length_defined`), a Newey–West test with
+    :func:`default_lags`(n, h) lags (:func:`hac_defined`) and a positive Harvey–Leybourne–Newbold factor
+    n + 1 − 2h + h(h − 1)/n (:func:`diebold_mariano`). Below it an undefined statistic is "too few days"; from it
+    on, a degenerate series (no variation).
+    """
+    n = 2
+    while not (
+        block_length_defined(n)
+        and hac_defined(n, default_lags(n, horizon))
+        and n + 1 - 2 * horizon + horizon * (horizon - 1) / n > 0
+    ):
+        n += 1
+    return n
+
+
 def block_length_defined(n: int) -> bool:
     """Whether the Politis–White block length can be estimated on n values: n ≥ ⌈√n⌉ + k_n, k_n = max(5, ⌊log₁₀ n⌋).
 

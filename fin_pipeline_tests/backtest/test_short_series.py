@@ -14,6 +14,7 @@ from arch.bootstrap import optimal_block_length
 from fin_pipeline.backtest.statistics import (
     block_length_defined,
     bootstrap_ci,
+    days_needed,
     default_lags,
     diebold_mariano,
     forecast_statistics,
@@ -119,11 +120,24 @@ def test_a_fold_of_n_test_days_is_scored_and_its_verdict_says_n_a(n):
     assert (f"n/a ({n} {unit})" in text) == (n < 8)  # the IC's bootstrap interval, and with n = 1 its t
 
 
+def test_the_days_every_statistic_needs():
+    rng = np.random.default_rng(0)
+    assert days_needed(1) == min(n for n in range(2, 30) if arch_runs(rng.normal(size=n))) == 8
+    # h = 20: 19 Newey-West lags need n >= 20, and Harvey-Leybourne-Newbold's n + 1 - 40 + 380/n is 0 at n = 20
+    assert days_needed(20) == 21
+
+
 def test_not_available_says_how_many_days():
     assert not_available(1) == "n/a (1 day)" and not_available(7.0) == "n/a (7 days)"
     assert format_stat(float("nan"), 3) == "n/a (3 days)" and format_stat(0.25, 3) == "0.25"
-    table = pd.DataFrame({"fold": ["a", "b"], "test_days": [3, 40], "nw_t": [float("nan"), 2.5], "n": [1.0, 2.0]})
+    # on enough days an undefined statistic is a degenerate series, not a short one
+    assert (
+        format_stat(float("nan"), 150) == "undefined" and format_stat(float("nan"), 20, horizon=20) == "n/a (20 days)"
+    )
+    table = pd.DataFrame(
+        {"fold": ["a", "b", "c"], "test_days": [3, 40, 60], "nw_t": [float("nan"), 2.5, float("nan")], "n": [1.0, 2, 3]}
+    )
     shown = with_days(table, table["test_days"], ["nw_t"])
-    assert list(shown["nw_t"]) == ["n/a (3 days)", 2.5] and list(shown["n"]) == [1.0, 2.0]
-    assert table["nw_t"].isna().tolist() == [True, False]  # the stored table keeps its NaN
+    assert list(shown["nw_t"]) == ["n/a (3 days)", 2.5, "undefined"] and list(shown["n"]) == [1.0, 2.0, 3.0]
+    assert table["nw_t"].isna().tolist() == [True, False, True]  # the stored table keeps its NaN
     assert "n/a (3 days)" in text_table(shown)
