@@ -146,10 +146,9 @@ def _run(args: argparse.Namespace) -> int:
     from fin_pipeline.assets.universe import data_fold_keys, load_universe
     from fin_pipeline.definitions import defs, settings
     from fin_pipeline.nightly import plan_folds
-    from fin_pipeline.partitions import forecast_partitions
-    from fin_pipeline.reporting import format_value, text_table
+    from fin_pipeline.reporting import format_stat, text_table
     from fin_pipeline.sources.execution import describe
-    from fin_pipeline.training.live import data_end, next_session
+    from fin_pipeline.training.live import data_end
 
     tickers = list(settings.universe)
     if args.tickers:
@@ -239,7 +238,11 @@ def _run(args: argparse.Namespace) -> int:
             print(f"{head}: FAILED ({result.run_id}): {_errors(result)}")
             continue
         model, metrics = _metadata(result, "trained_model"), _metadata(result, "fold_metrics")
-        ic = {k: format_value(metrics.get(k, float("nan"))) for k in ("model_ic", "model_ic_nw_t", "ridge_ic")}
+        days = metrics.get("test_days", float("nan"))  # a new fold's first days: "n/a (n days)"
+        ic = {
+            k: format_stat(metrics.get(k, float("nan")), days, universe.horizon)
+            for k in ("model_ic", "model_ic_nw_t", "ridge_ic")
+        }
         resumed = ""
         if model.get("resumed_from_run"):
             resumed = f" (resumed after epoch {model['resumed_from_epoch']} of run {model['resumed_from_run']})"
@@ -253,30 +256,17 @@ def _run(args: argparse.Namespace) -> int:
             f"{trained}, IC model {ic['model_ic']} (NW t {ic['model_ic_nw_t']}) / ridge {ic['ridge_ic']}, "
             f"{seconds:.1f} s"
         )
-    if failed:
-        print(f"\nfin-pipeline: {len(failed)} fold(s) failed: {failed}; the report needs every fold")
-        return 1
-    # Tonight's live model (every realized target) and the next session's forecast, then the record and report.
-    date = next_session(data_end(universe.windows)).isoformat()
-    instance.add_dynamic_partitions(forecast_partitions.name, [date])
-    result, seconds = execute("forecast_job", date, {"ops": {"live_model": {"config": train}}})
-    if not result.success:
-        print(f"[forecast] {date}: FAILED ({result.run_id}): {_errors(result)}")
-        return 1
-    live, forecast = _metadata(result, "live_model"), _metadata(result, "forecasts")
-    print(
-        f"[forecast] {date}: live model trained on {live['train']} (tuning {live['tuning']}), "
-        f"{live['epochs']} epoch(s); forecast {forecast['status']}, {forecast['tickers']} ticker(s) "
-        f"(missing: {forecast['missing_tickers']}), {seconds:.1f} s"
+    from fin_pipeline.nightrun import Night, finish_night
+
+    ran = sum(p.action != "skip" for p in plans)
+    code, report_dir, date = finish_night(
+        Night(execute, store, universe, train, ran, failed), instance, _metadata, _errors
     )
-    result, _ = execute("report_job", None, {})
-    if not result.success:
-        print(f"fin-pipeline: report FAILED ({result.run_id}): {_errors(result)}")
-        return 1
-    record = _metadata(result, "live_record")
-    print(f"[live record] {record['scored_days']} forecast day(s) scored of {record['forecasts']} stored")
-    code = _print_report(Path(_metadata(result, "walk_forward_report")["path"]))
-    return code or _print_forecast(store.pull(store.forecast_path(date)), data_end(universe.windows))
+    if report_dir is None:
+        return code
+    code = _print_report(report_dir) or code
+    record = store.pull(store.live_record_dir() / "record.parquet")
+    return _print_forecast(store.pull(store.forecast_path(date)), data_end(universe.windows), record) or code
 
 
 def _forecast() -> int:
@@ -297,25 +287,30 @@ def _forecast() -> int:
         end = data_end(load_universe(store, "fin-pipeline forecast").windows)
     except Failure:  # feature files missing: the forecast is printed without the staleness check
         end = None
-    return _print_forecast(files[-1], end)
+    return _print_forecast(files[-1], end, store.pull(store.live_record_dir() / "record.parquet"))
 
 
-def _print_forecast(path: Path, data_end) -> int:
-    """The forecast table; a forecast made on older data than the data's last day is said to be stale."""
-    from fin_pipeline.reporting import text_table
-    from fin_pipeline.storage import read_parquet
+def _print_forecast(path: Path, data_end, record: Path | None = None) -> int:
+    """The forecast table; a forecast made on older data than the data's last day is said to be stale; the
+    sessions the paper record (``record``) lists as missed."""
+    from fin_pipeline.reporting import missed_line, text_table
+    from fin_pipeline.storage import read_parquet, read_parquet_meta
 
     table, meta = read_parquet(path)
     shown = table[["ticker", "model", "rank", "weight_sign", "weight_long_only", "weight_neutral", "momentum", "ridge"]]
     as_of = meta["as_of"]
+    made = f", made {table['made_at'].iloc[0]:%Y-%m-%d %H:%M} UTC" if "made_at" in table else ""
     print(
-        f"\nForecast for {meta['forecast_date']} (data as of {as_of}; predicted {len(table)} ticker(s)' log return):\n"
+        f"\nForecast for {meta['forecast_date']} (data as of {as_of}{made}; predicted {len(table)} ticker(s)' "
+        "log return):\n"
     )
     print(text_table(shown.rename(columns={"model": "prediction"})))
     if meta.get("execution"):  # when these positions trade (forecasts stored before the setting say nothing)
         print(f"\nPositions traded per the execution {meta['execution']}.")
     if meta.get("missing"):
         print(f"\nNot forecast: {', '.join(f'{t} ({why})' for t, why in meta['missing'].items())}")
+    if record is not None and record.is_file():
+        print(f"\nPaper record: {missed_line(read_parquet_meta(record).get('missed', {}))}")
     if data_end is not None and str(data_end) != as_of:
         print(
             f"\nSTALE: this forecast was made on data as of {as_of}; the data now ends on {data_end}. "
@@ -369,7 +364,7 @@ def _after_run(stopper, instance, run_id: str) -> None:
 
 def _print_report(report_dir: Path) -> int:
     from fin_pipeline.backtest.trials import TRIAL_BOOKS
-    from fin_pipeline.report import BACKTEST_COLUMNS, FORECAST_COLUMNS
+    from fin_pipeline.report_tables import shown_per_fold, shown_tables
     from fin_pipeline.reporting import text_table
     from fin_pipeline.storage import read_parquet, read_parquet_meta
 
@@ -384,12 +379,13 @@ def _print_report(report_dir: Path) -> int:
     print("\nFolds (training | gap | tuning | gap | test; every figure below is on the test blocks):\n")
     print(text_table(folds))
     print("\nThe model per fold (IC with its Newey-West t; dm_p: Diebold-Mariano p against the best baseline):\n")
-    print(text_table(summary))
+    print(text_table(shown_per_fold(summary) if "test_days" in summary else summary))
     print("\nAll folds stitched out of sample:\n")
-    print(text_table(overall[["predictor", *FORECAST_COLUMNS]]))
+    shown_overall, shown_backtest = shown_tables(overall.set_index("predictor"), backtest.set_index("strategy"))
+    print(text_table(shown_overall))
     print("\nBooks of the stitched out-of-sample series (daily, net of costs; *_neutral: market-neutral rank books):\n")
-    books = backtest[["strategy", *BACKTEST_COLUMNS]].astype(object)
-    books.loc[~books["strategy"].isin(TRIAL_BOOKS), "dsr"] = "not a trial"  # references nobody selected
+    books = shown_backtest.astype(object)
+    books.loc[~books.index.isin(TRIAL_BOOKS), "dsr"] = "not a trial"  # references nobody selected
     print(text_table(books))
     if (report_dir / "capacity.parquet").is_file():
         capacity, capacity_meta = read_parquet(report_dir / "capacity.parquet")

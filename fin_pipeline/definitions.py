@@ -19,6 +19,7 @@ from fin_pipeline.schedules import (
     forecast_job,
     nightly_retrain,
     nightly_retrain_followup,
+    record_job,
     report_job,
     walk_forward_job,
 )
@@ -42,7 +43,7 @@ def build_definitions(resources: Mapping[str, Any]) -> Definitions:
     """The code location with the given resources (tests swap in a temporary data store or another source)."""
     return Definitions(
         assets=ASSETS,
-        jobs=[candles_job, walk_forward_job, fold_rescore_job, forecast_job, report_job],
+        jobs=[candles_job, walk_forward_job, fold_rescore_job, forecast_job, record_job, report_job],
         schedules=[nightly_retrain],
         sensors=[nightly_retrain_followup],
         resources=dict(resources),

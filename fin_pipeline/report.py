@@ -21,47 +21,16 @@ from fin_pipeline.backtest.plots import drawdown_png, equity_curve_png, learning
 from fin_pipeline.backtest.tearsheets import TearSheets, markdown_section, write_tearsheets
 from fin_pipeline.backtest.trials import TRIAL_BOOKS, TrialRegistry
 from fin_pipeline.provenance import Provenance
+from fin_pipeline.report_tables import shown_per_fold, shown_tables
 from fin_pipeline.report_text import deflate, ridge_line, sharpe_line, trial_configuration_of
-from fin_pipeline.reporting import markdown_table
+from fin_pipeline.reporting import format_stat, markdown_table, missed_line
 from fin_pipeline.scoring import PREDICTORS, Scores, score_predictions
 from fin_pipeline.sources.execution import describe
 from fin_pipeline.storage import atomic_path, write_parquet
 
-# The backtest numbers a table shows first (the stored Parquet has all of them).
-BACKTEST_COLUMNS = [
-    "total_return",
-    "annualized_return",
-    "sharpe",
-    "sharpe_se",
-    "sharpe_ci_low",
-    "sharpe_ci_high",
-    "lags",
-    "psr",
-    "dsr",
-    "max_drawdown",
-    "win_rate",
-    "hit_ratio",
-    "var_95",
-    "cvar_95",
-    "avg_turnover",
-]
 # The books with a returns tear sheet: the model's two, against buy-and-hold (the baselines' books are in the
 # report's tables; a quantstats page costs ~2.5 s and ~0.8 MB).
 TEAR_SHEET_BOOKS = ("model", "model_neutral", BUY_AND_HOLD)
-FORECAST_COLUMNS = [
-    "mse",
-    "mae",
-    "ic",
-    "ic_std",
-    "icir",
-    "ic_nw_t",
-    "ic_nw_p",
-    "ic_ci_low",
-    "ic_ci_high",
-    "rank_ic",
-    "directional_accuracy",
-    "n",
-]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,13 +91,19 @@ def per_fold_table(folds: list[FoldResult]) -> pd.DataFrame:
     for f in folds:
         fc, bt = f.forecasts.set_index("predictor"), f.backtest.set_index("strategy")
         best = f.comparison["vs_best"]
+        days = f.predictions["date"].nunique()
         rows.append(
             {
                 "fold": f.fold,
+                "test_days": days,
                 "model_ic": fc.loc["model", "ic"],
                 "icir": fc.loc["model", "icir"],
                 "nw_t": fc.loc["model", "ic_nw_t"],
-                "ic_ci": f"{fc.loc['model', 'ic_ci_low']:.3g} … {fc.loc['model', 'ic_ci_high']:.3g}",
+                "ic_ci": (
+                    f"{fc.loc['model', 'ic_ci_low']:.3g} … {fc.loc['model', 'ic_ci_high']:.3g}"
+                    if fc.loc["model", "ic_ci_low"] == fc.loc["model", "ic_ci_low"]
+                    else format_stat(float("nan"), days, int(f.bounds["horizon"]))
+                ),
                 "best_baseline": best["best_baseline"],
                 "baseline_ic": fc.loc[best["best_baseline"], "ic"],
                 "dm_p": best["dm_p_a_better"],
@@ -162,12 +137,14 @@ def record_line(record: dict[str, Any]) -> str:
     )
 
 
-def live_section(live: pd.DataFrame, picture: str | None) -> str:
-    """The paper-trading record in the report: kept apart from the walk-forward backtest, pictures side by side."""
+def live_section(live: pd.DataFrame, picture: str | None, missed: dict[str, str] | None = None) -> str:
+    """The paper-trading record in the report: kept apart from the walk-forward backtest, pictures side by side;
+    the sessions without an on-time forecast (``missed``: session → why) listed under it."""
+    missed_text = f"Missed: {missed_line(missed or {})}.\n\n"
     if live is None or live.empty:
         return (
-            "## Paper trading: the live forecasts\n\nNo forecast has a realized target yet: the record starts once "
-            "the first nightly forecast's target is known.\n\n"
+            "## Paper trading: the live forecasts\n\nNo forecast made on time has a realized target yet: the record "
+            f"starts once the first nightly forecast's target is known.\n\n{missed_text}"
         )
     books = [c.removeprefix("equity_") for c in live.columns if c.startswith("equity_")]
     summary = pd.DataFrame(
@@ -191,7 +168,7 @@ def live_section(live: pd.DataFrame, picture: str | None) -> str:
         "## Paper trading: the live forecasts (kept apart from the walk-forward backtest)\n\n"
         f"Each night's forecast from the model retrained on all realized data, scored once its target was known: "
         f"{len(live)} day(s), {first} … {last}. The truest out-of-sample evidence, and the shortest.\n\n"
-        f"{markdown_table(summary)}\n\n{side}"
+        f"{markdown_table(summary)}\n\n{missed_text}{side}"
     )
 
 
@@ -217,6 +194,7 @@ def write_report(
     live_picture: Path | None = None,
     tearsheets: bool = True,
     costs: CostModel | None = None,
+    missed: dict[str, str] | None = None,
     *,
     provenance: Provenance,
     registry: TrialRegistry | None = None,
@@ -225,8 +203,9 @@ def write_report(
     pictures (PNG), tear sheets (:mod:`fin_pipeline.backtest.tearsheets`: the model's predictions as an alpha
     factor, each book's returns as HTML) and ``report.md`` into ``out``, each file atomically. ``record``: what
     :func:`append_only_check` returned, said in words under the verdict. ``live`` (and its picture, copied
-    beside the report): the paper-trading record of the live forecasts, a section of its own. ``tearsheets=False``
-    leaves the tear sheets out (they cost seconds per book: a benchmark of the pipeline's own steps may skip them).
+    beside the report): the paper-trading record of the live forecasts, a section of its own, with the ``missed``
+    sessions (session → why) that had no on-time forecast. ``tearsheets=False`` leaves the tear sheets out (they
+    cost seconds per book: a benchmark of the pipeline's own steps may skip them).
     ``costs``: how every book is charged (None: flat at the default bps); under ``spread_impact`` the report adds
     the model's books' capacity (:mod:`fin_pipeline.backtest.capacity`). ``provenance``: the source, universe,
     execution and costs, the report's first lines (and how it is scored). ``registry``: the store's trial
@@ -240,9 +219,9 @@ def write_report(
     scores = score_predictions(stitched, horizon, seed=seed, costs=costs)
     scores, trial_text = deflate(scores, horizon, registry, configuration)
     folds_df, per_fold = fold_table(folds), per_fold_table(folds)
-    forecasts = scores.forecasts[FORECAST_COLUMNS]
+    forecasts, backtest = shown_tables(scores.forecasts, scores.backtest, horizon)
     # DSR is the model's alone: the other books are references that nobody selected among trials.
-    backtest = scores.backtest[BACKTEST_COLUMNS].astype(object)
+    backtest = backtest.astype(object)
     backtest.loc[~backtest.index.isin(TRIAL_BOOKS), "dsr"] = "not a trial"
 
     out = Path(out)
@@ -281,7 +260,7 @@ def write_report(
     )
     tables = {
         "folds": markdown_table(folds_df),
-        "per_fold": markdown_table(per_fold),
+        "per_fold": markdown_table(shown_per_fold(per_fold, horizon)),
         "stitched": markdown_table(forecasts),
         "backtest": markdown_table(backtest),
         **({"capacity": markdown_table(capacity_table(capacities))} if capacities else {}),
@@ -294,7 +273,8 @@ def write_report(
         + "".join(f"{line}\n\n" for line in [*scores.verdict, selection, *record_text])
         + f"{len(folds)} folds, {len(stitched)} out-of-sample predictions ({span}), target horizon h = {horizon}, "
         f"execution {describe(folds[0].bounds.get('execution', 'close'))}: the target, the IC and every book use "
-        "that return. "
+        "that return. Statistics that the days there are do not define (a new fold's first test days) read "
+        "n/a (n days). "
         "Every number below is on **test** blocks, read once after training; early stopping, the best epoch and "
         "ridge's penalty were chosen on each fold's **tuning** block.\n\n"
         f"## Folds: training | gap | tuning | gap | test\n\n{tables['folds']}\n\n"
@@ -323,7 +303,7 @@ def write_report(
             with atomic_path(out / Path(live_picture).name) as tmp:
                 tmp.write_bytes(Path(live_picture).read_bytes())
             picture = Path(live_picture).name
-        text += live_section(live, picture)
+        text += live_section(live, picture, missed)
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(text)
     return WalkForwardReport(folds_df, per_fold, scores, stitched, tables, pictures, sheets, capacities)

@@ -5,9 +5,11 @@ final) requests one ``candles_job`` run per ticker, tagged with the night's date
 watches that night's runs: once every ticker run has succeeded it plans the folds by their row versions
 (:mod:`fin_pipeline.nightly`): one ``walk_forward_job`` run per new or changed fold, one ``fold_rescore_job`` run
 for the open fold with new days (no training), nothing for unchanged closed folds; once those have succeeded,
-one ``forecast_job`` run for tonight's forecast date (``live_model``, then ``forecasts``; the date is added to
-the dynamic ``forecast_dates`` partitions), and once that has succeeded, one ``report_job`` run (``live_record``,
-which scores the forecasts whose targets are now realized, then ``walk_forward_report``).
+once those have finished (succeeded or not: a fold whose training or statistics failed never holds back the
+forecast), one ``forecast_job`` run for tonight's forecast date (``live_model``, then ``forecasts``; the date is
+added to the dynamic ``forecast_dates`` partitions), and once that has finished, one ``report_job`` run
+(``live_record``, which scores the forecasts whose targets are now realized, then ``walk_forward_report``) when
+every fold succeeded, else one ``record_job`` run (the paper record alone: the report needs every fold).
 Run keys make each request happen once a night; a failed ticker run holds the retrain back (the sensor says so),
 rather than training on stale data.
 """
@@ -41,6 +43,7 @@ from fin_pipeline.training.live import data_end, next_session
 
 NIGHTLY_CRON = "30 21 * * 1-5"
 NIGHTLY_TAG = "fin_pipeline/nightly"
+FINISHED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
 
 candles_job = define_asset_job(
     "candles_job",
@@ -61,6 +64,11 @@ forecast_job = define_asset_job(
     "forecast_job",
     selection=AssetSelection.assets(live_model, forecasts),
     description="Tonight's live model on every realized target, then the next session's forecast.",
+)
+record_job = define_asset_job(
+    "record_job",
+    selection=AssetSelection.assets(live_record),
+    description="Score the realized forecasts (the paper-trading record) without the report (a fold failed).",
 )
 report_job = define_asset_job(
     "report_job",
@@ -88,7 +96,7 @@ def _latest_by_partition(context: SensorEvaluationContext, job: str, night: str)
 
 
 @sensor(
-    jobs=[walk_forward_job, fold_rescore_job, forecast_job, report_job],
+    jobs=[walk_forward_job, fold_rescore_job, forecast_job, record_job, report_job],
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
 )
@@ -125,9 +133,10 @@ def nightly_retrain_followup(context: SensorEvaluationContext, store: DataStore)
         ]
         if requests:
             return requests
-    pending = [f for f, status in folds.items() if status != DagsterRunStatus.SUCCESS]
+    pending = [f for f, status in folds.items() if status not in FINISHED]
     if pending:
-        return SkipReason(f"night {night}: fold runs not (yet) successful: {pending}")
+        return SkipReason(f"night {night}: fold runs not finished yet: {pending}")
+    failed = sorted(f for f, status in folds.items() if status != DagsterRunStatus.SUCCESS)
     forecast = _latest_by_partition(context, "forecast_job", night)
     if not forecast:  # the folds are done: tonight's live model and forecast, for the session after the data
         universe = load_universe(store, "nightly_retrain_followup")
@@ -138,6 +147,10 @@ def nightly_retrain_followup(context: SensorEvaluationContext, store: DataStore)
             ],
             dynamic_partitions_requests=[forecast_partitions.build_add_request([date])],
         )
-    if any(status != DagsterRunStatus.SUCCESS for status in forecast.values()):
-        return SkipReason(f"night {night}: the forecast run is not (yet) successful: {forecast}")
+    if any(status not in FINISHED for status in forecast.values()):
+        return SkipReason(f"night {night}: the forecast run is not finished yet: {forecast}")
+    if failed:  # the paper record alone; the report needs every fold
+        if not _latest_by_partition(context, "record_job", night):
+            return RunRequest(run_key=f"nightly-{night}-record", job_name="record_job", tags=tags)
+        return SkipReason(f"night {night}: fold runs failed: {failed}; forecast and paper record done, no report")
     return RunRequest(run_key=f"nightly-{night}-report", job_name="report_job", tags=tags)

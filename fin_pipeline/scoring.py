@@ -23,13 +23,15 @@ from fin_pipeline.backtest.costs import CostModel
 from fin_pipeline.backtest.sharpe import sharpe_statistics
 from fin_pipeline.backtest.statistics import best_baseline_comparison, diebold_mariano, forecast_statistics
 from fin_pipeline.features.windows import WindowSet
-from fin_pipeline.reporting import format_value
+from fin_pipeline.reporting import format_stat, format_value
 from fin_pipeline.storage import read_parquet, read_parquet_meta, write_parquet
 from fin_pipeline.training.baselines import BASELINES, add_baselines
+from fin_pipeline.training.checkpoint import read_checkpoint
 from fin_pipeline.training.evaluation import metrics_table
 from fin_pipeline.training.fold_training import predict_fold
 from fin_pipeline.training.normalization import FoldStats
 from fin_pipeline.training.splits import FoldBoundaries
+from fin_pipeline.training.versions import checkpoint_model_version
 
 PREDICTORS = ("model", *BASELINES)
 BOOKS = ("sign", "neutral")
@@ -69,11 +71,14 @@ def score_predictions(
     comparison = {
         "vs_best": best_baseline_comparison(predictions, "model", BASELINES, horizon),
         "vs_zero": diebold_mariano(predictions, "model", "zero", horizon),
-        "ic": {k: float(forecasts.loc["model", k]) for k in ("ic", "ic_nw_t", "ic_nw_p", "ic_ci_low", "ic_ci_high")},
+        "ic": {
+            k: float(forecasts.loc["model", k])
+            for k in ("ic", "ic_nw_t", "ic_nw_p", "ic_ci_low", "ic_ci_high", "n_days")
+        },
         "sharpe": {k: float(table.loc["model", k]) for k in ("sharpe", *SHARPE_STATS)},
         "sharpe_neutral": {k: float(table.loc["model_neutral", k]) for k in ("sharpe", *SHARPE_STATS)},
     }
-    return Scores(forecasts, table, books, comparison, verdict(comparison, forecasts))
+    return Scores(forecasts, table, books, comparison, verdict(comparison, forecasts, horizon))
 
 
 def with_trials(scores: Scores, trial_sharpes: Mapping[str, Sequence[float]], horizon: int) -> Scores:
@@ -96,21 +101,27 @@ def with_trials(scores: Scores, trial_sharpes: Mapping[str, Sequence[float]], ho
     return dataclasses.replace(scores, backtest=table, comparison=comparison)
 
 
-def _p(p: float) -> str:
-    """``p = 0.034``, ``p < 0.001`` or ``p undefined``."""
-    return "p undefined" if p != p else ("p < 0.001" if p < 0.001 else f"p = {p:.3f}")
-
-
-def verdict(comparison: dict[str, Any], forecasts: pd.DataFrame) -> list[str]:
-    """The comparison in plain words, at the 5% level; it claims skill only where a test says so."""
+def verdict(comparison: dict[str, Any], forecasts: pd.DataFrame, horizon: int = 1) -> list[str]:
+    """The comparison in plain words, at the 5% level; it claims skill only where a test says so. A statistic
+    that the days there are do not define (a new fold's first days) reads ``n/a (n days)``."""
     ic, best, zero = comparison["ic"], comparison["vs_best"], comparison["vs_zero"]
     name = best["best_baseline"]
+    n_ic = ic.get("n_days", float("nan"))
+    n_best, n_zero = best["n_days"], zero["n_days"]
+
+    def stat(value: float, n_days: float) -> str:
+        return format_stat(value, n_days, horizon)
+
+    def _p(p: float, n_days: float) -> str:  # p = 0.034, p < 0.001 or p n/a (n days)
+        return f"p {stat(p, n_days)}" if p != p else ("p < 0.001" if p < 0.001 else f"p = {p:.3f}")
+
     skill = ic["ic_nw_p"] == ic["ic_nw_p"] and ic["ic_nw_p"] < LEVEL and ic["ic"] > 0
     lines = [
         (
             f"**Ranking skill: {'yes' if skill else 'not shown'}.** The model's mean daily IC is "
-            f"{format_value(ic['ic'])} (Newey–West t = {format_value(ic['ic_nw_t'])}, {_p(ic['ic_nw_p'])}, "
-            f"95% CI {format_value(ic['ic_ci_low'])} … {format_value(ic['ic_ci_high'])}): "
+            f"{stat(ic['ic'], n_ic)} (Newey–West t = {stat(ic['ic_nw_t'], n_ic)}, "
+            f"{_p(ic['ic_nw_p'], n_ic)}, 95% CI {stat(ic['ic_ci_low'], n_ic)} … "
+            f"{stat(ic['ic_ci_high'], n_ic)}): "
             + (
                 "significantly above 0 at 5%, so the model beats the zero baseline, which has no ranking skill."
                 if skill
@@ -124,12 +135,12 @@ def verdict(comparison: dict[str, Any], forecasts: pd.DataFrame) -> list[str]:
     lines.append(
         f"**Against the best baseline ({name}): {'beats it' if beats else 'does not beat it'} at 5%.** "
         f"Squared error {format_value(change)}% {'lower' if change < 0 else 'higher'} than {name}'s "
-        f"(Diebold–Mariano {format_value(best['dm_stat'])}, one-sided {_p(best['dm_p_a_better'])})."
+        f"(Diebold–Mariano {stat(best['dm_stat'], n_best)}, one-sided {_p(best['dm_p_a_better'], n_best)})."
     )
     beats_zero = zero["dm_p_a_better"] < LEVEL
     lines.append(
         f"Against predicting zero on squared error: {'lower' if beats_zero else 'not significantly lower'} "
-        f"(Diebold–Mariano {format_value(zero['dm_stat'])}, one-sided {_p(zero['dm_p_a_better'])})."
+        f"(Diebold–Mariano {stat(zero['dm_stat'], n_zero)}, one-sided {_p(zero['dm_p_a_better'], n_zero)})."
     )
     return lines
 
@@ -153,9 +164,10 @@ def score_fold(
 
     ``fold`` may have grown since the checkpoint was trained (the open fold with new days): its current test block
     is predicted; its training and tuning boundaries must be the checkpoint's. Days that ``out`` already holds
-    predictions for, from the same checkpoint (its SHA-256 is stored with them), keep their stored model values:
-    a re-scored fold appends days and never rewrites one (float32 results can differ in the last bits when the
-    batches are cut differently).
+    predictions for, from the same model (its :func:`~fin_pipeline.training.versions.model_version` is stored with
+    them: data, configuration, seed and code, not the training's timings), keep their stored values: a re-scored
+    fold appends days and never rewrites one (float32 results can differ in the last bits when the batches are
+    cut differently).
 
     Returns the scores, the predictions and what the baselines chose (ridge's α, picked on the tuning block).
     ``costs``: how the books are charged (None: flat at the default bps); a cost model that needs cost inputs is
@@ -167,14 +179,14 @@ def score_fold(
             f"{fold.fold}: the feature files of {lacking} carry no cost inputs, which cost_model "
             f"{costs.cost_model!r} needs: rematerialize feature_windows for them (or set cost_model=flat)"
         )
-    digest = hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()
+    digest = checkpoint_model_version(read_checkpoint(checkpoint))
     predictions, chosen = add_baselines(ws, fold, stats, predict_fold(ws, checkpoint, device, fold=fold))
-    predictions = _keep_stored(predictions, fold_files(out)["predictions"], digest)
+    predictions = _keep_stored(predictions, fold_files(out)["predictions"], digest, Path(checkpoint))
     scores = score_predictions(predictions, fold.horizon, fold=fold.fold, seed=seed, costs=costs)
     meta = {
         "fold": fold.to_dict(),
         "costs": dataclasses.asdict(scores.books["model"].costs),
-        "checkpoint_sha256": digest,
+        "model_version": digest,
         "baselines": chosen,
         "comparison": scores.comparison,
         "verdict": scores.verdict,
@@ -186,10 +198,18 @@ def score_fold(
     return scores, predictions, chosen
 
 
-def _keep_stored(predictions: pd.DataFrame, stored_path: Path, digest: str) -> pd.DataFrame:
+def _keep_stored(predictions: pd.DataFrame, stored_path: Path, digest: str, checkpoint: Path) -> pd.DataFrame:
     """``predictions`` with every predictor's values of the days already stored at ``stored_path`` by the same
-    checkpoint (the model's and the baselines', whose float sums can differ in the last bit too)."""
-    if not Path(stored_path).is_file() or read_parquet_meta(stored_path).get("checkpoint_sha256") != digest:
+    model version (the model's and the baselines', whose float sums can differ in the last bit too). Predictions
+    stored before model versions were (their checkpoint's file SHA-256 instead) count as the same model when that
+    file is unchanged."""
+    if not Path(stored_path).is_file():
+        return predictions
+    meta = read_parquet_meta(stored_path)
+    same = meta.get("model_version") == digest
+    if "model_version" not in meta and "checkpoint_sha256" in meta:
+        same = meta["checkpoint_sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    if not same:
         return predictions
     stored, _ = read_parquet(stored_path)
     known = stored.set_index(["ticker", "date"])

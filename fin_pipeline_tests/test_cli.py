@@ -41,6 +41,12 @@ def env_for(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def pipeline_files(data: Path) -> dict[Path, tuple[int, bytes]]:
+    """Every file the pipeline stored (not the Dagster instance's own storage), with its time and bytes."""
+    files = [p for p in data.rglob("*") if p.is_file() and "dagster" not in p.relative_to(data).parts]
+    return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files}
+
+
 def runs_of(home: Path):
     # dagster.yaml's storage paths are relative to the directory the commands run from.
     with contextlib.chdir(home), DagsterInstance.from_config(str(home)) as instance:
@@ -256,16 +262,32 @@ def test_the_next_run_with_one_more_day_only_rescores_the_open_fold(home):
     } == before
     assert (home / "data" / "models" / "2021-04-01" / "best.pt").read_bytes() == model
     jobs = [p for p, _ in runs_of(home)]
-    # tonight's forecast, and yesterday's scored now that its target is known
-    assert (
-        "Forecast for 2021-05-17 (data as of 2021-05-14" in out and "[live record] 1 forecast day(s) scored of 2" in out
-    )
+    # tonight's forecast; yesterday's (for 2021-05-14) was made today, years after that session opened: a replayed
+    # night is listed as missed, never scored as if it had been made on time
+    assert "Forecast for 2021-05-17 (data as of 2021-05-14" in out
+    assert "[live record] 0 forecast day(s) scored of 2 stored; 1 missed session(s), no on-time forecast: " in out
+    assert "2021-05-14 (made late (" in out
     assert jobs.count("2021-04-01") == 2
+    # the same night again: nothing to train (the live model's version is stored), nothing written, said so
+    stored = pipeline_files(home / "data")
+    runs_before = runs_of(home)
+    again = subprocess.run(
+        cmd, cwd=home, env=env_for(home, FIN_PIPELINE_END="2021-05-14", **env), capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "0 fold(s) to train" in again.stdout and "0 to re-score" in again.stdout
+    assert "[forecast] 2021-05-17: up to date: model " in again.stdout
+    assert "fin-pipeline: up to date: nothing trained, nothing written" in again.stdout
+    now = pipeline_files(home / "data")
+    assert [p for p in now.keys() | stored.keys() if now.get(p) != stored.get(p)] == []
+    runs_after = runs_of(home)  # newest first: the two tickers' data refreshes, and no other run
+    assert len(runs_after) == len(runs_before) + 2 and {p for p, _ in runs_after[:2]} == {"AAPL", "MSFT"}
     # `fin-pipeline forecast` prints tonight's forecast; once the data moves past it, it says the forecast is stale
     cmd_forecast = [BIN / "fin-pipeline", "forecast"]
     env_now = env_for(home, FIN_PIPELINE_END="2021-05-14", **env)
     shown = subprocess.run(cmd_forecast, cwd=home, env=env_now, capture_output=True, text=True)
-    assert shown.returncode == 0 and "Forecast for 2021-05-17 (data as of 2021-05-14" in shown.stdout
+    assert shown.returncode == 0 and "Forecast for 2021-05-17 (data as of 2021-05-14, made " in shown.stdout
+    assert "Paper record: 1 missed session(s), no on-time forecast: 2021-05-14 (made late (" in shown.stdout
     assert "STALE" not in shown.stdout
     later = env_for(home, FIN_PIPELINE_END="2021-05-17", **env)
     data = subprocess.run([*cmd[:2], "--data-only"], cwd=home, env=later, capture_output=True, text=True)

@@ -15,6 +15,7 @@ LIBRARY = [
     "reporting",
     "scoring",
     "report",
+    "report_tables",
     "nightly",
 ]
 

@@ -30,7 +30,7 @@ from fin_pipeline.resources import DataStore
 from fin_pipeline.settings import load_settings
 from fin_pipeline.sources.base import session_dates
 from fin_pipeline.sources.execution import ExecutionError, check_execution, describe
-from fin_pipeline.storage import read_parquet, write_parquet
+from fin_pipeline.storage import IntegrityError, StorageError, read_parquet, write_parquet
 
 FEATURES_GROUP = "features"
 
@@ -88,20 +88,20 @@ def feature_windows(
     except (FeatureError, ExecutionError) as exc:
         raise Failure(str(exc), allow_retries=False) from exc
     path = store.feature_windows_path(ticker)
-    write_parquet(
-        frame,
-        path,
-        {
-            "ticker": ticker,
-            "horizon": config.horizon,
-            "execution": execution,
-            "untradable_days": frame.attrs["untradable"],
-            "window": WINDOW,
-            "feature_version": FEATURE_VERSION,
-            "feature_columns": list(FEATURE_COLUMNS),
-        },
-    )
-    store.push(path)
+    meta = {
+        "ticker": ticker,
+        "horizon": config.horizon,
+        "execution": execution,
+        "untradable_days": frame.attrs["untradable"],
+        "window": WINDOW,
+        "feature_version": FEATURE_VERSION,
+        "feature_columns": list(FEATURE_COLUMNS),
+    }
+    if _unchanged(store.pull(path), frame, meta):  # an unchanged rerun writes nothing (the file keeps its time)
+        context.log.info(f"{ticker}: features unchanged, {store.describe(path)} not rewritten")
+    else:
+        write_parquet(frame, path, meta)
+        store.push(path)
 
     # Checks read back what was written; the look-ahead check recomputes from the candles.
     stored, _ = read_parquet(path)
@@ -145,3 +145,15 @@ def feature_windows(
         },
         check_results=checks,
     )
+
+
+def _unchanged(path, frame, meta: dict) -> bool:
+    """Whether ``path`` already holds exactly ``frame`` with ``meta`` (a damaged or older file is rewritten)."""
+    if not path.is_file():
+        return False
+    try:
+        stored, stored_meta = read_parquet(path)
+    except (IntegrityError, StorageError):
+        return False
+    same_meta = all(stored_meta.get(k) == v for k, v in meta.items())
+    return same_meta and list(stored.columns) == list(frame.columns) and stored.equals(frame)

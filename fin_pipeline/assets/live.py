@@ -30,26 +30,27 @@ from fin_pipeline.assets.training import RENAME, TrainingConfig, finish_tracking
 from fin_pipeline.assets.universe import load_universe
 from fin_pipeline.backtest.plots import equity_curve_png
 from fin_pipeline.executors import TRAINING_OP_TAGS
+from fin_pipeline.nightly import LIVE_FILE, plan_live
 from fin_pipeline.partitions import forecast_partitions
-from fin_pipeline.reporting import markdown_table
+from fin_pipeline.reporting import markdown_table, missed_line, missed_markdown
 from fin_pipeline.resources import DataStore
 from fin_pipeline.sources.execution import describe
-from fin_pipeline.storage import IntegrityError, StorageError, read_parquet, write_json, write_parquet
+from fin_pipeline.storage import IntegrityError, StorageError, read_json, read_parquet, write_json, write_parquet
 from fin_pipeline.training.checkpoint import TrainingError, read_checkpoint
 from fin_pipeline.training.live import (
     ForecastError,
     data_end,
-    live_boundaries,
     make_forecast,
+    missed_sessions,
     next_session,
     score_forecasts,
+    utc_now,
 )
 from fin_pipeline.training.normalization import fit_fold_normalization
-from fin_pipeline.training.versions import code_version, training_version
+from fin_pipeline.training.versions import checkpoint_model_version
 from fin_pipeline.training.walkforward import TrainSpec, publish_checkpoints, train_fold
 
 LIVE_GROUP = "live"
-LIVE_FILE = "live.json"  # beside a live checkpoint: its boundaries, normalization, as_of and forecast date
 
 
 class LiveModelConfig(TrainingConfig):
@@ -88,7 +89,8 @@ def _check_night(context: AssetExecutionContext, universe, what: str) -> str:
     op_tags=TRAINING_OP_TAGS,
 )
 def live_model(context: AssetExecutionContext, config: LiveModelConfig, store: DataStore) -> MaterializeResult:
-    """A fresh model on every realized target: training | gap | tuning (the last tune_days days), the fold rules."""
+    """A fresh model on every realized target: training | gap | tuning (the last tune_days days), the fold rules;
+    nothing is trained when tonight's model of the same version (data, configuration, seed, code) is stored."""
     if config.keep_nights < 1:
         raise Failure(f"live_model: keep_nights must be >= 1, got {config.keep_nights}", allow_retries=False)
     spec = config.spec()
@@ -96,14 +98,20 @@ def live_model(context: AssetExecutionContext, config: LiveModelConfig, store: D
     night = _check_night(context, universe, "live_model")
     ws = universe.windows
     try:
-        fold = live_boundaries(ws, FoldConfig().spec(), universe.horizon)
+        plan = plan_live(ws, FoldConfig().spec(), asdict(spec), store, night, universe.horizon)
     except ValueError as exc:
         raise Failure(f"live_model[{night}]: {exc}", allow_retries=False) from exc
+    fold, out = plan.fold, store.live_dir(night)
+    if plan.action == "skip":  # an unchanged rerun of the night: nothing trained, nothing written
+        context.log.info(f"live_model[{night}]: up to date, {plan.reason}: not retrained")
+        stored = read_json(store.pull(out / LIVE_FILE))
+        metadata = _live_metadata(store, plan, night, stored, "up to date (not retrained)")
+        removed = _prune(store, config.keep_nights)  # older nights only: tonight's files are left as they are
+        return MaterializeResult(metadata={**metadata, "removed_nights": ", ".join(removed) or "none"})
     stats = fit_fold_normalization(ws, fold)
-    out = store.live_dir(night)
     workdir = out / "runs" / context.run.run_id
     resume = (workdir / "last.pt").is_file()  # a retry of this run goes on from its last epoch
-    extra = {"data_version": training_version(ws, fold), "code_version": code_version(), "as_of": str(fold.test_start)}
+    extra = dict(plan.versions)
     callbacks, tracked = observe_training(context, f"live {night}", spec, fold, extra)
     with finish_tracking(tracked) as done:
         try:
@@ -111,30 +119,41 @@ def live_model(context: AssetExecutionContext, config: LiveModelConfig, store: D
         except TrainingError as exc:
             raise Failure(f"live_model[{night}]: {exc}", allow_retries=False) from exc
         done(outcome.history, workdir / "best.pt")
-    best = publish_checkpoints(workdir, out)
+    publish_checkpoints(workdir, out)
     shutil.rmtree(out / "runs", ignore_errors=True)
-    record = {"fold": fold.to_dict(), "normalization": stats.to_dict(), "train_spec": asdict(spec), **extra}
-    write_json({**record, "forecast_date": night}, out / LIVE_FILE)
+    record = {
+        "fold": fold.to_dict(),
+        "normalization": stats.to_dict(),
+        "train_spec": asdict(spec),
+        **extra,
+        "epochs": len(outcome.history),
+        "best_epoch": outcome.best_epoch,
+        "best_tune_loss": outcome.best_score,
+    }
+    write_json({**record, "forecast_date": night}, out / LIVE_FILE)  # last: it says the night's model is complete
     for name in ("best.pt", "last.pt", LIVE_FILE):
         store.push(out / name)
     removed = _prune(store, config.keep_nights)
+    metadata = _live_metadata(store, plan, night, record, "trained")
     return MaterializeResult(
-        metadata={
-            "as_of": str(fold.test_start),
-            "forecast_date": night,
-            "train": f"{fold.train_start} … {fold.train_end}",
-            "tuning": f"{fold.tune_start} … {fold.tune_end}",
-            "epochs": len(outcome.history),
-            "best_epoch": outcome.best_epoch,
-            "best_tune_loss": outcome.best_score,
-            "resumed": resume,
-            "model": spec.model,
-            "data_version": extra["data_version"],
-            "code_version": extra["code_version"],
-            "removed_nights": ", ".join(removed) or "none",
-            "path": MetadataValue.path(store.describe(best)),
-        }
+        metadata={**metadata, "resumed": resume, "model": spec.model, "removed_nights": ", ".join(removed) or "none"}
     )
+
+
+def _live_metadata(store: DataStore, plan, night: str, record: dict, status: str) -> dict:
+    fold = plan.fold
+    return {
+        "status": status,
+        "as_of": str(fold.test_start),
+        "forecast_date": night,
+        "train": f"{fold.train_start} … {fold.train_end}",
+        "tuning": f"{fold.tune_start} … {fold.tune_end}",
+        "epochs": int(record.get("epochs", 0)),
+        "best_epoch": record.get("best_epoch") or 0,
+        "best_tune_loss": float(record.get("best_tune_loss") or float("nan")),
+        **{k: plan.versions[k] for k in ("model_version", "data_version", "code_version")},
+        "path": MetadataValue.path(store.describe(store.live_dir(night) / "best.pt")),
+    }
 
 
 def _prune(store: DataStore, keep: int) -> list[str]:
@@ -165,7 +184,7 @@ def forecasts(context: AssetExecutionContext, store: DataStore) -> MaterializeRe
             allow_retries=False,
         )
     try:
-        table, missing = make_forecast(universe.windows, checkpoint)
+        table, missing = make_forecast(universe.windows, checkpoint, made_at=utc_now())
     except ForecastError as exc:
         raise Failure(f"forecasts[{night}]: {exc}", allow_retries=False) from exc
     ckpt = read_checkpoint(checkpoint)
@@ -175,7 +194,7 @@ def forecasts(context: AssetExecutionContext, store: DataStore) -> MaterializeRe
         "as_of": extra["as_of"],
         "data_version": extra["data_version"],
         "code_version": extra["code_version"],
-        "model_version": ckpt["content_hash"],
+        "model_version": checkpoint_model_version(ckpt),
         # when the positions trade: under next_open, bought at the open of forecast_date, sold at the next open
         "execution": describe(universe.execution),
         "missing": missing,
@@ -187,8 +206,9 @@ def forecasts(context: AssetExecutionContext, store: DataStore) -> MaterializeRe
             stored, _ = read_parquet(path)
         except (IntegrityError, StorageError) as exc:
             raise Failure(f"forecasts[{night}]: the stored forecast is damaged: {exc}", allow_retries=False) from exc
-        try:
-            pd.testing.assert_frame_equal(stored, table, check_exact=True)
+        try:  # the same forecast, made again: when it was made is not part of what it says
+            same = [c for c in table.columns if c != "made_at"]
+            pd.testing.assert_frame_equal(stored[same], table[same], check_exact=True)
         except AssertionError as exc:
             raise Failure(
                 f"forecasts[{night}]: {store.describe(path)} already holds a different forecast for {night}; a "
@@ -199,7 +219,8 @@ def forecasts(context: AssetExecutionContext, store: DataStore) -> MaterializeRe
     else:
         write_parquet(table, path, meta=meta)
         store.push(path)
-    context.log.info(f"forecast for {night} (as of {meta['as_of']}): {status}")
+    made_at = pd.Timestamp(read_parquet(path)[0]["made_at"].iloc[0]) if status != "written" else table["made_at"][0]
+    context.log.info(f"forecast for {night} (as of {meta['as_of']}, made {made_at:%Y-%m-%d %H:%M} UTC): {status}")
     shown = table[["ticker", "model", "rank", "weight_sign", "weight_long_only", "weight_neutral", "ridge"]]
     return MaterializeResult(
         metadata={
@@ -207,6 +228,7 @@ def forecasts(context: AssetExecutionContext, store: DataStore) -> MaterializeRe
             "tickers": len(table),
             "missing_tickers": ", ".join(f"{t} ({why})" for t, why in missing.items()) or "none",
             "status": status,
+            "made_at": f"{made_at:%Y-%m-%d %H:%M:%S} UTC",
             "forecast": MetadataValue.md(markdown_table(shown)),
             "path": MetadataValue.path(store.describe(path)),
         }
@@ -219,7 +241,8 @@ def forecasts(context: AssetExecutionContext, store: DataStore) -> MaterializeRe
     kinds={"parquet"},
 )
 def live_record(context: AssetExecutionContext, config: CostsConfig, store: DataStore) -> MaterializeResult:
-    """The paper-trading record: every stored forecast whose targets are realized, scored (IC, hit rate, books)."""
+    """The paper-trading record: every forecast made on time whose targets are realized, scored (IC, hit rate,
+    books); the sessions that had no on-time forecast, listed as missed."""
     costs = config.costs("live_record")
     folder = store.pull_tree(store.local_root() / "forecasts")
     files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
@@ -231,15 +254,28 @@ def live_record(context: AssetExecutionContext, config: CostsConfig, store: Data
             raise Failure(f"live_record: {exc}", allow_retries=False) from exc
     universe = load_universe(store, "live_record")
     horizon = universe.horizon
-    record = score_forecasts(
-        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), universe.windows, horizon, costs
-    )
+    stored = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    record = score_forecasts(stored, universe.windows, horizon, costs)
+    missed = {f"{day:%Y-%m-%d}": why for day, why in missed_sessions(stored, universe.windows).itertuples(index=False)}
     out = store.live_record_dir()
     out.mkdir(parents=True, exist_ok=True)
     execution = describe(universe.execution)
-    meta = {"forecasts": len(files), "horizon": horizon, "execution": execution, "costs": asdict(costs)}
+    meta = {
+        "forecasts": len(files),
+        "horizon": horizon,
+        "execution": execution,
+        "costs": asdict(costs),
+        "missed": missed,
+    }
     write_parquet(record, out / "record.parquet", meta=meta)
-    metadata = {"forecasts": len(files), "scored_days": len(record), "execution": execution, "costs": costs.describe()}
+    metadata = {
+        "forecasts": len(files),
+        "scored_days": len(record),
+        "execution": execution,
+        "costs": costs.describe(),
+        "missed_sessions": len(missed),
+        "missed": MetadataValue.md(missed_markdown(missed)),
+    }
     if len(record):
         equity = {b: record.set_index("as_of")[f"equity_{b}"] for b in ("sign", "long_only", "neutral")}
         equity_curve_png(equity, out / "live_equity.png", title="Paper trading: the live forecasts' books")
@@ -255,5 +291,5 @@ def live_record(context: AssetExecutionContext, config: CostsConfig, store: Data
         with contextlib.suppress(FileNotFoundError):
             (out / "live_equity.png").unlink()
     store.push_tree(out)
-    context.log.info(f"live record: {len(record)} forecast day(s) scored of {len(files)} stored")
+    context.log.info(f"live record: {len(record)} forecast day(s) scored of {len(files)} stored; {missed_line(missed)}")
     return MaterializeResult(metadata=metadata)

@@ -115,7 +115,7 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
         f"added ({added['added_first']} … {added['added_last']})"
     )
     live_path = store.pull(store.live_record_dir() / "record.parquet")
-    live = read_parquet(live_path)[0] if live_path.is_file() else None
+    live, live_meta = read_parquet(live_path) if live_path.is_file() else (None, {})
     trials = store.pull_tree(store.trials_dir())  # S3: every trial ever registered, before this one is added
     report = write_report(
         results,
@@ -126,6 +126,7 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
         live_picture=store.pull(store.live_record_dir() / "live_equity.png"),
         tearsheets=load_settings().tear_sheets,
         costs=costs,
+        missed=live_meta.get("missed", {}),
         provenance=provenance(store, results, costs),
         registry=TrialRegistry(trials),
     )

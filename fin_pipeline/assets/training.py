@@ -28,7 +28,7 @@ from fin_pipeline.nightly import SCORED_FILE
 from fin_pipeline.objectstore import LeaseError
 from fin_pipeline.partitions import fold_partitions
 from fin_pipeline.progress import epoch_callback
-from fin_pipeline.report import BACKTEST_COLUMNS, FORECAST_COLUMNS
+from fin_pipeline.report_tables import shown_tables
 from fin_pipeline.reporting import markdown_table
 from fin_pipeline.resources import DataStore
 from fin_pipeline.scoring import flat_metrics, score_fold
@@ -40,6 +40,7 @@ from fin_pipeline.training.checkpoint import TrainingError, TrainingInterrupted,
 from fin_pipeline.training.data import resolve_device
 from fin_pipeline.training.runs import remove_orphans, resume_from_dead_run
 from fin_pipeline.training.splits import FoldBoundaries
+from fin_pipeline.training.versions import model_version
 from fin_pipeline.training.walkforward import (
     FoldStats,
     TrainSpec,
@@ -107,10 +108,9 @@ def _train(context, spec, fold, stats, universe, store: DataStore, workdir, leas
     resumed_from = context.run.run_id if resume else ""
     if resume:
         context.log.info(f"{fold.fold}: attempt {context.retry_number}, resuming from {workdir / 'last.pt'}")
-    extra = {
-        "data_version": read_json(store.pull(store.fold_path(fold.fold)))["training_version"],
-        "code_version": code_version(),
-    }
+    data, code = read_json(store.pull(store.fold_path(fold.fold)))["training_version"], code_version()
+    # The model's identity, from what determines it (rows, configuration and seed, code), never from its training.
+    extra = {"data_version": data, "code_version": code, "model_version": model_version(data, asdict(spec), code)}
     is_active = _run_is_active(context)
     if not resume:  # a new run: resume from a dead run's last epoch of this fold if inputs and config match
         expected = {"fold": fold.to_dict(), "normalization": stats.to_dict(), "train_spec": asdict(spec), **extra}
@@ -158,6 +158,7 @@ def _train(context, spec, fold, stats, universe, store: DataStore, workdir, leas
             "model": spec.model,
             "data_version": extra["data_version"],
             "code_version": extra["code_version"],
+            "model_version": extra["model_version"],
             "path": MetadataValue.path(store.describe(best)),
             **worker_metadata(),  # host, pid and torch threads of the process that trained
         }
@@ -241,11 +242,13 @@ def fold_metrics(context: AssetExecutionContext, config: CostsConfig, store: Dat
     }
     write_json(scored, store.metrics_dir(fold.fold) / SCORED_FILE)
     store.push_tree(store.metrics_dir(fold.fold))
+    shown_forecasts, shown_backtest = shown_tables(scores.forecasts, scores.backtest, fold.horizon)
     return MaterializeResult(
         metadata={
             **flat_metrics(scores),
             "test_windows": len(predictions),
             "test_tickers": int(predictions["ticker"].nunique()),
+            "test_days": int(predictions["date"].nunique()),  # a new fold's first days: statistics "n/a (n days)"
             "test_start": str(fold.test_start),
             "test_end": str(fold.test_end),
             "ridge_alpha": chosen["ridge_alpha"],
@@ -255,8 +258,8 @@ def fold_metrics(context: AssetExecutionContext, config: CostsConfig, store: Dat
             "ridge_edge_hits": chosen["ridge_edge_hits"],  # its choice sat on the grid's edge: grid extended
             "ridge_at_limit": chosen["ridge_at_limit"],
             "verdict": MetadataValue.md("\n\n".join(scores.verdict)),
-            "metrics": MetadataValue.md(markdown_table(scores.forecasts[FORECAST_COLUMNS])),
             # No DSR per fold: it belongs to the stitched record, deflated by the store's trials (the report).
-            "backtest": MetadataValue.md(markdown_table(scores.backtest[[c for c in BACKTEST_COLUMNS if c != "dsr"]])),
+            "metrics": MetadataValue.md(markdown_table(shown_forecasts)),
+            "backtest": MetadataValue.md(markdown_table(shown_backtest)),
         }
     )

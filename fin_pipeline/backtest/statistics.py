@@ -19,8 +19,12 @@ Conventions, stated once (each function's docstring gives its formula and its pa
 * Intervals are 95% percentile intervals of a stationary bootstrap (Politis & Romano 1994) with the block length of
   Politis & White (2004), from ``arch``; they are deterministic for a seed.
 * Undefined is NaN, never a made-up 0: no days, a constant series (zero standard error), a constant predictor
-  (no correlation). Non-finite inputs to a test are refused (``ValueError``); rows whose prediction or target is
-  not finite are left out of the per-day aggregates (a NaN prediction is "no call", as in the strategy).
+  (no correlation), and a series too short for the statistic: a HAC test needs more days than lags
+  (:func:`hac_defined`), a bootstrap interval needs the days its block-length estimate reads
+  (:func:`block_length_defined`: 8). A new fold's first test days are such a series; NaN is reported as
+  "n/a (n days)", never raised. Non-finite inputs to a test are refused (``ValueError``); rows whose
+  prediction or target is not finite are left out of the per-day aggregates (a NaN prediction is "no call", as
+  in the strategy).
 """
 
 from __future__ import annotations
@@ -92,6 +96,15 @@ def ic_series(
 # ------------------------------------------------------------------------------------------- HAC mean test ---
 
 
+def hac_defined(n: int, lags: int) -> bool:
+    """Whether a Newey–West mean test with ``lags`` lags is defined on n values: n ≥ max(2, L + 1).
+
+    The lag-L autocovariance averages the n − L products e_t·e_{t−L}: with n ≤ L there is none, and the
+    weights of the missing lags would silently be zero; the t reference needs n − 1 ≥ 1 degrees of freedom.
+    """
+    return n >= max(2, lags + 1)
+
+
 def default_lags(n: int, horizon: int) -> int:
     """Newey–West lags L = max(h − 1, ⌊4 · (n/100)^(2/9)⌋).
 
@@ -123,15 +136,15 @@ def newey_west_mean_test(x: pd.Series | np.ndarray | Sequence[float], lags: int)
     w_j = 1 − j/(L+1) (always ≥ 0: Newey & West 1987, "A simple, positive semi-definite, heteroskedasticity and
     autocorrelation consistent covariance matrix", Econometrica 55(3)). Computed as statsmodels OLS of x on a
     constant with ``cov_type="HAC"``, ``maxlags=L``, ``use_correction=False`` (no n/(n − k) small-sample factor).
-    t = x̄ / se; p = 2·P[T_{n−1} > |t|], Student's t with n − 1 degrees of freedom. Fewer than two values, or
-    se = 0 (a constant series), → se, t and p NaN.
+    t = x̄ / se; p = 2·P[T_{n−1} > |t|], Student's t with n − 1 degrees of freedom. Too few values for L lags
+    (:func:`hac_defined`: n < max(2, L + 1)), or se = 0 (a constant series), → se, t and p NaN.
     """
     a = finite_1d(x, "newey_west_mean_test")
     if lags < 0:
         raise ValueError(f"lags must be >= 0, got {lags}")
     n = len(a)
     mean = float(a.mean()) if n else NAN
-    if n < 2:
+    if not hac_defined(n, lags):
         return MeanTest(mean, NAN, NAN, NAN, n, lags)
     if a.max() == a.min():  # exact test: OLS would leave a rounding residue as a tiny se and an absurd t
         return MeanTest(float(a[0]), 0.0, NAN, NAN, n, lags)
@@ -169,6 +182,34 @@ def ic_statistics(ic: pd.Series, horizon: int) -> dict[str, float]:
 # ------------------------------------------------------------------------------------------------ bootstrap ---
 
 
+def days_needed(horizon: int = 1) -> int:
+    """The fewest days on which every statistic here is defined for a series that varies (8 for h = 1).
+
+    The smallest n with a bootstrap block length (:func:`block_length_defined`), a Newey–West test with
+    :func:`default_lags`(n, h) lags (:func:`hac_defined`) and a positive Harvey–Leybourne–Newbold factor
+    n + 1 − 2h + h(h − 1)/n (:func:`diebold_mariano`). Below it an undefined statistic is "too few days"; from it
+    on, a degenerate series (no variation).
+    """
+    n = 2
+    while not (
+        block_length_defined(n)
+        and hac_defined(n, default_lags(n, horizon))
+        and n + 1 - 2 * horizon + horizon * (horizon - 1) / n > 0
+    ):
+        n += 1
+    return n
+
+
+def block_length_defined(n: int) -> bool:
+    """Whether the Politis–White block length can be estimated on n values: n ≥ ⌈√n⌉ + k_n, k_n = max(5, ⌊log₁₀ n⌋).
+
+    The estimate scans the autocorrelations up to lag m_max = ⌈√n⌉ + k_n for k_n consecutive insignificant
+    ones (Politis & White 2004, section 3.2; ``arch.bootstrap.optimal_block_length``): a series shorter than
+    m_max has no such lags. The first n that passes is 8.
+    """
+    return n >= 2 and n >= math.ceil(math.sqrt(n)) + max(5, math.floor(math.log10(n)))
+
+
 def bootstrap_ci(
     x: pd.Series | np.ndarray | Sequence[float],
     statistic: Callable[[np.ndarray], float],
@@ -184,16 +225,18 @@ def bootstrap_ci(
     Reviews 23, with the correction of Patton, Politis & White (2009), floored at 1 (``arch.bootstrap.
     optimal_block_length``, column ``stationary``). ``arch.bootstrap.StationaryBootstrap(b, x, seed=seed)``
     draws ``reps`` resamples: the same seed gives the same interval. Quantiles are numpy's linear ones. NaN, NaN
-    with fewer than two values or when a resample's statistic is undefined (e.g. a ratio over a resample
-    with zero variance).
+    when the block length cannot be estimated (:func:`block_length_defined`: fewer than 8 values) or when a
+    resample's statistic is undefined (e.g. the Sharpe ratio of a resample with zero variance).
     """
     a = finite_1d(x, "bootstrap_ci")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    if len(a) < 2:
+    if not block_length_defined(len(a)):
         return NAN, NAN
-    # A constant series has no autocorrelation to estimate (every resample is the series itself).
-    block = float(optimal_block_length(a)["stationary"].iloc[0]) if a.max() > a.min() else 1.0
+    # A constant series has no autocorrelation to estimate (every resample is the series itself). At n = m_max
+    # the last autocorrelation is 0/0: its NaN never counts as insignificant, which is the estimator's rule.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        block = float(optimal_block_length(a)["stationary"].iloc[0]) if a.max() > a.min() else 1.0
     block = max(1.0, block) if math.isfinite(block) else 1.0
     bs = StationaryBootstrap(block, a, seed=seed)
     draws = bs.apply(lambda sample: np.array([statistic(sample)], np.float64), reps=reps)[:, 0]

@@ -33,6 +33,17 @@ def nyse_sessions(start: dt.date, end: dt.date) -> pd.DatetimeIndex:
     return sessions[lo:hi]
 
 
+def session_opens(days) -> pd.Series:
+    """The opening time (UTC, tz-aware) of each NYSE session in ``days``, indexed by the session date (naive);
+    NaT for a day that is not a session."""
+    index = pd.DatetimeIndex(pd.to_datetime(list(days))).normalize().as_unit("ns")
+    if not len(index):
+        return pd.Series([], index=index, dtype="datetime64[ns, UTC]")
+    cal = _xnys(max(index.max().year, dt.date.today().year + 1))
+    opens = pd.Series(cal.opens.to_numpy(), index=pd.DatetimeIndex(cal.sessions).as_unit("ns"))
+    return pd.to_datetime(opens.reindex(index), utc=True)
+
+
 # The default first test period: about 12 quarterly folds up to late 2026 (the README's settings table).
 DEFAULT_FIRST_TEST_DATE = dt.date(2024, 1, 1)
 PERIODS = {"month": 1, "quarter": 3, "half": 6, "year": 12}  # months per test period

@@ -9,7 +9,13 @@
   baselines beside it (momentum; ridge fitted on the live training block with its penalty chosen on the tuning
   block).
 * :func:`score_forecasts`: once a forecast's targets are realized, the paper-trading record: per day the IC, the
-  hit rate and the net return of each book, and the cumulative equity.
+  hit rate and the net return of each book, and the cumulative equity, of the forecasts made **on time**;
+  :func:`missed_sessions`: the sessions that had no on-time forecast.
+
+On time: every forecast row records when it was made (``made_at``, UTC) and from data as of which session
+(``as_of``). A forecast for session D is on time when it was made before D's opening (09:30 New York, from the
+NYSE calendar): it could have been traded. A forecast made later (a missed night replayed, a past end date run
+again) is kept but never scored as if made on time, and D is listed as missed.
 
 Timing follows the windows' execution (:mod:`fin_pipeline.sources.execution`), as in the folds' books: a forecast
 made after close t is for the session t+1 (``forecast_date``); under ``next_open`` its positions are bought at the
@@ -31,7 +37,7 @@ import torch
 from fin_pipeline.backtest.costs import COST_INPUTS, CostModel
 from fin_pipeline.backtest.strategy import positions_from_predictions, simulate
 from fin_pipeline.features.windows import WindowSet, latest_windows
-from fin_pipeline.sources.calendar import nyse_sessions
+from fin_pipeline.sources.calendar import nyse_sessions, session_opens
 from fin_pipeline.training.baselines import add_baselines
 from fin_pipeline.training.checkpoint import load_checkpoint
 from fin_pipeline.training.fold_training import point_column
@@ -44,6 +50,7 @@ BOOKS = {"weight_sign": ("sign", False), "weight_long_only": ("sign", True), "we
 FORECAST_COLUMNS = (
     "forecast_date",
     "as_of",
+    "made_at",
     "ticker",
     "model",
     "rank",
@@ -57,6 +64,11 @@ RECORD_BOOKS = {"sign": "weight_sign", "long_only": "weight_long_only", "neutral
 
 class ForecastError(ValueError):
     """A forecast that cannot be made or stored (the message names what to materialize or what differs)."""
+
+
+def utc_now() -> pd.Timestamp:
+    """The time a forecast is made: now, in UTC (nanoseconds, as every stored timestamp)."""
+    return pd.Timestamp.now(tz="UTC").as_unit("ns")
 
 
 def next_session(day: dt.date) -> dt.date:
@@ -77,14 +89,17 @@ def live_boundaries(ws: WindowSet, spec: FoldSpec, horizon: int = 1) -> FoldBoun
 
 
 @torch.no_grad()
-def make_forecast(ws: WindowSet, checkpoint_path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
+def make_forecast(
+    ws: WindowSet, checkpoint_path: Path, made_at: pd.Timestamp | None = None
+) -> tuple[pd.DataFrame, dict[str, str]]:
     """Tomorrow's forecast from the live checkpoint: one row per ticker with a full window on the data's last day.
 
     Returns ``(forecast, missing)``; ``missing`` names the tickers left out and why (no bar on the last day,
     too few or non-finite feature rows). The forecast's columns are :data:`FORECAST_COLUMNS`: ``model`` the
     predicted h-day log return, ``rank`` its cross-sectional rank (1 = lowest), the weight each book takes
     (``weight_sign``: sign(p)/N; ``weight_long_only``: max(sign(p), 0)/N; ``weight_neutral``: demeaned rank,
-    Σw = 0, Σ|w| = 1), and the baselines' predictions. ``ForecastError`` when the checkpoint is not for this
+    Σw = 0, Σ|w| = 1), the baselines' predictions, ``as_of`` the data's last session and ``made_at`` when the
+    forecast was made (UTC; default :func:`utc_now`). ``ForecastError`` when the checkpoint is not for this
     data (its as_of differs) or fewer than its ``min_tickers`` tickers can be forecast.
     """
     model, ckpt = load_checkpoint(checkpoint_path, map_location="cpu")
@@ -118,13 +133,57 @@ def make_forecast(ws: WindowSet, checkpoint_path: Path) -> tuple[pd.DataFrame, d
     # nanosecond dates, as every other stored frame (a second-unit column would not read back the same)
     out["as_of"] = pd.Timestamp(as_of).as_unit("ns")
     out["forecast_date"] = pd.Timestamp(next_session(as_of)).as_unit("ns")
+    out["made_at"] = pd.Timestamp(made_at if made_at is not None else utc_now()).tz_convert("UTC").as_unit("ns")
     return out[list(FORECAST_COLUMNS)].sort_values("ticker", ignore_index=True), missing
+
+
+def on_time(forecasts: pd.DataFrame) -> np.ndarray:
+    """Per row: made before the opening of the session it forecasts (``made_at`` < open of ``forecast_date``).
+    A row without ``made_at`` (a forecast stored before forecasts recorded it) is not known to be on time."""
+    if "made_at" not in forecasts.columns:
+        return np.zeros(len(forecasts), dtype=bool)
+    opens = session_opens(forecasts["forecast_date"]).to_numpy()
+    made = pd.to_datetime(forecasts["made_at"], utc=True).to_numpy()
+    return (made < opens) & ~pd.isna(made) & ~pd.isna(opens)
+
+
+def missed_sessions(forecasts: pd.DataFrame, ws: WindowSet) -> pd.DataFrame:
+    """The sessions, from the first forecast's session to the data's last, that had no on-time forecast.
+
+    Columns ``session`` and ``why``: ``no forecast`` (the night was missed: machine off, a failed run) or
+    ``made late (<made_at> UTC, after the open)`` (made after the session began: a replayed night).
+    """
+    if forecasts.empty:
+        return pd.DataFrame({"session": pd.Series([], dtype="datetime64[ns]"), "why": pd.Series([], dtype=str)})
+    first = pd.Timestamp(forecasts["forecast_date"].min()).date()
+    sessions = nyse_sessions(first, data_end(ws))
+    ok = set(forecasts.loc[on_time(forecasts), "forecast_date"])
+    if "made_at" in forecasts.columns:
+        made_at = pd.to_datetime(forecasts["made_at"], utc=True)
+    else:
+        made_at = pd.Series(pd.NaT, index=forecasts.index, dtype="datetime64[ns, UTC]")
+    made = made_at.groupby(forecasts["forecast_date"]).min()
+    rows = []
+    for day in sessions:
+        if day in ok:
+            continue
+        rows.append((day, _why(made.get(day, pd.NaT), day in made.index)))
+    return pd.DataFrame(rows, columns=["session", "why"]).astype({"session": "datetime64[ns]", "why": str})
+
+
+def _why(made_at: pd.Timestamp, stored: bool) -> str:
+    if not stored:
+        return "no forecast"
+    if pd.isna(made_at):
+        return "made at an unrecorded time (stored before forecasts recorded it)"
+    return f"made late ({pd.Timestamp(made_at):%Y-%m-%d %H:%M} UTC, after the session's open)"
 
 
 def score_forecasts(
     forecasts: pd.DataFrame, ws: WindowSet, horizon: int = 1, costs: CostModel | None = None
 ) -> pd.DataFrame:
-    """The paper-trading record of the forecasts whose targets are realized in ``ws``, one row per forecast day.
+    """The paper-trading record of the on-time forecasts (:func:`on_time`) whose targets are realized in ``ws``,
+    one row per forecast day; a forecast made after its session's open is never scored (see :func:`missed_sessions`).
 
     Columns: ``as_of``, ``forecast_date``, ``tickers``, ``ic`` (Pearson correlation across tickers of the
     prediction and the realized h-day executable log return, the target), ``hit_rate`` (share of tickers whose
@@ -135,6 +194,7 @@ def score_forecasts(
     """
     if forecasts.empty:
         return pd.DataFrame()
+    forecasts = forecasts[on_time(forecasts)]
     realized = ws.index[["ticker", "date", "window", "target"]].rename(columns={"date": "as_of"})
     realized = realized.assign(ticker=realized["ticker"].astype(str))
     realized["next_return"] = ws.next_return(realized["window"].to_numpy())

@@ -94,3 +94,22 @@ def training_version(ws: WindowSet, fold: Any) -> str:
     """The version of what a fold's model may read: the rows up to its tuning block's end and those boundaries."""
     bounds = fold.to_dict()
     return rows_version(ws, fold.tune_end, {k: bounds[k] for k in TRAINING_FIELDS})
+
+
+def model_version(data_version: str, train_spec: dict[str, Any], code_version: str) -> str:
+    """The identity of a trained model: a hash of what determines it, known before training starts.
+
+    SHA-256 (first 16 hex digits) of the training rows' version (:func:`training_version`: the rows and the
+    training and tuning boundaries), the training configuration (model, loss, epochs, batch size, ..., the seed:
+    ``dataclasses.asdict`` of the :class:`~fin_pipeline.training.spec.TrainSpec`) and the code version. Nothing
+    measured while training (seconds per epoch, the machine) enters it: the same seed, data, configuration and
+    code give the same version, and a model whose version is already stored need not be trained again.
+    """
+    payload = {"data_version": data_version, "train_spec": train_spec, "code_version": code_version}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def checkpoint_model_version(ckpt: dict[str, Any]) -> str:
+    """:func:`model_version` of a checkpoint, from the versions and training spec stored in its ``extra``."""
+    extra = ckpt["extra"]
+    return model_version(extra["data_version"], extra["train_spec"], extra["code_version"])

@@ -251,3 +251,37 @@ def test_a_period_rollover_trains_exactly_one_new_fold(tmp_path):
     trained = {f: after[("trained_model", f)] - counts[("trained_model", f)] for f in [*CLOSED, OPEN]}
     assert trained == {CLOSED[0]: 0, CLOSED[1]: 0, OPEN: 1}
     assert all(after[(a, CLOSED[0])] == counts[(a, CLOSED[0])] for a in FOLD_ASSETS)
+
+
+def test_a_failed_fold_holds_back_the_report_but_not_the_forecast_or_the_paper_record(night):
+    """The sensor, with a night whose one fold run failed: tonight's forecast is requested all the same, then the
+    paper record alone (record_job); the report waits for every fold, and the sensor says why."""
+    from dagster import DagsterRunStatus, SkipReason
+    from dagster._core.test_utils import create_run_for_test
+
+    _, defs, _, _ = night
+    store = defs.resources["store"]
+    instance = DagsterInstance.ephemeral()  # the night's runs only, created with their final status (none runs)
+    tags = {NIGHTLY_TAG: "2021-05-17"}
+
+    def finished(job, partition, status):
+        partition_tags = {"dagster/partition": partition} if partition else {}
+        create_run_for_test(instance, job_name=job, status=status, tags={**tags, **partition_tags})
+
+    def tick():
+        return nightly_retrain_followup(
+            build_sensor_context(instance=instance, definitions=defs, resources={"store": store})
+        )
+
+    for t in TICKERS:
+        finished("candles_job", t, DagsterRunStatus.SUCCESS)
+    finished("fold_rescore_job", OPEN, DagsterRunStatus.FAILURE)  # e.g. its statistics raised
+    result = tick()
+    assert [(r.job_name, r.partition_key) for r in result.run_requests] == [("forecast_job", "2021-05-18")]
+    finished("forecast_job", "2021-05-18", DagsterRunStatus.SUCCESS)
+    request = tick()
+    assert request.job_name == "record_job" and request.run_key == "nightly-2021-05-17-record"
+    finished("record_job", None, DagsterRunStatus.SUCCESS)
+    skip = tick()
+    assert isinstance(skip, SkipReason) and f"fold runs failed: ['{OPEN}']" in skip.skip_message
+    assert "no report" in skip.skip_message

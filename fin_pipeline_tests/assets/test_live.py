@@ -3,7 +3,11 @@
 Night 1 has data to Wednesday 2021-05-12 and forecasts Thursday 2021-05-13; night 2 has data to Friday 2021-05-14
 and forecasts Monday 2021-05-17. With h = 1 and the default execution (next_open) night 1's forecast is bought at
 Thursday's open and sold at Friday's, so night 2's record scores it (a night with data to Thursday could not).
+Each night's forecast is made at 21:30 New York that evening (the clock is set: a night replayed today would be
+made after its session and never scored as on time).
 """
+
+import contextlib
 
 import numpy as np
 import pandas as pd
@@ -11,6 +15,7 @@ import pytest
 import torch
 from dagster import DagsterInstance, materialize
 
+import fin_pipeline.assets.live as live_assets
 from fin_pipeline.assets.live import live_record
 from fin_pipeline.backtest.costs import cost_inputs
 from fin_pipeline.definitions import build_definitions
@@ -49,13 +54,26 @@ def _errors(result) -> str:
     return "\n".join(out)
 
 
-def forecast_night(defs, instance, night, config=None, tickers=TICKERS, ok=True):
+def evening(day: str) -> pd.Timestamp:
+    """21:30 New York on ``day``, in UTC: when the nightly schedule makes that night's forecast."""
+    return pd.Timestamp(f"{day} 21:30", tz="America/New_York").tz_convert("UTC")
+
+
+@contextlib.contextmanager
+def clock(when: pd.Timestamp):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(live_assets, "utc_now", lambda: when)
+        yield
+
+
+def forecast_night(defs, instance, night, config=None, tickers=TICKERS, ok=True, made_at=None):
     end, date = night
     for t in tickers:
         run(defs, "candles_job", t, candles(end), instance)
     instance.add_dynamic_partitions("forecast_dates", [date])
     live = {"ops": {"live_model": {"config": {**LIVE, **(config or {})}}}}
-    return run(defs, "forecast_job", date, live, instance, ok=ok)
+    with clock(made_at if made_at is not None else evening(end)):
+        return run(defs, "forecast_job", date, live, instance, ok=ok)
 
 
 def record(defs, instance):
@@ -206,3 +224,61 @@ def test_a_ticker_without_todays_bar_is_left_out_and_named(tmp_path):
     assert f"{TICKERS[0]} (no bar on {NIGHTS[1][0]}" in event.metadata["missing_tickers"].value
     table, meta = read_parquet(tmp_path / "data" / "forecasts" / f"{NIGHTS[1][1]}.parquet")
     assert sorted(table["ticker"]) == sorted(TICKERS[1:]) and TICKERS[0] in meta["missing"]
+
+
+def test_an_unchanged_rerun_trains_nothing_and_writes_nothing(nights):
+    root, defs, instance, _ = nights
+    night = root / "live" / NIGHTS[1][1]
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in night.iterdir()}
+    result = forecast_night(defs, instance, NIGHTS[1])
+    (event,) = result.asset_materializations_for_node("live_model")
+    assert event.metadata["status"].value == "up to date (not retrained)"
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in night.iterdir()} == before
+    ckpt = torch.load(night / "best.pt", weights_only=True)
+    assert event.metadata["model_version"].value == ckpt["extra"]["model_version"]
+
+
+def test_the_same_seed_and_data_give_the_same_model_version(nights, tmp_path):
+    """A second store trained on the same night: a new training (its epoch timings differ), the same identity."""
+    root, _, _, _ = nights
+    store = DataStore(root=str(tmp_path / "data"))
+    defs = build_definitions({"candle_source": SyntheticMarketResource(seed=7), "store": store})
+    forecast_night(defs, DagsterInstance.ephemeral(), NIGHTS[1])
+    ours = torch.load(root / "live" / NIGHTS[1][1] / "best.pt", weights_only=True)
+    again = torch.load(tmp_path / "data" / "live" / NIGHTS[1][1] / "best.pt", weights_only=True)
+    timings = [[h["seconds"] for h in c["history"]] for c in (ours, again)]
+    assert timings[0] != timings[1]  # measured while training: differs between the two trainings
+    assert ours["content_hash"] != again["content_hash"]  # so the checkpoint files' hashes differ
+    assert ours["extra"]["model_version"] == again["extra"]["model_version"]
+    for key, tensor in ours["model"].items():
+        assert torch.equal(tensor, again["model"][key]), key  # the same seed and data: the same weights
+    metas = [read_parquet(r / "forecasts" / f"{NIGHTS[1][1]}.parquet")[1] for r in (root, tmp_path / "data")]
+    assert metas[0]["model_version"] == metas[1]["model_version"] == ours["extra"]["model_version"]
+
+
+def test_the_record_scores_only_forecasts_made_before_their_session_and_lists_missed_ones(nights):
+    from fin_pipeline.assets.universe import load_universe
+    from fin_pipeline.training.live import missed_sessions, score_forecasts
+
+    root, defs, _, _ = nights
+    ws = load_universe(defs.resources["store"], "test").windows  # data to 2021-05-13
+    first, _ = read_parquet(root / "forecasts" / f"{NIGHTS[0][1]}.parquet")  # for 2021-05-13, made 05-12 evening
+    assert set(first["made_at"]) == {evening(NIGHTS[0][0])}
+    assert len(score_forecasts(first, ws)) == 1 and missed_sessions(first, ws).empty
+    # the same forecast made at 09:31 New York on the session it forecasts: after the open, not scored
+    late = first.assign(made_at=pd.Timestamp(f"{NIGHTS[0][1]} 09:31", tz="America/New_York").tz_convert("UTC"))
+    assert score_forecasts(late, ws).empty
+    (row,) = missed_sessions(late, ws).itertuples(index=False)
+    assert row.session == pd.Timestamp(NIGHTS[0][1]) and row.why.startswith("made late (2021-05-13 13:31 UTC")
+    # one minute earlier it is on time (09:30 is the open)
+    early = late.assign(made_at=late["made_at"] - pd.Timedelta(minutes=2))
+    assert len(score_forecasts(early, ws)) == 1
+    # a forecast stored for Tuesday 2021-05-11 and none for 2021-05-12 or 2021-05-13: those two nights were missed
+    tuesday = first.assign(forecast_date=pd.Timestamp("2021-05-11"), made_at=evening("2021-05-10"))
+    missed = missed_sessions(tuesday, ws)
+    assert [(f"{d:%Y-%m-%d}", why) for d, why in missed.itertuples(index=False)] == [
+        ("2021-05-12", "no forecast"),
+        ("2021-05-13", "no forecast"),
+    ]
+    # the asset says it: night 1's forecast replayed late is listed, not scored
+    assert read_parquet(root / "live_record" / "record.parquet")[1]["missed"] == {}

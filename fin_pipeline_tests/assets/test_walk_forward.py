@@ -350,7 +350,8 @@ def test_report_lists_every_fold_beside_the_baselines(full_run):
     folds, _ = read_parquet(root / "reports" / "folds.parquet")
     assert list(folds["fold"]) == FOLDS and (folds["test_tickers"] == len(TICKERS)).all()
     text = (root / "reports" / "report.md").read_text()
-    assert "undefined" in text and all(f in text for f in FOLDS)
+    # zero's IC is defined on no day (a constant prediction): shown as such, never as 0
+    assert "| zero | " in text and "n/a (0 days)" in text and all(f in text for f in FOLDS)
     # What the numbers rest on comes first (the candles' stored source; the tests' universe is set), then the
     # verdict in words.
     lines = text.splitlines()

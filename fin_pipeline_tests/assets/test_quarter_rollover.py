@@ -1,0 +1,216 @@
+"""Simulated nights through a quarter rollover and the first ten sessions of the new quarter.
+
+The conftest's folds are the quarters 2020-10-01, 2021-01-01 and 2021-04-01 on the synthetic market. The chain is
+built as of Wednesday 2021-03-31; then each night adds one session, 2021-04-01 … 2021-04-16 (Good Friday
+2021-04-02 is no session), and runs what ``fin-pipeline run`` runs after the data refresh: the fold plan
+(:func:`~fin_pipeline.nightly.plan_folds`, one run per fold to train or re-score), then the CLI's end of the night
+(:func:`~fin_pipeline.nightrun.finish_night`: the forecast, the paper record, the report). The window of session
+D has its target with D+1's close, so the fold 2021-04-01 begins on the night of 2021-04-05 with one test day and
+has n test days on the n-th night after: its statistics read "n/a (n days)" until the days define them (a
+Newey–West t from 2 days, a bootstrap interval from 8), and no night fails. The checkpoints of the folds are reused
+across nights: only the new fold and each night's live model are trained.
+"""
+
+import contextlib
+
+import numpy as np
+import pandas as pd
+import pytest
+from dagster import DagsterInstance
+
+import fin_pipeline.assets.live as live_assets
+from fin_pipeline.assets.folds import FoldConfig
+from fin_pipeline.assets.universe import data_fold_keys, load_universe
+from fin_pipeline.backtest.statistics import block_length_defined
+from fin_pipeline.definitions import build_definitions
+from fin_pipeline.nightly import plan_folds
+from fin_pipeline.nightrun import Night, finish_night
+from fin_pipeline.report_tables import shown_per_fold
+from fin_pipeline.reporting import text_table
+from fin_pipeline.resources import DataStore, SyntheticMarketResource
+from fin_pipeline.settings import load_settings
+from fin_pipeline.sources.calendar import nyse_sessions
+from fin_pipeline.storage import read_parquet
+from fin_pipeline.training.live import data_end, next_session
+
+TICKERS = list(load_settings().universe)
+START, BUILT = "2019-01-02", "2021-03-31"
+NEW = "2021-04-01"
+NIGHTS = [f"{d:%Y-%m-%d}" for d in nyse_sessions(pd.Timestamp(NEW).date(), pd.Timestamp("2021-04-16").date())]
+TRAIN = {"model": "cnn", "epochs": 1, "batch_size": 256, "seed": 3}
+
+
+def _errors(result) -> str:
+    out = []
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        while error is not None:
+            out.append(error.message)
+            error = error.cause
+    return "; ".join(out)
+
+
+def _metadata(result, node):
+    events = result.asset_materializations_for_node(node)
+    return {k: v.value for k, v in events[0].metadata.items()} if events else {}
+
+
+@contextlib.contextmanager
+def evening_clock(day: str):
+    """Forecasts made at 21:30 New York on the data's last day, as the nightly schedule makes them."""
+    when = pd.Timestamp(f"{day} 21:30", tz="America/New_York").tz_convert("UTC")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(live_assets, "utc_now", lambda: when)
+        yield
+
+
+def one_night(defs, instance, end: str, capsys, report: bool = True) -> dict:
+    """The data refreshed to ``end``, then the fold plan and the end of the night, as the CLI runs them.
+
+    ``report=False`` (to keep the test cheap: the report costs ~4 s a night here) runs tonight's forecast and the
+    paper record as the CLI does when a fold failed (``forecast_job``, then ``record_job``), without the report."""
+    store, runs = defs.resources["store"], []
+
+    def execute(job, partition, run_config):
+        result = defs.resolve_job_def(job).execute_in_process(
+            partition_key=partition, run_config=run_config, instance=instance, raise_on_error=False
+        )
+        runs.append((job, partition, result.success))
+        return result, 0.0
+
+    for t in TICKERS:
+        result, _ = execute("candles_job", t, {"ops": {"raw_candles": {"config": {"start": START, "end": end}}}})
+        assert result.success, _errors(result)
+    universe = load_universe(store, "test")
+    plans = plan_folds(universe.windows, FoldConfig().spec(), store, data_fold_keys(universe), universe.horizon)
+    failed, fold_meta = [], {}
+    for plan in plans:
+        if plan.action == "skip":
+            continue
+        job = "walk_forward_job" if plan.action == "train" else "fold_rescore_job"
+        config = {"ops": {"trained_model": {"config": TRAIN}}} if plan.action == "train" else {}
+        result, _ = execute(job, plan.fold, config)
+        assert result.success, (end, plan.fold, _errors(result))
+        fold_meta[plan.fold] = _metadata(result, "fold_metrics")
+    capsys.readouterr()
+    with evening_clock(end):
+        if report:
+            night = Night(execute, store, universe, TRAIN, len(fold_meta), failed)
+            code, report_dir, date = finish_night(night, instance, _metadata, _errors)
+        else:
+            date = next_session(data_end(universe.windows)).isoformat()
+            instance.add_dynamic_partitions("forecast_dates", [date])
+            code = sum(
+                not execute(job, key, config)[0].success
+                for job, key, config in [
+                    ("forecast_job", date, {"ops": {"live_model": {"config": TRAIN}}}),
+                    ("record_job", None, {}),
+                ]
+            )
+            report_dir = "not built tonight"
+    printed = capsys.readouterr().out
+    assert code == 0 and report_dir is not None, (end, printed, runs)
+    return {"plans": {p.fold: p.action for p in plans}, "runs": runs, "folds": fold_meta, "date": date, "out": printed}
+
+
+def test_every_night_through_a_quarter_rollover_forecasts_and_rescores_the_open_fold(tmp_path, capsys):
+    root = tmp_path / "data"
+    defs = build_definitions({"candle_source": SyntheticMarketResource(seed=7), "store": DataStore(root=str(root))})
+    instance = DagsterInstance.ephemeral()
+    first = one_night(defs, instance, BUILT, capsys)
+    assert first["plans"] == {"2020-10-01": "train", "2021-01-01": "train"}
+    models = {f: (root / "models" / f / "best.pt").read_bytes() for f in first["plans"]}
+    for i, end in enumerate(NIGHTS):
+        # the report on the nights where its statistics change (1, 2, 7 and 8 test days) and the last
+        reported = i in (0, 1, 2, 7, 8, len(NIGHTS) - 1)
+        night = one_night(defs, instance, end, capsys, report=reported)
+        # a forecast every night, for the session after the data's last day, made before that session's open
+        forecast, meta = read_parquet(root / "forecasts" / f"{night['date']}.parquet")
+        assert meta["as_of"] == end and sorted(forecast["ticker"]) == sorted(TICKERS)
+        assert (forecast["made_at"] < pd.Timestamp(f"{night['date']} 09:30", tz="America/New_York")).all()
+        live = _metadata_of(night, "forecast_job")
+        assert live == [(night["date"], True)]  # tonight's live model trained once (the data changed)
+        # closed folds are never retrained; the fold of the new quarter is trained once, on its first night
+        trained = [p for j, p, _ in night["runs"] if j == "walk_forward_job"]
+        assert trained == ([NEW] if end == NIGHTS[1] else []), (end, night["plans"])
+        assert all((root / "models" / f / "best.pt").read_bytes() == b for f, b in models.items())
+        if end == NIGHTS[0]:  # data to 04-01: its target is not known yet, the new fold has not begun
+            assert night["plans"] == {"2020-10-01": "skip", "2021-01-01": "rescore"}
+            continue
+        # the open fold re-scored every night, with one more test day: n = i (the night of 04-05 is i = 1)
+        n = i
+        meta = night["folds"][NEW]
+        assert meta["test_days"] == n and meta["test_start"] == NEW
+        predictions, _ = read_parquet(root / "metrics" / NEW / "predictions.parquet")
+        assert predictions["date"].nunique() == n
+        stored, _ = read_parquet(root / "metrics" / NEW / "metrics.parquet")
+        model = stored.set_index("predictor").loc["model"]
+        assert model["n_days"] == n
+        # a Newey-West t needs 2 days; the bootstrap interval needs the 8 that its block length reads
+        assert np.isnan(model["ic_nw_t"]) == (n < 2), (n, model["ic_nw_t"])
+        assert np.isnan(model["ic_ci_low"]) == (not block_length_defined(n)) == (n < 8), (n, model["ic_ci_low"])
+        # and what a person reads says why: the fold's tables in the UI, the per-fold table of the report
+        unit = "day" if n == 1 else "days"
+        assert (f"n/a ({n} {unit})" in meta["metrics"]) == (n < 8)  # the bootstrap interval's columns
+        if not reported:
+            continue
+        summary, _ = read_parquet(root / "reports" / "fold_summary.parquet")
+        row = shown_per_fold(summary).set_index("fold").loc[NEW]
+        assert (row["ic_ci"] == f"n/a ({n} {unit})") == (n < 8), row["ic_ci"]
+        assert (row["nw_t"] == f"n/a ({n} {unit})") == (n < 2), row["nw_t"]
+        assert (f"n/a ({n} {unit})" in text_table(shown_per_fold(summary))) == (n < 8)
+        assert "[live record]" in night["out"] and "no missed session" in night["out"]
+    # the tenth session of the new quarter (2021-04-15) has its target: ten test days on the last night
+    assert n == 10 and NIGHTS[-1] == "2021-04-16"
+    record, meta = read_parquet(root / "live_record" / "record.parquet")
+    assert len(record) == len(NIGHTS) and meta["missed"] == {}  # every forecast on time and scored once realized
+    # The last night run again, unchanged: the data refresh finds nothing new, nothing trains, nothing is written.
+    files = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in root.rglob("*") if p.is_file()}
+    again = one_night(defs, instance, NIGHTS[-1], capsys)
+    assert {j for j, _, _ in again["runs"]} == {"candles_job"}
+    assert set(again["plans"].values()) == {"skip"}
+    assert "up to date: nothing trained, nothing written" in again["out"]
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in root.rglob("*") if p.is_file()} == files
+
+
+def _metadata_of(night, job):
+    return [(p, ok) for j, p, ok in night["runs"] if j == job]
+
+
+def test_a_failed_fold_leaves_the_forecast_and_the_record_and_holds_back_the_report(tmp_path, capsys):
+    """The CLI's end of a night after a fold's run failed: the forecast is made and the paper record written
+    (``record_job``), the report is not rebuilt, and the night exits 1 naming the fold."""
+    root = tmp_path / "data"
+    defs = build_definitions({"candle_source": SyntheticMarketResource(seed=7), "store": DataStore(root=str(root))})
+    instance = DagsterInstance.ephemeral()
+    one_night(defs, instance, BUILT, capsys)  # the two folds, the forecast, the record, the report
+    report = (root / "reports" / "report.md").stat().st_mtime_ns
+    store, runs = defs.resources["store"], []
+    for t in TICKERS:
+        config = {"ops": {"raw_candles": {"config": {"start": START, "end": NIGHTS[0]}}}}
+        assert (
+            defs.resolve_job_def("candles_job")
+            .execute_in_process(partition_key=t, run_config=config, instance=instance)
+            .success
+        )
+
+    def execute(job, partition, run_config):
+        result = defs.resolve_job_def(job).execute_in_process(
+            partition_key=partition, run_config=run_config, instance=instance, raise_on_error=False
+        )
+        runs.append(job)
+        return result, 0.0
+
+    capsys.readouterr()
+    universe = load_universe(store, "test")
+    with evening_clock(NIGHTS[0]):
+        night = Night(execute, store, universe, TRAIN, 1, ["2021-01-01"])  # as if its re-scoring had raised
+        code, report_dir, date = finish_night(night, instance, _metadata, _errors)
+    out = capsys.readouterr().out
+    assert (code, report_dir, date) == (1, None, "2021-04-05")
+    assert runs == ["forecast_job", "record_job"]
+    assert (root / "forecasts" / f"{date}.parquet").is_file()
+    _, meta = read_parquet(root / "live_record" / "record.parquet")
+    assert meta["forecasts"] == 2 and "[live record] 1 forecast day(s) scored of 2 stored" in out
+    assert "1 fold(s) failed: ['2021-01-01']; the report needs every fold" in out
+    assert (root / "reports" / "report.md").stat().st_mtime_ns == report
