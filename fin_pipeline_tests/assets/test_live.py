@@ -261,24 +261,26 @@ def test_the_record_scores_only_forecasts_made_before_their_session_and_lists_mi
     from fin_pipeline.training.live import missed_sessions, score_forecasts
 
     root, defs, _, _ = nights
-    ws = load_universe(defs.resources["store"], "test").windows  # data to 2021-05-13
+    ws = load_universe(defs.resources["store"], "test").windows  # data to Friday 2021-05-14
+    # The nights simulated here skip Thursday evening: no forecast was made for Friday 2021-05-14.
+    friday = [("2021-05-14", "no forecast")]
+
+    def listed(forecasts: pd.DataFrame) -> list[tuple[str, str]]:
+        return [(f"{d:%Y-%m-%d}", why) for d, why in missed_sessions(forecasts, ws).itertuples(index=False)]
+
     first, _ = read_parquet(root / "forecasts" / f"{NIGHTS[0][1]}.parquet")  # for 2021-05-13, made 05-12 evening
     assert set(first["made_at"]) == {evening(NIGHTS[0][0])}
-    assert len(score_forecasts(first, ws)) == 1 and missed_sessions(first, ws).empty
+    assert len(score_forecasts(first, ws)) == 1 and listed(first) == friday
     # the same forecast made at 09:31 New York on the session it forecasts: after the open, not scored
     late = first.assign(made_at=pd.Timestamp(f"{NIGHTS[0][1]} 09:31", tz="America/New_York").tz_convert("UTC"))
     assert score_forecasts(late, ws).empty
-    (row,) = missed_sessions(late, ws).itertuples(index=False)
+    (row, _) = missed_sessions(late, ws).itertuples(index=False)
     assert row.session == pd.Timestamp(NIGHTS[0][1]) and row.why.startswith("made late (2021-05-13 13:31 UTC")
     # one minute earlier it is on time (09:30 is the open)
     early = late.assign(made_at=late["made_at"] - pd.Timedelta(minutes=2))
     assert len(score_forecasts(early, ws)) == 1
-    # a forecast stored for Tuesday 2021-05-11 and none for 2021-05-12 or 2021-05-13: those two nights were missed
+    # a forecast stored for Tuesday 2021-05-11 and none after it: the next three sessions were missed
     tuesday = first.assign(forecast_date=pd.Timestamp("2021-05-11"), made_at=evening("2021-05-10"))
-    missed = missed_sessions(tuesday, ws)
-    assert [(f"{d:%Y-%m-%d}", why) for d, why in missed.itertuples(index=False)] == [
-        ("2021-05-12", "no forecast"),
-        ("2021-05-13", "no forecast"),
-    ]
-    # the asset says it: night 1's forecast replayed late is listed, not scored
-    assert read_parquet(root / "live_record" / "record.parquet")[1]["missed"] == {}
+    assert listed(tuesday) == [("2021-05-12", "no forecast"), ("2021-05-13", "no forecast"), *friday]
+    # the asset says it: Friday, which no night forecast, is listed as missed
+    assert read_parquet(root / "live_record" / "record.parquet")[1]["missed"] == dict(friday)

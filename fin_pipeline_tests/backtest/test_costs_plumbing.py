@@ -62,6 +62,7 @@ def test_the_paper_record_charges_the_as_of_days_spread_and_impact(market):
             {
                 "as_of": d,
                 "forecast_date": d,
+                "made_at": pd.Timestamp(d).tz_localize("America/New_York") + pd.Timedelta(hours=9),  # before the open
                 "ticker": t,
                 "model": signs[t] * (1 if k == 0 or t != "MSFT" else -1),  # MSFT flips short → long on day 2
                 "weight_sign": signs[t] * (1 if k == 0 or t != "MSFT" else -1) / 3,

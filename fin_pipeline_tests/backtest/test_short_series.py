@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from arch.bootstrap import optimal_block_length
 
+from fin_pipeline.backtest.sharpe import sharpe_statistics
 from fin_pipeline.backtest.statistics import (
     block_length_defined,
     bootstrap_ci,
@@ -21,7 +22,6 @@ from fin_pipeline.backtest.statistics import (
     hac_defined,
     ic_statistics,
     newey_west_mean_test,
-    sharpe_statistics,
 )
 from fin_pipeline.reporting import format_stat, not_available, text_table, with_days
 from fin_pipeline.scoring import PREDICTORS, score_predictions
@@ -94,8 +94,9 @@ def test_ic_dm_forecast_and_sharpe_statistics_of_n_days_never_raise(n):
     table = forecast_statistics(frame, ["a", "b"], horizon=1)
     assert list(table["n_days"]) == [n, n]
     assert table["ic_ci_low"].isna().all() == (n < 8)
-    sharpe = sharpe_statistics(rng.normal(0.001, 0.01, n), n_trials=3, trial_sharpes=[0.1, 0.5, 0.9])
-    assert sharpe["n_days"] == n and math.isnan(sharpe["sharpe_ci_low"]) == (n < 8)
+    sharpe = sharpe_statistics(rng.normal(0.001, 0.01, n), trial_sharpes=[0.1, 0.5, 0.9])
+    # Lo's HAC standard error (and so the interval) needs n >= L + 2 with L = default_lags(n, 1)
+    assert sharpe["n_days"] == n and math.isnan(sharpe["sharpe_ci_low"]) == (n < default_lags(n, 1) + 2)
 
 
 @pytest.mark.parametrize("n", [1, 3, 8])
