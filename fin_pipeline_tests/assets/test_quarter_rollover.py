@@ -1,12 +1,13 @@
 """Simulated nights through a quarter rollover and the first ten sessions of the new quarter.
 
 The conftest's folds are the quarters 2020-10-01, 2021-01-01 and 2021-04-01 on the synthetic market. The chain is
-built as of Wednesday 2021-03-31; then each night adds one session, 2021-04-01 … 2021-04-16 (Good Friday
-2021-04-02 is no session), and runs what ``fin-pipeline run`` runs after the data refresh: the fold plan
+built as of Wednesday 2021-03-31; then each night adds one session from 2021-04-01 (Good Friday 2021-04-02 is no
+session) and runs what ``fin-pipeline run`` runs after the data refresh: the fold plan
 (:func:`~fin_pipeline.nightly.plan_folds`, one run per fold to train or re-score), then the CLI's end of the night
 (:func:`~fin_pipeline.nightrun.finish_night`: the forecast, the paper record, the report). The window of session
-D has its target with D+1's close, so the fold 2021-04-01 begins on the night of 2021-04-05 with one test day and
-has n test days on the n-th night after: its statistics read "n/a (n days)" until the days define them (a
+D has its target with D+1's close under the execution ``close``, one session later under ``next_open`` (D+2's
+open), so the fold 2021-04-01 begins on the night of 2021-04-05 (2021-04-06) with one test day and has n test days
+n nights later; the nights run until it has ten. Its statistics read "n/a (n days)" until the days define them (a
 Newey–West t from 2 days, a bootstrap interval from 8), and no night fails. The checkpoints of the folds are reused
 across nights: only the new fold and each night's live model are trained.
 """
@@ -30,13 +31,18 @@ from fin_pipeline.reporting import text_table
 from fin_pipeline.resources import DataStore, SyntheticMarketResource
 from fin_pipeline.settings import load_settings
 from fin_pipeline.sources.calendar import nyse_sessions
+from fin_pipeline.sources.execution import LAG as LAG_OF
 from fin_pipeline.storage import read_parquet
 from fin_pipeline.training.live import data_end, next_session
 
 TICKERS = list(load_settings().universe)
 START, BUILT = "2019-01-02", "2021-03-31"
 NEW = "2021-04-01"
-NIGHTS = [f"{d:%Y-%m-%d}" for d in nyse_sessions(pd.Timestamp(NEW).date(), pd.Timestamp("2021-04-16").date())]
+# The execution's lag L (next_open: 1): the target of session D is known L sessions after D+1, so the new fold's
+# first test day is scored L nights later; the nights run until it has ten test days.
+LAG = LAG_OF[load_settings().execution]
+SESSIONS = nyse_sessions(pd.Timestamp(NEW).date(), pd.Timestamp("2021-04-30").date())
+NIGHTS = [f"{d:%Y-%m-%d}" for d in SESSIONS[: 11 + LAG]]
 TRAIN = {"model": "cnn", "epochs": 1, "batch_size": 256, "seed": 3}
 
 
@@ -122,7 +128,7 @@ def test_every_night_through_a_quarter_rollover_forecasts_and_rescores_the_open_
     models = {f: (root / "models" / f / "best.pt").read_bytes() for f in first["plans"]}
     for i, end in enumerate(NIGHTS):
         # the report on the nights where its statistics change (1, 2, 7 and 8 test days) and the last
-        reported = i in (0, 1, 2, 7, 8, len(NIGHTS) - 1)
+        reported = i - LAG in (0, 1, 2, 7, 8) or i == len(NIGHTS) - 1
         night = one_night(defs, instance, end, capsys, report=reported)
         # a forecast every night, for the session after the data's last day, made before that session's open
         forecast, meta = read_parquet(root / "forecasts" / f"{night['date']}.parquet")
@@ -132,13 +138,13 @@ def test_every_night_through_a_quarter_rollover_forecasts_and_rescores_the_open_
         assert live == [(night["date"], True)]  # tonight's live model trained once (the data changed)
         # closed folds are never retrained; the fold of the new quarter is trained once, on its first night
         trained = [p for j, p, _ in night["runs"] if j == "walk_forward_job"]
-        assert trained == ([NEW] if end == NIGHTS[1] else []), (end, night["plans"])
+        assert trained == ([NEW] if end == NIGHTS[1 + LAG] else []), (end, night["plans"])
         assert all((root / "models" / f / "best.pt").read_bytes() == b for f, b in models.items())
-        if end == NIGHTS[0]:  # data to 04-01: its target is not known yet, the new fold has not begun
+        if i <= LAG:  # data to 04-01 (and 04-05 under next_open): 04-01's target is not known, no new fold yet
             assert night["plans"] == {"2020-10-01": "skip", "2021-01-01": "rescore"}
             continue
-        # the open fold re-scored every night, with one more test day: n = i (the night of 04-05 is i = 1)
-        n = i
+        # the open fold re-scored every night, with one more test day: n = i - L (its first night is i = 1 + L)
+        n = i - LAG
         meta = night["folds"][NEW]
         assert meta["test_days"] == n and meta["test_start"] == NEW
         predictions, _ = read_parquet(root / "metrics" / NEW / "predictions.parquet")
@@ -161,9 +167,10 @@ def test_every_night_through_a_quarter_rollover_forecasts_and_rescores_the_open_
         assert (f"n/a ({n} {unit})" in text_table(shown_per_fold(summary))) == (n < 8)
         assert "[live record]" in night["out"] and "no missed session" in night["out"]
     # the tenth session of the new quarter (2021-04-15) has its target: ten test days on the last night
-    assert n == 10 and NIGHTS[-1] == "2021-04-16"
+    assert n == 10 and NIGHTS[9] == "2021-04-15"
     record, meta = read_parquet(root / "live_record" / "record.parquet")
-    assert len(record) == len(NIGHTS) and meta["missed"] == {}  # every forecast on time and scored once realized
+    # every forecast on time and scored once realized: all but the last 1 + L nights' (made before their targets)
+    assert len(record) == len(NIGHTS) + 1 - (1 + LAG) and meta["missed"] == {}
     # The last night run again, unchanged: the data refresh finds nothing new, nothing trains, nothing is written.
     files = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in root.rglob("*") if p.is_file()}
     again = one_night(defs, instance, NIGHTS[-1], capsys)
@@ -211,6 +218,7 @@ def test_a_failed_fold_leaves_the_forecast_and_the_record_and_holds_back_the_rep
     assert runs == ["forecast_job", "record_job"]
     assert (root / "forecasts" / f"{date}.parquet").is_file()
     _, meta = read_parquet(root / "live_record" / "record.parquet")
-    assert meta["forecasts"] == 2 and "[live record] 1 forecast day(s) scored of 2 stored" in out
+    # the forecast for 04-01 is realized by data to 04-01 (close) or 04-05's open (next_open)
+    assert meta["forecasts"] == 2 and f"[live record] {1 - LAG} forecast day(s) scored of 2 stored" in out
     assert "1 fold(s) failed: ['2021-01-01']; the report needs every fold" in out
     assert (root / "reports" / "report.md").stat().st_mtime_ns == report
