@@ -191,13 +191,17 @@ def write_report(
     live: pd.DataFrame | None = None,
     live_picture: Path | None = None,
     tearsheets: bool = True,
+    notes: list[str] | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> WalkForwardReport:
     """Stitch the folds' test blocks into one out-of-sample series, score it, and write its tables (Parquet),
     pictures (PNG), tear sheets (:mod:`fin_pipeline.backtest.tearsheets`: the model's predictions as an alpha
     factor, each book's returns as HTML) and ``report.md`` into ``out``, each file atomically. ``record``: what
     :func:`append_only_check` returned, said in words under the verdict. ``live`` (and its picture, copied
     beside the report): the paper-trading record of the live forecasts, a section of its own. ``tearsheets=False``
-    leaves the tear sheets out (they cost seconds per book: a benchmark of the pipeline's own steps may skip them)."""
+    leaves the tear sheets out (they cost seconds per book: a benchmark of the pipeline's own steps may skip them).
+    ``notes``: lines said under the record's (restated histories, mixed configurations); ``meta``: more values
+    stored in the metadata of ``overall_metrics.parquet``."""
     if not folds:
         raise ValueError("no folds to report on")
     stitched = stitch(folds)
@@ -209,9 +213,9 @@ def write_report(
     out = Path(out)
     write_parquet(folds_df, out / "folds.parquet")
     write_parquet(per_fold, out / "fold_summary.parquet")
-    record_text = [record_line(record)] if record is not None else []
-    meta = {"verdict": scores.verdict, "record": record_text}
-    write_parquet(scores.forecasts.reset_index(), out / "overall_metrics.parquet", meta=meta)
+    record_text = [*([record_line(record)] if record is not None else []), *(notes or [])]
+    stored = {**(meta or {}), "verdict": scores.verdict, "record": record_text}
+    write_parquet(scores.forecasts.reset_index(), out / "overall_metrics.parquet", meta=stored)
     write_parquet(stitched, out / "oos_predictions.parquet")
     write_parquet(scores.backtest.reset_index(), out / "backtest.parquet")
     books = scores.books
@@ -277,15 +281,46 @@ class RecordChanged(ValueError):
     """A day already in the stored out-of-sample record differs in the new one: the record is append-only."""
 
 
-def append_only_check(previous: pd.DataFrame | None, stitched: pd.DataFrame) -> dict[str, Any]:
+class MixedConfigurations(ValueError):
+    """Folds trained with different training configurations, stitched without being told to."""
+
+
+def check_configurations(hashes: dict[str, str | None], allow: bool) -> str | None:
+    """The folds' training configuration hashes (None: not recorded) must be one; otherwise
+    :class:`MixedConfigurations` names the folds of each, unless ``allow``, when the line returned says so."""
+    groups: dict[str, list[str]] = {}
+    for fold, value in hashes.items():
+        if value is not None:
+            groups.setdefault(value, []).append(fold)
+    if len(groups) < 2:
+        return None
+    said = "; ".join(f"configuration {h}: folds {', '.join(folds)}" for h, folds in groups.items())
+    if not allow:
+        raise MixedConfigurations(
+            f"the folds were trained with {len(groups)} different training configurations ({said}); a stitched "
+            "record of them would mix models. Rebuild the odd folds (fin-pipeline rebuild --from DATE), or stitch "
+            "them anyway with allow_mixed_configurations=true (fin-pipeline run --allow-mixed-configurations)"
+        )
+    return f"Mixed training configurations, stitched on request: {said}."
+
+
+def append_only_check(
+    previous: pd.DataFrame | None, stitched: pd.DataFrame, restated_folds: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """Compare the new stitched out-of-sample series with the previous report's (``oos_predictions.parquet``).
 
     Every (ticker, date) row of ``previous`` must be in ``stitched`` with the same values (every column but
     ``window``, a position in the day's row array that moves as rows are added); :class:`RecordChanged` names the
-    fold, ticker, date, column and both values otherwise. Returns what was added: ``{"unchanged_rows",
-    "added_rows", "added_first", "added_last"}`` (dates as ISO strings, None when nothing was added).
+    fold, ticker, date, column and both values otherwise. The rows of ``restated_folds`` (the open fold retrained
+    on a restated history since the previous report) may change; they are counted. Returns what was added:
+    ``{"unchanged_rows", "added_rows", "added_first", "added_last", "restated_rows"}`` (dates as ISO strings,
+    None when nothing was added).
     """
     key = ["ticker", "date"]
+    restated = 0
+    if previous is not None and not previous.empty and restated_folds:
+        mine = previous["fold"].isin(list(restated_folds)).to_numpy()
+        restated, previous = int(mine.sum()), previous[~mine]
     if previous is None or previous.empty:
         added = stitched
         unchanged = 0
@@ -315,6 +350,7 @@ def append_only_check(previous: pd.DataFrame | None, stitched: pd.DataFrame) -> 
         unchanged = len(previous)
     days = pd.to_datetime(added["date"])
     return {
+        "restated_rows": restated,
         "unchanged_rows": int(unchanged),
         "added_rows": int(len(added)),
         "added_first": None if added.empty else f"{days.min():%Y-%m-%d}",

@@ -56,6 +56,9 @@ class Settings:
     tracking_uri: str | None = None
     tracking_experiment: str | None = None  # None: one experiment per walk-forward build
     tear_sheets: bool = True  # the report's alphalens and quantstats tear sheets (about 10 s per report)
+    # Stored history and thin universes: tickers a day must have to be cut into folds (None: half the universe,
+    # at least 2; the default lives in FoldSpec.tickers_needed).
+    min_tickers: int | None = None
 
     @property
     def data_root(self) -> str:
@@ -102,6 +105,11 @@ class Settings:
             raise SettingsError(
                 f"FIN_PIPELINE_SIGNAL_IC={self.signal_ic:g} plants a signal in the synthetic market only, "
                 f"but the source is {self.source!r}"
+            )
+        if self.min_tickers is not None and not 2 <= self.min_tickers <= len(self.universe):
+            raise SettingsError(
+                f"FIN_PIPELINE_MIN_TICKERS={self.min_tickers} must be between 2 and the universe's "
+                f"{len(self.universe)} ticker(s) ({', '.join(self.universe)})"
             )
         if not self.jump_sigmas > 0:
             raise SettingsError(f"jump_sigmas must be > 0, got {self.jump_sigmas}")
@@ -162,6 +170,9 @@ class Settings:
             kw["tear_sheets"] = v.lower() in _ON
         if v := _get(env, "FIN_PIPELINE_MLFLOW_EXPERIMENT"):
             kw["tracking_experiment"] = v
+        # Stored history and thin universes
+        if v := _get(env, "FIN_PIPELINE_MIN_TICKERS"):
+            kw["min_tickers"] = _parse(env, "FIN_PIPELINE_MIN_TICKERS", int, "an integer")
         kw["source"] = _resolve_source(env)
         try:
             return cls(**kw)  # type: ignore[arg-type]

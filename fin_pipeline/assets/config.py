@@ -11,15 +11,37 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import Config
+from dagster import Config, Failure
 from pydantic import Field, create_model
+
+from fin_pipeline.training.configuration import (
+    CONFIG_FILE,
+    ConfigurationError,
+    check_same,
+    read_configuration,
+    resolve,
+    write_configuration,
+)
+
+# How a changed training configuration is made deliberately (said in every refusal).
+CHANGE_HOW = (
+    "fin-pipeline rebuild --from DATE with the flags of the new configuration (it archives the folds from DATE, "
+    "the live models and the old configuration file, then trains them with the new one)"
+)
+FROM_FILE = f" Empty: as in the training configuration ({CONFIG_FILE} in the data directory)."
 
 
 def config_from_spec(
-    name: str, spec: type, doc: str, exclude: tuple[str, ...] = (), rename: Mapping[str, str] | None = None
+    name: str,
+    spec: type,
+    doc: str,
+    exclude: tuple[str, ...] = (),
+    rename: Mapping[str, str] | None = None,
+    from_file: bool = False,
 ) -> type[Config]:
     """A ``Config`` subclass with one field per field of the dataclass ``spec`` (``rename``: spec name -> config
-    name, for names pydantic reserves such as ``model_config``)."""
+    name, for names pydantic reserves such as ``model_config``). ``from_file``: every field is optional, empty
+    meaning the training configuration file's value (see :func:`training_configuration`)."""
     rename = dict(rename or {})
     hints = typing.get_type_hints(spec)
     fields: dict[str, Any] = {}
@@ -27,12 +49,12 @@ def config_from_spec(
         if f.name in exclude:
             continue
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        kind, text = hints[f.name], f.metadata["description"]
+        if from_file:
+            kind, default, text = kind | None, None, text + FROM_FILE
         # Ranges are checked by the spec's validate(), with a message naming the field and a failure that is
         # not retried; a pydantic bound here would fail inside the step as a retryable error instead.
-        fields[rename.get(f.name, f.name)] = (
-            hints[f.name],
-            Field(default=default, description=f.metadata["description"]),
-        )
+        fields[rename.get(f.name, f.name)] = (kind, Field(default=default, description=text))
     return create_model(name, __base__=Config, __doc__=doc, **fields)
 
 
@@ -40,3 +62,21 @@ def spec_values(config: Config, rename: Mapping[str, str] | None = None) -> dict
     """The config's values under the spec's field names."""
     back = {v: k for k, v in (rename or {}).items()}
     return {back.get(k, k): v for k, v in config.model_dump().items()}
+
+
+def training_configuration(store, overrides: dict[str, dict[str, Any]] | None, what: str) -> dict[str, Any]:
+    """The training configuration a Dagster step trains with: the data directory's configuration file (written
+    from the defaults and ``overrides`` by the first build), which ``overrides`` (run config; None = not given) may
+    only restate. Every path (the CLI, the schedule and sensor, a UI materialization) reads it here; a differing
+    request fails before anything is written, naming the fields (stored vs requested)."""
+    path = store.pull(store.configuration_path())
+    try:
+        stored = read_configuration(path)
+        requested = resolve(stored, overrides)
+        check_same(stored, requested, store.describe(path), CHANGE_HOW)
+    except ConfigurationError as exc:
+        raise Failure(f"{what}: {exc}", allow_retries=False) from None
+    if stored is None:  # the first build records what it trains with
+        write_configuration(requested, path)
+        store.push(path)
+    return requested

@@ -13,7 +13,7 @@ from dagster import (
     asset,
 )
 
-from fin_pipeline.assets.config import config_from_spec, spec_values
+from fin_pipeline.assets.config import config_from_spec, spec_values, training_configuration
 from fin_pipeline.assets.folds import (
     FOLD_CODE_VERSION,
     WALK_FORWARD_GROUP,
@@ -35,6 +35,7 @@ from fin_pipeline.settings import load_settings
 from fin_pipeline.storage import read_json, write_json
 from fin_pipeline.tracking import build_id, start_training
 from fin_pipeline.training.checkpoint import TrainingError, TrainingInterrupted, read_checkpoint
+from fin_pipeline.training.configuration import configuration_hash, training_spec
 from fin_pipeline.training.data import resolve_device
 from fin_pipeline.training.runs import remove_orphans, resume_from_dead_run
 from fin_pipeline.training.splits import FoldBoundaries
@@ -52,12 +53,18 @@ RENAME = {"model_config": "model_options"}
 LEASE_TTL = float(os.environ.get("FIN_PIPELINE_LEASE_TTL", "900"))  # pydantic reserves the name model_config
 
 
-class TrainingConfig(config_from_spec("TrainingConfigFields", TrainSpec, "What to train and how.", rename=RENAME)):
-    def spec(self) -> TrainSpec:
+class TrainingConfig(
+    config_from_spec("TrainingConfigFields", TrainSpec, "What to train and how.", rename=RENAME, from_file=True)
+):
+    def configuration(self, store: DataStore, what: str) -> tuple[dict, TrainSpec]:
+        """The training configuration (the data directory's file, which these fields may only restate) and its
+        training spec, validated."""
+        values = {k: v for k, v in spec_values(self, RENAME).items() if k in TrainSpec.__dataclass_fields__}
+        config = training_configuration(store, {"training": values}, what)
         try:
-            return TrainSpec(**spec_values(self, RENAME)).validate()
+            return config, training_spec(config).validate()
         except (TypeError, ValueError) as exc:
-            raise Failure(f"trained_model config rejected before training: {exc}", allow_retries=False) from exc
+            raise Failure(f"{what} config rejected before training: {exc}", allow_retries=False) from exc
 
 
 @asset(
@@ -72,7 +79,7 @@ class TrainingConfig(config_from_spec("TrainingConfigFields", TrainSpec, "What t
 )
 def trained_model(context: AssetExecutionContext, config: TrainingConfig, store: DataStore) -> MaterializeResult:
     """A fresh model trained on the fold's training windows; best checkpoint by the tuning-block loss."""
-    spec = config.spec()
+    configuration, spec = config.configuration(store, f"trained_model[{context.partition_key}]")
     fold = read_fold(store, context.partition_key)
     stats = FoldStats.from_dict(read_json(store.pull(store.normalization_path(fold.fold))))
     universe = load_universe(store, "trained_model")
@@ -86,13 +93,13 @@ def trained_model(context: AssetExecutionContext, config: TrainingConfig, store:
         # this run's own from a worker that died included, come from the store.
         with objects.lease(model_dir, owner=context.run.run_id, ttl=LEASE_TTL) as lease:
             store.pull_tree(model_dir / "runs")
-            return _train(context, spec, fold, stats, universe, store, workdir, lease)
+            return _train(context, (configuration, spec), fold, stats, universe, store, workdir, lease)
     except LeaseError as exc:
         raise Failure(f"{fold.fold}: {exc}", allow_retries=False) from exc
 
 
-def _train(context, spec, fold, stats, universe, store: DataStore, workdir, lease) -> MaterializeResult:
-    model_dir, objects = workdir.parent.parent, store.objects()
+def _train(context, configured, fold, stats, universe, store: DataStore, workdir, lease) -> MaterializeResult:
+    (configuration, spec), model_dir, objects = configured, workdir.parent.parent, store.objects()
 
     def upload(_trainer, _record) -> None:  # S3: the run folder's checkpoints, so that another worker can resume
         for name in ("best.pt", "last.pt"):
@@ -108,6 +115,8 @@ def _train(context, spec, fold, stats, universe, store: DataStore, workdir, leas
     extra = {
         "data_version": read_json(store.pull(store.fold_path(fold.fold)))["training_version"],
         "code_version": code_version(),
+        "configuration": configuration,  # the record's: a request that differs is refused by name
+        "configuration_hash": configuration_hash(configuration),
     }
     is_active = _run_is_active(context)
     if not resume:  # a new run: resume from a dead run's last epoch of this fold if inputs and config match
@@ -156,6 +165,7 @@ def _train(context, spec, fold, stats, universe, store: DataStore, workdir, leas
             "model": spec.model,
             "data_version": extra["data_version"],
             "code_version": extra["code_version"],
+            "configuration_hash": extra["configuration_hash"],
             "path": MetadataValue.path(store.describe(best)),
             **worker_metadata(),  # host, pid and torch threads of the process that trained
         }
@@ -230,15 +240,18 @@ def fold_metrics(context: AssetExecutionContext, store: DataStore) -> Materializ
     stats = FoldStats.from_dict(read_json(store.pull(store.normalization_path(fold.fold))))
     scores, predictions, chosen = score_fold(universe.windows, fold, stats, checkpoint, store.metrics_dir(fold.fold))
     # Read by the nightly plan: the fold version these metrics saw, and the training rows of the model they scored.
+    model_extra = read_checkpoint(checkpoint)["extra"]
     scored = {
         "data_version": read_json(store.pull(store.fold_path(fold.fold)))["data_version"],
-        "training_version": read_checkpoint(checkpoint)["extra"].get("data_version"),
+        "training_version": model_extra.get("data_version"),
+        "configuration": model_extra.get("configuration"),  # what the model was trained with (None: before records)
     }
     write_json(scored, store.metrics_dir(fold.fold) / SCORED_FILE)
     store.push_tree(store.metrics_dir(fold.fold))
     return MaterializeResult(
         metadata={
             **flat_metrics(scores),
+            "configuration_hash": model_extra.get("configuration_hash", "not recorded"),
             "test_windows": len(predictions),
             "test_tickers": int(predictions["ticker"].nunique()),
             "test_start": str(fold.test_start),
