@@ -20,8 +20,10 @@ from fin_pipeline.training.configuration import (
     check_same,
     read_configuration,
     resolve,
+    training_spec,
     write_configuration,
 )
+from fin_pipeline.training.spec import TrainSpec
 
 # How a changed training configuration is made deliberately (said in every refusal).
 CHANGE_HOW = (
@@ -64,19 +66,29 @@ def spec_values(config: Config, rename: Mapping[str, str] | None = None) -> dict
     return {back.get(k, k): v for k, v in config.model_dump().items()}
 
 
-def training_configuration(store, overrides: dict[str, dict[str, Any]] | None, what: str) -> dict[str, Any]:
-    """The training configuration a Dagster step trains with: the data directory's configuration file (written
-    from the defaults and ``overrides`` by the first build), which ``overrides`` (run config; None = not given) may
-    only restate. Every path (the CLI, the schedule and sensor, a UI materialization) reads it here; a differing
-    request fails before anything is written, naming the fields (stored vs requested)."""
+def training_configuration(
+    store, overrides: dict[str, dict[str, Any]] | None, what: str
+) -> tuple[dict[str, Any], TrainSpec]:
+    """The training configuration a Dagster step trains with, and its validated training spec: the data directory's
+    configuration file (written from the defaults and ``overrides`` by the first build), which ``overrides`` (run
+    config; None = not given) may only restate. Every path (the CLI, the schedule and sensor, a UI
+    materialization) reads it here; a bad value, then a request that differs from the file, fails before anything
+    is written, naming the fields (stored vs requested)."""
     path = store.pull(store.configuration_path())
     try:
         stored = read_configuration(path)
         requested = resolve(stored, overrides)
+    except ConfigurationError as exc:
+        raise Failure(f"{what}: {exc}", allow_retries=False) from None
+    try:
+        spec = training_spec(requested).validate()
+    except (TypeError, ValueError) as exc:
+        raise Failure(f"{what} config rejected before training: {exc}", allow_retries=False) from exc
+    try:
         check_same(stored, requested, store.describe(path), CHANGE_HOW)
     except ConfigurationError as exc:
         raise Failure(f"{what}: {exc}", allow_retries=False) from None
     if stored is None:  # the first build records what it trains with
         write_configuration(requested, path)
         store.push(path)
-    return requested
+    return requested, spec
