@@ -231,7 +231,8 @@ def _run(args: argparse.Namespace) -> int:
     for i, plan in enumerate(plans, 1):
         fold, head = plan.fold, f"[fold {i}/{len(plans)}] {plan.fold}"
         if plan.action == "skip":
-            print(f"{head}: unchanged ({'open' if plan.is_open else 'closed'}), no run")
+            said = plan.reason if plan.restated else f"unchanged ({'open' if plan.is_open else 'closed'})"
+            print(f"{head}: {said}, no run")
             continue
         job, config = (
             ("walk_forward_job", {"ops": {"trained_model": {"config": train}}})

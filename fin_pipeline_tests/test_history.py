@@ -139,7 +139,8 @@ def test_one_configuration_for_cli_and_schedule_and_no_accidental_rewrite(home):
 
 def test_a_thinning_csv_universe_is_named_by_the_cli_the_sensor_and_the_fold_asset(home):
     """Five tickers, two of which end a year before the others: with min_tickers 4 no fold can be cut (the CLI, the
-    nightly sensor and the fold asset say why, in the same words); with min_tickers 3 the run completes."""
+    nightly sensor and the fold asset say why, in the same words); with min_tickers 3 the run completes. (A usable
+    window needs its target: the last one of a ticker whose data ends on 06-30 ends on 06-29.)"""
     csv = home / "csv"
     csv.mkdir()
     ends = {"AAPL": "2021-06-30", "MSFT": "2021-06-30", "AMZN": "2021-06-30", "XOM": "2020-06-30", "JPM": "2020-06-30"}
@@ -170,9 +171,9 @@ def test_a_thinning_csv_universe_is_named_by_the_cli_the_sensor_and_the_fold_ass
     assert said == (
         "the universe has thinned: 2 of 5 tickers' data ended before 2021-06-30 (JPM on 2020-06-30, XOM on "
         "2020-06-30), leaving 3 ticker(s), fewer than min_tickers=4; a fold's test block needs 4 tickers a day, so "
-        "no new fold can start: fold(s) 2021-01-01, 2021-04-01 cannot be cut (the folds end with the last day with "
-        "4 tickers, 2020-06-30). Set FIN_PIPELINE_MIN_TICKERS (fin-pipeline run --min-tickers) to at most 3, or add "
-        "tickers to the universe"
+        "no new fold can start: fold(s) 2021-01-01, 2021-04-01 cannot be cut (the last day on which 4 tickers have a "
+        "usable window is 2020-06-29). Set FIN_PIPELINE_MIN_TICKERS (fin-pipeline run --min-tickers) to at most 3, or "
+        "add tickers to the universe"
     )
     assert not (home / "data" / "models").exists() and not (home / "data" / "folds").exists()
     four = {**env, "FIN_PIPELINE_MIN_TICKERS": "4"}

@@ -76,15 +76,15 @@ def walk_forward_folds(context: AssetExecutionContext, config: FoldConfig, store
     universe = load_universe(store, "walk_forward_folds")
     spec, key = config.spec(), context.partition_key
     try:
-        if key not in data_fold_keys(universe):
+        keys = data_fold_keys(universe)
+        if key not in keys:
             raise ValueError(
                 f"fold {key}: its test period has not begun in the data, which ends on "
                 f"{universe.windows.index['date'].max():%Y-%m-%d}; materialize it once the period's first trading "
                 "day has arrived"
             )
-        thinned = universe_end_message(universe.windows, spec, [key])
-        if thinned:
-            raise ValueError(f"fold {key}: {thinned}")
+        if universe_end_message(universe.windows, spec, [key]):  # said as the CLI and the sensor say it
+            raise ValueError(f"fold {key}: {universe_end_message(universe.windows, spec, keys)}")
         fold = next(f for f in compute_folds(universe.windows, spec, universe.horizon) if f.fold == key)
         fold_positions(universe.windows, fold)  # an empty training or tuning block fails here, naming the fold
         # Nothing stored is rewritten by accident: the fold's stored blocks may not move, a closed fold's rows stay.

@@ -253,6 +253,12 @@ def fold_metrics(context: AssetExecutionContext, store: DataStore) -> Materializ
             "test_start": str(fold.test_start),
             "test_end": str(fold.test_end),
             "ridge_alpha": chosen["ridge_alpha"],
+            # tickers with a vendor hole in the test block: dropped from this fold's scoring, not failing it
+            "dropped_tickers": ", ".join(
+                f"{t} (missing {len(days)} test day(s): {', '.join(days[:3])}{' …' if len(days) > 3 else ''})"
+                for t, days in chosen["dropped_tickers"].items()
+            )
+            or "none",
             "verdict": MetadataValue.md("\n\n".join(scores.verdict)),
             "metrics": MetadataValue.md(markdown_table(scores.forecasts[FORECAST_COLUMNS])),
             "backtest": MetadataValue.md(markdown_table(scores.backtest[BACKTEST_COLUMNS])),

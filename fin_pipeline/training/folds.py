@@ -192,7 +192,7 @@ def universe_end_message(ws: WindowSet, spec: FoldSpec, keys: list[str]) -> str 
     ended = sorted((d, str(t)) for t, d in ends.items() if d < end)
     trading = size - len(ended)
     said = ", ".join(f"{t} on {d}" for d, t in ended) or "none"
-    cut = f"the folds end with the last day with {need} tickers, {last}" if last else "no day has that many tickers"
+    cut = f"the last day on which {need} tickers have a usable window is {last}" if last else "no day has that many"
     return (
         f"the universe has thinned: {len(ended)} of {size} tickers' data ended before {end} ({said}), leaving "
         f"{trading} ticker(s), fewer than min_tickers={need}; a fold's test block needs {need} tickers a day, so no "
