@@ -148,3 +148,41 @@ def session_range():
     from fin_pipeline.sources.calendar import nyse_sessions
 
     return nyse_sessions(dt.date(2018, 1, 2), dt.date.fromisoformat(DAY))
+
+
+def test_a_plan_that_would_move_stored_folds_is_refused_before_any_write(built, tmp_path):
+    """A changed fold rule (here min_tickers 2 -> 3, every ticker a day) would move every stored fold's blocks:
+    the plan refuses the night, naming each fold, what would move, and the deliberate command."""
+    from fin_pipeline.nightly import check_plans
+    from fin_pipeline.sources.update import HistoryRewrite
+
+    root = copy(built, tmp_path)
+    before = {f: fold_bytes(root, f) for f in [*CLOSED, OPEN]}
+    defs = chain(root, built / "csv")
+    store = defs.resources["store"]
+    universe = load_universe(store, "test")
+    spec = FoldSpec(first_test_date=dt.date(2020, 10, 1), min_tickers=3)
+    plans = plan_folds(universe.windows, spec, store, data_fold_keys(universe))
+    assert [p.action for p in plans] == ["refuse"] * 3
+    with pytest.raises(HistoryRewrite) as refused:
+        check_plans(plans)
+    message = str(refused.value)
+    assert message.startswith(
+        f"this run would rewrite stored folds: fold {CLOSED[0]}: its closed blocks would move: min_tickers 2 -> 3; "
+    )
+    assert f"fold {OPEN}: its blocks would move: min_tickers 2 -> 3" in message  # the open one too
+    assert message.endswith(
+        f"Nothing was written. To rebuild them deliberately (what is replaced is archived, never "
+        f"deleted): fin-pipeline rebuild --from {CLOSED[0]}"
+    )
+    # the fold asset refuses the same, before it writes
+    failed = defs.resolve_job_def("fold_rescore_job").execute_in_process(
+        partition_key=CLOSED[1],
+        run_config={"ops": {"walk_forward_folds": {"config": {"min_tickers": 3}}}},
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert f"fold {CLOSED[1]}: its closed blocks would move: min_tickers 2 -> 3" in (
+        failed.get_step_failure_events()[0].step_failure_data.error.message
+    )
+    assert {f: fold_bytes(root, f) for f in [*CLOSED, OPEN]} == before
