@@ -36,6 +36,7 @@ from fin_pipeline.features.windows import WindowSet
 from fin_pipeline.sources.update import HistoryRewrite, rebuild_command
 from fin_pipeline.storage import read_json
 from fin_pipeline.training.folds import FoldSpec, compute_folds, eligible_days
+from fin_pipeline.training.splits import FoldBoundaries
 from fin_pipeline.training.versions import TRAINING_FIELDS, fold_version, training_version
 
 ACTIONS = ("train", "rescore", "skip", "refuse")
@@ -91,6 +92,14 @@ def plan_folds(
             action, reason = "skip", "unchanged"
         plans.append(FoldPlan(key, action, reason, fold.is_open, str(fold.test_end), restated))
     return plans
+
+
+def restated_since(ws: WindowSet, stored: dict) -> bool:
+    """Whether a fold record stored closed (``walk_forward_folds``' JSON) no longer matches the rows: its rows were
+    restated since it was scored. Such a fold is kept as recorded: no fold asset rewrites it."""
+    if stored.get("is_open") is not False or "data_version" not in stored:
+        return False
+    return fold_version(ws, FoldBoundaries.from_dict(stored), stored.get("spec", {})) != stored["data_version"]
 
 
 def boundary_changes(stored: dict, new: dict) -> list[str]:

@@ -15,7 +15,7 @@ from dagster import (
 from fin_pipeline.assets.config import config_from_spec, spec_values
 from fin_pipeline.assets.features import feature_windows
 from fin_pipeline.assets.universe import data_fold_keys, load_universe
-from fin_pipeline.nightly import check_plans, plan_folds
+from fin_pipeline.nightly import check_plans, plan_folds, restated_since
 from fin_pipeline.partitions import fold_partitions
 from fin_pipeline.reporting import markdown_table
 from fin_pipeline.resources import DataStore
@@ -123,6 +123,18 @@ def walk_forward_folds(context: AssetExecutionContext, config: FoldConfig, store
     )
 
 
+def check_as_recorded(store: DataStore, universe, fold: str, what: str) -> None:
+    """A fold stored closed whose rows were restated since is kept as recorded: ``what`` (a fold asset) refuses
+    to rewrite it, before writing, naming the deliberate command."""
+    path = store.pull(store.fold_path(fold))
+    if path.is_file() and restated_since(universe.windows, read_json(path)):
+        raise Failure(
+            f"{what}[{fold}]: the fold is closed and its rows were restated since it was scored: it is kept as "
+            f"recorded (what was known then); to rebuild it deliberately: {rebuild_command(fold)}",
+            allow_retries=False,
+        )
+
+
 def read_fold(store: DataStore, fold: str) -> FoldBoundaries:
     """The boundaries ``walk_forward_folds`` stored for ``fold``."""
     path = store.pull(store.fold_path(fold))
@@ -142,6 +154,7 @@ def normalization_stats(context: AssetExecutionContext, store: DataStore) -> Mat
     """Per-feature centre and scale of the fold, fitted on its training and tuning rows only (all tickers)."""
     fold = read_fold(store, context.partition_key)
     universe = load_universe(store, "normalization_stats")
+    check_as_recorded(store, universe, fold.fold, "normalization_stats")
     version = read_json(store.pull(store.fold_path(fold.fold)))["training_version"]
     stats = fit_fold_normalization(universe.windows, fold)
     write_json(stats.to_dict(), store.normalization_path(fold.fold))

@@ -17,6 +17,7 @@ from fin_pipeline.assets.config import config_from_spec, spec_values, training_c
 from fin_pipeline.assets.folds import (
     FOLD_CODE_VERSION,
     WALK_FORWARD_GROUP,
+    check_as_recorded,
     normalization_stats,
     read_fold,
     walk_forward_folds,
@@ -79,6 +80,7 @@ def trained_model(context: AssetExecutionContext, config: TrainingConfig, store:
     fold = read_fold(store, context.partition_key)
     stats = FoldStats.from_dict(read_json(store.pull(store.normalization_path(fold.fold))))
     universe = load_universe(store, "trained_model")
+    check_as_recorded(store, universe, fold.fold, "trained_model")
     # Each run trains in its own folder; a retry of the same run resumes from its last epoch there, and so does
     # a step that Celery re-delivers after its worker died (its retry number is still 0).
     model_dir = store.model_dir(fold.fold)
@@ -233,6 +235,7 @@ def fold_metrics(context: AssetExecutionContext, store: DataStore) -> Materializ
     if not checkpoint.is_file():
         raise Failure(f"{fold.fold}: no checkpoint at {checkpoint}; materialize trained_model[{fold.fold}] first")
     universe = load_universe(store, "fold_metrics")
+    check_as_recorded(store, universe, fold.fold, "fold_metrics")
     stats = FoldStats.from_dict(read_json(store.pull(store.normalization_path(fold.fold))))
     scores, predictions, chosen = score_fold(universe.windows, fold, stats, checkpoint, store.metrics_dir(fold.fold))
     # Read by the nightly plan: the fold version these metrics saw, and the training rows of the model they scored.

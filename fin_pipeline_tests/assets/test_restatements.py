@@ -11,8 +11,9 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import DagsterInstance
+from dagster import DagsterInstance, materialize
 
+from fin_pipeline.assets.training import trained_model
 from fin_pipeline.assets.universe import data_fold_keys, load_universe
 from fin_pipeline.definitions import build_definitions
 from fin_pipeline.nightly import plan_folds
@@ -141,6 +142,17 @@ def test_a_split_readjustment_keeps_closed_folds_and_the_report_says_so(built, t
     )
     message = failed.get_step_failure_events()[0].step_failure_data.error.message
     assert "kept as recorded" in message and f"fin-pipeline rebuild --from {CLOSED[0]}" in message
+    # and so does each fold asset materialized on its own (here the model: it would train on the restated rows)
+    alone = materialize(
+        [trained_model],
+        partition_key=CLOSED[1],
+        resources={"store": defs.resources["store"]},
+        run_config=TRAIN,
+        instance=instance,
+        raise_on_error=False,
+    )
+    message = alone.get_step_failure_events()[0].step_failure_data.error.message
+    assert f"trained_model[{CLOSED[1]}]: the fold is closed and its rows were restated since it was scored" in message
     assert {f: fold_bytes(root, f) for f in CLOSED} == closed_before
 
 
