@@ -219,7 +219,8 @@ def _run(args: argparse.Namespace) -> int:
     for plan in (p for p in plans if p.restated):
         print(f"fin-pipeline: fold {plan.fold}: {plan.reason}")
     if args.retrain:
-        plans = [dataclasses.replace(p, action="train", reason="--retrain") for p in plans]
+        # every fold but those kept as recorded after a restatement (`rebuild --from` is the way to rewrite them)
+        plans = [p if p.restated else dataclasses.replace(p, action="train", reason="--retrain") for p in plans]
     count = {a: sum(p.action == a for p in plans) for a in ("train", "rescore", "skip")}
     print(
         f"fin-pipeline: {count['train']} fold(s) to train (configuration {configuration_said(store, train)}), "

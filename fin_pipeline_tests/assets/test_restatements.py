@@ -1,5 +1,7 @@
-"""Restated histories on a CSV universe: float noise changes nothing; a real split re-adjustment keeps the closed
-folds as recorded, retrains the open fold on the restated data, and the report says so in a line.
+"""Stored folds on a CSV universe: float noise in re-delivered files changes nothing; a real split re-adjustment
+keeps the closed folds as recorded, retrains the open fold on the restated data, and the report says so in a line;
+a plan that would move stored folds is refused; folds of different training configurations are not stitched
+unless asked for.
 
 The conftest's folds are the quarters 2020-10-01, 2021-01-01 and 2021-04-01; the chain is built as of Friday
 2021-05-14 (the last fold open), then vendor files are re-delivered with the next sessions.
@@ -198,3 +200,32 @@ def test_a_plan_that_would_move_stored_folds_is_refused_before_any_write(built, 
         failed.get_step_failure_events()[0].step_failure_data.error.message
     )
     assert {f: fold_bytes(root, f) for f in [*CLOSED, OPEN]} == before
+
+
+def test_the_report_refuses_folds_of_different_configurations_unless_told_to(built, tmp_path):
+    """A fold trained with another configuration (as `rebuild --from` with new flags leaves the earlier folds): the
+    report names the folds of each configuration and refuses, unless allow_mixed_configurations."""
+    from fin_pipeline.storage import read_json, write_json
+    from fin_pipeline.training.configuration import configuration_hash
+
+    root = copy(built, tmp_path)
+    path = root / "metrics" / OPEN / "scored.json"
+    scored = read_json(path)
+    old = configuration_hash(scored["configuration"])
+    scored["configuration"]["training"]["epochs"] = 2
+    new = configuration_hash(scored["configuration"])
+    write_json(scored, path)
+    defs, instance = chain(root, built / "csv"), DagsterInstance.ephemeral()
+    failed = defs.resolve_job_def("report_job").execute_in_process(instance=instance, raise_on_error=False)
+    message = failed.get_step_failure_events()[0].step_failure_data.error.message
+    assert (
+        f"the folds were trained with 2 different training configurations (configuration {old}: folds {CLOSED[0]}, "
+        f"{CLOSED[1]}; configuration {new}: folds {OPEN})" in message
+    )
+    allow = {"ops": {"walk_forward_report": {"config": {"allow_mixed_configurations": True}}}}
+    run(defs, "report_job", None, allow, instance)
+    line = (
+        f"Mixed training configurations, stitched on request: configuration {old}: folds {CLOSED[0]}, {CLOSED[1]}; "
+        f"configuration {new}: folds {OPEN}."
+    )
+    assert line in (root / "reports" / "report.md").read_text()
