@@ -66,6 +66,10 @@ def spec_values(config: Config, rename: Mapping[str, str] | None = None) -> dict
     return {back.get(k, k): v for k, v in config.model_dump().items()}
 
 
+# pydantic reserves the name model_config: the launchpad calls TrainSpec's model_config model_options.
+TRAINING_RENAME = {"model_config": "model_options"}
+
+
 def training_configuration(
     store, overrides: dict[str, dict[str, Any]] | None, what: str
 ) -> tuple[dict[str, Any], TrainSpec]:
@@ -74,6 +78,25 @@ def training_configuration(
     config; None = not given) may only restate. Every path (the CLI, the schedule and sensor, a UI
     materialization) reads it here; a bad value, then a request that differs from the file, fails before anything
     is written, naming the fields (stored vs requested)."""
+    path, stored, requested, spec = _checked(store, overrides, what)
+    if stored is None:  # the first build records what it trains with
+        write_configuration(requested, path)
+        store.push(path)
+    return requested, spec
+
+
+def check_run_training_config(context, store, what: str) -> None:
+    """For a step that writes before its run's training step (a fold's boundaries and normalization): the same
+    checks, now, of the run's ``trained_model`` config, so that a refused run writes nothing at all."""
+    values = (context.run.run_config or {}).get("ops", {}).get("trained_model", {}).get("config") or {}
+    if values:
+        back = {v: k for k, v in TRAINING_RENAME.items()}
+        _checked(store, {"training": {back.get(k, k): v for k, v in values.items()}}, what)
+
+
+def _checked(store, overrides, what: str) -> tuple[Any, dict[str, Any] | None, dict[str, Any], TrainSpec]:
+    """``(path, stored, requested, spec)``: the file, the configuration asked for and its spec, validated, then
+    compared with the file's; a ``Failure`` (not retried) naming what is wrong otherwise."""
     path = store.pull(store.configuration_path())
     try:
         stored = read_configuration(path)
@@ -88,7 +111,4 @@ def training_configuration(
         check_same(stored, requested, store.describe(path), CHANGE_HOW)
     except ConfigurationError as exc:
         raise Failure(f"{what}: {exc}", allow_retries=False) from None
-    if stored is None:  # the first build records what it trains with
-        write_configuration(requested, path)
-        store.push(path)
-    return requested, spec
+    return path, stored, requested, spec

@@ -12,7 +12,7 @@ from dagster import (
     asset,
 )
 
-from fin_pipeline.assets.config import config_from_spec, spec_values
+from fin_pipeline.assets.config import check_run_training_config, config_from_spec, spec_values
 from fin_pipeline.assets.features import feature_windows
 from fin_pipeline.assets.universe import data_fold_keys, load_universe
 from fin_pipeline.nightly import check_plans, plan_folds, restated_since
@@ -75,6 +75,7 @@ def walk_forward_folds(context: AssetExecutionContext, config: FoldConfig, store
     """The fold's blocks: training | gap | tuning | gap | test (its calendar period) dates, gap, window counts."""
     universe = load_universe(store, "walk_forward_folds")
     spec, key = config.spec(), context.partition_key
+    check_run_training_config(context, store, f"walk_forward_folds[{key}]")  # before this job writes anything
     try:
         keys = data_fold_keys(universe)
         if key not in keys:

@@ -13,7 +13,7 @@ from dagster import (
     asset,
 )
 
-from fin_pipeline.assets.config import config_from_spec, spec_values, training_configuration
+from fin_pipeline.assets.config import TRAINING_RENAME, config_from_spec, spec_values, training_configuration
 from fin_pipeline.assets.folds import (
     FOLD_CODE_VERSION,
     WALK_FORWARD_GROUP,
@@ -49,18 +49,19 @@ from fin_pipeline.training.walkforward import (
 )
 from fin_pipeline.workers import worker_metadata
 
-RENAME = {"model_config": "model_options"}
 # S3: seconds a fold's lease lasts after its last renewal (renewed every epoch); a dead writer blocks no longer.
-LEASE_TTL = float(os.environ.get("FIN_PIPELINE_LEASE_TTL", "900"))  # pydantic reserves the name model_config
+LEASE_TTL = float(os.environ.get("FIN_PIPELINE_LEASE_TTL", "900"))
 
 
 class TrainingConfig(
-    config_from_spec("TrainingConfigFields", TrainSpec, "What to train and how.", rename=RENAME, from_file=True)
+    config_from_spec(
+        "TrainingConfigFields", TrainSpec, "What to train and how.", rename=TRAINING_RENAME, from_file=True
+    )
 ):
     def configuration(self, store: DataStore, what: str) -> tuple[dict, TrainSpec]:
         """The training configuration (the data directory's file, which these fields may only restate) and its
         training spec, validated."""
-        values = {k: v for k, v in spec_values(self, RENAME).items() if k in TrainSpec.__dataclass_fields__}
+        values = {k: v for k, v in spec_values(self, TRAINING_RENAME).items() if k in TrainSpec.__dataclass_fields__}
         return training_configuration(store, {"training": values}, what)
 
 

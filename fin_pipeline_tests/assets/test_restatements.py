@@ -229,3 +229,23 @@ def test_the_report_refuses_folds_of_different_configurations_unless_told_to(bui
         f"configuration {new}: folds {OPEN}."
     )
     assert line in (root / "reports" / "report.md").read_text()
+
+
+def test_a_run_config_that_differs_from_the_configuration_is_refused_before_the_job_writes(built, tmp_path):
+    """A UI launch of a fold's job with other training fields: refused by name at its first step, nothing written."""
+    root = copy(built, tmp_path)
+    before = {f: fold_bytes(root, f) for f in [*CLOSED, OPEN]}
+    defs, instance = chain(root, built / "csv"), DagsterInstance.ephemeral()
+    config = TRAIN["ops"]["trained_model"]["config"]
+    other = {"ops": {"trained_model": {"config": {**config, "epochs": 2, "model_options": {"dropout": 0.3}}}}}
+    failed = defs.resolve_job_def("walk_forward_job").execute_in_process(
+        partition_key=OPEN, run_config=other, instance=instance, raise_on_error=False
+    )
+    (failure,) = failed.get_step_failure_events()
+    assert failure.step_key == "walk_forward_folds"
+    message = failure.step_failure_data.error.message
+    assert "training.epochs: stored 1, requested 2; training.model_config: stored {}, requested {'dropout': 0.3}" in (
+        message
+    )
+    assert "Nothing was written. To train with it deliberately: fin-pipeline rebuild --from DATE" in message
+    assert {f: fold_bytes(root, f) for f in [*CLOSED, OPEN]} == before
