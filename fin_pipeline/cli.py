@@ -194,8 +194,9 @@ def _run(args: argparse.Namespace) -> int:
             print("fin-pipeline: the data refresh failed: no live model and no forecast tonight (none on old data)")
             return 1
         meta, windows = _metadata(result, "raw_candles"), _metadata(result, "feature_windows")["usable_windows"]
+        restated = f", RESTATED {meta['restated']}" if meta.get("restated", "none") != "none" else ""
         print(
-            f"[data {i}/{len(tickers)}] {ticker}: {meta['mode']}, +{meta['rows_added']} bar(s), "
+            f"[data {i}/{len(tickers)}] {ticker}: {meta['mode']}, +{meta['rows_added']} bar(s){restated}, "
             f"{windows} usable windows, {seconds:.1f} s"
         )
         rows.append([ticker, meta["rows"], meta["rows_added"], meta["first_date"], meta["last_date"], windows])
