@@ -43,7 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     from fin_pipeline.cli_guard import date_argument, run_arguments
 
     rebuild.add_argument(
-        "--from", dest="rebuild_from", required=True, type=date_argument, help="first day to rebuild (YYYY-MM-DD)"
+        "--from",
+        dest="rebuild_from",
+        metavar="DATE",
+        required=True,
+        type=date_argument,
+        help="first day to rebuild (YYYY-MM-DD)",
     )
     for command in (run, rebuild):
         run_arguments(command)
