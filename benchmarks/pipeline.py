@@ -434,12 +434,14 @@ def differences(work: Work, a: Path, b: Path) -> tuple[list[str], list[str]]:
 
 
 def check_same_specs(work: Work) -> None:
-    """(B)'s TrainSpec and FoldSpec must be what (A)'s run config resolves to: catch a drift in the defaults."""
+    """(B)'s TrainSpec and FoldSpec must be what (A)'s run config resolves to (the training configuration a first
+    build writes from it): catch a drift in the defaults."""
     from fin_pipeline.assets.folds import FoldConfig
-    from fin_pipeline.assets.training import TrainingConfig
+    from fin_pipeline.training.configuration import resolve, training_spec
     from fin_pipeline.training.walkforward import FoldSpec, TrainSpec
 
-    assert TrainingConfig(**work.train_config()).spec() == TrainSpec(**work.train_config()), "TrainSpec defaults"
+    resolved = training_spec(resolve(None, {"training": work.train_config()}))
+    assert resolved == TrainSpec(**work.train_config()), "TrainSpec defaults"
     assert FoldConfig().spec() == FoldSpec(first_test_date=dt.date.fromisoformat(work.folds[0])), "FoldSpec defaults"
 
 

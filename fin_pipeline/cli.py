@@ -9,9 +9,13 @@ baselines.
 The runs land in the instance of ``DAGSTER_HOME``; when it is unset and the current directory holds the
 project's ``dagster.yaml`` (the repository root), that directory is used, as ``dagster dev`` there would.
 
-The quick-start defaults (a CNN, 3 epochs, batches of 256) finish on a 2-core CPU in about eleven minutes; the
-Dagster defaults that the UI and the schedule use (an LSTM, up to 100 epochs with early stopping, batches of
-32) are the full-size run: ``fin-pipeline run --model lstm --epochs 100 --batch-size 32``.
+Every training, the CLI's, the schedule's and a UI materialization's, reads one training configuration: the
+data directory's ``fin_pipeline.yaml``, which the first build writes (the quick-start defaults: a CNN, 3
+epochs, batches of 256, about eleven minutes on a 2-core CPU; or what that build's flags say, e.g. the
+full-size ``--model lstm --epochs 100 --batch-size 32``). Later runs' flags may only restate it: a differing
+one is refused by name before anything is written. ``fin-pipeline rebuild --from DATE`` is the deliberate way
+to change it, or to rewrite stored history (an earlier end date): it archives what it replaces under
+``archive/`` in the data directory, never deleting it, then runs.
 """
 
 from __future__ import annotations
@@ -33,18 +37,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fin-pipeline", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="materialize the whole chain for the universe, in process")
-    run.add_argument("--tickers", help="refresh only these tickers' data (comma-separated; default: the universe)")
-    run.add_argument("--data-only", action="store_true", help="stop after the candles and feature windows")
-    run.add_argument("--model", default="cnn", help="lstm, cnn, attention or ensemble (default: cnn)")
-    run.add_argument("--epochs", type=int, default=3, help="most epochs per fold (default: 3)")
-    run.add_argument("--batch-size", type=int, default=256, help="training batch size (default: 256)")
-    run.add_argument("--loss", default="mse", help="loss name or preset (default: mse)")
-    run.add_argument("--retrain", action="store_true", help="train every fold, not only new or changed ones")
-    run.add_argument(
-        "--execution",
-        help="when the books trade, which sets the target: next_open, next_close or close (not executable from a "
-        "run after the close); default FIN_PIPELINE_EXECUTION, else next_open",
+    rebuild = sub.add_parser(
+        "rebuild", help="archive what is stored from a date on (never deleted), then run: the deliberate rewrite"
     )
+    from fin_pipeline.cli_guard import date_argument, run_arguments
+
+    rebuild.add_argument(
+        "--from",
+        dest="rebuild_from",
+        metavar="DATE",
+        required=True,
+        type=date_argument,
+        help="first day to rebuild (YYYY-MM-DD)",
+    )
+    for command in (run, rebuild):
+        run_arguments(command)
     sub.add_parser("forecast", help="print the latest forecast (tomorrow's predictions, ranks and positions)")
     doc = sub.add_parser("doctor", help="list (and with --repair fix) dead runs and orphaned run folders")
     doc.add_argument("--repair", action="store_true", help="mark dead runs failed, free their slots, remove folders")
@@ -55,17 +62,23 @@ def main(argv: list[str] | None = None) -> int:
             print("fin-pipeline: set DAGSTER_HOME, or run from the repository root (it holds dagster.yaml)")
             return 2
         os.environ["DAGSTER_HOME"] = str(Path.cwd())
+    if getattr(args, "min_tickers", None) is not None:  # the flag is the setting, for every step of this process
+        os.environ["FIN_PIPELINE_MIN_TICKERS"] = str(args.min_tickers)
     from fin_pipeline.preflight import ConfigError, check_training_config
 
     try:
-        if args.command == "run":
+        if args.command in ("run", "rebuild"):
             args.execution = _execution(args.execution)
-        if args.command == "run" and not args.data_only:
+        if args.command in ("run", "rebuild") and not args.data_only:
             check_training_config(_train_config(args))  # its plain checks first, before torch is imported
         if args.command == "doctor":
             return _doctor(args)
         if args.command == "forecast":
             return _forecast()
+        from fin_pipeline.cli_guard import guard
+
+        # stored history and the training configuration: refused here, before any run or write
+        guard(args, _train_config(args))
         from fin_pipeline.instance import check_instance
 
         check_instance()  # a PostgreSQL instance (deploy/postgres) must be reachable: fail now, naming it
@@ -83,12 +96,14 @@ def main(argv: list[str] | None = None) -> int:
         from fin_pipeline.executors import ServiceUnreachable
         from fin_pipeline.interrupts import Stopped, resume_hint
         from fin_pipeline.settings import SettingsError
+        from fin_pipeline.sources.update import HistoryRewrite
         from fin_pipeline.storage import StorageError
+        from fin_pipeline.training.configuration import ConfigurationError
 
         if isinstance(exc, Stopped):
             print(resume_hint(exc.signum, exc.run_id), flush=True)
             return 130
-        if isinstance(exc, SettingsError | ServiceUnreachable | StorageError):
+        if isinstance(exc, SettingsError | ServiceUnreachable | StorageError | HistoryRewrite | ConfigurationError):
             print(f"fin-pipeline: {exc}")
             return 2
         raise
@@ -135,7 +150,9 @@ def _execution(value: str | None) -> str:
 
 
 def _train_config(args: argparse.Namespace) -> dict[str, object]:
-    return {"model": args.model, "epochs": args.epochs, "batch_size": args.batch_size, "loss": args.loss}
+    """The training flags given (those left out are the training configuration's)."""
+    given = {"model": args.model, "epochs": args.epochs, "batch_size": args.batch_size, "loss": args.loss}
+    return {k: v for k, v in {**given, "seed": args.seed}.items() if v is not None}
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -144,10 +161,12 @@ def _run(args: argparse.Namespace) -> int:
 
     from fin_pipeline.assets.folds import FoldConfig
     from fin_pipeline.assets.universe import data_fold_keys, load_universe
+    from fin_pipeline.cli_guard import configuration_said
     from fin_pipeline.definitions import defs, settings
-    from fin_pipeline.nightly import plan_folds
+    from fin_pipeline.nightly import check_plans, plan_folds
     from fin_pipeline.reporting import format_stat, text_table
     from fin_pipeline.sources.execution import describe
+    from fin_pipeline.training.folds import universe_end_message
     from fin_pipeline.training.live import data_end
 
     tickers = list(settings.universe)
@@ -197,8 +216,9 @@ def _run(args: argparse.Namespace) -> int:
             print("fin-pipeline: the data refresh failed: no live model and no forecast tonight (none on old data)")
             return 1
         meta, windows = _metadata(result, "raw_candles"), _metadata(result, "feature_windows")["usable_windows"]
+        restated = f", RESTATED {meta['restated']}" if meta.get("restated", "none") != "none" else ""
         print(
-            f"[data {i}/{len(tickers)}] {ticker}: {meta['mode']}, +{meta['rows_added']} bar(s), "
+            f"[data {i}/{len(tickers)}] {ticker}: {meta['mode']}, +{meta['rows_added']} bar(s){restated}, "
             f"{windows} usable windows, {seconds:.1f} s"
         )
         rows.append([ticker, meta["rows"], meta["rows_added"], meta["first_date"], meta["last_date"], windows])
@@ -207,17 +227,27 @@ def _run(args: argparse.Namespace) -> int:
     if args.data_only:
         return 0
 
-    train = _train_config(args)
+    train = _train_config(args)  # the flags given: the steps read the rest from the training configuration
     store = defs.resources["store"]
     universe = load_universe(store, "fin-pipeline run")
     folds = data_fold_keys(universe)
     print(f"\nfin-pipeline: {len(folds)} fold(s), one per {settings.fold_period} from {settings.first_test_date}")
-    plans = plan_folds(universe.windows, FoldConfig().spec(), store, folds, universe.horizon)
+    spec = FoldConfig().spec()
+    thinned = universe_end_message(universe.windows, spec, folds)
+    if thinned:  # the sensor's and the fold asset's words; nothing is trained on a universe this thin
+        print(f"fin-pipeline: {thinned}")
+        return 1
+    plans = plan_folds(universe.windows, spec, store, folds, universe.horizon)
+    check_plans(plans)  # a fold whose stored blocks would move: refused before any fold is written
+    for plan in (p for p in plans if p.restated):
+        print(f"fin-pipeline: fold {plan.fold}: {plan.reason}")
     if args.retrain:
-        plans = [dataclasses.replace(p, action="train", reason="--retrain") for p in plans]
+        # every fold but those kept as recorded after a restatement (`rebuild --from` is the way to rewrite them)
+        plans = [p if p.restated else dataclasses.replace(p, action="train", reason="--retrain") for p in plans]
     count = {a: sum(p.action == a for p in plans) for a in ("train", "rescore", "skip")}
     print(
-        f"fin-pipeline: {count['train']} fold(s) to train ({train}), {count['rescore']} to re-score with new days "
+        f"fin-pipeline: {count['train']} fold(s) to train (configuration {configuration_said(store, train)}), "
+        f"{count['rescore']} to re-score with new days "
         f"(no training), {count['skip']} unchanged (left alone)"
     )
     display.trainings = count["train"] + 1  # the folds to train, then tonight's live model
@@ -225,7 +255,8 @@ def _run(args: argparse.Namespace) -> int:
     for i, plan in enumerate(plans, 1):
         fold, head = plan.fold, f"[fold {i}/{len(plans)}] {plan.fold}"
         if plan.action == "skip":
-            print(f"{head}: unchanged ({'open' if plan.is_open else 'closed'}), no run")
+            said = plan.reason if plan.restated else f"unchanged ({'open' if plan.is_open else 'closed'})"
+            print(f"{head}: {said}, no run")
             continue
         job, config = (
             ("walk_forward_job", {"ops": {"trained_model": {"config": train}}})
@@ -259,9 +290,9 @@ def _run(args: argparse.Namespace) -> int:
     from fin_pipeline.nightrun import Night, finish_night
 
     ran = sum(p.action != "skip" for p in plans)
-    code, report_dir, date = finish_night(
-        Night(execute, store, universe, train, ran, failed), instance, _metadata, _errors
-    )
+    mixed = {"ops": {"walk_forward_report": {"config": {"allow_mixed_configurations": True}}}}
+    night = Night(execute, store, universe, train, ran, failed, mixed if args.allow_mixed_configurations else {})
+    code, report_dir, date = finish_night(night, instance, _metadata, _errors)
     if report_dir is None:
         return code
     code = _print_report(report_dir) or code

@@ -35,6 +35,7 @@ class Night:
     train: dict  # the CLI's training config (model, epochs, batch_size, loss)
     folds_ran: int  # fold runs tonight (trained or re-scored)
     failed: list[str]  # folds whose run failed tonight
+    report_config: dict = dataclasses.field(default_factory=dict)  # report_job's run config (e.g. mixed configs)
 
 
 def finish_night(night: Night, instance, metadata: Callable, errors: Callable) -> tuple[int, Path | None, str]:
@@ -48,7 +49,8 @@ def finish_night(night: Night, instance, metadata: Callable, errors: Callable) -
 
     store, ws, code = night.store, night.universe.windows, 0
     date = next_session(data_end(ws)).isoformat()
-    spec = dataclasses.asdict(LiveModelConfig(**night.train).spec())
+    # the spec the live model will train with: the data directory's training configuration, as the asset reads it
+    spec = dataclasses.asdict(LiveModelConfig(**night.train).configuration(store, "live_model")[1])
     try:
         live = plan_live(ws, FoldConfig().spec(), spec, store, date, night.universe.horizon)
     except ValueError:  # no live model can be cut from this data: the forecast job fails, naming why
@@ -79,7 +81,7 @@ def finish_night(night: Night, instance, metadata: Callable, errors: Callable) -
         print(f"fin-pipeline: {UP_TO_DATE}: nothing trained, nothing written (data, configuration and code unchanged)")
         return code, store.pull_tree(report_dir), date
     job = "record_job" if night.failed else "report_job"
-    result, _ = night.execute(job, None, {})
+    result, _ = night.execute(job, None, night.report_config if job == "report_job" else {})
     record = metadata(result, "live_record")
     if record:
         missed = _stored_missed(store)

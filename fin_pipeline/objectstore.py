@@ -75,6 +75,9 @@ class LocalStore:
     def delete_tree(self, folder: Path) -> None:
         pass
 
+    def delete(self, path: Path) -> None:
+        pass  # the local file is the store's: whoever moved or removed it is done
+
     @contextlib.contextmanager
     def lease(self, folder: Path, owner: str, ttl: float = 3600.0) -> Iterator[Lease | None]:
         yield None  # one machine: Dagster's pool and the per-run folders keep the writers of a fold apart
@@ -188,6 +191,10 @@ class S3Store:
     def _find(self, prefix: str) -> list[str]:
         self.fs.invalidate_cache()  # other machines write too: always list afresh
         return self.fs.find(f"{self.bucket}/{prefix}")
+
+    def delete(self, path: Path) -> None:
+        """Remove the object of one file (e.g. after archiving its copy)."""
+        self._call("delete_object", Key=self.key(path))
 
     def delete_tree(self, folder: Path) -> None:
         prefix = self.key(folder).rstrip("/") + "/"

@@ -195,6 +195,8 @@ def write_report(
     tearsheets: bool = True,
     costs: CostModel | None = None,
     missed: dict[str, str] | None = None,
+    notes: list[str] | None = None,
+    meta: dict[str, Any] | None = None,
     *,
     provenance: Provenance,
     registry: TrialRegistry | None = None,
@@ -207,10 +209,12 @@ def write_report(
     sessions (session → why) that had no on-time forecast. ``tearsheets=False`` leaves the tear sheets out (they
     cost seconds per book: a benchmark of the pipeline's own steps may skip them).
     ``costs``: how every book is charged (None: flat at the default bps); under ``spread_impact`` the report adds
-    the model's books' capacity (:mod:`fin_pipeline.backtest.capacity`). ``provenance``: the source, universe,
-    execution and costs, the report's first lines (and how it is scored). ``registry``: the store's trial
-    registry; this record is recorded in it as a trial and the model's books' DSR is deflated by every trial
-    there (without one, this record is the only trial: DSR = PSR)."""
+    the model's books' capacity (:mod:`fin_pipeline.backtest.capacity`). ``notes``: lines said under the record's
+    (restated histories, mixed configurations); ``meta``: more values stored in the metadata of
+    ``overall_metrics.parquet``. ``provenance``: the source, universe, execution and costs, the report's first
+    lines (and how it is scored). ``registry``: the store's trial registry; this record is recorded in it as a
+    trial and the model's books' DSR is deflated by every trial there (without one, this record is the only
+    trial: DSR = PSR)."""
     if not folds:
         raise ValueError("no folds to report on")
     # The configuration is checked before anything is written (folds trained under different fold rules).
@@ -227,10 +231,16 @@ def write_report(
     out = Path(out)
     write_parquet(folds_df, out / "folds.parquet")
     write_parquet(per_fold, out / "fold_summary.parquet")
-    record_text = [record_line(record)] if record is not None else []
+    record_text = [*([record_line(record)] if record is not None else []), *(notes or [])]
     selection = sharpe_line(scores, trial_text)
-    meta = {"verdict": scores.verdict, "record": record_text, "header": provenance.lines(), "sharpe": selection}
-    write_parquet(scores.forecasts.reset_index(), out / "overall_metrics.parquet", meta=meta)
+    stored = {
+        **(meta or {}),
+        "verdict": scores.verdict,
+        "record": record_text,
+        "header": provenance.lines(),
+        "sharpe": selection,
+    }
+    write_parquet(scores.forecasts.reset_index(), out / "overall_metrics.parquet", meta=stored)
     write_parquet(stitched, out / "oos_predictions.parquet")
     write_parquet(scores.backtest.reset_index(), out / "backtest.parquet")
     books = scores.books
@@ -313,15 +323,46 @@ class RecordChanged(ValueError):
     """A day already in the stored out-of-sample record differs in the new one: the record is append-only."""
 
 
-def append_only_check(previous: pd.DataFrame | None, stitched: pd.DataFrame) -> dict[str, Any]:
+class MixedConfigurations(ValueError):
+    """Folds trained with different training configurations, stitched without being told to."""
+
+
+def check_configurations(hashes: dict[str, str | None], allow: bool) -> str | None:
+    """The folds' training configuration hashes (None: not recorded) must be one; otherwise
+    :class:`MixedConfigurations` names the folds of each, unless ``allow``, when the line returned says so."""
+    groups: dict[str, list[str]] = {}
+    for fold, value in hashes.items():
+        if value is not None:
+            groups.setdefault(value, []).append(fold)
+    if len(groups) < 2:
+        return None
+    said = "; ".join(f"configuration {h}: folds {', '.join(folds)}" for h, folds in groups.items())
+    if not allow:
+        raise MixedConfigurations(
+            f"the folds were trained with {len(groups)} different training configurations ({said}); a stitched "
+            "record of them would mix models. Rebuild the odd folds (fin-pipeline rebuild --from DATE), or stitch "
+            "them anyway with allow_mixed_configurations=true (fin-pipeline run --allow-mixed-configurations)"
+        )
+    return f"Mixed training configurations, stitched on request: {said}."
+
+
+def append_only_check(
+    previous: pd.DataFrame | None, stitched: pd.DataFrame, restated_folds: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """Compare the new stitched out-of-sample series with the previous report's (``oos_predictions.parquet``).
 
     Every (ticker, date) row of ``previous`` must be in ``stitched`` with the same values (every column but
     ``window``, a position in the day's row array that moves as rows are added); :class:`RecordChanged` names the
-    fold, ticker, date, column and both values otherwise. Returns what was added: ``{"unchanged_rows",
-    "added_rows", "added_first", "added_last"}`` (dates as ISO strings, None when nothing was added).
+    fold, ticker, date, column and both values otherwise. The rows of ``restated_folds`` (the open fold retrained
+    on a restated history since the previous report) may change; they are counted. Returns what was added:
+    ``{"unchanged_rows", "added_rows", "added_first", "added_last", "restated_rows"}`` (dates as ISO strings,
+    None when nothing was added).
     """
     key = ["ticker", "date"]
+    restated = 0
+    if previous is not None and not previous.empty and restated_folds:
+        mine = previous["fold"].isin(list(restated_folds)).to_numpy()
+        restated, previous = int(mine.sum()), previous[~mine]
     if previous is None or previous.empty:
         added = stitched
         unchanged = 0
@@ -351,6 +392,7 @@ def append_only_check(previous: pd.DataFrame | None, stitched: pd.DataFrame) -> 
         unchanged = len(previous)
     days = pd.to_datetime(added["date"])
     return {
+        "restated_rows": restated,
         "unchanged_rows": int(unchanged),
         "added_rows": int(len(added)),
         "added_first": None if added.empty else f"{days.min():%Y-%m-%d}",

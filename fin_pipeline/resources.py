@@ -22,6 +22,7 @@ from fin_pipeline.sources.csv_dir import CsvDirectorySource
 from fin_pipeline.sources.polygon import PolygonSource
 from fin_pipeline.sources.synthetic import SyntheticMarket
 from fin_pipeline.storage import StorageError
+from fin_pipeline.training.configuration import CONFIG_FILE
 
 
 class CandleSourceResource(ConfigurableResource, abc.ABC):
@@ -166,6 +167,14 @@ class DataStore(ConfigurableResource):
 
     def live_record_dir(self) -> Path:
         return self.local_root() / "live_record"
+
+    def configuration_path(self) -> Path:
+        """The training configuration every fold and live model of this data directory is trained with."""
+        return self.local_root() / CONFIG_FILE
+
+    def archive_dir(self) -> Path:
+        """Where ``fin-pipeline rebuild`` moves what it replaces, one dated folder per rebuild."""
+        return self.local_root() / "archive"
 
 
 @functools.lru_cache(maxsize=8)

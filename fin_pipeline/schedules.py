@@ -11,7 +11,9 @@ added to the dynamic ``forecast_dates`` partitions), and once that has finished,
 (``live_record``, which scores the forecasts whose targets are now realized, then ``walk_forward_report``) when
 every fold succeeded, else one ``record_job`` run (the paper record alone: the report needs every fold).
 Run keys make each request happen once a night; a failed ticker run holds the retrain back (the sensor says so),
-rather than training on stale data.
+rather than training on stale data. The runs carry no training config: every training reads the data directory's
+training configuration (``fin_pipeline.yaml``), as the CLI and a UI materialization do. A night whose plan would
+rewrite stored folds, or a universe too thin to cut its folds, is skipped with the reason (the CLI's words).
 """
 
 from dagster import (
@@ -36,9 +38,11 @@ from fin_pipeline.assets.live import forecasts, live_model, live_record
 from fin_pipeline.assets.report import walk_forward_report
 from fin_pipeline.assets.training import fold_metrics, trained_model
 from fin_pipeline.assets.universe import data_fold_keys, load_universe
-from fin_pipeline.nightly import plan_folds
+from fin_pipeline.nightly import check_plans, plan_folds
 from fin_pipeline.partitions import forecast_partitions, ticker_partitions
 from fin_pipeline.resources import DataStore
+from fin_pipeline.sources.update import HistoryRewrite
+from fin_pipeline.training.folds import universe_end_message
 from fin_pipeline.training.live import data_end, next_session
 
 NIGHTLY_CRON = "30 21 * * 1-5"
@@ -120,7 +124,15 @@ def nightly_retrain_followup(context: SensorEvaluationContext, store: DataStore)
     }
     if not folds:  # the night's plan, by row versions: train new or changed folds, re-score the open one
         universe = load_universe(store, "nightly_retrain_followup")
-        plans = plan_folds(universe.windows, FoldConfig().spec(), store, data_fold_keys(universe), universe.horizon)
+        spec, keys = FoldConfig().spec(), data_fold_keys(universe)
+        thinned = universe_end_message(universe.windows, spec, keys)
+        if thinned:  # the same words as the CLI's and the fold asset's
+            return SkipReason(f"night {night}: {thinned}")
+        plans = plan_folds(universe.windows, spec, store, keys, universe.horizon)
+        try:  # nothing stored is rewritten by accident: the plan against the stored folds
+            check_plans(plans)
+        except HistoryRewrite as exc:
+            return SkipReason(f"night {night}: {exc}")
         requests = [
             RunRequest(
                 run_key=f"nightly-{night}-{p.fold}",

@@ -169,9 +169,13 @@ def score_fold(
     fold appends days and never rewrites one (float32 results can differ in the last bits when the batches are
     cut differently).
 
-    Returns the scores, the predictions and what the baselines chose (ridge's α, picked on the tuning block).
-    ``costs``: how the books are charged (None: flat at the default bps); a cost model that needs cost inputs is
-    refused, before any prediction, when a ticker's feature file has none.
+    A ticker missing some of the test block's days between its first and last (a vendor hole) is dropped from
+    the fold's scoring (:func:`holed_tickers`); the fold is scored on the others.
+
+    Returns the scores, the predictions and what was chosen: the baselines' (ridge's α, picked on the tuning block)
+    and ``dropped_tickers`` (ticker -> the test days it misses). ``costs``: how the books are charged (None: flat at
+    the default bps); a cost model that needs cost inputs is refused, before any prediction, when a ticker's
+    feature file has none.
     """
     lacking = ws.tickers_without_costs() if costs is not None and costs.needs_inputs else []
     if lacking:
@@ -181,6 +185,9 @@ def score_fold(
         )
     digest = checkpoint_model_version(read_checkpoint(checkpoint))
     predictions, chosen = add_baselines(ws, fold, stats, predict_fold(ws, checkpoint, device, fold=fold))
+    holed = holed_tickers(predictions)
+    predictions = predictions[~predictions["ticker"].isin(list(holed))].reset_index(drop=True)
+    chosen = {**chosen, "dropped_tickers": holed}
     predictions = _keep_stored(predictions, fold_files(out)["predictions"], digest, Path(checkpoint))
     scores = score_predictions(predictions, fold.horizon, fold=fold.fold, seed=seed, costs=costs)
     meta = {
@@ -196,6 +203,21 @@ def score_fold(
     write_parquet(scores.forecasts.reset_index(), files["metrics"], meta=meta)
     write_parquet(scores.backtest.reset_index(), files["backtest"], meta=meta)
     return scores, predictions, chosen
+
+
+def holed_tickers(predictions: pd.DataFrame) -> dict[str, list[str]]:
+    """The tickers whose test windows skip some of the block's days (the days any ticker has) between their own
+    first and last day, with the days they miss (ISO dates). A ticker listed or delisted inside the block is not
+    holed: it is scored on the days it traded."""
+    days = pd.DatetimeIndex(predictions["date"].unique()).sort_values()
+    holed = {}
+    for ticker, mine in predictions.groupby("ticker", observed=True)["date"]:
+        have = pd.DatetimeIndex(mine.unique())
+        span = days[(days >= have.min()) & (days <= have.max())]
+        missing = span.difference(have)
+        if len(missing):
+            holed[str(ticker)] = [f"{d:%Y-%m-%d}" for d in missing]
+    return holed
 
 
 def _keep_stored(predictions: pd.DataFrame, stored_path: Path, digest: str, checkpoint: Path) -> pd.DataFrame:

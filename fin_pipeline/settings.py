@@ -65,6 +65,9 @@ class Settings:
     # Costs: how the books are charged (FIN_PIPELINE_COST_MODEL, _CAPITAL, _SPREAD_FLOOR_BPS, _IMPACT_K, _COST_BPS);
     # the defaults are CostModel's (fin_pipeline/backtest/costs.py), validated when it is built.
     costs: CostModel = CostModel()
+    # Stored history and thin universes: tickers a day must have to be cut into folds (None: half the universe,
+    # at least 2; the default lives in FoldSpec.tickers_needed).
+    min_tickers: int | None = None
 
     @property
     def data_root(self) -> str:
@@ -116,6 +119,11 @@ class Settings:
             raise SettingsError(
                 f"FIN_PIPELINE_EXECUTION (execution)={self.execution!r} is not one of {list(EXECUTIONS)} "
                 f"(close is {NOT_EXECUTABLE})"
+            )
+        if self.min_tickers is not None and not 2 <= self.min_tickers <= len(self.universe):
+            raise SettingsError(
+                f"FIN_PIPELINE_MIN_TICKERS={self.min_tickers} must be between 2 and the universe's "
+                f"{len(self.universe)} ticker(s) ({', '.join(self.universe)})"
             )
         if not self.jump_sigmas > 0:
             raise SettingsError(f"jump_sigmas must be > 0, got {self.jump_sigmas}")
@@ -178,6 +186,9 @@ class Settings:
             kw["tracking_experiment"] = v
         if v := _get(env, "FIN_PIPELINE_EXECUTION"):
             kw["execution"] = v.lower()
+        # Stored history and thin universes
+        if v := _get(env, "FIN_PIPELINE_MIN_TICKERS"):
+            kw["min_tickers"] = _parse(env, "FIN_PIPELINE_MIN_TICKERS", int, "an integer")
         kw["source"] = _resolve_source(env)
         kw["costs"] = _costs(env)
         try:

@@ -144,7 +144,8 @@ def test_main_job_runs_the_whole_chain_then_the_dagster_cli_reruns_one_fold(home
     assert_tear_sheets_of_the_record(home / "data" / "reports")
 
     before = (home / "data" / "models" / "2021-01-01" / "best.pt").stat().st_mtime_ns
-    config = '{"ops": {"trained_model": {"config": {"model": "cnn", "epochs": 1}}}}'
+    # The launchpad's training fields may only restate the training configuration the CLI recorded (2 epochs)
+    config = '{"ops": {"trained_model": {"config": {"model": "cnn", "epochs": 2}}}}'
     for asset in ("trained_model", "fold_metrics"):
         proc = subprocess.run(
             [

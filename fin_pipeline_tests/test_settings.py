@@ -29,8 +29,10 @@ def test_every_variable_overrides_its_default(tmp_path):
             "FIN_PIPELINE_POLYGON_RPM": "0",
             "FIN_PIPELINE_SIGNAL_IC": "0.05",
             "FIN_PIPELINE_EXECUTION": "Next_Close",
+            "FIN_PIPELINE_MIN_TICKERS": "3",
         }
     )
+    assert s.min_tickers == 3
     assert s.universe == ("AAPL", "MSFT", "BRK.B")
     assert (s.start, s.end) == (dt.date(2015, 3, 2), dt.date(2020, 12, 31))
     assert s.data_dir == tmp_path
@@ -88,6 +90,12 @@ def test_auto_source(env, source):
         ({"FIN_PIPELINE_SIGNAL_IC": "0.1", "POLYGON_API_KEY": "k"}, "FIN_PIPELINE_SIGNAL_IC"),
         ({"FIN_PIPELINE_EXECUTION": "open"}, r"FIN_PIPELINE_EXECUTION \(execution\)='open' is not one of"),
         ({"FIN_PIPELINE_EXECUTION": "vwap"}, "FIN_PIPELINE_EXECUTION"),
+        ({"FIN_PIPELINE_MIN_TICKERS": "1"}, r"FIN_PIPELINE_MIN_TICKERS=1 must be between 2 and the universe's 8"),
+        (
+            {"FIN_PIPELINE_MIN_TICKERS": "4", "FIN_PIPELINE_UNIVERSE": "AAPL,MSFT,XOM"},
+            r"FIN_PIPELINE_MIN_TICKERS=4 must be between 2 and the universe's 3 ticker\(s\) \(AAPL, MSFT, XOM\)",
+        ),
+        ({"FIN_PIPELINE_MIN_TICKERS": "two"}, "FIN_PIPELINE_MIN_TICKERS='two' is not an integer"),
     ],
 )
 def test_bad_values_name_the_variable(env, named):

@@ -14,7 +14,7 @@ from fin_pipeline.sources.base import (
     to_raw_schema,
 )
 from fin_pipeline.sources.calendar import nyse_sessions
-from fin_pipeline.sources.update import update_candles
+from fin_pipeline.sources.update import HistoryRewrite, update_candles
 from fin_pipeline.storage import read_parquet
 
 D = dt.date
@@ -166,9 +166,63 @@ def test_polygon_page_two_failure_keeps_the_stored_file(tmp_path, httpserver, po
     assert pages[-2:] == ["/v2/aggs/ticker/AAPL/range/1/day/1578114000000/2020-01-10"] * 2  # page 2 was reached
 
 
-def test_an_earlier_end_trims_the_file_and_adds_nothing(tmp_path):
+def test_an_earlier_end_or_later_start_is_refused_before_anything_is_fetched_or_written(tmp_path):
     src, path = FrameSource(HISTORY), tmp_path / "AAPL.parquet"
     update_candles(src, "AAPL", path, D(2020, 1, 1), D(2020, 6, 30))
-    up = update_candles(src, "AAPL", path, D(2020, 1, 1), D(2020, 3, 31))
-    assert (up.mode, up.rows_added, up.last_date) == ("up to date", 0, D(2020, 3, 31))
-    assert len(read_parquet(path)[0]) == up.rows == len(nyse_sessions(D(2020, 1, 1), D(2020, 3, 31)))
+    before, calls = path.read_bytes(), len(src.calls)
+    with pytest.raises(HistoryRewrite) as refused:
+        update_candles(src, "AAPL", path, D(2020, 1, 1), D(2020, 6, 23))
+    assert str(refused.value) == (
+        "AAPL: end 2020-06-23 is earlier than the stored candles, which run to 2020-06-30: the bars after 2020-06-23 "
+        "would be dropped; nothing was written. To do it deliberately: fin-pipeline rebuild --from 2020-06-23"
+    )
+    with pytest.raises(HistoryRewrite, match="AAPL: start 2020-02-03 is later than the stored candles, which begin"):
+        update_candles(src, "AAPL", path, D(2020, 2, 3), D(2020, 6, 30))
+    assert path.read_bytes() == before and len(src.calls) == calls
+
+
+def noisy(history: pd.DataFrame, factor: float) -> pd.DataFrame:
+    """Every price multiplied by ``factor``, written with 9 decimals (as a vendor's file holds it) and divided back:
+    the same history up to rounding far inside the 1e-6 tolerance."""
+    out = history.copy()
+    for column in ("open", "high", "low", "close", "vwap"):
+        out[column] = np.round(out[column] * factor, 9) / factor
+    return out
+
+
+def test_float_noise_in_a_redelivered_history_keeps_the_stored_bars_byte_for_byte(tmp_path):
+    original = bars(D(2020, 1, 1), D(2020, 12, 31), scale=1 / 3)  # thirds: not exact in 9 decimals
+    jittered = noisy(original, 4.0)
+    relative = (jittered["close"] / original["close"] - 1).abs()
+    assert 0 < relative.max() < 1e-9
+    path = tmp_path / "AAPL.parquet"
+    update_candles(
+        FrameSource(bars(D(2020, 1, 1), D(2020, 12, 31), scale=1 / 3)), "AAPL", path, D(2020, 1, 1), D(2020, 6, 30)
+    )
+    stored, _ = read_parquet(path)
+    # a history start moved earlier forces a whole refetch; the noise is far inside 1e-6 relative
+    up = update_candles(FrameSource(jittered), "AAPL", path, D(2019, 12, 2), D(2020, 7, 31))
+    assert up.mode.startswith("refetch") and up.restated is None
+    again, meta = read_parquet(path)
+    pd.testing.assert_frame_equal(again.iloc[: len(stored)].reset_index(drop=True), stored, check_exact=True)
+    assert "restatements" not in meta
+
+
+def test_a_split_readjustment_is_stored_and_recorded_as_a_restatement(tmp_path):
+    path = tmp_path / "AAPL.parquet"
+    update_candles(FrameSource(HISTORY), "AAPL", path, D(2020, 1, 1), D(2020, 6, 30))
+    # a 4:1 split on 2020-07-01: the adjusted history is a quarter of every price before it (the raw prices from it
+    # on are already a quarter), four times the share volume
+    days = session_dates(HISTORY["timestamp"])
+    split = HISTORY.copy()
+    for column in ("open", "high", "low", "close", "vwap"):
+        split[column] = split[column] / 4
+    split["volume"] = split["volume"] * 4
+    up = update_candles(FrameSource(split), "AAPL", path, D(2020, 1, 1), D(2020, 7, 31))
+    assert up.mode.startswith("refetch") and "history re-adjusted" in up.mode
+    n = len(nyse_sessions(D(2020, 1, 1), D(2020, 6, 30)))
+    expected = {"first": "2020-01-02", "last": "2020-06-30", "bars": n, "seen": "2020-06-30"}
+    assert up.restated == expected
+    stored, meta = read_parquet(path)
+    assert meta["restatements"] == [expected]
+    pd.testing.assert_frame_equal(stored, split[(days <= D(2020, 7, 31)).to_numpy()].reset_index(drop=True))

@@ -21,7 +21,7 @@ from fin_pipeline.partitions import ticker_partitions
 from fin_pipeline.resources import CandleSourceResource, DataStore
 from fin_pipeline.settings import load_settings
 from fin_pipeline.sources.base import CandleError, SourceError, candle_problems, session_dates
-from fin_pipeline.sources.update import update_candles
+from fin_pipeline.sources.update import HistoryRewrite, update_candles
 from fin_pipeline.storage import read_parquet
 
 DATA_GROUP = "data"
@@ -77,6 +77,8 @@ def raw_candles(
         # S3: the stored file (if any) into the cache first, then the updated file back in one PUT
         update = update_candles(source, ticker, store.pull(store.raw_candles_path(ticker)), start, end)
         store.push(update.path)
+    except HistoryRewrite as exc:  # an end date moved back: refused before anything was fetched or written
+        raise Failure(f"raw_candles[{ticker}]: {exc}", allow_retries=False) from exc
     except (CandleError, SourceError) as exc:
         if isinstance(exc, SourceError) and exc.transient:
             raise  # the RetryPolicy tries again later
@@ -104,6 +106,11 @@ def raw_candles(
             "last_date": str(update.last_date),
             "source": source.describe(),
             "mode": update.mode,
+            "restated": (
+                f"{update.restated['bars']} bar(s), {update.restated['first']} … {update.restated['last']}"
+                if update.restated
+                else "none"
+            ),
             "fetched": f"{update.fetched[0]} … {update.fetched[1]}" if update.fetched else "nothing (up to date)",
             "path": MetadataValue.path(store.describe(update.path)),
         },

@@ -12,14 +12,17 @@ from dagster import (
     asset,
 )
 
-from fin_pipeline.assets.config import config_from_spec, spec_values
+from fin_pipeline.assets.config import check_run_training_config, config_from_spec, spec_values
 from fin_pipeline.assets.features import feature_windows
-from fin_pipeline.assets.universe import load_universe
+from fin_pipeline.assets.universe import data_fold_keys, load_universe
+from fin_pipeline.nightly import check_plans, plan_folds, restated_since
 from fin_pipeline.partitions import fold_partitions
 from fin_pipeline.reporting import markdown_table
 from fin_pipeline.resources import DataStore
 from fin_pipeline.settings import load_settings
+from fin_pipeline.sources.update import rebuild_command
 from fin_pipeline.storage import read_json, write_json
+from fin_pipeline.training.folds import universe_end_message
 from fin_pipeline.training.splits import FoldBoundaries
 from fin_pipeline.training.walkforward import (
     FoldSpec,
@@ -49,7 +52,16 @@ class FoldConfig(
         """The library's spec; the period and first test date name the fold partitions, so they are settings
         (FIN_PIPELINE_FOLD_PERIOD, FIN_PIPELINE_FIRST_TEST_DATE), not run config."""
         settings = load_settings()
-        return FoldSpec(period=settings.fold_period, first_test_date=settings.first_test_date, **spec_values(self))
+        values = spec_values(self)
+        if values.get("min_tickers") is None:  # the setting (FIN_PIPELINE_MIN_TICKERS), else FoldSpec's default
+            values["min_tickers"] = settings.min_tickers
+        elif not 2 <= values["min_tickers"] <= len(settings.universe):
+            raise Failure(
+                f"fold config: min_tickers={values['min_tickers']} must be between 2 and the universe's "
+                f"{len(settings.universe)} ticker(s)",
+                allow_retries=False,
+            )
+        return FoldSpec(period=settings.fold_period, first_test_date=settings.first_test_date, **values)
 
 
 @asset(
@@ -62,16 +74,25 @@ class FoldConfig(
 def walk_forward_folds(context: AssetExecutionContext, config: FoldConfig, store: DataStore) -> MaterializeResult:
     """The fold's blocks: training | gap | tuning | gap | test (its calendar period) dates, gap, window counts."""
     universe = load_universe(store, "walk_forward_folds")
-    spec = config.spec()
+    spec, key = config.spec(), context.partition_key
+    check_run_training_config(context, store, f"walk_forward_folds[{key}]")  # before this job writes anything
     try:
-        folds = compute_folds(universe.windows, spec, universe.horizon)
-        fold = next((f for f in folds if f.fold == context.partition_key), None)
-        if fold is None:
+        keys = data_fold_keys(universe)
+        if key not in keys:
             raise ValueError(
-                f"fold {context.partition_key}: its test period has not begun in the data, which ends on "
-                f"{folds[-1].test_end}; materialize it once the period's first trading day has arrived"
+                f"fold {key}: its test period has not begun in the data, which ends on "
+                f"{universe.windows.index['date'].max():%Y-%m-%d}; materialize it once the period's first trading "
+                "day has arrived"
             )
+        if universe_end_message(universe.windows, spec, [key]):  # said as the CLI and the sensor say it
+            raise ValueError(f"fold {key}: {universe_end_message(universe.windows, spec, keys)}")
+        fold = next(f for f in compute_folds(universe.windows, spec, universe.horizon) if f.fold == key)
         fold_positions(universe.windows, fold)  # an empty training or tuning block fails here, naming the fold
+        # Nothing stored is rewritten by accident: the fold's stored blocks may not move, a closed fold's rows stay.
+        (plan,) = plan_folds(universe.windows, spec, store, [key], universe.horizon)
+        check_plans([plan])
+        if plan.restated:
+            raise ValueError(f"fold {key}: {plan.reason}; to rebuild it deliberately: {rebuild_command(key)}")
     except ValueError as exc:
         raise Failure(f"walk_forward_folds: {exc}", allow_retries=False) from exc
     # Versions by rows: the fold's (up to its test block's end) and its model's (up to its tuning block's end).
@@ -103,6 +124,18 @@ def walk_forward_folds(context: AssetExecutionContext, config: FoldConfig, store
     )
 
 
+def check_as_recorded(store: DataStore, universe, fold: str, what: str) -> None:
+    """A fold stored closed whose rows were restated since is kept as recorded: ``what`` (a fold asset) refuses
+    to rewrite it, before writing, naming the deliberate command."""
+    path = store.pull(store.fold_path(fold))
+    if path.is_file() and restated_since(universe.windows, read_json(path)):
+        raise Failure(
+            f"{what}[{fold}]: the fold is closed and its rows were restated since it was scored: it is kept as "
+            f"recorded (what was known then); to rebuild it deliberately: {rebuild_command(fold)}",
+            allow_retries=False,
+        )
+
+
 def read_fold(store: DataStore, fold: str) -> FoldBoundaries:
     """The boundaries ``walk_forward_folds`` stored for ``fold``."""
     path = store.pull(store.fold_path(fold))
@@ -122,6 +155,7 @@ def normalization_stats(context: AssetExecutionContext, store: DataStore) -> Mat
     """Per-feature centre and scale of the fold, fitted on its training and tuning rows only (all tickers)."""
     fold = read_fold(store, context.partition_key)
     universe = load_universe(store, "normalization_stats")
+    check_as_recorded(store, universe, fold.fold, "normalization_stats")
     version = read_json(store.pull(store.fold_path(fold.fold)))["training_version"]
     stats = fit_fold_normalization(universe.windows, fold)
     write_json(stats.to_dict(), store.normalization_path(fold.fold))

@@ -23,10 +23,9 @@ from dagster import (
 )
 from pydantic import Field
 
-from fin_pipeline.assets.config import spec_values
 from fin_pipeline.assets.costs import CostsConfig
 from fin_pipeline.assets.folds import ALL_TICKERS, FoldConfig
-from fin_pipeline.assets.training import RENAME, TrainingConfig, finish_tracking, observe_training
+from fin_pipeline.assets.training import TrainingConfig, finish_tracking, observe_training
 from fin_pipeline.assets.universe import load_universe
 from fin_pipeline.backtest.plots import equity_curve_png
 from fin_pipeline.executors import TRAINING_OP_TAGS
@@ -37,6 +36,7 @@ from fin_pipeline.resources import DataStore
 from fin_pipeline.sources.execution import describe
 from fin_pipeline.storage import IntegrityError, StorageError, read_json, read_parquet, write_json, write_parquet
 from fin_pipeline.training.checkpoint import TrainingError, read_checkpoint
+from fin_pipeline.training.configuration import configuration_hash
 from fin_pipeline.training.live import (
     ForecastError,
     data_end,
@@ -48,7 +48,7 @@ from fin_pipeline.training.live import (
 )
 from fin_pipeline.training.normalization import fit_fold_normalization
 from fin_pipeline.training.versions import checkpoint_model_version
-from fin_pipeline.training.walkforward import TrainSpec, publish_checkpoints, train_fold
+from fin_pipeline.training.walkforward import publish_checkpoints, train_fold
 
 LIVE_GROUP = "live"
 
@@ -57,13 +57,6 @@ class LiveModelConfig(TrainingConfig):
     """The fold training config (the same launchpad fields and defaults), and how many nights to keep."""
 
     keep_nights: int = Field(default=5, description="Live checkpoints kept (one per night); older ones are removed.")
-
-    def spec(self) -> TrainSpec:
-        values = {k: v for k, v in spec_values(self, RENAME).items() if k != "keep_nights"}
-        try:
-            return TrainSpec(**values).validate()
-        except (TypeError, ValueError) as exc:
-            raise Failure(f"live_model config rejected before training: {exc}", allow_retries=False) from exc
 
 
 def _check_night(context: AssetExecutionContext, universe, what: str) -> str:
@@ -93,7 +86,7 @@ def live_model(context: AssetExecutionContext, config: LiveModelConfig, store: D
     nothing is trained when tonight's model of the same version (data, configuration, seed, code) is stored."""
     if config.keep_nights < 1:
         raise Failure(f"live_model: keep_nights must be >= 1, got {config.keep_nights}", allow_retries=False)
-    spec = config.spec()
+    configuration, spec = config.configuration(store, f"live_model[{context.partition_key}]")
     universe = load_universe(store, "live_model")
     night = _check_night(context, universe, "live_model")
     ws = universe.windows
@@ -111,7 +104,11 @@ def live_model(context: AssetExecutionContext, config: LiveModelConfig, store: D
     stats = fit_fold_normalization(ws, fold)
     workdir = out / "runs" / context.run.run_id
     resume = (workdir / "last.pt").is_file()  # a retry of this run goes on from its last epoch
-    extra = dict(plan.versions)
+    extra = {
+        **plan.versions,
+        "configuration": configuration,
+        "configuration_hash": configuration_hash(configuration),
+    }
     callbacks, tracked = observe_training(context, f"live {night}", spec, fold, extra)
     with finish_tracking(tracked) as done:
         try:
@@ -136,7 +133,13 @@ def live_model(context: AssetExecutionContext, config: LiveModelConfig, store: D
     removed = _prune(store, config.keep_nights)
     metadata = _live_metadata(store, plan, night, record, "trained")
     return MaterializeResult(
-        metadata={**metadata, "resumed": resume, "model": spec.model, "removed_nights": ", ".join(removed) or "none"}
+        metadata={
+            **metadata,
+            "configuration_hash": extra["configuration_hash"],
+            "resumed": resume,
+            "model": spec.model,
+            "removed_nights": ", ".join(removed) or "none",
+        }
     )
 
 

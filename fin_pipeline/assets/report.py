@@ -23,14 +23,25 @@ from fin_pipeline.backtest import BUY_AND_HOLD
 from fin_pipeline.backtest.costs import COST_INPUTS, CostModel, money
 from fin_pipeline.backtest.tearsheets import links_markdown
 from fin_pipeline.backtest.trials import TrialRegistry
+from fin_pipeline.history import restatement_line, restatements
+from fin_pipeline.nightly import SCORED_FILE
 from fin_pipeline.provenance import Provenance
-from fin_pipeline.report import FoldResult, RecordChanged, append_only_check, stitch, write_report
+from fin_pipeline.report import (
+    FoldResult,
+    MixedConfigurations,
+    RecordChanged,
+    append_only_check,
+    check_configurations,
+    stitch,
+    write_report,
+)
 from fin_pipeline.report_text import provenance_for
 from fin_pipeline.resources import DataStore
 from fin_pipeline.scoring import fold_files
 from fin_pipeline.settings import load_settings
-from fin_pipeline.storage import read_parquet, read_parquet_meta
+from fin_pipeline.storage import read_json, read_parquet, read_parquet_meta
 from fin_pipeline.training.checkpoint import read_checkpoint
+from fin_pipeline.training.configuration import configuration_hash
 
 
 def read_fold_result(store: DataStore, fold: str) -> FoldResult:
@@ -79,6 +90,21 @@ class ReportConfig(CostsConfig):
         description="Accept changed days in the out-of-sample record (after folds were retrained deliberately); "
         "by default a day already reported that comes back different is an error.",
     )
+    allow_mixed_configurations: bool = Field(
+        default=False,
+        description="Stitch folds trained with different training configurations (named in the report); by "
+        "default the report refuses them, naming the folds of each configuration.",
+    )
+
+
+def fold_configurations(store: DataStore, folds: list[str]) -> dict[str, str | None]:
+    """The training configuration hash each fold's scored model was trained with (None: not recorded)."""
+    hashes = {}
+    for fold in folds:
+        path = store.pull(store.metrics_dir(fold) / SCORED_FILE)
+        stored = read_json(path).get("configuration") if path.is_file() else None
+        hashes[fold] = configuration_hash(stored) if stored else None
+    return hashes
 
 
 @asset(
@@ -93,6 +119,10 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
     missing = [f for f in folds if not store.pull(fold_files(store.metrics_dir(f))["backtest"]).is_file()]
     if missing:
         raise Failure(f"walk_forward_report: fold_metrics is missing for {missing}; materialize those folds first")
+    try:
+        mixed = check_configurations(fold_configurations(store, folds), config.allow_mixed_configurations)
+    except MixedConfigurations as exc:
+        raise Failure(f"walk_forward_report: {exc}", allow_retries=False) from exc
     results = [read_fold_result(store, f) for f in folds]
     unpriced = [r.fold for r in results if costs.needs_inputs and not set(COST_INPUTS) <= set(r.predictions.columns)]
     if unpriced:
@@ -103,13 +133,21 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
             allow_retries=False,
         )
     out = store.report_dir()
+    # Restated histories: closed folds stay as recorded; the open fold, retrained on a restatement seen since the
+    # previous report, may change its days (counted and said).
+    restated = restatements(store, list(load_settings().universe))
+    meta_path = store.pull(out / "overall_metrics.parquet")
+    seen = read_parquet_meta(meta_path).get("restatements_seen", 0) if meta_path.is_file() else 0
+    open_fold = results[-1].fold if results[-1].bounds.get("is_open") else None
+    may_change = frozenset([open_fold] if open_fold and len(restated) > seen else [])
     # Append-only: the days already reported must come back unchanged; the new ones are listed.
     previous_path = out / "oos_predictions.parquet"
     previous = read_parquet(previous_path)[0] if previous_path.is_file() and not config.rewrite else None
     try:
-        added = append_only_check(previous, stitch(results))
+        added = append_only_check(previous, stitch(results), may_change)
     except RecordChanged as exc:
         raise Failure(f"walk_forward_report: {exc}", allow_retries=False) from exc
+    notes = [line for line in (restatement_line(restated, open_fold), mixed) if line]
     context.log.info(
         f"out-of-sample record: {added['unchanged_rows']} earlier prediction(s) unchanged, {added['added_rows']} "
         f"added ({added['added_first']} … {added['added_last']})"
@@ -129,6 +167,8 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
         missed=live_meta.get("missed", {}),
         provenance=provenance(store, results, costs),
         registry=TrialRegistry(trials),
+        notes=notes,
+        meta={"restatements_seen": len(restated)},
     )
     store.push_tree(out)  # S3: every report file and picture, each in one PUT
     store.push_tree(trials)
@@ -161,6 +201,7 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
     return MaterializeResult(
         metadata={
             "folds": len(folds),
+            "notes": MetadataValue.md("\n\n".join(notes) or "none"),
             **{k: v for k, v in added.items() if v is not None},
             "oos_predictions": len(report.predictions),
             **{k: float(v) for k, v in numbers.items() if v == v},

@@ -13,11 +13,12 @@ from dagster import (
     asset,
 )
 
-from fin_pipeline.assets.config import config_from_spec, spec_values
+from fin_pipeline.assets.config import TRAINING_RENAME, config_from_spec, spec_values, training_configuration
 from fin_pipeline.assets.costs import CostsConfig
 from fin_pipeline.assets.folds import (
     FOLD_CODE_VERSION,
     WALK_FORWARD_GROUP,
+    check_as_recorded,
     normalization_stats,
     read_fold,
     walk_forward_folds,
@@ -37,6 +38,7 @@ from fin_pipeline.sources.execution import describe
 from fin_pipeline.storage import read_json, write_json
 from fin_pipeline.tracking import build_id, start_training
 from fin_pipeline.training.checkpoint import TrainingError, TrainingInterrupted, read_checkpoint
+from fin_pipeline.training.configuration import configuration_hash
 from fin_pipeline.training.data import resolve_device
 from fin_pipeline.training.runs import remove_orphans, resume_from_dead_run
 from fin_pipeline.training.splits import FoldBoundaries
@@ -50,17 +52,20 @@ from fin_pipeline.training.walkforward import (
 )
 from fin_pipeline.workers import worker_metadata
 
-RENAME = {"model_config": "model_options"}
 # S3: seconds a fold's lease lasts after its last renewal (renewed every epoch); a dead writer blocks no longer.
-LEASE_TTL = float(os.environ.get("FIN_PIPELINE_LEASE_TTL", "900"))  # pydantic reserves the name model_config
+LEASE_TTL = float(os.environ.get("FIN_PIPELINE_LEASE_TTL", "900"))
 
 
-class TrainingConfig(config_from_spec("TrainingConfigFields", TrainSpec, "What to train and how.", rename=RENAME)):
-    def spec(self) -> TrainSpec:
-        try:
-            return TrainSpec(**spec_values(self, RENAME)).validate()
-        except (TypeError, ValueError) as exc:
-            raise Failure(f"trained_model config rejected before training: {exc}", allow_retries=False) from exc
+class TrainingConfig(
+    config_from_spec(
+        "TrainingConfigFields", TrainSpec, "What to train and how.", rename=TRAINING_RENAME, from_file=True
+    )
+):
+    def configuration(self, store: DataStore, what: str) -> tuple[dict, TrainSpec]:
+        """The training configuration (the data directory's file, which these fields may only restate) and its
+        training spec, validated."""
+        values = {k: v for k, v in spec_values(self, TRAINING_RENAME).items() if k in TrainSpec.__dataclass_fields__}
+        return training_configuration(store, {"training": values}, what)
 
 
 @asset(
@@ -75,10 +80,11 @@ class TrainingConfig(config_from_spec("TrainingConfigFields", TrainSpec, "What t
 )
 def trained_model(context: AssetExecutionContext, config: TrainingConfig, store: DataStore) -> MaterializeResult:
     """A fresh model trained on the fold's training windows; best checkpoint by the tuning-block loss."""
-    spec = config.spec()
+    configuration, spec = config.configuration(store, f"trained_model[{context.partition_key}]")
     fold = read_fold(store, context.partition_key)
     stats = FoldStats.from_dict(read_json(store.pull(store.normalization_path(fold.fold))))
     universe = load_universe(store, "trained_model")
+    check_as_recorded(store, universe, fold.fold, "trained_model")
     # Each run trains in its own folder; a retry of the same run resumes from its last epoch there, and so does
     # a step that Celery re-delivers after its worker died (its retry number is still 0).
     model_dir = store.model_dir(fold.fold)
@@ -89,13 +95,13 @@ def trained_model(context: AssetExecutionContext, config: TrainingConfig, store:
         # this run's own from a worker that died included, come from the store.
         with objects.lease(model_dir, owner=context.run.run_id, ttl=LEASE_TTL) as lease:
             store.pull_tree(model_dir / "runs")
-            return _train(context, spec, fold, stats, universe, store, workdir, lease)
+            return _train(context, (configuration, spec), fold, stats, universe, store, workdir, lease)
     except LeaseError as exc:
         raise Failure(f"{fold.fold}: {exc}", allow_retries=False) from exc
 
 
-def _train(context, spec, fold, stats, universe, store: DataStore, workdir, lease) -> MaterializeResult:
-    model_dir, objects = workdir.parent.parent, store.objects()
+def _train(context, configured, fold, stats, universe, store: DataStore, workdir, lease) -> MaterializeResult:
+    (configuration, spec), model_dir, objects = configured, workdir.parent.parent, store.objects()
 
     def upload(_trainer, _record) -> None:  # S3: the run folder's checkpoints, so that another worker can resume
         for name in ("best.pt", "last.pt"):
@@ -110,7 +116,13 @@ def _train(context, spec, fold, stats, universe, store: DataStore, workdir, leas
         context.log.info(f"{fold.fold}: attempt {context.retry_number}, resuming from {workdir / 'last.pt'}")
     data, code = read_json(store.pull(store.fold_path(fold.fold)))["training_version"], code_version()
     # The model's identity, from what determines it (rows, configuration and seed, code), never from its training.
-    extra = {"data_version": data, "code_version": code, "model_version": model_version(data, asdict(spec), code)}
+    extra = {
+        "data_version": data,
+        "code_version": code,
+        "model_version": model_version(data, asdict(spec), code),
+        "configuration": configuration,  # the record's: a request that differs is refused by name
+        "configuration_hash": configuration_hash(configuration),
+    }
     is_active = _run_is_active(context)
     if not resume:  # a new run: resume from a dead run's last epoch of this fold if inputs and config match
         expected = {"fold": fold.to_dict(), "normalization": stats.to_dict(), "train_spec": asdict(spec), **extra}
@@ -159,6 +171,7 @@ def _train(context, spec, fold, stats, universe, store: DataStore, workdir, leas
             "data_version": extra["data_version"],
             "code_version": extra["code_version"],
             "model_version": extra["model_version"],
+            "configuration_hash": extra["configuration_hash"],
             "path": MetadataValue.path(store.describe(best)),
             **worker_metadata(),  # host, pid and torch threads of the process that trained
         }
@@ -231,14 +244,17 @@ def fold_metrics(context: AssetExecutionContext, config: CostsConfig, store: Dat
     if not checkpoint.is_file():
         raise Failure(f"{fold.fold}: no checkpoint at {checkpoint}; materialize trained_model[{fold.fold}] first")
     universe = load_universe(store, "fold_metrics")
+    check_as_recorded(store, universe, fold.fold, "fold_metrics")
     stats = FoldStats.from_dict(read_json(store.pull(store.normalization_path(fold.fold))))
     scores, predictions, chosen = score_fold(
         universe.windows, fold, stats, checkpoint, store.metrics_dir(fold.fold), costs=costs
     )
     # Read by the nightly plan: the fold version these metrics saw, and the training rows of the model they scored.
+    model_extra = read_checkpoint(checkpoint)["extra"]
     scored = {
         "data_version": read_json(store.pull(store.fold_path(fold.fold)))["data_version"],
-        "training_version": read_checkpoint(checkpoint)["extra"].get("data_version"),
+        "training_version": model_extra.get("data_version"),
+        "configuration": model_extra.get("configuration"),  # what the model was trained with (None: before records)
     }
     write_json(scored, store.metrics_dir(fold.fold) / SCORED_FILE)
     store.push_tree(store.metrics_dir(fold.fold))
@@ -246,6 +262,7 @@ def fold_metrics(context: AssetExecutionContext, config: CostsConfig, store: Dat
     return MaterializeResult(
         metadata={
             **flat_metrics(scores),
+            "configuration_hash": model_extra.get("configuration_hash", "not recorded"),
             "test_windows": len(predictions),
             "test_tickers": int(predictions["ticker"].nunique()),
             "test_days": int(predictions["date"].nunique()),  # a new fold's first days: statistics "n/a (n days)"
@@ -257,6 +274,12 @@ def fold_metrics(context: AssetExecutionContext, config: CostsConfig, store: Dat
             "costs": costs.describe(),
             "ridge_edge_hits": chosen["ridge_edge_hits"],  # its choice sat on the grid's edge: grid extended
             "ridge_at_limit": chosen["ridge_at_limit"],
+            # tickers with a vendor hole in the test block: dropped from this fold's scoring, not failing it
+            "dropped_tickers": ", ".join(
+                f"{t} (missing {len(days)} test day(s): {', '.join(days[:3])}{' …' if len(days) > 3 else ''})"
+                for t, days in chosen["dropped_tickers"].items()
+            )
+            or "none",
             "verdict": MetadataValue.md("\n\n".join(scores.verdict)),
             # No DSR per fold: it belongs to the stitched record, deflated by the store's trials (the report).
             "metrics": MetadataValue.md(markdown_table(shown_forecasts)),

@@ -13,6 +13,7 @@ import math
 from typing import Any, NamedTuple
 
 import numpy as np
+import pandas as pd
 
 from fin_pipeline.features.windows import WindowSet
 from fin_pipeline.sources.execution import resolve_execution, target_span
@@ -169,3 +170,40 @@ def fold_record(ws: WindowSet, fold: FoldBoundaries) -> dict[str, Any]:
     per_day = ws.index.loc[fold.mask("test", dates)].groupby("date", observed=True).size()
     record["test_min_tickers_per_day"] = int(per_day.min()) if len(per_day) else 0
     return record
+
+
+def eligible_days(ws: WindowSet, spec: FoldSpec) -> np.ndarray:
+    """The days (``datetime64[D]``, sorted) with at least ``min_tickers`` usable windows: the days folds are cut on."""
+    days, counts = np.unique(ws.index["date"].to_numpy().astype("datetime64[D]"), return_counts=True)
+    return days[counts >= spec.tickers_needed(len(ws.spans))]
+
+
+def universe_end_message(ws: WindowSet, spec: FoldSpec, keys: list[str]) -> str | None:
+    """Why fold partitions ``keys`` (periods begun in the data) cannot all be cut, in the words that the CLI, the
+    nightly sensor and the fold asset all use; None when each has an eligible day.
+
+    A fold's test block holds only days with ``min_tickers`` tickers; when tickers end (delisted, a vendor file
+    that stops) and fewer remain, the folds end at the last such day and no new fold can start.
+    """
+    days = eligible_days(ws, spec)
+    last = pd.Timestamp(days[-1]).date() if len(days) else None
+    beyond = [k for k in keys if last is None or dt.date.fromisoformat(k) > last]
+    if not beyond:
+        return None
+    need, size = spec.tickers_needed(len(ws.spans)), len(ws.spans)
+    # each ticker's last bar (its last row: a session whose target is not known yet counts, it traded)
+    if ws.row_dates is not None:
+        ends = {t: pd.Timestamp(ws.row_dates[stop - 1]).date() for t, (_, stop) in ws.spans.items()}
+    else:
+        ends = {t: pd.Timestamp(d).date() for t, d in ws.index.groupby("ticker", observed=True)["date"].max().items()}
+    end = max(ends.values())
+    ended = sorted((d, str(t)) for t, d in ends.items() if d < end)
+    trading = size - len(ended)
+    said = ", ".join(f"{t} on {d}" for d, t in ended) or "none"
+    cut = f"the last day on which {need} tickers have a usable window is {last}" if last else "no day has that many"
+    return (
+        f"the universe has thinned: {len(ended)} of {size} tickers' data ended before {end} ({said}), leaving "
+        f"{trading} ticker(s), fewer than min_tickers={need}; a fold's test block needs {need} tickers a day, so no "
+        f"new fold can start: fold(s) {', '.join(beyond)} cannot be cut ({cut}). Set FIN_PIPELINE_MIN_TICKERS "
+        f"(fin-pipeline run --min-tickers) to at most {trading}, or add tickers to the universe"
+    )

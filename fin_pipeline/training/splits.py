@@ -33,8 +33,10 @@ tuning starts on the next Monday. The value stored with a fold is the value conf
 
 Trading days are the union of the days given (every ticker's usable window end days); *eligible* days are those
 with at least ``min_tickers`` windows, so a late listing or an early delisting never leaves a test block with
-one ticker: blocks are cut on eligible days, and a test block that would contain a day with fewer tickers is an
-error naming the fold, its dates and the counts.
+one ticker: blocks are cut on eligible days. A day between two eligible days of a test block that has fewer
+tickers (a vendor hole in one ticker) stays in the block: the ticker missing some of the block's days is dropped
+from that fold's scoring, named in its metadata (:func:`fin_pipeline.scoring.holed_tickers`), and the fold is
+not failed.
 
 The index splitter reads its ``purge`` as samples dropped between the last training sample and the first
 validation sample (``>= h`` for no overlap of targets), and ``embargo`` as extra samples after it.
@@ -335,13 +337,13 @@ def date_walk_forward_splits(
         execution: when the books trade (``next_open``, ``next_close``, ``close``; None: the project's default),
             which sets the lag L of the targets' span.
 
-    Raises ``ValueError`` naming the fold and its dates when a block is empty or too short, when a test block
-    contains a day with fewer than ``min_tickers`` tickers, or when no day has ``min_tickers`` tickers.
+    Raises ``ValueError`` naming the fold and its dates when a block is empty or too short, or when no day has
+    ``min_tickers`` tickers (a thin day inside a test block is kept: see the module docstring).
     """
     num_folds = _check_count("num_folds", num_folds, 1)
     horizon, purge_days, embargo_days, execution = _check_gap(horizon, purge_days, embargo_days, execution)
     min_tickers = _check_count("min_tickers", min_tickers, 1)
-    cal, counts, eligible = _calendar(dates, min_tickers)
+    cal, _, eligible = _calendar(dates, min_tickers)
     n = len(eligible)
     if test_days is None:
         test_days = max(n // (2 * num_folds), 1)
@@ -358,7 +360,6 @@ def date_walk_forward_splits(
     ]
     return _three_blocks(
         cal,
-        counts,
         eligible,
         tests,
         tune_days,
@@ -407,7 +408,7 @@ def calendar_walk_forward_splits(
     min_tickers = _check_count("min_tickers", min_tickers, 1)
     if mode == "rolling" and train_days is not None and train_days < tune_days:
         raise ValueError(f"rolling train_days={train_days} is shorter than the tuning block tune_days={tune_days}")
-    cal, counts, eligible = _calendar(dates, min_tickers)
+    cal, _, eligible = _calendar(dates, min_tickers)
     days = cal[eligible]  # the eligible days, sorted
     last, last_trading = _as_date(days[-1]), _as_date(cal[-1])
     if first > last:
@@ -431,7 +432,6 @@ def calendar_walk_forward_splits(
         start = stop
     return _three_blocks(
         cal,
-        counts,
         eligible,
         tests,
         tune_days,
@@ -448,7 +448,6 @@ def calendar_walk_forward_splits(
 
 def _three_blocks(
     cal: np.ndarray,
-    counts: np.ndarray,
     eligible: np.ndarray,
     tests: list[tuple[str, int, int, dt.date | None, bool]],
     tune_days: int,
@@ -472,14 +471,9 @@ def _three_blocks(
         return cal[eligible[k]]
 
     layout = []
+    # A day inside a test block with fewer than min_tickers tickers (a vendor hole: a ticker missing some days) stays
+    # in the block; the ticker missing days is dropped from that fold's scoring (fin_pipeline.scoring).
     for name, s0, s1, _, _ in tests:
-        short = np.flatnonzero(counts[eligible[s0] : eligible[s1 - 1] + 1] < min_tickers)
-        if len(short):
-            worst = eligible[s0] + short[np.argmin(counts[eligible[s0] + short])]
-            raise ValueError(
-                f"{name}: test block {day(s0)}..{day(s1 - 1)} has {len(short)} day(s) with fewer than "
-                f"min_tickers={min_tickers} tickers (fewest: {counts[worst]} on {cal[worst]})"
-            )
         u1 = _last_at_or_before(eligible, eligible[s0] - gap - 1) + 1  # tuning: [u0, u1)
         u0 = u1 - tune_days
         if u0 < 0:
@@ -553,7 +547,7 @@ def live_split(
     tune_days = _check_count("tune_days", tune_days, 1)
     min_train_days = _check_count("min_train_days", min_train_days, 1)
     mode = _check_mode(mode)
-    cal, counts, eligible = _calendar(dates, min_tickers)
+    cal, _, eligible = _calendar(dates, min_tickers)
     last = _as_date(cal[eligible[-1]])
     if last >= as_of:
         raise ValueError(f"live: the last day with a realized target ({last}) is not before as_of={as_of}")

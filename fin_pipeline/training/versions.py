@@ -8,6 +8,14 @@ that the usable windows ending on or before a day cover, with their dates, plus 
   boundaries and spec (``walk_forward_folds``);
 * a fold's training version: the rows up to its tuning block's end and the training boundaries
   (``normalization_stats``, hence ``trained_model``): a model depends only on rows before its test period.
+
+**Tolerance.** Prices are compared at a relative tolerance of 1e-6 (``RESTATEMENT_RTOL``), against the stored
+values, where they enter: :func:`fin_pipeline.sources.update.update_candles` keeps a stored bar, byte for byte,
+when a re-delivered one lies within 1e-6 of it in every price and the volume, so float noise from a re-adjusted
+history (~1e-7) never reaches a feature row, and the versions here hash exactly what is stored. A hash of
+rounded values would flip at a rounding boundary; a comparison with the stored value cannot. A bar beyond the
+tolerance is a restatement, recorded as such: a fold closed when it was scored keeps its record
+(:mod:`fin_pipeline.nightly`), the open fold and the live model use the restated rows.
 """
 
 from __future__ import annotations

@@ -183,6 +183,11 @@ def test_a_worker_killed_mid_fold_loses_nothing(cluster, pg_home):
     c, ref, data = cluster
     c.start_worker("gpu2", "gpu")
     fold = "2021-04-01"
+    # A longer training than the folds above: a deliberate change of the training configuration, so its file is
+    # moved aside first in both stores (as `fin-pipeline rebuild` archives it); the run records KILL_TRAIN's.
+    for stored in (data / "fin_pipeline.yaml", ref / "fin_pipeline.yaml"):
+        if stored.is_file():  # absent when this test runs alone
+            stored.rename(stored.with_name("fin_pipeline.yaml.before_kill_test"))
     proc = c.launch(fold, KILL_TRAIN)
     instance = DagsterInstance.from_config(str(pg_home))
     deadline = time.monotonic() + 300

@@ -153,6 +153,7 @@ def test_the_chain_runs_on_s3_and_its_files_equal_the_local_run(runs):
         "live_record",  # report_job scores the forecasts first (none here: an empty record)
         "reports",
         "trials",  # the report registers its record as a trial
+        "fin_pipeline.yaml",  # the training configuration, written by the first training, read by every one
     }
     assert any(k.endswith(".png") for k in stored)
     for rel in sorted(stored):
@@ -167,6 +168,8 @@ def test_the_chain_runs_on_s3_and_its_files_equal_the_local_run(runs):
             tmp = base / "check.json"
             tmp.write_bytes(body)
             assert read_json(tmp) == read_json(local / rel), rel
+        elif rel.endswith(".yaml"):  # the training configuration: the same one for both stores
+            assert body == (local / rel).read_bytes(), rel
         else:
             assert len(body) > 0
     # the report step ran with an empty cache: all it read came from the bucket

@@ -173,12 +173,14 @@ def test_min_tickers_cuts_folds_on_days_with_enough_tickers():
         date_walk_forward_splits(dates, num_folds=2, min_tickers=4)
 
 
-def test_a_test_block_over_a_thin_day_names_fold_dates_and_counts():
+def test_a_vendor_hole_inside_a_test_block_keeps_the_fold():
     cal = calendar(200)
-    a, b = cal, cal.delete([180])  # b misses day 180: only 1 ticker that day
+    a, b = cal, cal.delete([180])  # b misses day 180: only 1 ticker that day (a hole, not a delisting)
     dates = np.concatenate([a.values, b.values])
-    with pytest.raises(ValueError, match=r"fold_01: test block .* 1 day\(s\) with fewer than min_tickers=2 .*1 on"):
-        date_walk_forward_splits(dates, num_folds=2, test_days=20, tune_days=10, min_tickers=2)
+    folds = date_walk_forward_splits(dates, num_folds=2, test_days=20, tune_days=10, min_tickers=2)
+    # the eligible days are the 199 others: the last block is their last 20, and day 180 lies inside it
+    assert folds[-1].test_start == cal[179].date() and folds[-1].test_end == cal[199].date()
+    assert folds[-1].test_mask(dates).sum() == 2 * 21 - 1  # both tickers' windows of the block, b's hole left out
 
 
 def test_tz_aware_and_unsorted_dates():
