@@ -183,7 +183,12 @@ def score_fold(
             f"{fold.fold}: the feature files of {lacking} carry no cost inputs, which cost_model "
             f"{costs.cost_model!r} needs: rematerialize feature_windows for them (or set cost_model=flat)"
         )
-    digest = checkpoint_model_version(read_checkpoint(checkpoint))
+    extra = read_checkpoint(checkpoint)["extra"]
+    # A checkpoint trained outside the assets (a notebook, a test) carries no versions: its file's hash names it.
+    if "data_version" in extra:
+        digest = checkpoint_model_version({"extra": extra})
+    else:
+        digest = "sha256:" + hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()
     predictions, chosen = add_baselines(ws, fold, stats, predict_fold(ws, checkpoint, device, fold=fold))
     holed = holed_tickers(predictions)
     predictions = predictions[~predictions["ticker"].isin(list(holed))].reset_index(drop=True)

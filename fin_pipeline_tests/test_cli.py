@@ -266,8 +266,9 @@ def test_the_next_run_with_one_more_day_only_rescores_the_open_fold(home):
     # tonight's forecast; yesterday's (for 2021-05-14) was made today, years after that session opened: a replayed
     # night is listed as missed, never scored as if it had been made on time
     assert "Forecast for 2021-05-17 (data as of 2021-05-14" in out
-    assert "[live record] 0 forecast day(s) scored of 2 stored; 1 missed session(s), no on-time forecast: " in out
-    assert "2021-05-14 (made late (" in out
+    # the first run's forecast (for 2021-05-13) was made today, after that session; no night forecast 2021-05-14
+    assert "[live record] 0 forecast day(s) scored of 2 stored; 2 missed session(s), no on-time forecast: " in out
+    assert "2021-05-13 (made late (" in out and "2021-05-14 (no forecast)" in out
     assert jobs.count("2021-04-01") == 2
     # the same night again: nothing to train (the live model's version is stored), nothing written, said so
     stored = pipeline_files(home / "data")
@@ -288,7 +289,7 @@ def test_the_next_run_with_one_more_day_only_rescores_the_open_fold(home):
     env_now = env_for(home, FIN_PIPELINE_END="2021-05-14", **env)
     shown = subprocess.run(cmd_forecast, cwd=home, env=env_now, capture_output=True, text=True)
     assert shown.returncode == 0 and "Forecast for 2021-05-17 (data as of 2021-05-14, made " in shown.stdout
-    assert "Paper record: 1 missed session(s), no on-time forecast: 2021-05-14 (made late (" in shown.stdout
+    assert "Paper record: 2 missed session(s), no on-time forecast: 2021-05-13 (made late (" in shown.stdout
     assert "STALE" not in shown.stdout
     later = env_for(home, FIN_PIPELINE_END="2021-05-17", **env)
     data = subprocess.run([*cmd[:2], "--data-only"], cwd=home, env=later, capture_output=True, text=True)

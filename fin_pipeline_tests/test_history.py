@@ -13,7 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from fin_pipeline.settings import load_settings
 from fin_pipeline.sources.base import session_dates
+from fin_pipeline.sources.calendar import nyse_sessions
+from fin_pipeline.sources.execution import LAG
 from fin_pipeline.sources.synthetic import SyntheticMarket
 from fin_pipeline.storage import read_parquet
 from fin_pipeline.training.checkpoint import read_checkpoint
@@ -168,12 +171,15 @@ def test_a_thinning_csv_universe_is_named_by_the_cli_the_sensor_and_the_fold_ass
     thin = call([*cli, "--min-tickers", "4"], home, env)
     assert thin.returncode == 1 and "Traceback" not in thin.stdout + thin.stderr, thin.stdout + thin.stderr
     (said,) = re.findall(r"^fin-pipeline: (the universe has thinned: .*)$", thin.stdout, re.MULTILINE)
+    # the last day with a known target on 4 tickers: h + L sessions before their data's end (the execution's lag L)
+    june = nyse_sessions(dt.date(2020, 6, 1), dt.date(2020, 6, 30))
+    last_usable = f"{june[-(1 + 1 + LAG[load_settings().execution])]:%Y-%m-%d}"
     assert said == (
         "the universe has thinned: 2 of 5 tickers' data ended before 2021-06-30 (JPM on 2020-06-30, XOM on "
         "2020-06-30), leaving 3 ticker(s), fewer than min_tickers=4; a fold's test block needs 4 tickers a day, so "
         "no new fold can start: fold(s) 2021-01-01, 2021-04-01 cannot be cut (the last day on which 4 tickers have a "
-        "usable window is 2020-06-29). Set FIN_PIPELINE_MIN_TICKERS (fin-pipeline run --min-tickers) to at most 3, or "
-        "add tickers to the universe"
+        f"usable window is {last_usable}). Set FIN_PIPELINE_MIN_TICKERS (fin-pipeline run --min-tickers) to at most "
+        "3, or add tickers to the universe"
     )
     assert not (home / "data" / "models").exists() and not (home / "data" / "folds").exists()
     four = {**env, "FIN_PIPELINE_MIN_TICKERS": "4"}
