@@ -1,4 +1,4 @@
-"""Issue 11's fault list, injected on purpose and measured: what happens, and whether stored data is lost.
+"""The fault list, injected on purpose and measured: what happens, and whether stored data is lost.
 
     .venv/bin/python benchmarks/faults.py        # ~2-3 minutes on 2 cores
 

@@ -51,7 +51,7 @@ class Settings:
     polygon_base_url: str = "https://api.polygon.io"
     polygon_requests_per_minute: float = 5.0
     signal_ic: float = 0.0  # planted IC of the synthetic market; 0 = none (see sources/synthetic.py)
-    # Faults (issue 11): door checks and Polygon time budgets.
+    # Faults: door checks and Polygon time budgets.
     jump_sigmas: float = 20.0  # plausibility: a one-day move beyond this many recent sigmas is refused
     csv_date_format: str | None = None  # e.g. "%d/%m/%Y"; needed when a file's dates read both ways
     polygon_request_deadline: float = 60.0  # seconds for one request, all bytes and retries included

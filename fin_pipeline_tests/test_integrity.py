@@ -1,4 +1,4 @@
-"""Corrupt stored data is refused on read, naming the file and the asset that rebuilds it (issue 11)."""
+"""Corrupt stored data is refused on read, naming the file and the asset that rebuilds it."""
 
 from __future__ import annotations
 

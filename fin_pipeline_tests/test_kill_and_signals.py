@@ -1,4 +1,4 @@
-"""Issue 11's process faults, on a real ``fin-pipeline run`` in a subprocess: SIGKILL mid-fold, SIGTERM/SIGINT.
+"""Process faults, on a real ``fin-pipeline run`` in a subprocess: SIGKILL mid-fold, SIGTERM/SIGINT.
 
 Slow (minutes on two cores): each trains two small folds, some twice.
 """

@@ -23,7 +23,7 @@ POSITIONAL_ENCODINGS = ("learned", "sinusoidal")
 
 @dataclasses.dataclass(kw_only=True)
 class AttentionConfig(ModelConfig):
-    """Defaults give 415,146 trainable parameters (the seed's ~410K; 41 of them the highway); ``sinusoidal``
+    """Defaults give 415,146 trainable parameters (the original's ~410K; 41 of them the highway); ``sinusoidal``
     positions save 3,840."""
 
     d_model: int = 128

@@ -13,7 +13,7 @@ from fin_pipeline.models.base import ForecastModel, ModelConfig, check_dropout, 
 
 @dataclasses.dataclass(kw_only=True)
 class CNNConfig(ModelConfig):
-    """Defaults give 129,930 trainable parameters (the seed's ~130K), 41 of them the highway.
+    """Defaults give 129,930 trainable parameters (the original's ~130K), 41 of them the highway.
 
     Block i is ``Conv1d(kernel_size, dilation=dilations[i], 'same' padding) -> BatchNorm -> GELU -> Dropout``
     with ``channels[i]`` output channels. Dilations 1, 2, 4, 8 with kernel 3 give a receptive field of 31

@@ -13,7 +13,7 @@ from fin_pipeline.models.base import ForecastModel, ModelConfig, check_dropout, 
 
 @dataclasses.dataclass(kw_only=True)
 class LSTMConfig(ModelConfig):
-    """Defaults give 604,010 trainable parameters (the seed's ~602K), 41 of them the highway."""
+    """Defaults give 604,010 trainable parameters (the original's ~602K), 41 of them the highway."""
 
     hidden_size: int = 160
     num_layers: int = 3

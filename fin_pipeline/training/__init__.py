@@ -1,4 +1,4 @@
-"""Training library (the seed's Stage 4 API, kept by name): losses, the Trainer, data loaders, walk-forward splits.
+"""Training library (the original Stage 4 API, kept by name): losses, the Trainer, data loaders, walk-forward splits.
 
 No dagster here: a notebook can ``from fin_pipeline.training import Trainer, create_data_loaders``.
 """

@@ -37,7 +37,7 @@ class TimeSeriesDataset(Dataset):
     """The seed's map-style dataset: ``ds[i]`` is ``(x (T, F) float32, y (1,) float32)``, normalized on the fly.
 
     ``X`` is wrapped, not copied (see the module doc). With ``normalize=True`` and no ``mean``/``std``, they are
-    computed over all of ``X``; ``mean``/``std`` may be ``(F,)`` or the seed's ``(1, 1, F)``. This is the slow,
+    computed over all of ``X``; ``mean``/``std`` may be ``(F,)`` or the original API's ``(1, 1, F)``. This is the slow,
     general path (a ``DataLoader`` calls ``__getitem__`` per sample and collates); train with
     :class:`TensorBatchLoader`.
     """
@@ -100,7 +100,7 @@ def create_data_loaders(
     rest validate; nothing is shuffled across the split. Normalization statistics come from the training windows
     only and are on both loaders as ``loader.stats`` (a :class:`NormalizationStats`, ``None`` without
     normalization) and ``loader.mean`` / ``loader.std`` tensors. ``validation_split=0`` gives ``val_loader=None``.
-    The training loader shuffles (``shuffle``, or the seed's name ``shuffle_train``) with ``seed``; the
+    The training loader shuffles (``shuffle``, or its original name ``shuffle_train``) with ``seed``; the
     validation loader never shuffles nor drops its last partial batch.
 
     The split is by position, so it is temporal only when position is time (one ticker's windows). For several
@@ -155,7 +155,7 @@ def create_walk_forward_loaders(
     """One :class:`FoldLoaders` ``(train, val, stats)`` per fold, each with a FRESH normalization.
 
     ``validator``: a :class:`WalkForwardValidator`, any iterable of ``(train_idx, val_idx)`` (e.g. from
-    :meth:`~fin_pipeline.training.splits.FoldBoundaries.train_indices` for date folds), or ``None`` for the seed's
+    :meth:`~fin_pipeline.training.splits.FoldBoundaries.train_indices` for date folds), or ``None`` for the original
     behaviour: ``WalkForwardValidator(len(X), validation_fraction, num_steps)``. Indices refer to windows of ``X``.
     ``X`` moves to the device once; every fold's loaders share it.
     """

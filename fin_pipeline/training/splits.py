@@ -1,7 +1,7 @@
-"""Walk-forward splitting: by sample index (the seed's ``WalkForwardValidator``) and by calendar date.
+"""Walk-forward splitting: by sample index (``WalkForwardValidator``, the original API) and by calendar date.
 
-The seed's index splitter has two blocks per fold (train | gap | validation); the date splitter that the
-pipeline uses has **three** (DESIGN.md, "Time, leakage and folds")::
+The original API's index splitter has two blocks per fold (train | gap | validation); the date splitter that the
+pipeline uses has **three**::
 
     expanding  [training ...........][gap][tuning][gap][test 0]
                [training ..................................][gap][tuning][gap][test 1]
@@ -102,7 +102,7 @@ class WalkForwardValidator:
 
     Args:
         num_windows: total number of samples, in time order (sample i precedes sample i + 1).
-        validation_size: samples per validation block; a float in (0, 1) is read as the seed did, a fraction of
+        validation_size: samples per validation block; a float in (0, 1) is read as the original API did, a fraction of
             ``num_windows`` (``int(num_windows * validation_size)``).
         num_steps: number of folds. The ``num_steps`` validation blocks are consecutive and the last one ends
             at the last sample: fold i validates on

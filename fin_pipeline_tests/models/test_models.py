@@ -21,7 +21,7 @@ from fin_pipeline.models import (
     model_spec,
 )
 
-# The seed's sizes; the ensemble is the sum of its three members (plus 3 mixing logits).
+# The original sizes; the ensemble is the sum of its three members (plus 3 mixing logits).
 TARGET_PARAMS = {"lstm": 602_000, "cnn": 130_000, "attention": 410_000}
 TARGET_PARAMS["ensemble"] = sum(TARGET_PARAMS.values())
 CONFIGS = {"lstm": LSTMConfig, "cnn": CNNConfig, "attention": AttentionConfig, "ensemble": EnsembleConfig}

@@ -1,4 +1,4 @@
-"""Implausible candles are refused at the door, each with the file and line or the ticker and date (issue 11)."""
+"""Implausible candles are refused at the door, each with the file and line or the ticker and date."""
 
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ def test_prepare_data_builds_zero_copy_windows():
     assert X.shape == (26, T, F) and np.shares_memory(X, base) and not X.flags.writeable
     np.testing.assert_array_equal(X, X_ref)
     np.testing.assert_array_equal(y, targets[T - 1 :].astype(np.float32))  # target of each window's last row
-    Xl, yl = prepare_data([X[0], X[1]], [[1.0], [2.0]])  # the seed's list of windows
+    Xl, yl = prepare_data([X[0], X[1]], [[1.0], [2.0]])  # the original API's list of windows
     assert Xl.shape == (2, T, F) and yl.tolist() == [1.0, 2.0]
     with pytest.raises(ValueError, match="X has 26 windows but y has 3 targets"):
         prepare_data(X, [1, 2, 3])
