@@ -126,6 +126,7 @@ class Nightly:
     def run(self, end: dt.date, label: str) -> dict:
         from fin_pipeline.assets.folds import FoldConfig
         from fin_pipeline.assets.universe import data_fold_keys, load_universe
+        from fin_pipeline.cli import _errors, _metadata  # the CLI's own readers of a run's metadata and failures
         from fin_pipeline.nightly import plan_folds
         from fin_pipeline.nightrun import Night, finish_night
 
@@ -172,21 +173,6 @@ class Nightly:
             if line.startswith(("[forecast]", "[live record]", "fin-pipeline: up to date")):
                 print(f"    {line}")
         return {"seconds": t3 - t0, "trained": trained, "folds": folds}
-
-
-def _metadata(result, node: str) -> dict:
-    events = result.asset_materializations_for_node(node)
-    return {k: v.value for k, v in events[0].metadata.items()} if events else {}
-
-
-def _errors(result) -> str:
-    messages = []
-    for event in result.get_step_failure_events():
-        error = event.step_failure_data.error
-        while error is not None:
-            messages.append(error.message.strip())
-            error = error.cause
-    return "; ".join(messages)
 
 
 def files_of(root: Path) -> dict[str, tuple[int, bytes]]:

@@ -12,17 +12,14 @@ Newey–West t from 2 days, a bootstrap interval from 8), and no night fails. Th
 across nights: only the new fold and each night's live model are trained.
 """
 
-import contextlib
-
 import numpy as np
 import pandas as pd
-import pytest
 from dagster import DagsterInstance
 
-import fin_pipeline.assets.live as live_assets
 from fin_pipeline.assets.folds import FoldConfig
 from fin_pipeline.assets.universe import data_fold_keys, load_universe
 from fin_pipeline.backtest.statistics import block_length_defined
+from fin_pipeline.cli import _errors, _metadata
 from fin_pipeline.definitions import build_definitions
 from fin_pipeline.nightly import plan_folds
 from fin_pipeline.nightrun import Night, finish_night
@@ -34,6 +31,7 @@ from fin_pipeline.sources.calendar import nyse_sessions
 from fin_pipeline.sources.execution import LAG as LAG_OF
 from fin_pipeline.storage import read_parquet
 from fin_pipeline.training.live import data_end, next_session
+from fin_pipeline_tests.assets.test_live import clock, evening
 
 TICKERS = list(load_settings().universe)
 START, BUILT = "2019-01-02", "2021-03-31"
@@ -44,30 +42,6 @@ LAG = LAG_OF[load_settings().execution]
 SESSIONS = nyse_sessions(pd.Timestamp(NEW).date(), pd.Timestamp("2021-04-30").date())
 NIGHTS = [f"{d:%Y-%m-%d}" for d in SESSIONS[: 11 + LAG]]
 TRAIN = {"model": "cnn", "epochs": 1, "batch_size": 256, "seed": 3}
-
-
-def _errors(result) -> str:
-    out = []
-    for event in result.get_step_failure_events():
-        error = event.step_failure_data.error
-        while error is not None:
-            out.append(error.message)
-            error = error.cause
-    return "; ".join(out)
-
-
-def _metadata(result, node):
-    events = result.asset_materializations_for_node(node)
-    return {k: v.value for k, v in events[0].metadata.items()} if events else {}
-
-
-@contextlib.contextmanager
-def evening_clock(day: str):
-    """Forecasts made at 21:30 New York on the data's last day, as the nightly schedule makes them."""
-    when = pd.Timestamp(f"{day} 21:30", tz="America/New_York").tz_convert("UTC")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(live_assets, "utc_now", lambda: when)
-        yield
 
 
 def one_night(defs, instance, end: str, capsys, report: bool = True) -> dict:
@@ -99,7 +73,7 @@ def one_night(defs, instance, end: str, capsys, report: bool = True) -> dict:
         assert result.success, (end, plan.fold, _errors(result))
         fold_meta[plan.fold] = _metadata(result, "fold_metrics")
     capsys.readouterr()
-    with evening_clock(end):
+    with clock(evening(end)):
         if report:
             night = Night(execute, store, universe, TRAIN, len(fold_meta), failed)
             code, report_dir, date = finish_night(night, instance, _metadata, _errors)
@@ -210,7 +184,7 @@ def test_a_failed_fold_leaves_the_forecast_and_the_record_and_holds_back_the_rep
 
     capsys.readouterr()
     universe = load_universe(store, "test")
-    with evening_clock(NIGHTS[0]):
+    with clock(evening(NIGHTS[0])):
         night = Night(execute, store, universe, TRAIN, 1, ["2021-01-01"])  # as if its re-scoring had raised
         code, report_dir, date = finish_night(night, instance, _metadata, _errors)
     out = capsys.readouterr().out
