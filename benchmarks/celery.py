@@ -101,7 +101,7 @@ class Setup:
         with open(log, "w") as fh:
             self.workers.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "fin_pipeline.workers", "-q", queue, "-n", f"{name}@%h"],
+                    [sys.executable, "-m", "fin_pipeline.runtime.workers", "-q", queue, "-n", f"{name}@%h"],
                     env=env,
                     cwd=ROOT,
                     stdout=fh,
@@ -210,7 +210,7 @@ def main() -> int:
     from dagster import DagsterInstance
 
     from fin_pipeline.definitions import build_definitions
-    from fin_pipeline.resources import DataStore, SyntheticMarketResource
+    from fin_pipeline.defs.resources import DataStore, SyntheticMarketResource
 
     train = {"model": "cnn", "epochs": args.epochs, "patience": 100, "batch_size": 64, "seed": 3}
     defs = build_definitions(

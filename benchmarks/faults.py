@@ -78,7 +78,7 @@ def refusal(fn: Callable[[], object]) -> str:
 
 # --- implausible CSV input: a good file stored first, then the bad file; the update must refuse it -----------
 def csv_case(tmp: Path, mutate: Callable[[list[pd.Timestamp], np.ndarray], tuple], fmt: str = "%Y-%m-%d"):
-    from fin_pipeline.sources.calendar import nyse_sessions
+    from fin_pipeline.core.calendar import nyse_sessions
     from fin_pipeline.sources.csv_dir import CsvDirectorySource
     from fin_pipeline.sources.update import update_candles
 
@@ -225,7 +225,7 @@ def candle_flip(tmp: Path):
 
 
 def feature_flip(tmp: Path):
-    from fin_pipeline.storage import read_parquet, write_parquet
+    from fin_pipeline.store.parquet import read_parquet, write_parquet
 
     path = tmp / "feature_windows" / "MSFT.parquet"
     write_parquet(pd.DataFrame({"f0": np.linspace(0, 1, 50), "target": np.zeros(50)}), path, meta={"ticker": "MSFT"})

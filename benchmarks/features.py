@@ -38,7 +38,7 @@ from fin_pipeline.features.indicators import (
 )
 from fin_pipeline.features.windows import build_windows
 from fin_pipeline.sources.synthetic import ORIGIN, SyntheticMarket
-from fin_pipeline.storage import write_parquet
+from fin_pipeline.store.parquet import write_parquet
 
 MB = 1e6
 

@@ -6,8 +6,8 @@
                                             # 2020-10-01, CNN 1 epoch (about a minute)
 
 Each part runs what ``fin-pipeline run`` runs, in the same order and through the same code: ``candles_job`` per
-ticker, the fold plan by row versions (:func:`fin_pipeline.nightly.plan_folds`) and one run per fold to train
-or re-score, then the end of the night (:func:`fin_pipeline.nightrun.finish_night`: tonight's live model and
+ticker, the fold plan by row versions (:func:`fin_pipeline.evaluation.nightly.plan_folds`) and one run per fold to train
+or re-score, then the end of the night (:func:`fin_pipeline.cli.night.finish_night`: tonight's live model and
 forecast unless the night's model version is stored, the paper record, the report unless nothing changed).
 
 (F) The first build, into an empty data folder, up to ``--day``: every fold and the live model trained.
@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from dagster._core.test_utils import instance_for_test
 
+    from fin_pipeline.core.calendar import nyse_sessions
     from fin_pipeline.definitions import build_definitions
-    from fin_pipeline.resources import DataStore, SyntheticMarketResource
-    from fin_pipeline.sources.calendar import nyse_sessions
+    from fin_pipeline.defs.resources import DataStore, SyntheticMarketResource
 
     day = dt.date.fromisoformat(args.day)
     next_day = nyse_sessions(day + dt.timedelta(days=1), day + dt.timedelta(days=10))[0].date()
@@ -124,11 +124,11 @@ class Nightly:
         return result, 0.0
 
     def run(self, end: dt.date, label: str) -> dict:
-        from fin_pipeline.assets.folds import FoldConfig
-        from fin_pipeline.assets.universe import data_fold_keys, load_universe
-        from fin_pipeline.cli import _errors, _metadata  # the CLI's own readers of a run's metadata and failures
-        from fin_pipeline.nightly import plan_folds
-        from fin_pipeline.nightrun import Night, finish_night
+        from fin_pipeline.cli.main import _errors, _metadata  # the CLI's own readers of a run's metadata and failures
+        from fin_pipeline.cli.night import Night, finish_night
+        from fin_pipeline.defs.assets.folds import FoldConfig
+        from fin_pipeline.defs.assets.universe import data_fold_keys, load_universe
+        from fin_pipeline.evaluation.nightly import plan_folds
 
         self.runs = []
         clock = time.perf_counter

@@ -68,7 +68,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-# The settings' default universe (fin_pipeline.settings.DEFAULT_UNIVERSE), repeated here because nothing of
+# The settings' default universe (fin_pipeline.core.settings.DEFAULT_UNIVERSE), repeated here because nothing of
 # fin_pipeline may be imported before the environment is set.
 UNIVERSE = ("AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA", "JPM", "XOM")
 SEED = 7  # the synthetic market's seed, on both paths
@@ -149,9 +149,9 @@ def run_dagster(
 
     ``train_fold`` is timed by wrapping the name the ``trained_model`` asset calls (as the tests patch it).
     """
-    import fin_pipeline.assets.training as training_assets
+    import fin_pipeline.defs.assets.training as training_assets
     from fin_pipeline.definitions import build_definitions
-    from fin_pipeline.resources import DataStore, SyntheticMarketResource
+    from fin_pipeline.defs.resources import DataStore, SyntheticMarketResource
 
     candles_config = {**QUIET, "ops": {"raw_candles": {"config": {"start": work.start, "end": work.end}}}}
     train_config = {**QUIET, "ops": {"trained_model": {"config": work.train_config(epochs)}}}
@@ -219,6 +219,9 @@ def run_direct(
     """The same work as (A) without Dagster; (seconds, seconds per stage)."""
 
     from fin_pipeline.backtest.trials import TrialRegistry
+    from fin_pipeline.core.settings import load_settings
+    from fin_pipeline.defs.resources import DataStore
+    from fin_pipeline.evaluation.scoring import score_fold
     from fin_pipeline.features.indicators import (
         FEATURE_COLUMNS,
         FEATURE_VERSION,
@@ -229,15 +232,12 @@ def run_direct(
     )
     from fin_pipeline.features.lookahead import default_cuts, lookahead_violations
     from fin_pipeline.features.windows import load_window_set
-    from fin_pipeline.report import FoldResult, append_only_check, stitch, write_report
-    from fin_pipeline.report_text import provenance_for
-    from fin_pipeline.resources import DataStore
-    from fin_pipeline.scoring import score_fold
-    from fin_pipeline.settings import load_settings
+    from fin_pipeline.report.text import provenance_for
+    from fin_pipeline.report.walk_forward import FoldResult, append_only_check, stitch, write_report
     from fin_pipeline.sources.base import candle_problems, session_dates
     from fin_pipeline.sources.synthetic import SyntheticMarket
     from fin_pipeline.sources.update import update_candles
-    from fin_pipeline.storage import read_parquet, read_parquet_meta, write_json, write_parquet
+    from fin_pipeline.store.parquet import read_parquet, read_parquet_meta, write_json, write_parquet
     from fin_pipeline.training.walkforward import (
         FoldSpec,
         TrainSpec,
@@ -355,8 +355,8 @@ def run_direct(
 
 def load_seconds(work: Work, root: Path, repeats: int = 5) -> float:
     """Median seconds of one window-set load (what each of the four fold assets does once per fold run)."""
+    from fin_pipeline.defs.resources import DataStore
     from fin_pipeline.features.windows import load_window_set
-    from fin_pipeline.resources import DataStore
 
     store = DataStore(root=str(root))
     paths = {t: store.feature_windows_path(t) for t in work.tickers}
@@ -382,7 +382,7 @@ def differences(work: Work, a: Path, b: Path) -> tuple[list[str], list[str]]:
     import pandas as pd
     import torch
 
-    from fin_pipeline.storage import read_json, read_parquet
+    from fin_pipeline.store.parquet import read_json, read_parquet
 
     found: list[str] = []
     files = {p.relative_to(a) for p in a.rglob("*") if p.is_file()}
@@ -436,7 +436,7 @@ def differences(work: Work, a: Path, b: Path) -> tuple[list[str], list[str]]:
 def check_same_specs(work: Work) -> None:
     """(B)'s TrainSpec and FoldSpec must be what (A)'s run config resolves to (the training configuration a first
     build writes from it): catch a drift in the defaults."""
-    from fin_pipeline.assets.folds import FoldConfig
+    from fin_pipeline.defs.assets.folds import FoldConfig
     from fin_pipeline.training.configuration import resolve, training_spec
     from fin_pipeline.training.walkforward import FoldSpec, TrainSpec
 
@@ -469,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     import dagster
     import torch
 
-    from fin_pipeline.partitions import fold_partitions, ticker_partitions
+    from fin_pipeline.defs.partitions import fold_partitions, ticker_partitions
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -5,15 +5,16 @@ from typing import Any
 
 from dagster import Definitions
 
-from fin_pipeline.assets.candles import raw_candles
-from fin_pipeline.assets.features import feature_windows
-from fin_pipeline.assets.folds import normalization_stats, walk_forward_folds
-from fin_pipeline.assets.live import forecasts, live_model, live_record
-from fin_pipeline.assets.report import walk_forward_report
-from fin_pipeline.assets.training import fold_metrics, trained_model
-from fin_pipeline.executors import executor_from_env
-from fin_pipeline.resources import DataStore, candle_source_resource
-from fin_pipeline.schedules import (
+from fin_pipeline.core.settings import load_settings
+from fin_pipeline.defs.assets.candles import raw_candles
+from fin_pipeline.defs.assets.features import feature_windows
+from fin_pipeline.defs.assets.folds import normalization_stats, walk_forward_folds
+from fin_pipeline.defs.assets.live import forecasts, live_model, live_record
+from fin_pipeline.defs.assets.report import walk_forward_report
+from fin_pipeline.defs.assets.training import fold_metrics, trained_model
+from fin_pipeline.defs.executors import executor_from_env
+from fin_pipeline.defs.resources import DataStore, candle_source_resource
+from fin_pipeline.defs.schedules import (
     candles_job,
     fold_rescore_job,
     forecast_job,
@@ -23,7 +24,6 @@ from fin_pipeline.schedules import (
     report_job,
     walk_forward_job,
 )
-from fin_pipeline.settings import load_settings
 
 ASSETS = [
     raw_candles,

@@ -23,7 +23,7 @@ from dagster import DagsterInstance, SensorResult, SkipReason, build_schedule_co
 
 def main(night: str) -> int:
     from fin_pipeline.definitions import defs
-    from fin_pipeline.schedules import nightly_retrain, nightly_retrain_followup
+    from fin_pipeline.defs.schedules import nightly_retrain, nightly_retrain_followup
 
     day = dt.date.fromisoformat(night)
     tick = dt.datetime(day.year, day.month, day.day, 21, 30, tzinfo=ZoneInfo("America/New_York"))

@@ -60,7 +60,7 @@ def wait_for_epoch(
     home: Path, proc: subprocess.Popen, fold: str = FOLD_A, epoch: int = 1, timeout: float = 300
 ) -> tuple[str, Path]:
     """Wait until a run of ``fold`` has a ``last.pt`` with at least ``epoch`` epochs; ``(run_id, path)``."""
-    from fin_pipeline.storage import StorageError
+    from fin_pipeline.store.parquet import StorageError
     from fin_pipeline.training.checkpoint import read_checkpoint
 
     runs = home / "data" / "models" / fold / "runs"

@@ -12,7 +12,7 @@ import torch
 
 from fin_pipeline.sources.synthetic import SyntheticMarket
 from fin_pipeline.sources.update import update_candles
-from fin_pipeline.storage import IntegrityError, StorageError, read_json, read_parquet, write_json, write_parquet
+from fin_pipeline.store.parquet import IntegrityError, StorageError, read_json, read_parquet, write_json, write_parquet
 from fin_pipeline.training.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 
 START, END = dt.date(2020, 1, 2), dt.date(2020, 12, 31)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fin_pipeline.backtest.costs import CostModel
+from fin_pipeline.core.costs import CostModel
+from fin_pipeline.evaluation.scoring import score_fold
 from fin_pipeline.features.indicators import build_feature_frame
 from fin_pipeline.features.windows import build_windows
-from fin_pipeline.report import FoldResult, write_report
-from fin_pipeline.report_text import provenance_for
-from fin_pipeline.scoring import score_fold
+from fin_pipeline.report.text import provenance_for
+from fin_pipeline.report.walk_forward import FoldResult, write_report
 from fin_pipeline.sources.synthetic import SyntheticMarket
 from fin_pipeline.training.walkforward import FoldSpec, TrainSpec, compute_folds, fit_fold_normalization, train_fold
 

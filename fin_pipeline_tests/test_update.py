@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fin_pipeline.core.calendar import nyse_sessions
 from fin_pipeline.sources.base import (
     CandleError,
     CandleSource,
@@ -13,9 +14,8 @@ from fin_pipeline.sources.base import (
     session_timestamps,
     to_raw_schema,
 )
-from fin_pipeline.sources.calendar import nyse_sessions
 from fin_pipeline.sources.update import HistoryRewrite, update_candles
-from fin_pipeline.storage import read_parquet
+from fin_pipeline.store.parquet import read_parquet
 
 D = dt.date
 

@@ -24,9 +24,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from fin_pipeline.backtest.costs import CostModel, money
+from fin_pipeline.backtest.costs import components
 from fin_pipeline.backtest.metrics import annualized_return, sharpe_ratio
 from fin_pipeline.backtest.strategy import NEUTRAL_SUFFIX, BacktestResult
+from fin_pipeline.core.costs import CostModel, money
 
 CAPITALS = (1e6, 1e7, 1e8, 1e9)  # the table's capitals
 MODEL_BOOKS = ("model", "model" + NEUTRAL_SUFFIX)  # the books whose capacity the report shows
@@ -49,7 +50,7 @@ def cost_parts(result: BacktestResult, costs: CostModel) -> tuple[pd.Series, pd.
     """(g, A, B) per day of ``result``'s trades: gross return, spread cost and impact coefficient (see module doc)."""
     positions = result.positions
     held = positions.pivot(index="date", columns="ticker", values="holding").fillna(0.0)  # absent: holds 0
-    spread, impact = costs.components(held, positions)
+    spread, impact = components(costs, held, positions)
     gross = result.daily.set_index("date")["gross_return"]
     return gross, spread.reindex(gross.index), impact.reindex(gross.index)
 

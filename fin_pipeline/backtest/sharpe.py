@@ -26,7 +26,8 @@ from scipy import stats
 from statsmodels.stats.sandwich_covariance import S_hac_simple
 
 from fin_pipeline.backtest.metrics import TRADING_DAYS, sharpe_ratio
-from fin_pipeline.backtest.statistics import default_lags, finite_1d
+from fin_pipeline.backtest.statistics import finite_1d
+from fin_pipeline.core.limits import default_lags
 
 NAN = float("nan")
 EULER_GAMMA = 0.5772156649015329  # Euler–Mascheroni constant γ

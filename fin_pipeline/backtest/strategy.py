@@ -68,7 +68,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fin_pipeline.backtest.costs import COST_INPUTS, CostModel, resolve
+from fin_pipeline.backtest.costs import daily_cost, resolve
+from fin_pipeline.core.costs import CostModel
+from fin_pipeline.features.cost_inputs import COST_INPUTS
 
 MODES = ("sign", "scaled", "neutral")
 DIRECTIONAL_MODES = ("sign", "scaled")
@@ -238,7 +240,7 @@ def simulate(
             "exposure": by_day["absw"].sum(),
         }
     )
-    daily["cost"] = costs.daily_cost(wide, pos)
+    daily["cost"] = daily_cost(costs, wide, pos)
     daily["net_return"] = daily["gross_return"] - daily["cost"]
     daily["equity"] = (1.0 + daily["net_return"]).cumprod()
     daily = daily.rename_axis("date").reset_index()[list(DAILY_COLUMNS)]

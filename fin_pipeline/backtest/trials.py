@@ -20,7 +20,7 @@ are the configurations this store's folds were ever trained and scored with, not
 
 On disk: one Parquet file per trial, ``<data>/trials/<key>.parquet`` (columns ``date`` and one per book), its
 configuration and key in the file's metadata, written atomically with a content hash by
-:mod:`fin_pipeline.storage`. No Dagster here.
+:mod:`fin_pipeline.store.parquet`. No Dagster here.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from fin_pipeline.backtest.metrics import sharpe_ratio
-from fin_pipeline.storage import StorageError, read_parquet, write_parquet
+from fin_pipeline.store.parquet import StorageError, read_parquet, write_parquet
 
 TRIAL_BOOKS = ("model", "model_neutral")  # the model's books: the ones a researcher selects among trials
 FOLD_RULES = ("horizon", "purge_days", "embargo_days", "min_tickers")  # from each fold's boundaries

@@ -85,9 +85,10 @@ import numpy as np
 import pandas as pd
 import talib
 
-from fin_pipeline.backtest.costs import cost_inputs
+from fin_pipeline.core.choices import LAG
+from fin_pipeline.features.cost_inputs import cost_inputs
 from fin_pipeline.sources.base import REQUIRED_COLUMNS
-from fin_pipeline.sources.execution import LAG, executable_returns, resolve_execution, target_span
+from fin_pipeline.sources.execution import executable_returns, resolve_execution, target_span
 
 
 class FeatureError(ValueError):
@@ -364,8 +365,9 @@ def build_feature_frame(
 ) -> pd.DataFrame:
     """What ``feature_windows`` stores for one ticker: ``timestamp``, the 40 columns, ``target``,
     ``next_return``, ``window_ok``, and the trading-cost inputs of each day
-    (:func:`~fin_pipeline.backtest.costs.cost_inputs`: half_spread, sigma, adv, from that day's candles and earlier
-    ones only), which the books read beside the predictions; ``attrs`` carries ``execution`` and ``untradable``
+    (:func:`~fin_pipeline.features.cost_inputs.cost_inputs`: half_spread, sigma, adv, from that day's candles
+    and earlier ones only), which the books read beside the predictions; ``attrs`` carries ``execution`` and
+    ``untradable``
     (ticker-days whose execution price is missing or not positive: not traded).
 
     Raises :class:`FeatureError` (naming the ticker and the count) when there are fewer candles than

@@ -50,11 +50,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.lib.stride_tricks import sliding_window_view
 
-from fin_pipeline.backtest.costs import COST_INPUTS
+from fin_pipeline.features.cost_inputs import COST_INPUTS
 from fin_pipeline.features.indicators import FEATURE_COLUMNS, FEATURE_VERSION, WINDOW, FeatureError
 from fin_pipeline.sources.base import NEW_YORK
 from fin_pipeline.sources.execution import check_execution, resolve_execution
-from fin_pipeline.storage import META_KEY, read_parquet
+from fin_pipeline.store.parquet import META_KEY, read_parquet
 
 DateLike = str | dt.date | pd.Timestamp | np.datetime64
 

@@ -30,7 +30,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-NEW_YORK = "America/New_York"
+from fin_pipeline.core.calendar import NEW_YORK, session_dates, session_timestamps  # noqa: F401  (re-exported)
+from fin_pipeline.sources.errors import CandleError
+from fin_pipeline.sources.plausibility import check_plausible
+
 RAW_COLUMNS: tuple[str, ...] = ("timestamp", "open", "high", "low", "close", "volume", "vwap", "transactions")
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 # Columns that must never be missing; vwap and transactions are optional by source.
@@ -38,10 +41,6 @@ REQUIRED_COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "volume")
 _FLOAT_COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "volume", "vwap")
 # Relative slack in the OHLC ordering test: absorbs float round-off in adjusted prices, nothing more.
 OHLC_RTOL = 1e-9
-
-
-class CandleError(ValueError):
-    """Candles that break the schema or the rules; the message names the ticker/file and the row."""
 
 
 class SourceError(RuntimeError):
@@ -73,20 +72,6 @@ class CandleSource(abc.ABC):
     def describe(self) -> str:
         """One line for logs and metadata; never contains a secret."""
         return self.name
-
-
-def session_timestamps(dates: Sequence[dt.date] | pd.DatetimeIndex) -> pd.DatetimeIndex:
-    """Session dates → their start (midnight New York) as tz-aware UTC timestamps."""
-    naive = pd.DatetimeIndex(pd.to_datetime(dates)).normalize()
-    if naive.tz is not None:
-        naive = naive.tz_localize(None)
-    return naive.tz_localize(NEW_YORK).tz_convert("UTC").as_unit("ns")
-
-
-def session_dates(timestamps: pd.Series | pd.DatetimeIndex) -> pd.Series:
-    """Inverse of :func:`session_timestamps`: the New York calendar date of each bar."""
-    ts = pd.Series(pd.DatetimeIndex(timestamps)) if not isinstance(timestamps, pd.Series) else timestamps
-    return ts.dt.tz_convert(NEW_YORK).dt.date
 
 
 def empty_candles() -> pd.DataFrame:
@@ -174,6 +159,4 @@ def validate_candles(
         more = f" (and {len(rows) - 1} more row(s))" if len(rows) > 1 else ""
         raise CandleError(f"{where}: {label}: {_RULE_TEXT[rule]}{more}")
     if plausible:
-        from fin_pipeline.sources.plausibility import check_plausible
-
         check_plausible(df, where, row_names)

@@ -24,7 +24,7 @@ With P the execution price series and h the target horizon (features stay as of 
   or every value missing) are refused, naming the ticker or file and the setting.
 
 Nothing here imports dagster or the settings: the default (``FIN_PIPELINE_EXECUTION``) lives in
-:mod:`fin_pipeline.settings`, which validates against :data:`EXECUTIONS`.
+:mod:`fin_pipeline.core.settings`, which validates against :data:`EXECUTIONS`.
 """
 
 from __future__ import annotations
@@ -34,12 +34,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-EXECUTIONS = ("next_open", "next_close", "close")
-#: Sessions between the decision (close t) and the entry: the target reaches day t + h + LAG (the purge covers it).
-LAG = {"next_open": 1, "next_close": 1, "close": 0}
-#: The candle column each execution trades at.
-PRICE = {"next_open": "open", "next_close": "close", "close": "close"}
-NOT_EXECUTABLE = "not executable from a run after the close"
+from fin_pipeline.core.choices import EXECUTIONS, LAG, NOT_EXECUTABLE, PRICE
+
 _WORDS = {
     "next_open": "bought at the next open, held open to open",
     "next_close": "bought at the next close, held close to close",
@@ -61,7 +57,7 @@ def check_execution(value: object, name: str = "execution") -> str:
 def resolve_execution(value: str | None) -> str:
     """``value`` checked, or the project's default (``FIN_PIPELINE_EXECUTION``'s default) when ``None``."""
     if value is None:
-        from fin_pipeline.settings import DEFAULT_EXECUTION  # lazy: settings imports this module
+        from fin_pipeline.core.settings import DEFAULT_EXECUTION  # lazy: settings imports this module
 
         return DEFAULT_EXECUTION
     return check_execution(value)

@@ -46,8 +46,8 @@ import math
 
 import numpy as np
 
-#: Planted ICs are refused from here on: beyond it the returns would be more predictable than any market.
-MAX_SIGNAL_IC = 0.5
+from fin_pipeline.core.limits import MAX_SIGNAL_IC
+
 #: kappa: the planted market's overnight gap's standard deviation as a share of the daily return's.
 PLANTED_GAP = 0.3
 

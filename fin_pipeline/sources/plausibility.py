@@ -41,7 +41,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from fin_pipeline.sources.calendar import CALENDAR_START, nyse_sessions
+from fin_pipeline.core.calendar import CALENDAR_START, nyse_sessions, session_dates
+from fin_pipeline.sources.errors import CandleError
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 
@@ -68,7 +69,7 @@ class PlausibilityRules:
 
 def default_rules() -> PlausibilityRules:
     """The rules the settings give (``FIN_PIPELINE_JUMP_SIGMAS``), else the defaults."""
-    from fin_pipeline.settings import load_settings
+    from fin_pipeline.core.settings import load_settings
 
     return PlausibilityRules(jump_sigmas=load_settings().jump_sigmas)
 
@@ -199,7 +200,6 @@ def check_plausible(
     df: pd.DataFrame, where: str, row_names: Sequence[str] | None = None, rules: PlausibilityRules | None = None
 ) -> None:
     """Raise :class:`CandleError` at the first broken plausibility rule, naming ``where`` and the row."""
-    from fin_pipeline.sources.base import CandleError, session_dates
 
     problems = plausibility_problems(df, rules or default_rules())
     if not problems:

@@ -67,6 +67,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from fin_pipeline.core.calendar import nyse_sessions
 from fin_pipeline.sources.base import (
     CandleError,
     CandleSource,
@@ -75,7 +76,6 @@ from fin_pipeline.sources.base import (
     to_raw_schema,
     validate_candles,
 )
-from fin_pipeline.sources.calendar import nyse_sessions
 from fin_pipeline.sources.planted import (  # noqa: F401  (MAX_SIGNAL_IC and check_signal_ic: re-exported)
     MAX_SIGNAL_IC,
     check_signal_ic,

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from fin_pipeline.sources.base import CandleSource, SourceError, session_dates, validate_candles
-from fin_pipeline.storage import read_parquet, write_parquet
+from fin_pipeline.store.parquet import read_parquet, write_parquet
 
 # Relative change of a stored bar's prices (or volume) that counts as a restatement; within it, a re-delivered
 # bar is the stored bar (float noise) and the stored values are kept.

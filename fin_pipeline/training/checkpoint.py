@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from fin_pipeline.models import model_from_spec, model_spec
-from fin_pipeline.storage import IntegrityError, StorageError, atomic_path, rebuild_hint
+from fin_pipeline.store.parquet import IntegrityError, StorageError, atomic_path, rebuild_hint
 
 HASH_KEY = "content_hash"
 

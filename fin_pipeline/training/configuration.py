@@ -120,7 +120,7 @@ def read_configuration(path: Path) -> dict[str, Any] | None:
 
 def write_configuration(config: dict[str, Any], path: Path) -> None:
     """Write the configuration file atomically, with a header saying what it is."""
-    from fin_pipeline.storage import atomic_path  # pandas and pyarrow: not for the CLI's argument parsing
+    from fin_pipeline.store.parquet import atomic_path  # pandas and pyarrow: not for the CLI's argument parsing
 
     header = (
         "# The training configuration of this data directory: every fold and live model is trained with it.\n"

@@ -20,7 +20,7 @@ import torch
 
 from fin_pipeline.features.windows import WindowSet
 from fin_pipeline.models import create_model
-from fin_pipeline.storage import atomic_path
+from fin_pipeline.store.parquet import atomic_path
 from fin_pipeline.training.checkpoint import load_checkpoint, seed_everything
 from fin_pipeline.training.data import TensorBatchLoader
 from fin_pipeline.training.folds import fold_positions

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fin_pipeline.storage import StorageError
+from fin_pipeline.store.parquet import StorageError
 from fin_pipeline.training.checkpoint import checkpoint_digest, read_checkpoint, to_plain
 
 RESUME_KEYS = ("data_version", "code_version", "train_spec", "fold", "normalization")

@@ -35,7 +35,7 @@ Trading days are the union of the days given (every ticker's usable window end d
 with at least ``min_tickers`` windows, so a late listing or an early delisting never leaves a test block with
 one ticker: blocks are cut on eligible days. A day between two eligible days of a test block that has fewer
 tickers (a vendor hole in one ticker) stays in the block: the ticker missing some of the block's days is dropped
-from that fold's scoring, named in its metadata (:func:`fin_pipeline.scoring.holed_tickers`), and the fold is
+from that fold's scoring, named in its metadata (:func:`fin_pipeline.evaluation.scoring.holed_tickers`), and the fold is
 not failed.
 
 The index splitter reads its ``purge`` as samples dropped between the last training sample and the first
@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fin_pipeline.sources.calendar import (  # noqa: F401  (re-exported: the fold layout is read here)
+from fin_pipeline.core.calendar import (  # noqa: F401  (re-exported: the fold layout is read here)
     DEFAULT_FIRST_TEST_DATE,
     PERIOD_CRONS,
     PERIODS,
@@ -472,7 +472,7 @@ def _three_blocks(
 
     layout = []
     # A day inside a test block with fewer than min_tickers tickers (a vendor hole: a ticker missing some days) stays
-    # in the block; the ticker missing days is dropped from that fold's scoring (fin_pipeline.scoring).
+    # in the block; the ticker missing days is dropped from that fold's scoring (fin_pipeline.evaluation.scoring).
     for name, s0, s1, _, _ in tests:
         u1 = _last_at_or_before(eligible, eligible[s0] - gap - 1) + 1  # tuning: [u0, u1)
         u0 = u1 - tune_days

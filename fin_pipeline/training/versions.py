@@ -15,7 +15,7 @@ when a re-delivered one lies within 1e-6 of it in every price and the volume, so
 history (~1e-7) never reaches a feature row, and the versions here hash exactly what is stored. A hash of
 rounded values would flip at a rounding boundary; a comparison with the stored value cannot. A bar beyond the
 tolerance is a restatement, recorded as such: a fold closed when it was scored keeps its record
-(:mod:`fin_pipeline.nightly`), the open fold and the live model use the restated rows.
+(:mod:`fin_pipeline.evaluation.nightly`), the open fold and the live model use the restated rows.
 """
 
 from __future__ import annotations

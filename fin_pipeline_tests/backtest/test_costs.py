@@ -7,11 +7,13 @@ import pytest
 
 from fin_pipeline.backtest import backtest, summary
 from fin_pipeline.backtest.capacity import capacity, capacity_table
-from fin_pipeline.backtest.costs import COST_INPUTS, CostModel, corwin_schultz, cost_inputs, resolve
+from fin_pipeline.backtest.costs import resolve
 from fin_pipeline.backtest.metrics import sharpe_ratio
 from fin_pipeline.backtest.strategy import simulate
+from fin_pipeline.core.costs import CostModel
+from fin_pipeline.core.settings import Settings, SettingsError
+from fin_pipeline.features.cost_inputs import COST_INPUTS, corwin_schultz, cost_inputs
 from fin_pipeline.features.lookahead import lookahead_violations
-from fin_pipeline.settings import Settings, SettingsError
 from fin_pipeline.sources.synthetic import SyntheticMarket
 
 K = 3.0 - 2.0 * math.sqrt(2.0)

@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fin_pipeline.backtest.costs import COST_INPUTS, CostModel, cost_inputs
+from fin_pipeline.core.costs import CostModel
+from fin_pipeline.evaluation.live import score_forecasts
+from fin_pipeline.evaluation.scoring import score_fold
+from fin_pipeline.features.cost_inputs import COST_INPUTS, cost_inputs
 from fin_pipeline.features.indicators import build_feature_frame
 from fin_pipeline.features.windows import build_windows
-from fin_pipeline.scoring import score_fold
 from fin_pipeline.training.fold_training import window_rows
-from fin_pipeline.training.live import score_forecasts
 from fin_pipeline_tests.features import synthetic_candles
 
 TICKERS = ("AAPL", "MSFT", "XOM")
@@ -87,9 +88,9 @@ def test_the_paper_record_charges_the_as_of_days_spread_and_impact(market):
 
 def test_the_report_shows_the_capacity_of_the_models_books(tmp_path):
     from fin_pipeline.backtest.metrics import sharpe_ratio
-    from fin_pipeline.report import write_report
-    from fin_pipeline.report_text import provenance_for
-    from fin_pipeline.storage import read_parquet_meta
+    from fin_pipeline.report.text import provenance_for
+    from fin_pipeline.report.walk_forward import write_report
+    from fin_pipeline.store.parquet import read_parquet_meta
     from fin_pipeline_tests.backtest.test_costs import spread_and_impact_by_hand
     from fin_pipeline_tests.backtest.test_tearsheets import fold_results, synthetic_record
 
@@ -125,9 +126,9 @@ def test_the_report_shows_the_capacity_of_the_models_books(tmp_path):
 def test_the_runs_cost_config_defaults_to_the_settings_and_refuses_a_bad_value_by_name():
     from dagster import Failure
 
-    from fin_pipeline.assets.costs import CostsConfig
-    from fin_pipeline.assets.report import ReportConfig
-    from fin_pipeline.settings import load_settings
+    from fin_pipeline.core.settings import load_settings
+    from fin_pipeline.defs.assets.report import ReportConfig
+    from fin_pipeline.defs.costs import CostsConfig
 
     assert CostsConfig().costs("fold_metrics") == load_settings().costs
     assert ReportConfig(capital=1e9).costs("walk_forward_report") == load_settings().costs.with_capital(1e9)

@@ -14,14 +14,8 @@ import pytest
 
 from fin_pipeline.backtest import backtest, buy_and_hold, summary
 from fin_pipeline.backtest.statistics import forecast_statistics
-from fin_pipeline.sources.execution import (
-    EXECUTIONS,
-    NOT_EXECUTABLE,
-    ExecutionError,
-    check_execution,
-    describe,
-    executable_returns,
-)
+from fin_pipeline.core.choices import EXECUTIONS, NOT_EXECUTABLE
+from fin_pipeline.sources.execution import ExecutionError, check_execution, describe, executable_returns
 
 # 3 tickers x 6 sessions of stored prices; the books are decided on the first 4 (days 0..3): under next_open the
 # book of day 3 is bought at the open of day 4 and sold at the open of day 5, the last stored price.

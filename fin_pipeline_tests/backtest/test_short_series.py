@@ -13,18 +13,15 @@ from arch.bootstrap import optimal_block_length
 
 from fin_pipeline.backtest.sharpe import sharpe_statistics
 from fin_pipeline.backtest.statistics import (
-    block_length_defined,
     bootstrap_ci,
-    days_needed,
-    default_lags,
     diebold_mariano,
     forecast_statistics,
-    hac_defined,
     ic_statistics,
     newey_west_mean_test,
 )
-from fin_pipeline.reporting import format_stat, not_available, text_table, with_days
-from fin_pipeline.scoring import PREDICTORS, score_predictions
+from fin_pipeline.core.formatting import format_stat, not_available, text_table, with_days
+from fin_pipeline.core.limits import block_length_defined, days_needed, default_lags, hac_defined
+from fin_pipeline.evaluation.scoring import PREDICTORS, score_predictions
 
 DAYS = range(1, 9)
 

@@ -12,14 +12,14 @@ from fin_pipeline.backtest.statistics import (
     MeanTest,
     best_baseline_comparison,
     bootstrap_ci,
-    default_lags,
     diebold_mariano,
     forecast_statistics,
     ic_series,
     ic_statistics,
     newey_west_mean_test,
 )
-from fin_pipeline.training.evaluation import information_coefficient, rank_information_coefficient
+from fin_pipeline.core.limits import default_lags
+from fin_pipeline.evaluation.forecast import information_coefficient, rank_information_coefficient
 
 
 def hand_nw_se(x: np.ndarray, lags: int) -> float:

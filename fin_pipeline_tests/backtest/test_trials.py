@@ -9,16 +9,16 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from fin_pipeline.backtest.costs import CostModel
 from fin_pipeline.backtest.metrics import TRADING_DAYS, sharpe_ratio
 from fin_pipeline.backtest.sharpe import sharpe_long_run_variance
 from fin_pipeline.backtest.trials import TRIAL_BOOKS, TrialRegistry, trial_configuration, trial_key
-from fin_pipeline.provenance import Provenance
-from fin_pipeline.report import write_report
-from fin_pipeline.report_text import provenance_for
-from fin_pipeline.scoring import score_predictions, with_trials
-from fin_pipeline.settings import DEFAULT_UNIVERSE
-from fin_pipeline.storage import StorageError, read_parquet
+from fin_pipeline.core.costs import CostModel
+from fin_pipeline.core.settings import DEFAULT_UNIVERSE
+from fin_pipeline.evaluation.scoring import score_predictions, with_trials
+from fin_pipeline.report.provenance import Provenance
+from fin_pipeline.report.text import provenance_for
+from fin_pipeline.report.walk_forward import write_report
+from fin_pipeline.store.parquet import StorageError, read_parquet
 from fin_pipeline_tests.backtest.test_tearsheets import TICKERS, fold_results, synthetic_record
 
 SPEC = {"model": "cnn", "loss": "mse", "epochs": 2, "seed": 0, "model_config": {}, "device": "auto"}

@@ -19,10 +19,10 @@ import pytest
 import torch
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus
 
+from fin_pipeline.core.settings import load_settings
 from fin_pipeline.definitions import build_definitions
-from fin_pipeline.resources import DataStore, SyntheticMarketResource
-from fin_pipeline.settings import load_settings
-from fin_pipeline.storage import read_parquet
+from fin_pipeline.defs.resources import DataStore, SyntheticMarketResource
+from fin_pipeline.store.parquet import read_parquet
 
 from .conftest import REPO_ROOT
 
@@ -72,7 +72,7 @@ class Cluster:
     def start_worker(self, name: str, queue: str) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "w")  # noqa: SIM115 (closed with the process)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "fin_pipeline.workers", "-q", queue, "-n", f"{name}@%h", "-l", "INFO"],
+            [sys.executable, "-m", "fin_pipeline.runtime.workers", "-q", queue, "-n", f"{name}@%h", "-l", "INFO"],
             env=self.env,
             cwd=REPO_ROOT,
             stdout=log,

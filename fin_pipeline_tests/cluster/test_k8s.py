@@ -6,7 +6,7 @@ import yaml
 from dagster_k8s.container_context import K8sContainerContext
 from dagster_k8s.job import DagsterK8sJobConfig, construct_dagster_k8s_job, get_user_defined_k8s_config
 
-from fin_pipeline.assets.training import fold_metrics, trained_model
+from fin_pipeline.defs.assets.training import fold_metrics, trained_model
 
 from .conftest import REPO_ROOT
 

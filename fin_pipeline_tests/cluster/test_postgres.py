@@ -4,11 +4,11 @@ import psycopg2
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 
-from fin_pipeline.cli import main
+from fin_pipeline.cli.main import main
 from fin_pipeline.definitions import build_definitions
-from fin_pipeline.executors import ServiceUnreachable, mask_url
-from fin_pipeline.instance import check_instance
-from fin_pipeline.resources import DataStore, SyntheticMarketResource
+from fin_pipeline.defs.resources import DataStore, SyntheticMarketResource
+from fin_pipeline.runtime.instance import check_instance
+from fin_pipeline.runtime.services import ServiceUnreachable, mask_url
 
 
 def test_a_job_runs_on_the_postgres_instance(pg_home, pg_url, tmp_path):

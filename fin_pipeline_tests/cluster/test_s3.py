@@ -30,12 +30,12 @@ from dagster import DagsterInstance
 pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")
 
+from fin_pipeline.core.settings import load_settings  # noqa: E402
 from fin_pipeline.definitions import build_definitions  # noqa: E402
-from fin_pipeline.objectstore import LEASE_NAME, Lease, LeaseError, S3Store  # noqa: E402
-from fin_pipeline.partitions import fold_partitions  # noqa: E402
-from fin_pipeline.resources import DataStore, SyntheticMarketResource  # noqa: E402
-from fin_pipeline.settings import load_settings  # noqa: E402
-from fin_pipeline.storage import StorageError, read_json, read_parquet  # noqa: E402
+from fin_pipeline.defs.partitions import fold_partitions  # noqa: E402
+from fin_pipeline.defs.resources import DataStore, SyntheticMarketResource  # noqa: E402
+from fin_pipeline.store.location import LEASE_NAME, Lease, LeaseError, S3Store  # noqa: E402
+from fin_pipeline.store.parquet import StorageError, read_json, read_parquet  # noqa: E402
 
 TICKERS = list(load_settings().universe)
 FOLDS = fold_partitions.get_partition_keys()  # three quarterly folds (conftest): 2020-10-01 … 2021-04-01

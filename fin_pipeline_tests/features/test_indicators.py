@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fin_pipeline.backtest.costs import COST_INPUTS
 from fin_pipeline.features import indicators
+from fin_pipeline.features.cost_inputs import COST_INPUTS
 from fin_pipeline.features.indicators import (
     FEATURE_COLUMNS,
     INDICATORS,

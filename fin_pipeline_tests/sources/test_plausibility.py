@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from werkzeug import Response
 
+from fin_pipeline.core.calendar import nyse_sessions
 from fin_pipeline.sources.base import CandleError, SourceError, session_timestamps, validate_candles
-from fin_pipeline.sources.calendar import nyse_sessions
 from fin_pipeline.sources.csv_dir import CsvDirectorySource, read_vendor_csv
 from fin_pipeline.sources.plausibility import PlausibilityRules, plausibility_problems
 from fin_pipeline.sources.polygon import PolygonSource

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fin_pipeline.sources.calendar import next_period_start
+from fin_pipeline.core.calendar import next_period_start
 from fin_pipeline.training import (
     DateWalkForwardSplitter,
     FoldBoundaries,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from fin_pipeline.storage import read_parquet
+from fin_pipeline.store.parquet import read_parquet
 from fin_pipeline_tests.subprocess_runs import REPO_ROOT, TINY, env_for, make_home, run
 from fin_pipeline_tests.ui import CHROMIUM, browser_required
 

@@ -1,0 +1,105 @@
+"""The end of a ``fin-pipeline run`` night, after the folds: tonight's forecast, the paper record, the report.
+
+The order is what makes every night with data produce its forecast:
+
+1. tonight's live model and forecast (``forecast_job``) run whatever happened to the folds: a fold whose
+   training or statistics failed never holds back the forecast;
+2. the paper record (``live_record``) is written next, also whatever happened to the folds (``record_job`` when a
+   fold failed; otherwise as the first step of ``report_job``), so it never depends on the report;
+3. the walk-forward report (``report_job``) needs every fold, and runs only when none failed.
+
+Nothing runs that would change nothing: when the live model of tonight's version is stored
+(:func:`~fin_pipeline.evaluation.nightly.plan_live`) and its forecast too, the forecast job is not run; when,
+besides, no
+fold ran and the record and report are stored, neither is the report: the night says "up to date" and prints
+what is stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+from fin_pipeline.core.formatting import missed_line
+
+UP_TO_DATE = "up to date"
+
+
+@dataclasses.dataclass
+class Night:
+    """What the CLI hands over once the folds are done."""
+
+    execute: Callable  # execute(job, partition, run_config) -> (result, seconds)
+    store: object  # the DataStore
+    universe: object  # the Universe (windows, horizon)
+    train: dict  # the CLI's training config (model, epochs, batch_size, loss)
+    folds_ran: int  # fold runs tonight (trained or re-scored)
+    failed: list[str]  # folds whose run failed tonight
+    report_config: dict = dataclasses.field(default_factory=dict)  # report_job's run config (e.g. mixed configs)
+
+
+def finish_night(night: Night, instance, metadata: Callable, errors: Callable) -> tuple[int, Path | None, str]:
+    """Forecast, record, report in that order (see the module docstring). Returns (exit code, the report folder
+    to print or None, tonight's forecast date)."""
+    from fin_pipeline.defs.assets.folds import FoldConfig
+    from fin_pipeline.defs.assets.live import LiveModelConfig
+    from fin_pipeline.defs.partitions import forecast_partitions
+    from fin_pipeline.evaluation.live import data_end, next_session
+    from fin_pipeline.evaluation.nightly import plan_live
+
+    store, ws, code = night.store, night.universe.windows, 0
+    date = next_session(data_end(ws)).isoformat()
+    # the spec the live model will train with: the data directory's training configuration, as the asset reads it
+    spec = dataclasses.asdict(LiveModelConfig(**night.train).configuration(store, "live_model")[1])
+    try:
+        live = plan_live(ws, FoldConfig().spec(), spec, store, date, night.universe.horizon)
+    except ValueError:  # no live model can be cut from this data: the forecast job fails, naming why
+        live = None
+    forecast_ran = live is None or live.action != "skip" or not store.exists(store.forecast_path(date))
+    if not forecast_ran:
+        print(f"[forecast] {date}: {UP_TO_DATE}: {live.reason}; the forecast is stored, no run")
+    else:
+        instance.add_dynamic_partitions(forecast_partitions.name, [date])
+        result, seconds = night.execute("forecast_job", date, {"ops": {"live_model": {"config": night.train}}})
+        if result.success:
+            model, forecast = metadata(result, "live_model"), metadata(result, "forecasts")
+            trained = (
+                f"live model trained on {model['train']} (tuning {model['tuning']}), {model['epochs']} epoch(s)"
+                if model["status"] == "trained"
+                else f"live model {UP_TO_DATE} ({model['model_version']}), not retrained"
+            )
+            print(
+                f"[forecast] {date}: {trained}; forecast {forecast['status']}, {forecast['tickers']} ticker(s) "
+                f"(missing: {forecast['missing_tickers']}), made {forecast['made_at']}, {seconds:.1f} s"
+            )
+        else:
+            print(f"[forecast] {date}: FAILED ({result.run_id}): {errors(result)}")
+            code = 1
+    report_dir = store.report_dir()
+    stored = (report_dir / "report.md").is_file() and store.exists(store.live_record_dir() / "record.parquet")
+    if not night.failed and not forecast_ran and not night.folds_ran and stored:
+        print(f"fin-pipeline: {UP_TO_DATE}: nothing trained, nothing written (data, configuration and code unchanged)")
+        return code, store.pull_tree(report_dir), date
+    job = "record_job" if night.failed else "report_job"
+    result, _ = night.execute(job, None, night.report_config if job == "report_job" else {})
+    record = metadata(result, "live_record")
+    if record:
+        missed = _stored_missed(store)
+        print(
+            f"[live record] {record['scored_days']} forecast day(s) scored of {record['forecasts']} stored; "
+            f"{missed_line(missed)}"
+        )
+    if night.failed:
+        print(f"\nfin-pipeline: {len(night.failed)} fold(s) failed: {night.failed}; the report needs every fold")
+        return 1, None, date
+    if not result.success:
+        print(f"fin-pipeline: report FAILED ({result.run_id}): {errors(result)}")
+        return 1, None, date
+    return code, Path(metadata(result, "walk_forward_report")["path"]), date
+
+
+def _stored_missed(store) -> dict[str, str]:
+    from fin_pipeline.store.parquet import read_parquet_meta
+
+    return read_parquet_meta(store.pull(store.live_record_dir() / "record.parquet")).get("missed", {})

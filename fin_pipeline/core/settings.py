@@ -1,0 +1,287 @@
+"""Project settings: defaults in code, overridden by ``FIN_PIPELINE_*`` environment variables.
+
+Every variable is listed in the README's settings table. A bad value raises :class:`SettingsError` naming the
+variable. The Polygon key is deliberately *not* a setting: only its presence is read here; the key itself is
+resolved by Dagster's ``EnvVar`` inside the Polygon resource and never stored or logged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from fin_pipeline.core.calendar import DEFAULT_FIRST_TEST_DATE, PERIODS, period_start
+from fin_pipeline.core.choices import EXECUTIONS, NOT_EXECUTABLE
+from fin_pipeline.core.costs import CostModel
+from fin_pipeline.core.limits import MAX_SIGNAL_IC
+
+NEW_YORK = ZoneInfo("America/New_York")
+DEFAULT_UNIVERSE = ("AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA", "JPM", "XOM")
+SOURCES = ("synthetic", "polygon", "csv")
+# Polygon's daily bar keeps changing until extended hours end at 20:00 New York time; before that the
+# default end date is the previous day, so that a stored bar is a final bar.
+SESSION_FINAL_HOUR = 20
+# Execution timing (sources/execution.py): when the books trade, which sets the target and every book's returns.
+DEFAULT_EXECUTION = "next_open"  # FIN_PIPELINE_EXECUTION: the first price a run after the close can get
+_TICKER = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")
+
+
+class SettingsError(ValueError):
+    """A ``FIN_PIPELINE_*`` variable (or a value passed in code) that cannot be used."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    universe: tuple[str, ...] = DEFAULT_UNIVERSE
+    start: dt.date = dt.date(2010, 1, 4)
+    end: dt.date | None = None  # None: the last final session, see :func:`default_end`
+    data_dir: Path = Path("data")
+    data_url: str | None = None  # an s3://bucket/prefix data directory (FIN_PIPELINE_DATA_DIR); else data_dir
+    source: str = "synthetic"
+    csv_dir: Path | None = None
+    fold_period: str = "quarter"  # a fold's test block: one month, quarter, half or year
+    first_test_date: dt.date = DEFAULT_FIRST_TEST_DATE  # the first fold's period starts here
+    seed: int = 7
+    polygon_base_url: str = "https://api.polygon.io"
+    polygon_requests_per_minute: float = 5.0
+    signal_ic: float = 0.0  # planted IC of the synthetic market; 0 = none (see sources/synthetic.py)
+    # Faults: door checks and Polygon time budgets.
+    jump_sigmas: float = 20.0  # plausibility: a one-day move beyond this many recent sigmas is refused
+    csv_date_format: str | None = None  # e.g. "%d/%m/%Y"; needed when a file's dates read both ways
+    polygon_request_deadline: float = 60.0  # seconds for one request, all bytes and retries included
+    polygon_ticker_deadline: float = 180.0  # seconds for all pages of one ticker
+    # Experiment tracking (fin_pipeline/runtime/tracking.py): an MLflow tracking URI, None = off (the default).
+    tracking_uri: str | None = None
+    tracking_experiment: str | None = None  # None: one experiment per walk-forward build
+    tear_sheets: bool = True  # the report's alphalens and quantstats tear sheets (about 10 s per report)
+    # Execution timing: next_open (default), next_close, or close (not executable from a run after the close).
+    execution: str = DEFAULT_EXECUTION
+    # Costs: how the books are charged (FIN_PIPELINE_COST_MODEL, _CAPITAL, _SPREAD_FLOOR_BPS, _IMPACT_K, _COST_BPS);
+    # the defaults are CostModel's (fin_pipeline/backtest/costs.py), validated when it is built.
+    costs: CostModel = CostModel()
+    # Stored history and thin universes: tickers a day must have to be cut into folds (None: half the universe,
+    # at least 2; the default lives in FoldSpec.tickers_needed).
+    min_tickers: int | None = None
+
+    @property
+    def data_root(self) -> str:
+        """The data directory as the store opens it: the s3:// URL, or the absolute local path."""
+        return self.data_url or str(self.data_dir.resolve())
+
+    def __post_init__(self) -> None:
+        for ticker in self.universe:
+            check_ticker(ticker)
+        if len(set(self.universe)) != len(self.universe):
+            raise SettingsError(f"universe lists a ticker twice: {list(self.universe)}")
+        if not self.universe:
+            raise SettingsError("universe is empty")
+        if self.source not in SOURCES:
+            raise SettingsError(f"source {self.source!r} is not one of {list(SOURCES)}")
+        if self.source == "csv" and self.csv_dir is None:
+            raise SettingsError("source 'csv' needs FIN_PIPELINE_CSV_DIR (a directory with one TICKER.csv each)")
+        if self.end is not None and self.end < self.start:
+            raise SettingsError(f"end {self.end} is before start {self.start}")
+        if self.fold_period not in PERIODS:
+            raise SettingsError(f"FIN_PIPELINE_FOLD_PERIOD={self.fold_period!r} is not one of {list(PERIODS)}")
+        if period_start(self.first_test_date, self.fold_period) != self.first_test_date:
+            raise SettingsError(
+                f"FIN_PIPELINE_FIRST_TEST_DATE={self.first_test_date} is not the first day of a {self.fold_period} "
+                f"(e.g. {period_start(self.first_test_date, self.fold_period)})"
+            )
+        if self.first_test_date <= self.start:
+            raise SettingsError(
+                f"FIN_PIPELINE_FIRST_TEST_DATE={self.first_test_date} leaves no history before it "
+                f"(FIN_PIPELINE_START={self.start})"
+            )
+        if self.first_test_date > self.end_date():
+            raise SettingsError(
+                f"FIN_PIPELINE_FIRST_TEST_DATE={self.first_test_date} is after the data's end "
+                f"(FIN_PIPELINE_END, default the last final session: {self.end_date()}): no fold could be tested"
+            )
+        if self.polygon_requests_per_minute < 0:
+            raise SettingsError("polygon_requests_per_minute must be >= 0 (0 = unlimited)")
+        if not 0.0 <= self.signal_ic < MAX_SIGNAL_IC:  # also refuses NaN
+            raise SettingsError(
+                f"FIN_PIPELINE_SIGNAL_IC (signal_ic) must be in [0, {MAX_SIGNAL_IC}), got {self.signal_ic!r}"
+            )
+        if self.signal_ic > 0 and self.source != "synthetic":  # real prices cannot be given a planted signal
+            raise SettingsError(
+                f"FIN_PIPELINE_SIGNAL_IC={self.signal_ic:g} plants a signal in the synthetic market only, "
+                f"but the source is {self.source!r}"
+            )
+        if self.execution not in EXECUTIONS:
+            raise SettingsError(
+                f"FIN_PIPELINE_EXECUTION (execution)={self.execution!r} is not one of {list(EXECUTIONS)} "
+                f"(close is {NOT_EXECUTABLE})"
+            )
+        if self.min_tickers is not None and not 2 <= self.min_tickers <= len(self.universe):
+            raise SettingsError(
+                f"FIN_PIPELINE_MIN_TICKERS={self.min_tickers} must be between 2 and the universe's "
+                f"{len(self.universe)} ticker(s) ({', '.join(self.universe)})"
+            )
+        if not self.jump_sigmas > 0:
+            raise SettingsError(f"jump_sigmas must be > 0, got {self.jump_sigmas}")
+        if not (self.polygon_request_deadline > 0 and self.polygon_ticker_deadline > 0):
+            raise SettingsError("Polygon deadlines must be > 0 seconds")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Defaults overridden by the ``FIN_PIPELINE_*`` variables found in ``environ`` (default: os.environ)."""
+        env = os.environ if environ is None else environ
+        kw: dict[str, object] = {}
+        if v := _get(env, "FIN_PIPELINE_UNIVERSE"):
+            kw["universe"] = tuple(t.strip().upper() for t in v.split(",") if t.strip())
+        if v := _get(env, "FIN_PIPELINE_START"):
+            kw["start"] = _parse(env, "FIN_PIPELINE_START", dt.date.fromisoformat, "a date YYYY-MM-DD")
+        if v := _get(env, "FIN_PIPELINE_END"):
+            kw["end"] = _parse(env, "FIN_PIPELINE_END", dt.date.fromisoformat, "a date YYYY-MM-DD")
+        if v := _get(env, "FIN_PIPELINE_DATA_DIR"):
+            if v.startswith("s3://"):
+                kw["data_url"] = v.rstrip("/")
+            else:
+                kw["data_dir"] = Path(v)
+        if v := _get(env, "FIN_PIPELINE_CSV_DIR"):
+            kw["csv_dir"] = Path(v)
+        for gone in ("FIN_PIPELINE_FOLDS", "FIN_PIPELINE_MIN_TEST_DAYS"):
+            if _get(env, gone):
+                raise SettingsError(
+                    f"{gone} is no longer read: folds are calendar periods; set FIN_PIPELINE_FOLD_PERIOD and "
+                    "FIN_PIPELINE_FIRST_TEST_DATE instead"
+                )
+        if v := _get(env, "FIN_PIPELINE_FOLD_PERIOD"):
+            kw["fold_period"] = v.lower()
+        if v := _get(env, "FIN_PIPELINE_FIRST_TEST_DATE"):
+            kw["first_test_date"] = _parse(
+                env, "FIN_PIPELINE_FIRST_TEST_DATE", dt.date.fromisoformat, "a date YYYY-MM-DD"
+            )
+        if v := _get(env, "FIN_PIPELINE_SEED"):
+            kw["seed"] = _parse(env, "FIN_PIPELINE_SEED", int, "an integer")
+        if v := _get(env, "FIN_PIPELINE_POLYGON_BASE_URL"):
+            kw["polygon_base_url"] = v.rstrip("/")
+        if v := _get(env, "FIN_PIPELINE_POLYGON_RPM"):
+            kw["polygon_requests_per_minute"] = _parse(env, "FIN_PIPELINE_POLYGON_RPM", float, "a number")
+        if v := _get(env, "FIN_PIPELINE_SIGNAL_IC"):
+            kw["signal_ic"] = _parse(env, "FIN_PIPELINE_SIGNAL_IC", float, "a number")
+        if v := _get(env, "FIN_PIPELINE_JUMP_SIGMAS"):
+            kw["jump_sigmas"] = _parse(env, "FIN_PIPELINE_JUMP_SIGMAS", float, "a number")
+        if v := _get(env, "FIN_PIPELINE_CSV_DATE_FORMAT"):
+            kw["csv_date_format"] = v
+        if v := _get(env, "FIN_PIPELINE_POLYGON_REQUEST_DEADLINE"):
+            kw["polygon_request_deadline"] = _parse(env, "FIN_PIPELINE_POLYGON_REQUEST_DEADLINE", float, "seconds")
+        if v := _get(env, "FIN_PIPELINE_POLYGON_TICKER_DEADLINE"):
+            kw["polygon_ticker_deadline"] = _parse(env, "FIN_PIPELINE_POLYGON_TICKER_DEADLINE", float, "seconds")
+        if v := _get(env, "FIN_PIPELINE_MLFLOW"):
+            kw["tracking_uri"] = _tracking_uri(v, env)
+        if v := _get(env, "FIN_PIPELINE_TEAR_SHEETS"):
+            if v.lower() not in (*_OFF, *_ON):
+                raise SettingsError(f"FIN_PIPELINE_TEAR_SHEETS={v!r} is not 1 (on) or 0 (off)")
+            kw["tear_sheets"] = v.lower() in _ON
+        if v := _get(env, "FIN_PIPELINE_MLFLOW_EXPERIMENT"):
+            kw["tracking_experiment"] = v
+        if v := _get(env, "FIN_PIPELINE_EXECUTION"):
+            kw["execution"] = v.lower()
+        # Stored history and thin universes
+        if v := _get(env, "FIN_PIPELINE_MIN_TICKERS"):
+            kw["min_tickers"] = _parse(env, "FIN_PIPELINE_MIN_TICKERS", int, "an integer")
+        kw["source"] = _resolve_source(env)
+        kw["costs"] = _costs(env)
+        try:
+            return cls(**kw)  # type: ignore[arg-type]
+        except SettingsError as exc:
+            raise SettingsError(f"invalid FIN_PIPELINE_* settings: {exc}") from None
+
+    def end_date(self, now: dt.datetime | None = None) -> dt.date:
+        """The configured end date, or the last session whose daily bar is final."""
+        return self.end if self.end is not None else default_end(now)
+
+
+def default_end(now: dt.datetime | None = None) -> dt.date:
+    """Today in New York once the daily bar is final (after 20:00 there), else yesterday."""
+    now_ny = (now or dt.datetime.now(dt.UTC)).astimezone(NEW_YORK)
+    return now_ny.date() if now_ny.hour >= SESSION_FINAL_HOUR else now_ny.date() - dt.timedelta(days=1)
+
+
+def check_ticker(ticker: str) -> str:
+    """Return ``ticker`` if it is an upper-case symbol (``AAPL``, ``BRK.B``), else raise SettingsError."""
+    if not isinstance(ticker, str) or not _TICKER.match(ticker):
+        raise SettingsError(f"ticker {ticker!r} is not a symbol like 'AAPL' or 'BRK.B'")
+    return ticker
+
+
+def _get(env: Mapping[str, str], name: str) -> str:
+    return env.get(name, "").strip()
+
+
+def _parse(env: Mapping[str, str], name: str, parse, what: str):
+    raw = _get(env, name)
+    try:
+        return parse(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not {what}") from None
+
+
+_OFF, _ON = ("0", "off", "false", "no"), ("1", "on", "true", "yes", "local")
+
+
+def _tracking_uri(value: str, env: Mapping[str, str]) -> str | None:
+    """``FIN_PIPELINE_MLFLOW``: off (``0``), a local store (``1``: the file ``$DAGSTER_HOME/mlflow.db``, MLflow's
+    own default that ``mlflow ui`` run there shows; MLflow 3 no longer accepts new runs in a ``./mlruns`` folder),
+    or a tracking URI (``http://host:5000``, ``sqlite:////abs/path/mlflow.db``)."""
+    if value.lower() in _OFF:
+        return None
+    if value.lower() in _ON:
+        home = Path(_get(env, "DAGSTER_HOME") or ".").resolve()
+        return f"sqlite:///{home / 'mlflow.db'}"
+    if re.match(r"^(https?|file|sqlite|postgresql|mysql|databricks)[:+]", value):
+        return value
+    raise SettingsError(
+        f"FIN_PIPELINE_MLFLOW={value!r} is not 0, 1 or a tracking URI (http://host:5000, sqlite:////path/mlflow.db)"
+    )
+
+
+# Costs: each variable and the CostModel field it sets.
+COST_VARIABLES = {
+    "FIN_PIPELINE_COST_MODEL": "cost_model",
+    "FIN_PIPELINE_CAPITAL": "capital",
+    "FIN_PIPELINE_SPREAD_FLOOR_BPS": "spread_floor_bps",
+    "FIN_PIPELINE_IMPACT_K": "impact_k",
+    "FIN_PIPELINE_COST_BPS": "cost_bps",
+}
+
+
+def _costs(env: Mapping[str, str]) -> CostModel:
+    """The cost model from the ``FIN_PIPELINE_*`` cost variables (unset ones keep CostModel's defaults)."""
+    kw: dict[str, object] = {}
+    for name, field in COST_VARIABLES.items():
+        if _get(env, name):
+            kw[field] = _get(env, name).lower() if field == "cost_model" else _parse(env, name, float, "a number")
+    try:
+        return CostModel(**kw)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _resolve_source(env: Mapping[str, str]) -> str:
+    """``auto`` (the default): csv when FIN_PIPELINE_CSV_DIR is set, polygon when POLYGON_API_KEY is, else synthetic."""
+    choice = _get(env, "FIN_PIPELINE_SOURCE").lower() or "auto"
+    if choice == "auto":
+        if _get(env, "FIN_PIPELINE_CSV_DIR"):
+            return "csv"
+        return "polygon" if _get(env, "POLYGON_API_KEY") else "synthetic"
+    if choice not in SOURCES:
+        raise SettingsError(f"FIN_PIPELINE_SOURCE={choice!r} is not one of {['auto', *SOURCES]}")
+    if choice == "polygon" and not _get(env, "POLYGON_API_KEY"):
+        raise SettingsError("FIN_PIPELINE_SOURCE=polygon needs POLYGON_API_KEY to be set")
+    return choice
+
+
+@functools.cache
+def load_settings() -> Settings:
+    """The process-wide settings, read once from the environment (what ``definitions.py`` uses)."""
+    return Settings.from_env()

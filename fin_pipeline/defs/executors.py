@@ -1,0 +1,99 @@
+"""How the jobs' steps run: Dagster's default executor on one machine, or Celery workers when configured.
+
+``FIN_PIPELINE_EXECUTOR`` picks the executor of every job of the code location:
+
+* ``default`` (or unset): Dagster's default, each run's steps in subprocesses of one machine. The CLI's
+  in-process runs (``fin-pipeline run``) ignore the executor and stay in process.
+* ``k8s``: each step is a Kubernetes job (``k8s_job_executor``, see ``deploy/helm/values.yaml``); the
+  ``dagster-k8s/config`` tag of :data:`TRAINING_OP_TAGS` gives the training step one GPU.
+* ``celery``: steps are Celery tasks (``dagster-celery``). ``trained_model`` steps go to the ``gpu`` queue
+  (:data:`TRAINING_OP_TAGS`), every other step to Dagster's default queue ``dagster``; workers started with
+  ``fin-pipeline-worker`` (:mod:`fin_pipeline.runtime.workers`) consume them. Broker ``FIN_PIPELINE_CELERY_BROKER``
+  (RabbitMQ or Redis), result backend ``FIN_PIPELINE_CELERY_BACKEND`` (Redis).
+
+Tasks are acknowledged *late* (after the step returns): a worker that dies mid-step (SIGKILL, lost machine)
+never acknowledges its task, so the broker hands it to another worker, where ``trained_model`` resumes from the
+run's ``last.pt``. Before the first step is submitted, the broker and the backend are checked: an unreachable
+one fails the run at once with its URL (password masked) instead of leaving it hanging.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from fin_pipeline.core.settings import SettingsError
+from fin_pipeline.runtime.services import (
+    CELERY_SETTINGS,
+    DEFAULT_BACKEND,
+    DEFAULT_BROKER,
+    GPU_QUEUE,
+    check_backend,
+    check_broker,
+)
+
+EXECUTORS = ("default", "celery", "k8s")
+
+# Op tags of the training step: its Celery queue, and on Kubernetes (k8s_job_executor) a pod of its own with
+# one GPU. The other steps keep the defaults: the default queue, a plain pod.
+TRAINING_OP_TAGS: dict[str, Any] = {
+    "dagster-celery/queue": GPU_QUEUE,
+    "dagster-k8s/config": {
+        "container_config": {
+            "resources": {
+                "requests": {"cpu": "2", "memory": "8Gi", "nvidia.com/gpu": "1"},
+                "limits": {"memory": "16Gi", "nvidia.com/gpu": "1"},
+            }
+        },
+        "pod_spec_config": {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]},
+    },
+}
+
+
+def _celery_executor():
+    from dagster import executor, multiple_process_executor_requirements
+    from dagster._core.execution.retries import RetryMode
+    from dagster_celery.executor import CELERY_CONFIG, CeleryExecutor
+
+    class CheckedCeleryExecutor(CeleryExecutor):
+        """dagster-celery's executor, checking the broker and backend before submitting any step."""
+
+        def execute(self, plan_context, execution_plan):
+            check_broker(self.broker)
+            check_backend(self.backend)
+            return super().execute(plan_context, execution_plan)
+
+    @executor(name="celery", config_schema=CELERY_CONFIG, requirements=multiple_process_executor_requirements())
+    def checked_celery_executor(init_context):
+        """Celery executor (dagster-celery) with a reachability check of its broker and result backend."""
+        config = init_context.executor_config
+        return CheckedCeleryExecutor(
+            broker=config.get("broker"),
+            backend=config.get("backend"),
+            config_source={**CELERY_SETTINGS, **(config.get("config_source") or {})},
+            include=config.get("include"),
+            retries=RetryMode.from_config(config["retries"]),
+        )
+
+    # The URLs are read from the environment when a run starts, so the UI shows the variables' names only.
+    def source(var: str, default: str) -> Any:
+        return {"env": var} if os.environ.get(var, "").strip() else default
+
+    return checked_celery_executor.configured(
+        {
+            "broker": source("FIN_PIPELINE_CELERY_BROKER", DEFAULT_BROKER),
+            "backend": source("FIN_PIPELINE_CELERY_BACKEND", DEFAULT_BACKEND),
+        }
+    )
+
+
+def executor_from_env():
+    """The executor ``FIN_PIPELINE_EXECUTOR`` names: ``None`` (Dagster's default) or the Celery executor."""
+    choice = os.environ.get("FIN_PIPELINE_EXECUTOR", "").strip().lower() or "default"
+    if choice not in EXECUTORS:
+        raise SettingsError(f"FIN_PIPELINE_EXECUTOR={choice!r} is not one of {list(EXECUTORS)}")
+    if choice == "k8s":  # a pod per step (dagster-k8s); configured by the Helm chart's run launcher
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    return _celery_executor() if choice == "celery" else None

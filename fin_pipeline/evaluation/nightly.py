@@ -1,0 +1,164 @@
+"""The nightly path: what each fold needs after a data refresh, decided by its row versions.
+
+For every fold whose period has begun in the data, the fold's data version and training version are recomputed
+from the current rows (:mod:`fin_pipeline.training.versions`; cheap: no model is loaded) and compared with what
+the fold's last scoring stored beside its metrics (``scored.json``: the fold version the metrics saw, and the
+training version of the checkpoint they scored, so a fold record rewritten on its own cannot hide a stale model):
+
+* ``train``: no checkpoint yet, or the training rows or boundaries changed (a new fold at a period rollover, a
+  corrected history, a changed fold config): the whole fold chain runs, training included;
+* ``rescore``: the model's rows are unchanged but the test rows are not (the open fold with new days): the
+  fold's boundaries, normalization and metrics are recomputed, the model is not retrained;
+* ``skip``: nothing the fold reads changed (every closed fold, every night): nothing runs, no file is written;
+  also a fold that was closed when it was scored and whose rows were restated since (a split or dividend
+  re-adjusting past prices beyond the candles' tolerance): a closed fold is a record of what was known then;
+* ``refuse``: running it would rewrite what is stored: the boundaries of a stored fold would move (a closed
+  fold's blocks, an open fold's training or tuning block or the start of its test block: a changed fold rule or
+  ``min_tickers``, a history start moved). :func:`check_plans` refuses the whole night, before anything is
+  written, naming each fold, what would change, and ``fin-pipeline rebuild --from DATE``.
+
+The training configuration is checked where it is read (every training reads the data directory's
+configuration file, see :mod:`fin_pipeline.training.configuration`); a fold trained with an earlier
+configuration is left alone here, and the report refuses to stitch folds of different configurations.
+
+Folds after the last day with ``min_tickers`` tickers are not planned (a thinned universe): see
+:func:`fin_pipeline.training.folds.universe_end_message`, which says why.
+
+The live model is planned the same way (:func:`plan_live`): its :func:`~fin_pipeline.training.versions.model_version`
+(the training rows, the training configuration with its seed, the code) is known before training; when tonight's
+live folder already holds a model of that version, nothing is trained and nothing is written ("up to date").
+
+The headless ``fin-pipeline run`` follows this plan and prints it; ``--retrain`` trains every fold instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from fin_pipeline.features.windows import WindowSet
+from fin_pipeline.sources.update import HistoryRewrite, rebuild_command
+from fin_pipeline.store.parquet import read_json
+from fin_pipeline.training.folds import FoldSpec, compute_folds, eligible_days
+from fin_pipeline.training.splits import FoldBoundaries
+from fin_pipeline.training.versions import TRAINING_FIELDS, code_version, fold_version, model_version, training_version
+
+ACTIONS = ("train", "rescore", "skip", "refuse")
+SCORED_FILE = "scored.json"  # beside a fold's metrics: the fold version they saw, the training rows of the model
+LIVE_FILE = "live.json"  # beside a live checkpoint: its boundaries, normalization, versions and forecast date
+
+
+@dataclasses.dataclass(frozen=True)
+class FoldPlan:
+    fold: str
+    action: str  # one of ACTIONS
+    reason: str  # in words, for the progress line
+    is_open: bool
+    test_end: str
+    restated: bool = False  # a closed fold kept as recorded although its rows were restated since
+
+
+def plan_folds(
+    ws: WindowSet,
+    spec: FoldSpec,
+    store,
+    keys: list[str],
+    horizon: int = 1,
+) -> list[FoldPlan]:
+    """One :class:`FoldPlan` per fold key that the eligible days can cut, in key order (``store``: a
+    :class:`~fin_pipeline.defs.resources.DataStore`)."""
+    folds = {}
+    if len(eligible_days(ws, spec)) and keys:  # no eligible day at all: universe_end_message says why
+        folds = {f.fold: f for f in compute_folds(ws, spec, horizon)}
+    plans = []
+    for key in keys:
+        fold = folds.get(key)
+        if fold is None:
+            continue
+        path, scored = store.pull(store.fold_path(key)), store.pull(Path(store.metrics_dir(key)) / SCORED_FILE)
+        stored = read_json(path) if path.is_file() else {}
+        scored = read_json(scored) if scored.is_file() else {}  # what the fold's metrics saw, and its model's rows
+        model_rows = scored.get("training_version", stored.get("training_version"))
+        scored_version = scored.get("data_version")
+        was_closed = stored.get("is_open") is False
+        restated = False
+        if not stored or not store.exists(Path(store.model_dir(key)) / "best.pt"):
+            action, reason = "train", "new fold"
+        elif moved := boundary_changes(stored, fold.to_dict()):
+            action, reason = "refuse", f"its {'closed ' if was_closed else ''}blocks would move: {'; '.join(moved)}"
+        elif model_rows != training_version(ws, fold) and not was_closed:
+            action, reason = "train", "its training rows changed (restated history)"
+        elif scored_version != fold_version(ws, fold, spec.to_dict()):
+            if was_closed:  # only a restatement changes a closed fold's rows: the record of then is kept
+                action, reason, restated = "skip", "closed; its rows were restated since: kept as recorded", True
+            else:
+                action, reason = "rescore", f"new test rows (to {fold.test_end}); the model is unchanged"
+        else:
+            action, reason = "skip", "unchanged"
+        plans.append(FoldPlan(key, action, reason, fold.is_open, str(fold.test_end), restated))
+    return plans
+
+
+@dataclasses.dataclass(frozen=True)
+class LivePlan:
+    action: str  # "train" or "skip"
+    reason: str  # in words
+    fold: FoldBoundaries  # the live model's training | gap | tuning cut as of the data's last day
+    versions: dict[str, str]  # data_version, code_version, model_version, as_of: what the checkpoint stores
+
+
+def plan_live(ws: WindowSet, spec: FoldSpec, train: dict, store, night: str, horizon: int = 1) -> LivePlan:
+    """Whether tonight's live model (forecast date ``night``) must be trained: not when the night's folder holds a
+    checkpoint and record of the same model version (``train``: ``dataclasses.asdict`` of the training spec).
+    ``ValueError`` when the data cannot be cut into a live model's blocks."""
+    from fin_pipeline.evaluation.live import live_boundaries  # torch: only when a live model is planned
+
+    fold = live_boundaries(ws, spec, horizon)
+    data = training_version(ws, fold)
+    code = code_version()
+    versions = {
+        "data_version": data,
+        "code_version": code,
+        "model_version": model_version(data, train, code),
+        "as_of": str(fold.test_start),
+    }
+    folder = store.live_dir(night)
+    record = store.pull(folder / LIVE_FILE)
+    stored = read_json(record).get("model_version") if record.is_file() else None
+    if stored == versions["model_version"] and store.exists(folder / "best.pt"):
+        return LivePlan("skip", f"model {stored} already trained on this data", fold, versions)
+    reason = (
+        "no live model for this night yet" if stored is None else f"model {stored} is not {versions['model_version']}"
+    )
+    return LivePlan("train", reason, fold, versions)
+
+
+def restated_since(ws: WindowSet, stored: dict) -> bool:
+    """Whether a fold record stored closed (``walk_forward_folds``' JSON) no longer matches the rows: its rows were
+    restated since it was scored. Such a fold is kept as recorded: no fold asset rewrites it."""
+    if stored.get("is_open") is not False or "data_version" not in stored:
+        return False
+    return fold_version(ws, FoldBoundaries.from_dict(stored), stored.get("spec", {})) != stored["data_version"]
+
+
+def boundary_changes(stored: dict, new: dict) -> list[str]:
+    """What would move in a stored fold's boundaries, ``"train_end 2020-06-30 -> 2020-06-23"``: any block of a fold
+    stored closed; the training and tuning blocks and the test start of one stored open (its test block may grow)."""
+    fields = [*TRAINING_FIELDS, "test_start"]
+    if stored.get("is_open") is False:
+        fields.append("test_end")
+    moved = [f"{k} {stored.get(k)} -> {new.get(k)}" for k in fields if k in stored and stored.get(k) != new.get(k)]
+    if stored.get("is_open") and "test_end" in stored and str(new["test_end"]) < str(stored["test_end"]):
+        moved.append(f"test_end {stored['test_end']} -> {new['test_end']} (days already scored would go)")
+    return moved
+
+
+def check_plans(plans: list[FoldPlan]) -> None:
+    """Raise :class:`HistoryRewrite` when any fold of the plan would rewrite what is stored (before any write)."""
+    refused = [p for p in plans if p.action == "refuse"]
+    if refused:
+        lines = "; ".join(f"fold {p.fold}: {p.reason}" for p in refused)
+        raise HistoryRewrite(
+            f"this run would rewrite stored folds: {lines}. Nothing was written. To rebuild them deliberately "
+            f"(what is replaced is archived, never deleted): {rebuild_command(refused[0].fold)}"
+        )
