@@ -92,7 +92,7 @@ def test_the_report_shows_the_capacity_of_the_models_books(tmp_path):
     from fin_pipeline.report.walk_forward import write_report
     from fin_pipeline.store.parquet import read_parquet_meta
     from fin_pipeline_tests.backtest.test_costs import spread_and_impact_by_hand
-    from fin_pipeline_tests.backtest.test_tearsheets import fold_results, synthetic_record
+    from fin_pipeline_tests.report.test_tearsheets import fold_results, synthetic_record
 
     record = synthetic_record(ic=0.3, seed=4)
     rng = np.random.default_rng(4)

@@ -19,7 +19,7 @@ from fin_pipeline.report.provenance import Provenance
 from fin_pipeline.report.text import provenance_for
 from fin_pipeline.report.walk_forward import write_report
 from fin_pipeline.store.parquet import StorageError, read_parquet
-from fin_pipeline_tests.backtest.test_tearsheets import TICKERS, fold_results, synthetic_record
+from fin_pipeline_tests.report.test_tearsheets import TICKERS, fold_results, synthetic_record
 
 SPEC = {"model": "cnn", "loss": "mse", "epochs": 2, "seed": 0, "model_config": {}, "device": "auto"}
 SYNTHETIC = provenance_for(["synthetic"] * len(TICKERS), TICKERS, "close", CostModel(cost_model="flat"))

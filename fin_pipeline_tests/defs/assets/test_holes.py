@@ -9,8 +9,8 @@ from dagster import DagsterInstance
 from fin_pipeline.core.calendar import nyse_sessions
 from fin_pipeline.evaluation.scoring import holed_tickers
 from fin_pipeline.store.parquet import read_parquet
-from fin_pipeline_tests.assets.test_fold_versions import TRAIN
-from fin_pipeline_tests.assets.test_restatements import TICKERS, chain, run, vendor_files
+from fin_pipeline_tests.defs.assets.test_fold_versions import TRAIN
+from fin_pipeline_tests.defs.assets.test_restatements import TICKERS, chain, run, vendor_files
 
 FOLD = "2021-01-01"  # conftest: quarterly folds from 2020-10-01; this one tests 2021-01-04 … 2021-03-31
 HOLE = [dt.date(2021, 2, 3), dt.date(2021, 2, 4)]

@@ -32,7 +32,7 @@ from fin_pipeline.evaluation.live import data_end, next_session
 from fin_pipeline.evaluation.nightly import plan_folds
 from fin_pipeline.report.tables import shown_per_fold
 from fin_pipeline.store.parquet import read_parquet
-from fin_pipeline_tests.assets.test_live import clock, evening
+from fin_pipeline_tests.defs.assets.test_live import clock, evening
 
 TICKERS = list(load_settings().universe)
 START, BUILT = "2019-01-02", "2021-03-31"

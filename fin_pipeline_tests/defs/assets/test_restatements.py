@@ -25,7 +25,7 @@ from fin_pipeline.sources.base import session_dates
 from fin_pipeline.sources.synthetic import SyntheticMarket
 from fin_pipeline.store.parquet import read_parquet
 from fin_pipeline.training.folds import FoldSpec
-from fin_pipeline_tests.assets.test_fold_versions import CLOSED, OPEN, TRAIN, fold_bytes, materializations
+from fin_pipeline_tests.defs.assets.test_fold_versions import CLOSED, OPEN, TRAIN, fold_bytes, materializations
 
 TICKERS = list(load_settings().universe)
 DAY, NEXT = "2021-05-14", "2021-05-17"
