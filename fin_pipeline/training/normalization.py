@@ -13,8 +13,8 @@ import numpy as np
 
 from fin_pipeline.features.windows import WindowSet
 from fin_pipeline.training.data import STD_FLOOR
+from fin_pipeline.training.fold_boundaries import FoldBoundaries
 from fin_pipeline.training.folds import fold_positions
-from fin_pipeline.training.splits import FoldBoundaries
 
 
 @dataclasses.dataclass(frozen=True)

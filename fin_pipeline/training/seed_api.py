@@ -28,7 +28,7 @@ from fin_pipeline.training.data import (
     resolve_device,
     to_device,
 )
-from fin_pipeline.training.splits import WalkForwardValidator
+from fin_pipeline.training.index_splits import WalkForwardValidator
 
 logger = logging.getLogger(__name__)
 
