@@ -36,7 +36,7 @@ _NAMES_BY_MODULE = {
     ),
     "optim": ("create_optimizer", "create_scheduler"),
     "random_state": ("seed_everything",),
-    "seed_api": (
+    "original_api": (
         "FoldLoaders",
         "TimeSeriesDataset",
         "create_data_loaders",
