@@ -13,8 +13,8 @@ A checkpoint written by :class:`~fin_pipeline.training.trainer.Trainer` has the 
 ``best_score``      best value of ``monitor`` so far (``None`` before the first finite one)
 ``best_epoch``      the epoch that scored it
 ``monitor``/``mode``  what the best checkpoint tracks, e.g. ``'val_loss'`` / ``'min'``
-``early_stopping``  :meth:`EarlyStopping.state_dict` or ``None``
-``checkpoint``      :meth:`ModelCheckpoint.state_dict` or ``None``
+``early_stopping``  :meth:`~fin_pipeline.training.callbacks.EarlyStopping.state_dict` or ``None``
+``checkpoint``      :meth:`~fin_pipeline.training.callbacks.ModelCheckpoint.state_dict` or ``None``
 ``history``         list of per-epoch dicts (see ``Trainer.fit``)
 ``rng``             RNG states: ``torch``, ``cuda`` (list, empty without CUDA), ``numpy``, ``python``,
                     ``train_loader`` (the shuffle generator), all as tensors and plain lists

@@ -3,6 +3,10 @@
 In the spirit of minGPT's trainer: an object an asset or a notebook builds and calls ``fit`` on. The hot loop does
 forward, backward, clip, step and nothing else: per-batch losses stay on the device and are read once per epoch
 (plus a cheap NaN check, see :class:`TrainerConfig`), so the loop runs at the speed of bare PyTorch.
+
+The loop is here; what it calls after each epoch is in :mod:`~fin_pipeline.training.callbacks` (early stopping,
+the best checkpoint), what it writes and resumes from in :mod:`~fin_pipeline.training.resume`, and the optimizers
+and schedules by name in :mod:`~fin_pipeline.training.optim`.
 """
 
 from __future__ import annotations
