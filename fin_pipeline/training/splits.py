@@ -133,6 +133,8 @@ def _cut(cal: np.ndarray, eligible: np.ndarray, tests: list[_TestBlock], o: Bloc
         t1 = _last_at_or_before(eligible, eligible[u0] - gap - 1) + 1  # training: [t0, t1)
         layout.append((t1, u0, u1))
     rolling = o.train_days if o.train_days is not None else max(layout[0][0], 1)
+    # every fold stores the settings it was cut with (purge_days resolved to the span when left empty)
+    stored = {k: getattr(o, k) for k in ("horizon", "execution", "purge_days", "embargo_days", "min_tickers")}
     folds = []
     for i, (test, (t1, u0, u1)) in enumerate(zip(tests, layout, strict=True)):
         t0 = 0 if o.mode == "expanding" else max(t1 - rolling, 0)
@@ -151,18 +153,14 @@ def _cut(cal: np.ndarray, eligible: np.ndarray, tests: list[_TestBlock], o: Bloc
                 train_end=as_date(day(t1 - 1)),
                 tune_start=as_date(day(u0)),
                 tune_end=as_date(day(u1 - 1)),
-                test_start=test.start,
-                test_end=test.end,
-                horizon=o.horizon,
-                execution=o.execution,
-                purge_days=o.purge_days,
-                embargo_days=o.embargo_days,
-                min_tickers=o.min_tickers,
                 train_days=int(span),
                 tune_days=int(eligible[u1 - 1] - eligible[u0] + 1),
+                test_start=test.start,
+                test_end=test.end,
                 test_days=test.days,
                 period_end=test.period_end,
                 is_open=test.is_open,
+                **stored,
             )
         )
     return folds
