@@ -41,10 +41,11 @@ from fin_pipeline.features.cost_inputs import COST_INPUTS
 from fin_pipeline.features.windows import WindowSet, latest_windows
 from fin_pipeline.training.baselines import add_baselines
 from fin_pipeline.training.checkpoint import load_checkpoint
+from fin_pipeline.training.fold_boundaries import FoldBoundaries
 from fin_pipeline.training.fold_training import point_column
 from fin_pipeline.training.folds import FoldSpec
 from fin_pipeline.training.normalization import FoldStats
-from fin_pipeline.training.splits import FoldBoundaries, live_split
+from fin_pipeline.training.splits import live_split
 
 # The books of a forecast: weight column -> (mode, long_only) of positions_from_predictions.
 BOOKS = {"weight_sign": ("sign", False), "weight_long_only": ("sign", True), "weight_neutral": ("neutral", False)}

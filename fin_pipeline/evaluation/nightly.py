@@ -39,8 +39,8 @@ from pathlib import Path
 from fin_pipeline.features.windows import WindowSet
 from fin_pipeline.sources.update import HistoryRewrite, rebuild_command
 from fin_pipeline.store.parquet import read_json
+from fin_pipeline.training.fold_boundaries import FoldBoundaries
 from fin_pipeline.training.folds import FoldSpec, compute_folds, eligible_days
-from fin_pipeline.training.splits import FoldBoundaries
 from fin_pipeline.training.versions import TRAINING_FIELDS, code_version, fold_version, model_version, training_version
 
 ACTIONS = ("train", "rescore", "skip", "refuse")

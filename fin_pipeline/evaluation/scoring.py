@@ -28,9 +28,9 @@ from fin_pipeline.features.windows import WindowSet
 from fin_pipeline.store.parquet import read_parquet, read_parquet_meta, write_parquet
 from fin_pipeline.training.baselines import BASELINES, add_baselines
 from fin_pipeline.training.checkpoint import read_checkpoint
+from fin_pipeline.training.fold_boundaries import FoldBoundaries
 from fin_pipeline.training.fold_training import predict_fold
 from fin_pipeline.training.normalization import FoldStats
-from fin_pipeline.training.splits import FoldBoundaries
 from fin_pipeline.training.versions import checkpoint_model_version
 
 PREDICTORS = ("model", *BASELINES)

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from fin_pipeline.features.windows import WindowSet
+from fin_pipeline.training.fold_boundaries import FoldBoundaries
 from fin_pipeline.training.folds import fold_positions
 from fin_pipeline.training.normalization import FoldStats
-from fin_pipeline.training.splits import FoldBoundaries
 
 BASELINES = ("zero", "momentum", "ridge")
 RIDGE_ALPHAS = (1e-1, 1e0, 1e1, 1e2, 1e3, 1e4, 1e5)  # the initial grid, one value per decade

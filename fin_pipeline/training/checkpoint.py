@@ -13,8 +13,8 @@ A checkpoint written by :class:`~fin_pipeline.training.trainer.Trainer` has the 
 ``best_score``      best value of ``monitor`` so far (``None`` before the first finite one)
 ``best_epoch``      the epoch that scored it
 ``monitor``/``mode``  what the best checkpoint tracks, e.g. ``'val_loss'`` / ``'min'``
-``early_stopping``  :meth:`EarlyStopping.state_dict` or ``None``
-``checkpoint``      :meth:`ModelCheckpoint.state_dict` or ``None``
+``early_stopping``  :meth:`~fin_pipeline.training.callbacks.EarlyStopping.state_dict` or ``None``
+``checkpoint``      :meth:`~fin_pipeline.training.callbacks.ModelCheckpoint.state_dict` or ``None``
 ``history``         list of per-epoch dicts (see ``Trainer.fit``)
 ``rng``             RNG states: ``torch``, ``cuda`` (list, empty without CUDA), ``numpy``, ``python``,
                     ``train_loader`` (the shuffle generator), all as tensors and plain lists
@@ -34,9 +34,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import math
-import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +46,6 @@ from fin_pipeline.models import model_from_spec, model_spec
 from fin_pipeline.store.parquet import IntegrityError, StorageError, atomic_path, rebuild_hint
 
 HASH_KEY = "content_hash"
-
-MODES = ("min", "max")
 
 
 class TrainingError(ValueError):
@@ -66,15 +62,6 @@ class TrainingInterrupted(TrainingError):
     def __init__(self, message: str, epoch: int) -> None:
         super().__init__(message)
         self.epoch = epoch
-
-
-def improves(score: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
-    """Whether ``score`` beats ``best`` by more than ``min_delta`` (lower wins for ``'min'``); NaN never does."""
-    if not math.isfinite(score):
-        return False
-    if best is None:
-        return True
-    return score < best - min_delta if mode == "min" else score > best + min_delta
 
 
 def spec_of(model: nn.Module) -> dict[str, Any] | None:
@@ -117,54 +104,6 @@ def _plain_spec(spec: Any) -> Any:
     if isinstance(spec, list | tuple):
         return [_plain_spec(v) for v in spec]
     return spec
-
-
-def rng_state(loader: Any = None) -> dict[str, Any]:
-    """Every RNG that training draws from, as tensors and lists (``weights_only``-loadable)."""
-    _, keys, pos, has_gauss, cached = np.random.get_state()
-    version, internal, gauss_next = random.getstate()
-    state = {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {
-            "keys": torch.from_numpy(keys.astype(np.int64)),
-            "pos": pos,
-            "has_gauss": has_gauss,
-            "cached_gaussian": cached,
-        },
-        "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
-        "train_loader": None,
-    }
-    if hasattr(loader, "state_dict"):
-        state["train_loader"] = loader.state_dict()
-    elif isinstance(getattr(loader, "generator", None), torch.Generator):  # a torch DataLoader(generator=...)
-        state["train_loader"] = {"generator": loader.generator.get_state()}
-    return state
-
-
-def set_rng_state(state: Mapping[str, Any], loader: Any = None) -> None:
-    """Restore what :func:`rng_state` captured (CUDA only when present on both sides)."""
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    n = state["numpy"]
-    np.random.set_state(
-        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
-    )
-    p = state["python"]
-    random.setstate((p["version"], tuple(p["internal"]), p["gauss_next"]))
-    if state.get("train_loader") is not None:
-        if hasattr(loader, "load_state_dict"):
-            loader.load_state_dict(state["train_loader"])
-        elif isinstance(getattr(loader, "generator", None), torch.Generator):
-            loader.generator.set_state(state["train_loader"]["generator"])
-
-
-def seed_everything(seed: int) -> None:
-    """Seed torch (CPU and CUDA), numpy and Python's ``random``."""
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
 
 
 def assert_finite_weights(state_dict: Mapping[str, torch.Tensor], what: str = "model") -> None:
@@ -270,82 +209,3 @@ def load_checkpoint(
     except RuntimeError as exc:
         raise ValueError(f"checkpoint {path} does not fit the model {type(model).__name__}: {exc}") from exc
     return model, ckpt
-
-
-class ModelCheckpoint:
-    """Keep the checkpoint of the best epoch by ``monitor`` (``mode='min'``: lower is better, ``'max'``: higher).
-
-    ``step(metrics, checkpoint)`` saves ``checkpoint`` (a dict, or a callable returning one, so nothing is built
-    for an epoch that does not improve) to ``dirpath/filename`` when ``metrics[monitor]`` beats the best so far by
-    more than ``min_delta``; NaN never improves. The trainer also keeps ``dirpath/last.pt`` (:attr:`last_path`).
-    """
-
-    def __init__(
-        self,
-        dirpath: str | Path,
-        filename: str = "best_model.pt",
-        monitor: str = "val_loss",
-        mode: str = "min",
-        min_delta: float = 0.0,
-        last_filename: str = "last.pt",
-    ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
-        if filename == last_filename:
-            raise ValueError(f"the best checkpoint cannot share the name {last_filename!r} of the last one")
-        self.dirpath, self.filename, self.last_filename = Path(dirpath), filename, last_filename
-        self.monitor, self.mode, self.min_delta = monitor, mode, float(min_delta)
-        self.best_score: float | None = None
-        self.best_epoch: int | None = None
-
-    @property
-    def path(self) -> Path:
-        return self.dirpath / self.filename
-
-    @property
-    def last_path(self) -> Path:
-        return self.dirpath / self.last_filename
-
-    def score(self, metrics: Mapping[str, Any]) -> float:
-        if self.monitor not in metrics or metrics[self.monitor] is None:
-            raise ValueError(f"monitor {self.monitor!r} is not among the epoch's metrics {sorted(metrics)}")
-        return float(metrics[self.monitor])
-
-    def is_better(self, score: float) -> bool:
-        return improves(score, self.best_score, self.mode, self.min_delta)
-
-    def update(self, metrics: Mapping[str, Any]) -> bool:
-        """Record ``metrics`` as the best if they are; ``True`` if so (the caller then saves)."""
-        score = self.score(metrics)
-        if not self.is_better(score):
-            return False
-        self.best_score, self.best_epoch = score, metrics.get("epoch")
-        return True
-
-    def step(self, metrics: Mapping[str, Any], checkpoint: Mapping[str, Any] | Callable[[], Mapping]) -> bool:
-        """Save ``checkpoint`` as the best if ``metrics`` improve on it; ``True`` if saved."""
-        previous = (self.best_score, self.best_epoch)
-        if not self.update(metrics):
-            return False
-        try:
-            save_checkpoint(self.path, checkpoint() if callable(checkpoint) else checkpoint)
-        except BaseException:
-            self.best_score, self.best_epoch = previous
-            raise
-        return True
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "best_score": self.best_score,
-            "best_epoch": self.best_epoch,
-            "monitor": self.monitor,
-            "mode": self.mode,
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        if (state["monitor"], state["mode"]) != (self.monitor, self.mode):
-            raise ValueError(
-                f"checkpoint state tracks {state['monitor']!r} ({state['mode']}), this one {self.monitor!r} "
-                f"({self.mode})"
-            )
-        self.best_score, self.best_epoch = state["best_score"], state["best_epoch"]

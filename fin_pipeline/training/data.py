@@ -1,7 +1,7 @@
 """Data for training: windows ``X`` of shape ``(N, T, F)`` (default ``(N, 30, 40)``) and targets ``y`` ``(N,)``.
 
 The fast path is :class:`TensorBatchLoader`; the original data API (``TimeSeriesDataset``, ``create_data_loaders``,
-``create_walk_forward_loaders``, ``prepare_data``) lives in :mod:`fin_pipeline.training.seed_api` on top of it.
+``create_walk_forward_loaders``, ``prepare_data``) lives in :mod:`fin_pipeline.training.original_api` on top of it.
 The loader holds ``X`` and ``y`` as tensors (on the GPU when training there)
 and yields ``(xb, yb)`` batches of shapes ``(B, T, F)`` and ``(B, 1)`` by gathering rows with ``index_select``:
 no per-sample ``__getitem__`` and no collate on the hot path.

@@ -21,14 +21,16 @@ import torch
 from fin_pipeline.features.windows import WindowSet
 from fin_pipeline.models import create_model
 from fin_pipeline.store.parquet import atomic_path
-from fin_pipeline.training.checkpoint import load_checkpoint, seed_everything
+from fin_pipeline.training.checkpoint import load_checkpoint
 from fin_pipeline.training.data import TensorBatchLoader
+from fin_pipeline.training.fold_boundaries import FoldBoundaries
 from fin_pipeline.training.folds import fold_positions
 from fin_pipeline.training.losses import QuantileLoss, create_loss_function
 from fin_pipeline.training.normalization import FoldStats
+from fin_pipeline.training.optim import create_optimizer, create_scheduler
+from fin_pipeline.training.random_state import seed_everything
 from fin_pipeline.training.spec import TrainSpec
-from fin_pipeline.training.splits import FoldBoundaries
-from fin_pipeline.training.trainer import Trainer, create_optimizer, create_scheduler
+from fin_pipeline.training.trainer import Trainer
 from fin_pipeline.training.versions import TRAINING_FIELDS
 
 EVAL_BATCH = 2048  # windows per inference batch: larger is faster and changes no result

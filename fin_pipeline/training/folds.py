@@ -15,18 +15,14 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from fin_pipeline.core.calendar import DEFAULT_FIRST_TEST_DATE, PERIODS, check_first_test_date
 from fin_pipeline.features.windows import WindowSet
 from fin_pipeline.sources.execution import resolve_execution, target_span
+from fin_pipeline.training.fold_boundaries import BLOCKS, MODES, BlockOptions, FoldBoundaries
 from fin_pipeline.training.spec import described
-from fin_pipeline.training.splits import (
-    BLOCKS,
-    DEFAULT_FIRST_TEST_DATE,
-    MODES,
-    PERIODS,
-    FoldBoundaries,
-    calendar_walk_forward_splits,
-    check_first_test_date,
-)
+from fin_pipeline.training.splits import calendar_walk_forward_splits
+
+_DEFAULT = BlockOptions()  # the splitters' defaults: a FoldSpec's are the same values
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +37,7 @@ class FoldSpec:
     first_test_date: dt.date = described(
         DEFAULT_FIRST_TEST_DATE, "First day of the first fold's test period (the first day of a period)."
     )
-    mode: str = described("expanding", "'expanding' training window from the start, or 'rolling'.")
+    mode: str = described(_DEFAULT.mode, "'expanding' training window from the start, or 'rolling'.")
     train_days: int | None = described(
         None,
         "Rolling mode: trading days of every training block (at least tune_days); empty: the first fold's "
@@ -55,11 +51,13 @@ class FoldSpec:
         "next_close; 0 for close). Empty: h + L.",
         ge=0,
     )
-    embargo_days: int = described(0, "Extra trading days between blocks, after the purge.", ge=0)
+    embargo_days: int = described(_DEFAULT.embargo_days, "Extra trading days between blocks, after the purge.", ge=0)
     tune_days: int = described(
-        63, "Trading days of the tuning (early-stopping) block before each test block (63: a quarter).", ge=5
+        _DEFAULT.tune_days,
+        "Trading days of the tuning (early-stopping) block before each test block (63: a quarter).",
+        ge=5,
     )
-    min_train_days: int = described(252, "A fold with fewer training days is an error.", ge=1)
+    min_train_days: int = described(_DEFAULT.min_train_days, "A fold with fewer training days is an error.", ge=1)
     min_tickers: int | None = described(
         None,
         "Days with fewer usable tickers are not cut into folds; a test block may not contain one. "

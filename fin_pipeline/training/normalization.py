@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from fin_pipeline.features.windows import WindowSet
-from fin_pipeline.training.data import STD_FLOOR
+from fin_pipeline.training.data import compute_normalization_stats
+from fin_pipeline.training.fold_boundaries import FoldBoundaries
 from fin_pipeline.training.folds import fold_positions
-from fin_pipeline.training.splits import FoldBoundaries
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,15 +58,19 @@ def covered_rows(ws: WindowSet, positions: np.ndarray) -> np.ndarray:
 
 def fit_normalization(ws: WindowSet, positions: np.ndarray) -> FoldStats:
     """Mean and population std per feature over the distinct rows the windows at ``positions`` cover (float64),
-    and the std of those windows' targets. Give it the fold's training and tuning windows, never a test window."""
+    and the std of those windows' targets. Give it the fold's training and tuning windows, never a test window.
+
+    The features' statistics are :func:`~fin_pipeline.training.data.compute_normalization_stats` over the covered
+    rows seen as windows of one row each, so that a row that several windows share counts once (and a constant
+    feature gets std 1 by the same floor).
+    """
     positions = np.asarray(positions)
     if len(positions) == 0:
         raise ValueError("no training windows to fit the normalization on")
-    rows = ws.values[covered_rows(ws, positions)].astype(np.float64)  # (R, F)
-    std = rows.std(axis=0)
-    std = np.where(std < STD_FLOOR, 1.0, std)
+    rows = np.flatnonzero(covered_rows(ws, positions))
+    stats = compute_normalization_stats(ws.values[:, None, :], rows)  # (rows, 1, F): a view, no copy
     target_scale = float(np.std(ws.y(positions).astype(np.float64)))
-    return FoldStats(rows.mean(axis=0).astype(np.float32), std.astype(np.float32), len(rows), target_scale or 1.0)
+    return FoldStats(stats.mean, stats.std, stats.count, target_scale or 1.0)
 
 
 def fit_fold_normalization(ws: WindowSet, fold: FoldBoundaries) -> FoldStats:

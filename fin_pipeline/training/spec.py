@@ -60,7 +60,7 @@ class TrainSpec:
         from fin_pipeline.features.indicators import FEATURE_COLUMNS, WINDOW
         from fin_pipeline.models import create_model
         from fin_pipeline.training.losses import create_loss_function
-        from fin_pipeline.training.trainer import OPTIMIZERS, SCHEDULERS
+        from fin_pipeline.training.optim import OPTIMIZERS, SCHEDULERS
 
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"device {self.device!r} asked for, but this machine has no CUDA device; use 'auto'")

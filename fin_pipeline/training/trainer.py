@@ -3,6 +3,10 @@
 In the spirit of minGPT's trainer: an object an asset or a notebook builds and calls ``fit`` on. The hot loop does
 forward, backward, clip, step and nothing else: per-batch losses stay on the device and are read once per epoch
 (plus a cheap NaN check, see :class:`TrainerConfig`), so the loop runs at the speed of bare PyTorch.
+
+The loop is here; what it calls after each epoch is in :mod:`~fin_pipeline.training.callbacks` (early stopping,
+the best checkpoint), what it writes and resumes from in :mod:`~fin_pipeline.training.resume`, and the optimizers
+and schedules by name in :mod:`~fin_pipeline.training.optim`.
 """
 
 from __future__ import annotations
@@ -21,101 +25,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from fin_pipeline.training.checkpoint import (
-    MODES,
-    ModelCheckpoint,
-    TrainingError,
-    TrainingInterrupted,
-    improves,
-    load_checkpoint,
-    rng_state,
-    save_checkpoint,
-    seed_everything,
-    set_rng_state,
-    spec_of,
-    to_plain,
-)
+from fin_pipeline.training.callbacks import EarlyStopping, ModelCheckpoint
+from fin_pipeline.training.checkpoint import TrainingError, TrainingInterrupted, save_checkpoint
 from fin_pipeline.training.data import resolve_device
+from fin_pipeline.training.random_state import seed_everything
+from fin_pipeline.training.resume import resume_from_last, trainer_state
 
 logger = logging.getLogger(__name__)
-
-OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
-    "adam": (torch.optim.Adam, {}),
-    "adamw": (torch.optim.AdamW, {}),
-    "sgd": (torch.optim.SGD, {"momentum": 0.9}),
-    "rmsprop": (torch.optim.RMSprop, {}),
-}
-SCHEDULERS: dict[str, tuple[type, dict[str, Any]]] = {
-    "step": (torch.optim.lr_scheduler.StepLR, {"step_size": 10, "gamma": 0.5}),
-    "cosine": (torch.optim.lr_scheduler.CosineAnnealingLR, {"T_max": 100, "eta_min": 0.0}),
-    "plateau": (torch.optim.lr_scheduler.ReduceLROnPlateau, {"mode": "min", "factor": 0.5, "patience": 5}),
-}
-
-
-def create_optimizer(
-    model: nn.Module | Iterable[torch.nn.Parameter], name: str = "adam", lr: float = 1e-3, **kwargs: Any
-) -> torch.optim.Optimizer:
-    """``adam``, ``adamw``, ``sgd`` (momentum 0.9 by default) or ``rmsprop`` over the trainable parameters.
-
-    ``kwargs`` (``weight_decay=...``, ``momentum=...``) go to the torch optimizer.
-    """
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; valid names: {list(OPTIMIZERS)}")
-    cls, defaults = OPTIMIZERS[name]
-    params = model.parameters() if isinstance(model, nn.Module) else model
-    return cls([p for p in params if p.requires_grad], lr=lr, **{**defaults, **kwargs})
-
-
-def create_scheduler(optimizer: torch.optim.Optimizer, name: str = "cosine", **kwargs: Any) -> Any:
-    """``step`` (StepLR, 10 epochs, x0.5), ``cosine`` (CosineAnnealingLR, ``T_max=100``) or ``plateau``
-    (ReduceLROnPlateau on a minimized metric, x0.5 after 5 flat epochs). ``kwargs`` override those defaults.
-
-    The Trainer steps ``plateau`` with the validation loss after every epoch and the others once per epoch.
-    """
-    if name not in SCHEDULERS:
-        raise ValueError(f"unknown scheduler {name!r}; valid names: {list(SCHEDULERS)}")
-    cls, defaults = SCHEDULERS[name]
-    return cls(optimizer, **{**defaults, **kwargs})
-
-
-class EarlyStopping:
-    """Stop after ``patience`` epochs in a row without an improvement larger than ``min_delta``.
-
-    ``step(score)`` returns ``True`` when training should stop. ``mode='min'``: lower is better. NaN never
-    improves. ``state_dict()`` / ``load_state_dict()`` carry the counters through a resume.
-    """
-
-    def __init__(self, patience: int = 15, min_delta: float = 1e-4, mode: str = "min") -> None:
-        if patience < 1:
-            raise ValueError(f"patience must be >= 1, got {patience}")
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
-        self.patience, self.min_delta, self.mode = patience, float(min_delta), mode
-        self.best_score: float | None = None
-        self.best_epoch: int | None = None
-        self.counter = 0
-        self.should_stop = False
-
-    def step(self, score: float, epoch: int | None = None) -> bool:
-        score = float(score)
-        if improves(score, self.best_score, self.mode, self.min_delta):
-            self.best_score, self.best_epoch, self.counter = score, epoch, 0
-        else:
-            self.counter += 1
-            self.should_stop = self.counter >= self.patience
-        return self.should_stop
-
-    __call__ = step
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            k: getattr(self, k)
-            for k in ("patience", "min_delta", "mode", "best_score", "best_epoch", "counter", "should_stop")
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        for k, v in state.items():
-            setattr(self, k, v)
 
 
 @dataclasses.dataclass
@@ -355,45 +271,8 @@ class Trainer:
 
     def state_dict(self) -> dict[str, Any]:
         """The checkpoint dict (keys in :mod:`fin_pipeline.training.checkpoint`)."""
-        ckpt = self.checkpoint
-        return {
-            "format": 1,
-            "model": self.model.state_dict(),
-            "model_spec": spec_of(self.model),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            "epoch": self.epoch,
-            "best_score": ckpt.best_score if ckpt else None,
-            "best_epoch": ckpt.best_epoch if ckpt else None,
-            "monitor": ckpt.monitor if ckpt else None,
-            "mode": ckpt.mode if ckpt else None,
-            "early_stopping": self.early_stopping.state_dict() if self.early_stopping else None,
-            "checkpoint": ckpt.state_dict() if ckpt else None,
-            "history": [dict(r) for r in self.history],
-            "rng": rng_state(self.train_loader),
-            "config": dataclasses.asdict(self.config),
-            "extra": to_plain(self.extra),
-        }
+        return trainer_state(self)
 
     def _resume(self) -> bool:
-        """Load ``last.pt``: weights, optimizer, scheduler, counters, history and RNG states. ``False`` if absent."""
-        if self.checkpoint is None:
-            raise ValueError("fit(resume=True) needs set_checkpoint(dirpath) first: last.pt is kept there")
-        path = self.checkpoint.last_path
-        if not path.exists():
-            logger.info("no %s to resume from; starting at epoch 1", path)
-            return False
-        _, ckpt = load_checkpoint(path, self.model)  # raises if the checkpoint is another model's
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        if self.scheduler is not None:
-            if ckpt["scheduler"] is None:
-                raise ValueError(f"{path} was written without a scheduler; resume with the same setup")
-            self.scheduler.load_state_dict(ckpt["scheduler"])
-        if self.early_stopping is not None and ckpt["early_stopping"] is not None:
-            self.early_stopping.load_state_dict(ckpt["early_stopping"])
-        if ckpt["checkpoint"] is not None:
-            self.checkpoint.load_state_dict(ckpt["checkpoint"])
-        self.epoch, self.history = ckpt["epoch"], list(ckpt["history"])
-        set_rng_state(ckpt["rng"], self.train_loader)
-        logger.info("resumed from %s after epoch %d", path, self.epoch)
-        return True
+        """Load ``last.pt`` (see :func:`~fin_pipeline.training.resume.resume_from_last`); ``False`` if absent."""
+        return resume_from_last(self)

@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from fin_pipeline.runtime.progress import ProgressDisplay
+from fin_pipeline.training.optim import create_optimizer
 from fin_pipeline.training.progress import EpochProgress, duration, epoch_progress
-from fin_pipeline.training.trainer import Trainer, create_optimizer
+from fin_pipeline.training.trainer import Trainer
 from fin_pipeline_tests.runtime.test_tracking import assert_every_training_is_an_mlflow_run
 from fin_pipeline_tests.subprocess_runs import BIN, FOLD_A, FOLD_B, env_for, make_home
 

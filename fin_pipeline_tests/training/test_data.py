@@ -189,7 +189,7 @@ def test_walk_forward_loaders_fit_a_fresh_normalization_per_fold():
         create_walk_forward_loaders(X, y, [(np.array([], dtype=int), np.arange(8))])
 
 
-def test_time_series_dataset_is_the_seed_api_and_matches_the_fast_loader():
+def test_time_series_dataset_is_the_original_api_and_matches_the_fast_loader():
     _, X, y = windows(40)
     ds = TimeSeriesDataset(X, y, normalize=True)
     assert len(ds) == 36 and ds.mean.shape == (F,)

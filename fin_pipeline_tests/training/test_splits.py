@@ -19,15 +19,18 @@ from fin_pipeline.training import (
 )
 from fin_pipeline.training import splits as splits_module
 
-
 # Most tests below check the gap arithmetic with a target that ends h days after its window (the close-to-close
-# convention, lag L = 0); the execution-lag tests at the end pass their own execution.
+# convention, lag L = 0); the execution-lag tests at the end pass their own execution. Their calendars are short,
+# so a fold needs one training day (the pipeline's default asks for a year: see test_one_min_train_days_default).
+SHORT = {"execution": "close", "min_train_days": 1}
+
+
 def date_walk_forward_splits(*args, **kwargs):
-    return splits_module.date_walk_forward_splits(*args, **{"execution": "close", **kwargs})
+    return splits_module.date_walk_forward_splits(*args, **{**SHORT, **kwargs})
 
 
 def calendar_walk_forward_splits(*args, **kwargs):
-    return splits_module.calendar_walk_forward_splits(*args, **{"execution": "close", **kwargs})
+    return splits_module.calendar_walk_forward_splits(*args, **{**SHORT, **kwargs})
 
 
 def check_invariants(splits, n, v, purge, embargo, mode):
@@ -209,7 +212,7 @@ def test_empty_blocks_name_fold_and_dates():
 
 
 def test_boundaries_round_trip_and_splitter_object():
-    folds = DateWalkForwardSplitter(num_folds=3, test_days=5, tune_days=5, execution="close").split(calendar(60))
+    folds = DateWalkForwardSplitter(num_folds=3, test_days=5, tune_days=5, **SHORT).split(calendar(60))
     f = folds[1]
     assert FoldBoundaries.from_dict(f.to_dict()) == f
     assert FoldBoundaries.from_dict({**f.to_dict(), "test_windows": 12}) == f  # stored counts are ignored
@@ -331,7 +334,7 @@ def test_no_training_target_reaches_into_the_next_block_under_next_open(horizon)
     dates = ws.index["date"].to_numpy()
     days = np.unique(ws.row_dates)  # the sessions (both tickers trade every one)
     folds = splits_module.date_walk_forward_splits(
-        dates, num_folds=3, test_days=20, tune_days=20, horizon=horizon, execution=ws.execution
+        dates, num_folds=3, test_days=20, tune_days=20, horizon=horizon, execution=ws.execution, min_train_days=1
     )
     for fold in folds:
         assert fold.execution == "next_open" and fold.purge_days == horizon + 1  # default purge: the span h + L
@@ -347,7 +350,54 @@ def test_no_training_target_reaches_into_the_next_block_under_next_open(horizon)
 def test_purge_must_cover_the_execution_lag():
     with pytest.raises(ValueError, match=r"purge_days=1 must be >= the target's span h \+ L = 2 .*'next_open'"):
         splits_module.date_walk_forward_splits(calendar(200), num_folds=2, purge_days=1, execution="next_open")
-    ok = splits_module.date_walk_forward_splits(calendar(200), num_folds=2, purge_days=1, execution="close")
+    ok = date_walk_forward_splits(calendar(200), num_folds=2, purge_days=1)
     assert ok[0].purge_days == 1
     with pytest.raises(ValueError, match="execution='tomorrow' is not one of"):
         splits_module.date_walk_forward_splits(calendar(200), num_folds=2, execution="tomorrow")
+
+
+# --- the live model: one more fold, its tuning block ending on the last realized day -----------------------------
+
+
+def test_live_split_by_hand():
+    cal = calendar(100)  # every day eligible; the 100 days are the windows with a realized target
+    as_of = (cal[-1] + pd.offsets.BDay(1)).date()
+    live = splits_module.live_split(cal, as_of, tune_days=10, min_train_days=1, execution="close")
+    # close, h = 1: span 1, purge 1, gap 2. Tuning: the last 10 days 90..99; training ends on 99 - 10 - 2 = 87.
+    assert (live.fold, live.index, live.tune_start, live.tune_end) == ("live", 0, cal[90].date(), cal[99].date())
+    assert (live.train_start, live.train_end, live.train_days, live.tune_days) == (
+        cal[0].date(),
+        cal[87].date(),
+        88,
+        10,
+    )
+    assert (live.test_start, live.test_end, live.test_days, live.period_end, live.is_open) == (
+        as_of,
+        as_of,
+        1,
+        None,
+        False,
+    )
+    # next_open, h = 1: span 2, purge 2, gap 4: training ends on day 85; rolling keeps its last train_days days
+    rolling = splits_module.live_split(
+        cal, as_of, tune_days=10, min_train_days=1, execution="next_open", mode="rolling", train_days=30
+    )
+    assert (rolling.train_start, rolling.train_end, rolling.purge_days) == (cal[56].date(), cal[85].date(), 2)
+    with pytest.raises(ValueError, match=r"live: the last day with a realized target \(2020-05-20\) is not before"):
+        splits_module.live_split(cal, cal[-1].date(), tune_days=10, min_train_days=1)
+    with pytest.raises(ValueError, match=r"live: no room for a tuning block of tune_days=120"):
+        splits_module.live_split(cal, as_of, tune_days=120, min_train_days=1)
+
+
+def test_one_min_train_days_default():
+    # the splitters and the pipeline's FoldSpec share one default: a year of trading days. By hand: 4 test blocks
+    # of 50 from day 200, tuning 188..197 (gap 2), training 0..185; live: tuning 137..199, training 0..134
+    from fin_pipeline.training.folds import FoldSpec
+
+    assert FoldSpec().min_train_days == 252
+    with pytest.raises(ValueError, match=r"fold_00: 186 training days .*at least min_train_days=252 are needed"):
+        splits_module.date_walk_forward_splits(calendar(400), num_folds=4, tune_days=10, execution="close")
+    as_of = (calendar(200)[-1] + pd.offsets.BDay(1)).date()
+    with pytest.raises(ValueError, match=r"live: 135 training days .*min_train_days=252"):
+        splits_module.live_split(calendar(200), as_of, execution="close")
+    assert splits_module.live_split(calendar(400), (calendar(400)[-1] + pd.offsets.BDay(1)).date()).train_days > 252

@@ -233,3 +233,18 @@ def test_quantile_model_predicts_its_median_column(universe, tmp_path):
     with torch.no_grad():
         median = model.eval()(x)[:, 1].numpy() * stats.target_scale  # quantiles (0.1, 0.5, 0.9): column 1
     np.testing.assert_allclose(pred["model"].to_numpy()[:50], median, rtol=1e-4, atol=1e-7)
+
+
+def test_fold_normalization_is_the_mean_and_std_of_each_covered_row_once(universe):
+    _, ws = universe
+    fold = compute_folds(ws, SPEC)[0]
+    pos = fold_positions(ws, fold)
+    stats = fit_fold_normalization(ws, fold)
+    # by hand: the set of rows that some training or tuning window covers, each once (window k: rows k .. k + W - 1)
+    rows = sorted({r for k in np.concatenate([pos.train, pos.tune]) for r in range(k, k + ws.window)})
+    values = ws.values[rows].astype(np.float64)
+    assert stats.rows == len(rows) < (len(pos.train) + len(pos.tune)) * ws.window  # not once per window
+    np.testing.assert_allclose(stats.mean, values.mean(axis=0), rtol=1e-6, atol=1e-6)
+    expected_std = values.std(axis=0)
+    np.testing.assert_allclose(stats.std, np.where(expected_std < 1e-8, 1.0, expected_std), rtol=1e-5)
+    assert stats.target_scale == pytest.approx(float(np.std(ws.y(np.concatenate([pos.train, pos.tune])))))

@@ -22,8 +22,8 @@ from fin_pipeline.defs.resources import DataStore
 from fin_pipeline.evaluation.nightly import check_plans, plan_folds, restated_since
 from fin_pipeline.sources.update import rebuild_command
 from fin_pipeline.store.parquet import read_json, write_json
+from fin_pipeline.training.fold_boundaries import FoldBoundaries
 from fin_pipeline.training.folds import universe_end_message
-from fin_pipeline.training.splits import FoldBoundaries
 from fin_pipeline.training.walkforward import (
     FoldSpec,
     code_version,

@@ -41,8 +41,8 @@ from fin_pipeline.store.parquet import read_json, write_json
 from fin_pipeline.training.checkpoint import TrainingError, TrainingInterrupted, read_checkpoint
 from fin_pipeline.training.configuration import configuration_hash
 from fin_pipeline.training.data import resolve_device
+from fin_pipeline.training.fold_boundaries import FoldBoundaries
 from fin_pipeline.training.runs import remove_orphans, resume_from_dead_run
-from fin_pipeline.training.splits import FoldBoundaries
 from fin_pipeline.training.versions import model_version
 from fin_pipeline.training.walkforward import (
     FoldStats,

@@ -1,4 +1,4 @@
-"""The seed's data API, kept by name, on top of :mod:`fin_pipeline.training.data`'s loader and normalization.
+"""The original Stage 4 data API, kept by name, on top of :mod:`fin_pipeline.training.data`'s loader and normalization.
 
 ``TimeSeriesDataset`` (map-style, the slow general path), ``create_data_loaders`` (a temporal split by position),
 ``create_walk_forward_loaders`` (one fresh normalization per fold) and ``prepare_data`` (the Stage 2 -> Stage 4
@@ -28,13 +28,13 @@ from fin_pipeline.training.data import (
     resolve_device,
     to_device,
 )
-from fin_pipeline.training.splits import WalkForwardValidator
+from fin_pipeline.training.index_splits import WalkForwardValidator
 
 logger = logging.getLogger(__name__)
 
 
 class TimeSeriesDataset(Dataset):
-    """The seed's map-style dataset: ``ds[i]`` is ``(x (T, F) float32, y (1,) float32)``, normalized on the fly.
+    """The original API's map-style dataset: ``ds[i]`` is ``(x (T, F) float32, y (1,) float32)``, normalized on the fly.
 
     ``X`` is wrapped, not copied (see the module doc). With ``normalize=True`` and no ``mean``/``std``, they are
     computed over all of ``X``; ``mean``/``std`` may be ``(F,)`` or the original API's ``(1, 1, F)``. This is the slow,
@@ -80,6 +80,42 @@ def _split_point(n: int, validation_split: float) -> int:
     return n_train
 
 
+class FoldLoaders(NamedTuple):
+    """One walk-forward fold: its loaders and the normalization fitted on its training windows."""
+
+    train: TensorBatchLoader
+    val: TensorBatchLoader | None  # None only from create_data_loaders with validation_split=0
+    stats: NormalizationStats | None
+
+
+def _split_loaders(
+    Xt: torch.Tensor,
+    yt: torch.Tensor,
+    Xd: torch.Tensor,
+    yd: torch.Tensor,
+    train_idx: torch.Tensor,
+    val_idx: torch.Tensor,
+    *,
+    normalize: bool,
+    batch_size: int,
+    device: torch.device,
+    shuffle: bool,
+    seed: int,
+    drop_last: bool,
+) -> FoldLoaders:
+    """The loaders of one (training, validation) split, sharing the device tensors ``Xd``, ``yd``: one
+    normalization fitted on the training windows of ``Xt`` only (NaN there is an error), on both loaders; the
+    training loader shuffles with ``seed``, the validation loader (None without windows) serves every window in
+    order."""
+    stats = compute_normalization_stats(Xt, train_idx, yt) if normalize else None
+    common = {"batch_size": batch_size, "stats": stats, "device": device}
+    train = TensorBatchLoader(
+        Xd, yd, indices=train_idx, shuffle=shuffle, seed=seed, drop_last=drop_last, check_finite=not normalize, **common
+    )
+    val = TensorBatchLoader(Xd, yd, indices=val_idx, **common) if len(val_idx) else None
+    return FoldLoaders(train, val, stats)
+
+
 def create_data_loaders(
     X: Any,
     y: Any,
@@ -115,26 +151,14 @@ def create_data_loaders(
         raise ValueError("indices must be strictly increasing (time order) for a temporal train/validation split")
     n_train = _split_point(len(idx), validation_split)
     train_idx, val_idx = idx[:n_train], idx[n_train:]
-    stats = compute_normalization_stats(Xt, train_idx, yt) if normalize else None
     device = resolve_device(device)
-    shuffle = shuffle if shuffle_train is None else shuffle_train
     # Move once; both loaders then share the device tensors (to_device is a no-op for them).
     Xd, yd = to_device(Xt, device), to_device(yt, device)
-    common = {"batch_size": batch_size, "stats": stats, "device": device}
-    train = TensorBatchLoader(
-        Xd, yd, indices=train_idx, shuffle=shuffle, seed=seed, drop_last=drop_last, check_finite=not normalize, **common
-    )
-    val = TensorBatchLoader(Xd, yd, indices=val_idx, **common) if len(val_idx) else None
+    shuffle = shuffle if shuffle_train is None else shuffle_train
+    options = {"batch_size": batch_size, "device": device, "shuffle": shuffle, "seed": seed, "drop_last": drop_last}
+    train, val, _ = _split_loaders(Xt, yt, Xd, yd, train_idx, val_idx, normalize=normalize, **options)
     logger.info("train: %d windows, validation: %d windows", len(train_idx), len(val_idx))
     return train, val
-
-
-class FoldLoaders(NamedTuple):
-    """One walk-forward fold: its loaders and the normalization fitted on its training windows."""
-
-    train: TensorBatchLoader
-    val: TensorBatchLoader
-    stats: NormalizationStats | None
 
 
 def create_walk_forward_loaders(
@@ -155,7 +179,7 @@ def create_walk_forward_loaders(
     """One :class:`FoldLoaders` ``(train, val, stats)`` per fold, each with a FRESH normalization.
 
     ``validator``: a :class:`WalkForwardValidator`, any iterable of ``(train_idx, val_idx)`` (e.g. from
-    :meth:`~fin_pipeline.training.splits.FoldBoundaries.train_indices` for date folds), or ``None`` for the original
+    :meth:`~fin_pipeline.training.fold_boundaries.FoldBoundaries.indices` for date folds), or ``None`` for the original
     behaviour: ``WalkForwardValidator(len(X), validation_fraction, num_steps)``. Indices refer to windows of ``X``.
     ``X`` moves to the device once; every fold's loaders share it.
     """
@@ -167,24 +191,13 @@ def create_walk_forward_loaders(
     splits = validator.get_splits() if isinstance(validator, WalkForwardValidator) else list(validator)
     device = resolve_device(device)
     Xd, yd = to_device(Xt, device), to_device(yt, device)
+    options = {"batch_size": batch_size, "device": device, "shuffle": shuffle, "seed": seed, "drop_last": drop_last}
     folds = []
     for i, (train_idx, val_idx) in enumerate(splits):
         train_idx, val_idx = _as_indices(train_idx, len(Xt)), _as_indices(val_idx, len(Xt))
         if len(train_idx) == 0 or len(val_idx) == 0:
             raise ValueError(f"fold {i} is empty: {len(train_idx)} training and {len(val_idx)} validation windows")
-        stats = compute_normalization_stats(Xt, train_idx, yt) if normalize else None
-        common = {"batch_size": batch_size, "stats": stats, "device": device}
-        train = TensorBatchLoader(
-            Xd,
-            yd,
-            indices=train_idx,
-            shuffle=shuffle,
-            seed=seed,
-            drop_last=drop_last,
-            check_finite=not normalize,
-            **common,
-        )
-        folds.append(FoldLoaders(train, TensorBatchLoader(Xd, yd, indices=val_idx, **common), stats))
+        folds.append(_split_loaders(Xt, yt, Xd, yd, train_idx, val_idx, normalize=normalize, **options))
         logger.info("fold %d: train %d windows, validation %d windows", i, len(train_idx), len(val_idx))
     return folds
 
@@ -192,7 +205,7 @@ def create_walk_forward_loaders(
 def prepare_data(
     X_windows: Any, y_targets: Any, window_size: int | None = None, n_features: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The seed's Stage 2 -> Stage 4 hand-over: ``(X (N, T, F), y (N,) float32)``, checked.
+    """The original Stage 2 -> Stage 4 hand-over: ``(X (N, T, F), y (N,) float32)``, checked.
 
     ``X_windows`` may be:
 
