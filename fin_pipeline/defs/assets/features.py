@@ -30,7 +30,6 @@ from fin_pipeline.features.indicators import (
 from fin_pipeline.features.lookahead import default_cuts, lookahead_violations
 from fin_pipeline.sources.base import session_dates
 from fin_pipeline.sources.execution import ExecutionError, check_execution, describe
-from fin_pipeline.store.parquet import IntegrityError, StorageError, read_parquet, write_parquet
 
 FEATURES_GROUP = "features"
 
@@ -76,18 +75,11 @@ def feature_windows(
         execution = check_execution(config.execution, "feature_windows config execution (FIN_PIPELINE_EXECUTION)")
     except ExecutionError as exc:
         raise Failure(str(exc), allow_retries=False) from exc
-    raw_path = store.pull(store.raw_candles_path(ticker))
-    if not raw_path.is_file():
-        raise Failure(
-            f"{ticker}: no raw candles at {raw_path}; materialize raw_candles for {ticker} first",
-            allow_retries=False,
-        )
-    candles, _ = read_parquet(raw_path)
+    candles = store.read_candles(ticker)
     try:
         frame = build_feature_frame(candles, ticker, horizon=config.horizon, window=WINDOW, execution=execution)
     except (FeatureError, ExecutionError) as exc:
         raise Failure(str(exc), allow_retries=False) from exc
-    path = store.feature_windows_path(ticker)
     meta = {
         "ticker": ticker,
         "horizon": config.horizon,
@@ -97,14 +89,12 @@ def feature_windows(
         "feature_version": FEATURE_VERSION,
         "feature_columns": list(FEATURE_COLUMNS),
     }
-    if _unchanged(store.pull(path), frame, meta):  # an unchanged rerun writes nothing (the file keeps its time)
+    path = store.feature_windows_path(ticker)
+    if not store.write_features(ticker, frame, meta):  # an unchanged rerun writes nothing (the file keeps its time)
         context.log.info(f"{ticker}: features unchanged, {store.describe(path)} not rewritten")
-    else:
-        write_parquet(frame, path, meta)
-        store.push(path)
 
     # Checks read back what was written; the look-ahead check recomputes from the candles.
-    stored, _ = read_parquet(path)
+    stored = store.read_features(ticker, pull=False)
     dates = session_dates(stored["timestamp"])
     bad_rows = nonfinite_usable_rows(stored, WINDOW)
     cuts = default_cuts(len(candles))
@@ -145,15 +135,3 @@ def feature_windows(
         },
         check_results=checks,
     )
-
-
-def _unchanged(path, frame, meta: dict) -> bool:
-    """Whether ``path`` already holds exactly ``frame`` with ``meta`` (a damaged or older file is rewritten)."""
-    if not path.is_file():
-        return False
-    try:
-        stored, stored_meta = read_parquet(path)
-    except (IntegrityError, StorageError):
-        return False
-    same_meta = all(stored_meta.get(k) == v for k, v in meta.items())
-    return same_meta and list(stored.columns) == list(frame.columns) and stored.equals(frame)

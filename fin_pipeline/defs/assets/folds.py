@@ -21,9 +21,7 @@ from fin_pipeline.defs.partitions import fold_partitions
 from fin_pipeline.defs.resources import DataStore
 from fin_pipeline.evaluation.nightly import check_plans, plan_folds, restated_since
 from fin_pipeline.sources.update import rebuild_command
-from fin_pipeline.store.parquet import read_json, write_json
 from fin_pipeline.training.folds import universe_end_message
-from fin_pipeline.training.splits import FoldBoundaries
 from fin_pipeline.training.walkforward import (
     FoldSpec,
     code_version,
@@ -103,8 +101,7 @@ def walk_forward_folds(context: AssetExecutionContext, config: FoldConfig, store
         "data_version": version,
         "training_version": training_version(universe.windows, fold),
     }
-    write_json(record, store.fold_path(fold.fold))
-    store.push(store.fold_path(fold.fold))
+    store.write_fold(fold.fold, record)
     blocks = pd.DataFrame(
         [
             {
@@ -127,21 +124,13 @@ def walk_forward_folds(context: AssetExecutionContext, config: FoldConfig, store
 def check_as_recorded(store: DataStore, universe, fold: str, what: str) -> None:
     """A fold stored closed whose rows were restated since is kept as recorded: ``what`` (a fold asset) refuses
     to rewrite it, before writing, naming the deliberate command."""
-    path = store.pull(store.fold_path(fold))
-    if path.is_file() and restated_since(universe.windows, read_json(path)):
+    record = store.read_fold_record(fold, missing_ok=True)
+    if record is not None and restated_since(universe.windows, record):
         raise Failure(
             f"{what}[{fold}]: the fold is closed and its rows were restated since it was scored: it is kept as "
             f"recorded (what was known then); to rebuild it deliberately: {rebuild_command(fold)}",
             allow_retries=False,
         )
-
-
-def read_fold(store: DataStore, fold: str) -> FoldBoundaries:
-    """The boundaries ``walk_forward_folds`` stored for ``fold``."""
-    path = store.pull(store.fold_path(fold))
-    if not path.is_file():
-        raise Failure(f"{fold}: no fold boundaries at {path}; materialize walk_forward_folds[{fold}] first")
-    return FoldBoundaries.from_dict(read_json(path))
 
 
 @asset(
@@ -153,13 +142,12 @@ def read_fold(store: DataStore, fold: str) -> FoldBoundaries:
 )
 def normalization_stats(context: AssetExecutionContext, store: DataStore) -> MaterializeResult:
     """Per-feature centre and scale of the fold, fitted on its training and tuning rows only (all tickers)."""
-    fold = read_fold(store, context.partition_key)
+    fold = store.read_fold(context.partition_key)
     universe = load_universe(store, "normalization_stats")
     check_as_recorded(store, universe, fold.fold, "normalization_stats")
-    version = read_json(store.pull(store.fold_path(fold.fold)))["training_version"]
+    version = store.read_fold_record(fold.fold)["training_version"]
     stats = fit_fold_normalization(universe.windows, fold)
-    write_json(stats.to_dict(), store.normalization_path(fold.fold))
-    store.push(store.normalization_path(fold.fold))
+    store.write_normalization(fold.fold, stats)
     table = pd.DataFrame({"feature": universe.windows.feature_columns, "mean": stats.mean, "std": stats.std})
     return MaterializeResult(
         metadata={
