@@ -93,14 +93,7 @@ def walk_forward_folds(context: AssetExecutionContext, config: FoldConfig, store
             raise ValueError(f"fold {key}: {plan.reason}; to rebuild it deliberately: {rebuild_command(key)}")
     except ValueError as exc:
         raise Failure(f"walk_forward_folds: {exc}", allow_retries=False) from exc
-    # Versions by rows: the fold's (up to its test block's end) and its model's (up to its tuning block's end).
-    version = fold_version(universe.windows, fold, spec.to_dict())
-    record = {
-        **fold_record(universe.windows, fold),
-        "spec": spec.to_dict(),
-        "data_version": version,
-        "training_version": training_version(universe.windows, fold),
-    }
+    record = fold_document(universe.windows, fold, spec)
     store.write_fold(fold.fold, record)
     blocks = pd.DataFrame(
         [
@@ -117,8 +110,20 @@ def walk_forward_folds(context: AssetExecutionContext, config: FoldConfig, store
     )
     shown = {k: v for k, v in record.items() if k not in ("fold", "index", "spec")}
     return MaterializeResult(
-        metadata={**shown, "blocks": MetadataValue.md(markdown_table(blocks))}, data_version=DataVersion(version)
+        metadata={**shown, "blocks": MetadataValue.md(markdown_table(blocks))},
+        data_version=DataVersion(record["data_version"]),
     )
+
+
+def fold_document(windows, fold, spec: FoldSpec) -> dict:
+    """What ``folds/<fold>.json`` holds: the fold's blocks, its rules, and two versions by rows: the fold's (up to
+    its test block's end) and its model's (up to its tuning block's end)."""
+    return {
+        **fold_record(windows, fold),
+        "spec": spec.to_dict(),
+        "data_version": fold_version(windows, fold, spec.to_dict()),
+        "training_version": training_version(windows, fold),
+    }
 
 
 def check_as_recorded(store: DataStore, universe, fold: str, what: str) -> None:

@@ -221,42 +221,49 @@ def live_record(context: AssetExecutionContext, config: CostsConfig, store: Data
     books); the sessions that had no on-time forecast, listed as missed."""
     costs = config.costs("live_record")
     frames = store.read_forecasts()
-    universe = load_universe(store, "live_record")
-    horizon = universe.horizon
-    stored = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    record = score_forecasts(stored, universe.windows, horizon, costs)
-    missed = {f"{day:%Y-%m-%d}": why for day, why in missed_sessions(stored, universe.windows).itertuples(index=False)}
-    execution = describe(universe.execution)
-    meta = {
-        "forecasts": len(frames),
-        "horizon": horizon,
-        "execution": execution,
-        "costs": asdict(costs),
-        "missed": missed,
-    }
+    record, meta = paper_record(frames, load_universe(store, "live_record"), costs)
+    missed = meta["missed"]
     metadata = {
         "forecasts": len(frames),
         "scored_days": len(record),
-        "execution": execution,
+        "execution": meta["execution"],
         "costs": costs.describe(),
         "missed_sessions": len(missed),
         "missed": MetadataValue.md(missed_markdown(missed)),
     }
-    draw = None
     if len(record):
-        equity = {b: record.set_index("as_of")[f"equity_{b}"] for b in BOOKS}
-
-        def draw(path) -> None:
-            equity_curve_png(equity, path, title="Paper trading: the live forecasts' books")
-
         metadata.update(
             mean_ic=float(record["ic"].mean()),
             hit_rate=float(record["hit_rate"].mean()),
             **{f"total_return_{b}": float(record[f"equity_{b}"].iloc[-1] - 1) for b in BOOKS},
             record=MetadataValue.md(markdown_table(record.tail(20))),
         )
-    store.write_live_record(record, meta, draw)
+    store.write_live_record(record, meta, equity_drawing(record))
     context.log.info(
         f"live record: {len(record)} forecast day(s) scored of {len(frames)} stored; {missed_line(missed)}"
     )
     return MaterializeResult(metadata=metadata)
+
+
+def paper_record(frames: list[pd.DataFrame], universe, costs) -> tuple[pd.DataFrame, dict]:
+    """The stored forecasts scored against the realized targets, and the record file's metadata (with the
+    sessions that had no on-time forecast, by date)."""
+    stored = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    record = score_forecasts(stored, universe.windows, universe.horizon, costs)
+    missed = {f"{day:%Y-%m-%d}": why for day, why in missed_sessions(stored, universe.windows).itertuples(index=False)}
+    meta = {
+        "forecasts": len(frames),
+        "horizon": universe.horizon,
+        "execution": describe(universe.execution),
+        "costs": asdict(costs),
+        "missed": missed,
+    }
+    return record, meta
+
+
+def equity_drawing(record: pd.DataFrame):
+    """What draws the record's equity picture into a path; None for an empty record (it has no picture)."""
+    if not len(record):
+        return None
+    equity = {b: record.set_index("as_of")[f"equity_{b}"] for b in BOOKS}
+    return functools.partial(equity_curve_png, equity, title="Paper trading: the live forecasts' books")

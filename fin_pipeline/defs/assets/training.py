@@ -111,15 +111,7 @@ def _train(context, configured, fold, stats, universe, store: DataStore, workdir
     resumed_from = context.run.run_id if resume else ""
     if resume:
         context.log.info(f"{fold.fold}: attempt {context.retry_number}, resuming from {workdir / layout.LAST}")
-    data, code = store.read_fold_record(fold.fold)["training_version"], code_version()
-    # The model's identity, from what determines it (rows, configuration and seed, code), never from its training.
-    extra = {
-        "data_version": data,
-        "code_version": code,
-        "model_version": model_version(data, asdict(spec), code),
-        "configuration": configuration,  # the record's: a request that differs is refused by name
-        "configuration_hash": configuration_hash(configuration),
-    }
+    extra = model_identity(store.read_fold_record(fold.fold)["training_version"], spec, configuration)
     is_active = _run_is_active(context)
     if not resume:  # a new run: resume from a dead run's last epoch of this fold if inputs and config match
         expected = {"fold": fold.to_dict(), "normalization": stats.to_dict(), "train_spec": asdict(spec), **extra}
@@ -173,6 +165,29 @@ def _train(context, configured, fold, stats, universe, store: DataStore, workdir
             **worker_metadata(),  # host, pid and torch threads of the process that trained
         }
     )
+
+
+def model_identity(rows_version: str, spec: TrainSpec, configuration: dict) -> dict:
+    """What a fold's checkpoint records as its identity (its ``extra``): from what determines the model (its
+    training rows' version, configuration and seed, code), never from its training."""
+    code = code_version()
+    return {
+        "data_version": rows_version,
+        "code_version": code,
+        "model_version": model_version(rows_version, asdict(spec), code),
+        "configuration": configuration,  # the record's: a request that differs is refused by name
+        "configuration_hash": configuration_hash(configuration),
+    }
+
+
+def scored_document(fold_record: dict, model_extra: dict) -> dict:
+    """``scored.json`` beside a fold's metrics, read by the nightly plan: the fold version these metrics saw, the
+    training rows of the model they scored, and what it was trained with (None: a model from before records)."""
+    return {
+        "data_version": fold_record["data_version"],
+        "training_version": model_extra.get("data_version"),
+        "configuration": model_extra.get("configuration"),
+    }
 
 
 def observe_training(context: AssetExecutionContext, label: str, spec: TrainSpec, fold: FoldBoundaries, extra: dict):
@@ -244,14 +259,8 @@ def fold_metrics(context: AssetExecutionContext, config: CostsConfig, store: Dat
     scores, predictions, chosen = score_fold(
         universe.windows, fold, stats, checkpoint, store.metrics_dir(fold.fold), costs=costs
     )
-    # Read by the nightly plan: the fold version these metrics saw, and the training rows of the model they scored.
     model_extra = read_checkpoint(checkpoint)["extra"]
-    scored = {
-        "data_version": store.read_fold_record(fold.fold)["data_version"],
-        "training_version": model_extra.get("data_version"),
-        "configuration": model_extra.get("configuration"),  # what the model was trained with (None: before records)
-    }
-    store.publish_metrics(fold.fold, scored)
+    store.publish_metrics(fold.fold, scored_document(store.read_fold_record(fold.fold), model_extra))
     shown_forecasts, shown_backtest = shown_tables(scores.forecasts, scores.backtest, fold.horizon)
     return MaterializeResult(
         metadata={
