@@ -2,8 +2,6 @@
 
 import pandas as pd
 from dagster import (
-    AllPartitionMapping,
-    AssetDep,
     AssetExecutionContext,
     DataVersion,
     Failure,
@@ -17,7 +15,7 @@ from fin_pipeline.core.settings import load_settings
 from fin_pipeline.defs.assets.features import feature_windows
 from fin_pipeline.defs.assets.universe import data_fold_keys, load_universe
 from fin_pipeline.defs.config import check_run_training_config, config_from_spec, spec_values
-from fin_pipeline.defs.partitions import fold_partitions
+from fin_pipeline.defs.partitions import every_partition, fold_partitions
 from fin_pipeline.defs.resources import DataStore
 from fin_pipeline.evaluation.nightly import check_plans, plan_folds, restated_since
 from fin_pipeline.sources.update import rebuild_command
@@ -35,7 +33,7 @@ from fin_pipeline.training.walkforward import (
 
 WALK_FORWARD_GROUP = "walk_forward"
 # A fold reads every ticker's features: the folds cut one calendar shared by the whole universe.
-ALL_TICKERS = AssetDep(feature_windows, partition_mapping=AllPartitionMapping())
+ALL_TICKERS = every_partition(feature_windows)
 # The fold assets' code version: a hash of the package's source. A code change marks every fold stale in the UI
 # (cause: new code version); nothing is retrained until the user backfills.
 FOLD_CODE_VERSION = code_version()

@@ -11,8 +11,6 @@ from dataclasses import asdict
 
 import pandas as pd
 from dagster import (
-    AllPartitionMapping,
-    AssetDep,
     AssetExecutionContext,
     Failure,
     MaterializeResult,
@@ -28,7 +26,7 @@ from fin_pipeline.defs.assets.training import TrainingConfig, finish_tracking, o
 from fin_pipeline.defs.assets.universe import load_universe
 from fin_pipeline.defs.costs import CostsConfig
 from fin_pipeline.defs.executors import TRAINING_OP_TAGS
-from fin_pipeline.defs.partitions import forecast_partitions
+from fin_pipeline.defs.partitions import every_partition, forecast_partitions
 from fin_pipeline.defs.resources import DataStore
 from fin_pipeline.evaluation.live import (
     ForecastError,
@@ -213,7 +211,7 @@ def forecasts(context: AssetExecutionContext, store: DataStore) -> MaterializeRe
 
 @asset(
     group_name=LIVE_GROUP,
-    deps=[AssetDep(forecasts, partition_mapping=AllPartitionMapping()), ALL_TICKERS],
+    deps=[every_partition(forecasts), ALL_TICKERS],
     kinds={"parquet"},
 )
 def live_record(context: AssetExecutionContext, config: CostsConfig, store: DataStore) -> MaterializeResult:
