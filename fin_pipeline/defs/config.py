@@ -14,8 +14,8 @@ from typing import Any
 from dagster import Config, Failure
 from pydantic import Field, create_model
 
+from fin_pipeline.store.layout import CONFIG_FILE
 from fin_pipeline.training.configuration import (
-    CONFIG_FILE,
     ConfigurationError,
     check_same,
     read_configuration,

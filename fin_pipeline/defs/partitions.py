@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from dagster import DynamicPartitionsDefinition, StaticPartitionsDefinition, TimeWindowPartitionsDefinition
+from dagster import (
+    AllPartitionMapping,
+    AssetDep,
+    AssetsDefinition,
+    DynamicPartitionsDefinition,
+    StaticPartitionsDefinition,
+    TimeWindowPartitionsDefinition,
+)
 
 from fin_pipeline.core.calendar import PERIOD_CRONS, next_period_start
 from fin_pipeline.core.settings import Settings, load_settings
@@ -45,3 +52,8 @@ fold_partitions = fold_partitions_def(load_settings())
 # One partition per forecast date (the session after the data's last day), added by the CLI and the nightly
 # sensor when they make that night's forecast: NYSE sessions, not calendar days, so not a daily time window.
 forecast_partitions = DynamicPartitionsDefinition(name="forecast_dates")
+
+
+def every_partition(upstream: AssetsDefinition) -> AssetDep:
+    """A dependency on all of an asset's partitions at once (a fold reads every ticker, the record every night)."""
+    return AssetDep(upstream, partition_mapping=AllPartitionMapping())

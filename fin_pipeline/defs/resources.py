@@ -8,21 +8,29 @@ from __future__ import annotations
 
 import abc
 import functools
+import inspect
 import os
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from dagster import ConfigurableResource, EnvVar, Failure
 from pydantic import Field
 
-from fin_pipeline.backtest.trials import FOLDER
 from fin_pipeline.core.settings import Settings
+from fin_pipeline.defs.store_files import StoreFiles
 from fin_pipeline.sources.base import CandleSource
 from fin_pipeline.sources.csv_dir import CsvDirectorySource
 from fin_pipeline.sources.polygon import PolygonSource
 from fin_pipeline.sources.synthetic import SyntheticMarket
+from fin_pipeline.store import layout
 from fin_pipeline.store.location import LocalStore, S3Store, is_url, open_store
 from fin_pipeline.store.parquet import StorageError
-from fin_pipeline.training.configuration import CONFIG_FILE
+
+# The defaults are the settings' own (a Settings() without FIN_PIPELINE_* variables) and, for what the settings do
+# not cover, PolygonSource's: the launchpad shows the values the library would use.
+_SETTINGS = Settings()
+_POLYGON = {
+    name: p.default for name, p in inspect.signature(PolygonSource).parameters.items() if p.default is not p.empty
+}
 
 
 class CandleSourceResource(ConfigurableResource, abc.ABC):
@@ -36,9 +44,11 @@ class CandleSourceResource(ConfigurableResource, abc.ABC):
 class SyntheticMarketResource(CandleSourceResource):
     """The embedded synthetic market (the offline default): simulated prices, not real ones."""
 
-    seed: int = Field(default=7, description="Seed of the simulated market; the same seed gives the same bars.")
+    seed: int = Field(
+        default=_SETTINGS.seed, description="Seed of the simulated market; the same seed gives the same bars."
+    )
     signal_ic: float = Field(
-        default=0.0,
+        default=_SETTINGS.signal_ic,
         description="Planted information coefficient of ret_1d for the next day's return, in [0, 0.5); 0 = none.",
     )
 
@@ -50,14 +60,24 @@ class PolygonResource(CandleSourceResource):
     """Polygon.io aggregates API. Give ``api_key`` as ``EnvVar('POLYGON_API_KEY')`` so the UI never shows it."""
 
     api_key: str = Field(description="Polygon.io API key, sent only as an Authorization: Bearer header.")
-    base_url: str = Field(default="https://api.polygon.io", description="API base URL (tests use a local server).")
-    requests_per_minute: float = Field(default=5.0, description="Request budget per minute; 0 = unlimited.")
-    connect_timeout: float = Field(default=5.0, description="Seconds to wait for a connection.")
-    read_timeout: float = Field(default=30.0, description="Seconds to wait for a response.")
-    max_retries: int = Field(default=3, description="Retries on 429/5xx and connection errors, with backoff.")
-    backoff_factor: float = Field(default=1.0, description="urllib3 Retry backoff factor, in seconds.")
-    request_deadline: float = Field(default=60.0, description="Seconds for one request, retries and all bytes.")
-    ticker_deadline: float = Field(default=180.0, description="Seconds for all pages of one ticker.")
+    base_url: str = Field(default=_SETTINGS.polygon_base_url, description="API base URL (tests use a local server).")
+    requests_per_minute: float = Field(
+        default=_SETTINGS.polygon_requests_per_minute, description="Request budget per minute; 0 = unlimited."
+    )
+    connect_timeout: float = Field(default=_POLYGON["connect_timeout"], description="Seconds to wait for a connection.")
+    read_timeout: float = Field(default=_POLYGON["read_timeout"], description="Seconds to wait for a response.")
+    max_retries: int = Field(
+        default=_POLYGON["max_retries"], description="Retries on 429/5xx and connection errors, with backoff."
+    )
+    backoff_factor: float = Field(
+        default=_POLYGON["backoff_factor"], description="urllib3 Retry backoff factor, in seconds."
+    )
+    request_deadline: float = Field(
+        default=_SETTINGS.polygon_request_deadline, description="Seconds for one request, retries and all bytes."
+    )
+    ticker_deadline: float = Field(
+        default=_SETTINGS.polygon_ticker_deadline, description="Seconds for all pages of one ticker."
+    )
 
     def build(self) -> CandleSource:
         return PolygonSource(
@@ -85,7 +105,7 @@ class CsvDirectoryResource(CandleSourceResource):
         return CsvDirectorySource(self.directory, self.date_format)
 
 
-class DataStore(ConfigurableResource):
+class DataStore(StoreFiles, ConfigurableResource):
     """The data directory and the place of every stage's files in it.
 
     ``root`` is a local folder (the default) or an ``s3://bucket/prefix`` URL. The path helpers always give
@@ -132,49 +152,56 @@ class DataStore(ConfigurableResource):
         """Where ``path`` lives in the store (its s3:// URL, or the path itself)."""
         return self.objects().describe(path)
 
+    def path(self, rel: PurePath) -> Path:
+        """The local path of a file or folder of the layout (:mod:`fin_pipeline.store.layout`)."""
+        return self.local_root() / rel
+
     def raw_candles_path(self, ticker: str) -> Path:
-        return self.local_root() / "raw_candles" / f"{ticker}.parquet"
+        return self.path(layout.raw_candles(ticker))
 
     def feature_windows_path(self, ticker: str) -> Path:
-        return self.local_root() / "feature_windows" / f"{ticker}.parquet"
+        return self.path(layout.feature_windows(ticker))
 
     def fold_path(self, fold: str) -> Path:
-        return self.local_root() / "folds" / f"{fold}.json"
+        return self.path(layout.fold(fold))
 
     def normalization_path(self, fold: str) -> Path:
-        return self.local_root() / "normalization" / f"{fold}.json"
+        return self.path(layout.normalization(fold))
 
     def model_dir(self, fold: str) -> Path:
-        return self.local_root() / "models" / fold
+        return self.path(layout.model_dir(fold))
 
     def metrics_dir(self, fold: str) -> Path:
-        return self.local_root() / "metrics" / fold
+        return self.path(layout.metrics_dir(fold))
 
     def report_dir(self) -> Path:
-        return self.local_root() / "reports"
+        return self.path(layout.REPORTS)
 
     def trials_dir(self) -> Path:
         """The trial registry (:mod:`fin_pipeline.backtest.trials`): every configuration ever scored here. It
         outlives any rebuild of the record: a trial once run stays counted."""
-        return self.local_root() / FOLDER
+        return self.path(layout.TRIALS)
 
     def live_dir(self, forecast_date: str | None = None) -> Path:
         """``live/``, or the live model of one forecast date (``live/2026-11-30``)."""
-        return self.local_root() / "live" / (forecast_date or "")
+        return self.path(layout.live_dir(forecast_date))
 
     def forecast_path(self, forecast_date: str) -> Path:
-        return self.local_root() / "forecasts" / f"{forecast_date}.parquet"
+        return self.path(layout.forecast(forecast_date))
+
+    def forecasts_dir(self) -> Path:
+        return self.path(layout.FORECASTS)
 
     def live_record_dir(self) -> Path:
-        return self.local_root() / "live_record"
+        return self.path(layout.LIVE_RECORD)
 
     def configuration_path(self) -> Path:
         """The training configuration every fold and live model of this data directory is trained with."""
-        return self.local_root() / CONFIG_FILE
+        return self.path(layout.configuration())
 
     def archive_dir(self) -> Path:
         """Where ``fin-pipeline rebuild`` moves what it replaces, one dated folder per rebuild."""
-        return self.local_root() / "archive"
+        return self.path(layout.ARCHIVE)
 
 
 @functools.lru_cache(maxsize=8)

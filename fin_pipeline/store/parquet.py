@@ -31,22 +31,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fin_pipeline.store import layout
+
 # Key under which our own metadata (source, requested range, versions) sits in the Parquet schema.
 META_KEY = b"fin_pipeline"
 DIGEST_KEY = b"fin_pipeline_digest"
 JSON_HASH_KEY = "content_sha256"
-
-# The asset that writes each folder under the data directory: what to rematerialize when a file there is bad.
-_WRITERS = {
-    "raw_candles": "raw_candles",
-    "feature_windows": "feature_windows",
-    "folds": "walk_forward_folds",
-    "normalization": "normalization_stats",
-    "models": "trained_model",
-    "metrics": "fold_metrics",
-    "reports": "walk_forward_report",
-    "trials": "walk_forward_report",
-}
 
 
 class StorageError(RuntimeError):
@@ -59,22 +49,12 @@ class IntegrityError(StorageError):
 
 def rebuild_hint(path: Path) -> str:
     """How to rebuild ``path``: the asset (and partition) that writes it, from the folder it sits in."""
-    path = Path(path)
-    parts = path.parts
-    for i in range(len(parts) - 1, -1, -1):
-        asset = _WRITERS.get(parts[i])
-        if asset is None:
-            continue
-        rest = parts[i + 1 :]
-        if asset in ("raw_candles", "feature_windows", "walk_forward_folds", "normalization_stats"):
-            partition = Path(rest[-1]).stem if rest else None
-        elif asset in ("trained_model", "fold_metrics"):
-            partition = rest[0] if len(rest) > 1 else None
-        else:
-            partition = None
-        target = f"{asset}[{partition}]" if partition else asset
-        return f"delete it and rematerialize {target} (fin-pipeline run, or Materialize in the UI)"
-    return "delete it and rebuild it"
+    found = layout.writer(Path(path).parts)
+    if found is None:
+        return "delete it and rebuild it"
+    asset, partition = found
+    target = f"{asset}[{partition}]" if partition else asset
+    return f"delete it and rematerialize {target} (fin-pipeline run, or Materialize in the UI)"
 
 
 def table_digest(table: pa.Table) -> str:

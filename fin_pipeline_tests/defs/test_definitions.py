@@ -35,7 +35,10 @@ def test_defs_load_and_every_job_schedule_and_asset_resolves():
     keys = {key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()}
     assert keys == ASSET_NAMES
     for key in repo.asset_graph.get_all_asset_keys():
-        assert defs.resolve_assets_def(key) is not None
+        resolved, node = defs.resolve_assets_def(key), repo.asset_graph.get(key)
+        assert key in resolved.keys, f"{key} resolves to the definition of {resolved.keys}"
+        assert resolved.partitions_def == node.partitions_def, key
+        assert resolved.asset_deps[key] == node.parent_keys, key
 
 
 def test_partitions_follow_the_settings_and_the_default_source_is_offline():

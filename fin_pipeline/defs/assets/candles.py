@@ -22,7 +22,6 @@ from fin_pipeline.defs.partitions import ticker_partitions
 from fin_pipeline.defs.resources import CandleSourceResource, DataStore
 from fin_pipeline.sources.base import CandleError, SourceError, candle_problems, session_dates
 from fin_pipeline.sources.update import HistoryRewrite, update_candles
-from fin_pipeline.store.parquet import read_parquet
 
 DATA_GROUP = "data"
 
@@ -75,8 +74,8 @@ def raw_candles(
     source = candle_source.build()
     try:
         # S3: the stored file (if any) into the cache first, then the updated file back in one PUT
-        update = update_candles(source, ticker, store.pull(store.raw_candles_path(ticker)), start, end)
-        store.push(update.path)
+        with store.updating(store.raw_candles_path(ticker)) as path:
+            update = update_candles(source, ticker, path, start, end)
     except HistoryRewrite as exc:  # an end date moved back: refused before anything was fetched or written
         raise Failure(f"raw_candles[{ticker}]: {exc}", allow_retries=False) from exc
     except (CandleError, SourceError) as exc:
@@ -87,7 +86,7 @@ def raw_candles(
     context.log.info(f"{ticker}: {update.mode}, {update.rows_added} bar(s) added, {update.rows} stored")
 
     # The checks read back what was written, so they vouch for the file, not for an in-memory copy.
-    stored, _ = read_parquet(update.path)
+    stored = store.read_candles(ticker, pull=False)
     problems = candle_problems(stored)
     checks = []
     for name in RAW_CANDLE_CHECKS:

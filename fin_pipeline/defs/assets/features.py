@@ -1,5 +1,7 @@
 """Stage 2: ``feature_windows``, the 40 leak-free features, the target and ``window_ok`` per ticker."""
 
+import inspect
+
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -30,7 +32,6 @@ from fin_pipeline.features.indicators import (
 from fin_pipeline.features.lookahead import default_cuts, lookahead_violations
 from fin_pipeline.sources.base import session_dates
 from fin_pipeline.sources.execution import ExecutionError, check_execution, describe
-from fin_pipeline.store.parquet import IntegrityError, StorageError, read_parquet, write_parquet
 
 FEATURES_GROUP = "features"
 
@@ -43,7 +44,7 @@ FEATURE_CHECKS = {
 
 class FeatureWindowsConfig(Config):
     horizon: int = Field(
-        default=1,
+        default=inspect.signature(build_feature_frame).parameters["horizon"].default,  # the library's
         ge=1,
         description="Target horizon h in trading days: target = log(P[t+L+h] / P[t+L]), P and L from the execution.",
     )
@@ -55,6 +56,27 @@ class FeatureWindowsConfig(Config):
             "a run after the close). Default: FIN_PIPELINE_EXECUTION."
         ),
     )
+
+
+def feature_meta(ticker: str, frame, horizon: int) -> dict:
+    """What a feature file says about itself (its Parquet metadata): what it was built from and how."""
+    return {
+        "ticker": ticker,
+        "horizon": horizon,
+        "execution": frame.attrs["execution"],
+        "untradable_days": frame.attrs["untradable"],
+        "window": WINDOW,
+        "feature_version": FEATURE_VERSION,
+        "feature_columns": list(FEATURE_COLUMNS),
+    }
+
+
+def feature_problems(stored, candles) -> tuple:
+    """The feature checks' findings: ``(rows, cuts, leaks)``, the usable rows with a non-finite feature or target,
+    the look-ahead cuts, and the feature or cost-input columns that differ when recomputed on the cut candles."""
+    cuts = default_cuts(len(candles))
+    leaks = lookahead_violations(candles, cuts=cuts) | lookahead_violations(candles, cost_inputs, cuts=cuts)
+    return nonfinite_usable_rows(stored, WINDOW), cuts, leaks
 
 
 @asset(
@@ -76,39 +98,20 @@ def feature_windows(
         execution = check_execution(config.execution, "feature_windows config execution (FIN_PIPELINE_EXECUTION)")
     except ExecutionError as exc:
         raise Failure(str(exc), allow_retries=False) from exc
-    raw_path = store.pull(store.raw_candles_path(ticker))
-    if not raw_path.is_file():
-        raise Failure(
-            f"{ticker}: no raw candles at {raw_path}; materialize raw_candles for {ticker} first",
-            allow_retries=False,
-        )
-    candles, _ = read_parquet(raw_path)
+    candles = store.read_candles(ticker)
     try:
         frame = build_feature_frame(candles, ticker, horizon=config.horizon, window=WINDOW, execution=execution)
     except (FeatureError, ExecutionError) as exc:
         raise Failure(str(exc), allow_retries=False) from exc
     path = store.feature_windows_path(ticker)
-    meta = {
-        "ticker": ticker,
-        "horizon": config.horizon,
-        "execution": execution,
-        "untradable_days": frame.attrs["untradable"],
-        "window": WINDOW,
-        "feature_version": FEATURE_VERSION,
-        "feature_columns": list(FEATURE_COLUMNS),
-    }
-    if _unchanged(store.pull(path), frame, meta):  # an unchanged rerun writes nothing (the file keeps its time)
+    # An unchanged rerun writes nothing (the file keeps its time).
+    if not store.write_features(ticker, frame, feature_meta(ticker, frame, config.horizon)):
         context.log.info(f"{ticker}: features unchanged, {store.describe(path)} not rewritten")
-    else:
-        write_parquet(frame, path, meta)
-        store.push(path)
 
     # Checks read back what was written; the look-ahead check recomputes from the candles.
-    stored, _ = read_parquet(path)
+    stored = store.read_features(ticker, pull=False)
     dates = session_dates(stored["timestamp"])
-    bad_rows = nonfinite_usable_rows(stored, WINDOW)
-    cuts = default_cuts(len(candles))
-    leaks = lookahead_violations(candles, cuts=cuts) | lookahead_violations(candles, cost_inputs, cuts=cuts)
+    bad_rows, cuts, leaks = feature_problems(stored, candles)
     checks = [
         AssetCheckResult(
             check_name="no_nan_in_usable_rows",
@@ -145,15 +148,3 @@ def feature_windows(
         },
         check_results=checks,
     )
-
-
-def _unchanged(path, frame, meta: dict) -> bool:
-    """Whether ``path`` already holds exactly ``frame`` with ``meta`` (a damaged or older file is rewritten)."""
-    if not path.is_file():
-        return False
-    try:
-        stored, stored_meta = read_parquet(path)
-    except (IntegrityError, StorageError):
-        return False
-    same_meta = all(stored_meta.get(k) == v for k, v in meta.items())
-    return same_meta and list(stored.columns) == list(frame.columns) and stored.equals(frame)

@@ -2,8 +2,6 @@
 
 import pandas as pd
 from dagster import (
-    AllPartitionMapping,
-    AssetDep,
     AssetExecutionContext,
     DataVersion,
     Failure,
@@ -17,12 +15,10 @@ from fin_pipeline.core.settings import load_settings
 from fin_pipeline.defs.assets.features import feature_windows
 from fin_pipeline.defs.assets.universe import data_fold_keys, load_universe
 from fin_pipeline.defs.config import check_run_training_config, config_from_spec, spec_values
-from fin_pipeline.defs.partitions import fold_partitions
+from fin_pipeline.defs.partitions import every_partition, fold_partitions
 from fin_pipeline.defs.resources import DataStore
 from fin_pipeline.evaluation.nightly import check_plans, plan_folds, restated_since
 from fin_pipeline.sources.update import rebuild_command
-from fin_pipeline.store.parquet import read_json, write_json
-from fin_pipeline.training.fold_boundaries import FoldBoundaries
 from fin_pipeline.training.folds import universe_end_message
 from fin_pipeline.training.walkforward import (
     FoldSpec,
@@ -37,7 +33,7 @@ from fin_pipeline.training.walkforward import (
 
 WALK_FORWARD_GROUP = "walk_forward"
 # A fold reads every ticker's features: the folds cut one calendar shared by the whole universe.
-ALL_TICKERS = AssetDep(feature_windows, partition_mapping=AllPartitionMapping())
+ALL_TICKERS = every_partition(feature_windows)
 # The fold assets' code version: a hash of the package's source. A code change marks every fold stale in the UI
 # (cause: new code version); nothing is retrained until the user backfills.
 FOLD_CODE_VERSION = code_version()
@@ -95,16 +91,8 @@ def walk_forward_folds(context: AssetExecutionContext, config: FoldConfig, store
             raise ValueError(f"fold {key}: {plan.reason}; to rebuild it deliberately: {rebuild_command(key)}")
     except ValueError as exc:
         raise Failure(f"walk_forward_folds: {exc}", allow_retries=False) from exc
-    # Versions by rows: the fold's (up to its test block's end) and its model's (up to its tuning block's end).
-    version = fold_version(universe.windows, fold, spec.to_dict())
-    record = {
-        **fold_record(universe.windows, fold),
-        "spec": spec.to_dict(),
-        "data_version": version,
-        "training_version": training_version(universe.windows, fold),
-    }
-    write_json(record, store.fold_path(fold.fold))
-    store.push(store.fold_path(fold.fold))
+    record = fold_document(universe.windows, fold, spec)
+    store.write_fold(fold.fold, record)
     blocks = pd.DataFrame(
         [
             {
@@ -120,28 +108,32 @@ def walk_forward_folds(context: AssetExecutionContext, config: FoldConfig, store
     )
     shown = {k: v for k, v in record.items() if k not in ("fold", "index", "spec")}
     return MaterializeResult(
-        metadata={**shown, "blocks": MetadataValue.md(markdown_table(blocks))}, data_version=DataVersion(version)
+        metadata={**shown, "blocks": MetadataValue.md(markdown_table(blocks))},
+        data_version=DataVersion(record["data_version"]),
     )
+
+
+def fold_document(windows, fold, spec: FoldSpec) -> dict:
+    """What ``folds/<fold>.json`` holds: the fold's blocks, its rules, and two versions by rows: the fold's (up to
+    its test block's end) and its model's (up to its tuning block's end)."""
+    return {
+        **fold_record(windows, fold),
+        "spec": spec.to_dict(),
+        "data_version": fold_version(windows, fold, spec.to_dict()),
+        "training_version": training_version(windows, fold),
+    }
 
 
 def check_as_recorded(store: DataStore, universe, fold: str, what: str) -> None:
     """A fold stored closed whose rows were restated since is kept as recorded: ``what`` (a fold asset) refuses
     to rewrite it, before writing, naming the deliberate command."""
-    path = store.pull(store.fold_path(fold))
-    if path.is_file() and restated_since(universe.windows, read_json(path)):
+    record = store.read_fold_record(fold, missing_ok=True)
+    if record is not None and restated_since(universe.windows, record):
         raise Failure(
             f"{what}[{fold}]: the fold is closed and its rows were restated since it was scored: it is kept as "
             f"recorded (what was known then); to rebuild it deliberately: {rebuild_command(fold)}",
             allow_retries=False,
         )
-
-
-def read_fold(store: DataStore, fold: str) -> FoldBoundaries:
-    """The boundaries ``walk_forward_folds`` stored for ``fold``."""
-    path = store.pull(store.fold_path(fold))
-    if not path.is_file():
-        raise Failure(f"{fold}: no fold boundaries at {path}; materialize walk_forward_folds[{fold}] first")
-    return FoldBoundaries.from_dict(read_json(path))
 
 
 @asset(
@@ -153,13 +145,12 @@ def read_fold(store: DataStore, fold: str) -> FoldBoundaries:
 )
 def normalization_stats(context: AssetExecutionContext, store: DataStore) -> MaterializeResult:
     """Per-feature centre and scale of the fold, fitted on its training and tuning rows only (all tickers)."""
-    fold = read_fold(store, context.partition_key)
+    fold = store.read_fold(context.partition_key)
     universe = load_universe(store, "normalization_stats")
     check_as_recorded(store, universe, fold.fold, "normalization_stats")
-    version = read_json(store.pull(store.fold_path(fold.fold)))["training_version"]
+    version = store.read_fold_record(fold.fold)["training_version"]
     stats = fit_fold_normalization(universe.windows, fold)
-    write_json(stats.to_dict(), store.normalization_path(fold.fold))
-    store.push(store.normalization_path(fold.fold))
+    store.write_normalization(fold.fold, stats)
     table = pd.DataFrame({"feature": universe.windows.feature_columns, "mean": stats.mean, "std": stats.std})
     return MaterializeResult(
         metadata={

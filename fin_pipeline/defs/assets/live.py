@@ -6,14 +6,11 @@ partition that the CLI and the nightly sensor add when they forecast). The libra
 :mod:`fin_pipeline.evaluation.live`.
 """
 
-import contextlib
-import shutil
+import functools
 from dataclasses import asdict
 
 import pandas as pd
 from dagster import (
-    AllPartitionMapping,
-    AssetDep,
     AssetExecutionContext,
     Failure,
     MaterializeResult,
@@ -29,7 +26,7 @@ from fin_pipeline.defs.assets.training import TrainingConfig, finish_tracking, o
 from fin_pipeline.defs.assets.universe import load_universe
 from fin_pipeline.defs.costs import CostsConfig
 from fin_pipeline.defs.executors import TRAINING_OP_TAGS
-from fin_pipeline.defs.partitions import forecast_partitions
+from fin_pipeline.defs.partitions import every_partition, forecast_partitions
 from fin_pipeline.defs.resources import DataStore
 from fin_pipeline.evaluation.live import (
     ForecastError,
@@ -40,10 +37,10 @@ from fin_pipeline.evaluation.live import (
     score_forecasts,
     utc_now,
 )
-from fin_pipeline.evaluation.nightly import LIVE_FILE, plan_live
+from fin_pipeline.evaluation.nightly import plan_live
 from fin_pipeline.report.plots import equity_curve_png
 from fin_pipeline.sources.execution import describe
-from fin_pipeline.store.parquet import IntegrityError, StorageError, read_json, read_parquet, write_json, write_parquet
+from fin_pipeline.store import layout
 from fin_pipeline.training.checkpoint import TrainingError, read_checkpoint
 from fin_pipeline.training.configuration import configuration_hash
 from fin_pipeline.training.normalization import fit_fold_normalization
@@ -51,6 +48,9 @@ from fin_pipeline.training.versions import checkpoint_model_version
 from fin_pipeline.training.walkforward import publish_checkpoints, train_fold
 
 LIVE_GROUP = "live"
+BOOKS = ("sign", "long_only", "neutral")
+# The night's assets: one partition per forecast date, in the live group.
+nightly_asset = functools.partial(asset, partitions_def=forecast_partitions, group_name=LIVE_GROUP)
 
 
 class LiveModelConfig(TrainingConfig):
@@ -72,9 +72,7 @@ def _check_night(context: AssetExecutionContext, universe, what: str) -> str:
     return expected
 
 
-@asset(
-    partitions_def=forecast_partitions,
-    group_name=LIVE_GROUP,
+@nightly_asset(
     deps=[ALL_TICKERS],
     kinds={"pytorch"},
     pool="training",
@@ -94,16 +92,15 @@ def live_model(context: AssetExecutionContext, config: LiveModelConfig, store: D
         plan = plan_live(ws, FoldConfig().spec(), asdict(spec), store, night, universe.horizon)
     except ValueError as exc:
         raise Failure(f"live_model[{night}]: {exc}", allow_retries=False) from exc
-    fold, out = plan.fold, store.live_dir(night)
+    fold = plan.fold
     if plan.action == "skip":  # an unchanged rerun of the night: nothing trained, nothing written
         context.log.info(f"live_model[{night}]: up to date, {plan.reason}: not retrained")
-        stored = read_json(store.pull(out / LIVE_FILE))
-        metadata = _live_metadata(store, plan, night, stored, "up to date (not retrained)")
-        removed = _prune(store, config.keep_nights)  # older nights only: tonight's files are left as they are
+        metadata = _live_metadata(store, plan, night, store.read_live(night), "up to date (not retrained)")
+        removed = store.prune_live(config.keep_nights)  # older nights only: tonight's files are left as they are
         return MaterializeResult(metadata={**metadata, "removed_nights": ", ".join(removed) or "none"})
     stats = fit_fold_normalization(ws, fold)
-    workdir = out / "runs" / context.run.run_id
-    resume = (workdir / "last.pt").is_file()  # a retry of this run goes on from its last epoch
+    workdir = store.path(layout.run_dir(layout.live_dir(night), context.run.run_id))
+    resume = (workdir / layout.LAST).is_file()  # a retry of this run goes on from its last epoch
     extra = {
         **plan.versions,
         "configuration": configuration,
@@ -115,9 +112,8 @@ def live_model(context: AssetExecutionContext, config: LiveModelConfig, store: D
             outcome = train_fold(ws, fold, stats, spec, workdir, resume=resume, extra=extra, callbacks=callbacks)
         except TrainingError as exc:
             raise Failure(f"live_model[{night}]: {exc}", allow_retries=False) from exc
-        done(outcome.history, workdir / "best.pt")
-    publish_checkpoints(workdir, out)
-    shutil.rmtree(out / "runs", ignore_errors=True)
+        done(outcome.history, workdir / layout.BEST)
+    publish_checkpoints(workdir, store.live_dir(night))
     record = {
         "fold": fold.to_dict(),
         "normalization": stats.to_dict(),
@@ -127,10 +123,8 @@ def live_model(context: AssetExecutionContext, config: LiveModelConfig, store: D
         "best_epoch": outcome.best_epoch,
         "best_tune_loss": outcome.best_score,
     }
-    write_json({**record, "forecast_date": night}, out / LIVE_FILE)  # last: it says the night's model is complete
-    for name in ("best.pt", "last.pt", LIVE_FILE):
-        store.push(out / name)
-    removed = _prune(store, config.keep_nights)
+    store.publish_live(night, {**record, "forecast_date": night})
+    removed = store.prune_live(config.keep_nights)
     metadata = _live_metadata(store, plan, night, record, "trained")
     return MaterializeResult(
         metadata={
@@ -155,24 +149,11 @@ def _live_metadata(store: DataStore, plan, night: str, record: dict, status: str
         "best_epoch": record.get("best_epoch") or 0,
         "best_tune_loss": float(record.get("best_tune_loss") or float("nan")),
         **{k: plan.versions[k] for k in ("model_version", "data_version", "code_version")},
-        "path": MetadataValue.path(store.describe(store.live_dir(night) / "best.pt")),
+        "path": MetadataValue.path(store.describe(store.live_dir(night) / layout.BEST)),
     }
 
 
-def _prune(store: DataStore, keep: int) -> list[str]:
-    """Remove the live checkpoints of all but the newest ``keep`` nights; their names."""
-    root = store.live_dir()
-    nights = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    gone = nights[: max(len(nights) - keep, 0)]
-    for name in gone:
-        shutil.rmtree(root / name, ignore_errors=True)
-        store.objects().delete_tree(root / name)
-    return gone
-
-
-@asset(
-    partitions_def=forecast_partitions,
-    group_name=LIVE_GROUP,
+@nightly_asset(
     deps=[live_model],
     kinds={"parquet"},
 )
@@ -180,12 +161,7 @@ def forecasts(context: AssetExecutionContext, store: DataStore) -> MaterializeRe
     """Tomorrow's forecast per ticker: the live model's prediction, its rank, each book's position, the baselines."""
     universe = load_universe(store, "forecasts")
     night = _check_night(context, universe, "forecasts")
-    checkpoint = store.pull(store.live_dir(night) / "best.pt")
-    if not checkpoint.is_file():
-        raise Failure(
-            f"forecasts[{night}]: no live model at {store.describe(checkpoint)}; materialize live_model[{night}] first",
-            allow_retries=False,
-        )
+    checkpoint = store.live_checkpoint(night)
     try:
         table, missing = make_forecast(universe.windows, checkpoint, made_at=utc_now())
     except ForecastError as exc:
@@ -202,13 +178,9 @@ def forecasts(context: AssetExecutionContext, store: DataStore) -> MaterializeRe
         "execution": describe(universe.execution),
         "missing": missing,
     }
-    path = store.pull(store.forecast_path(night))
-    status = "written"
-    if path.is_file():  # a forecast is written once: a rerun must reproduce it
-        try:
-            stored, _ = read_parquet(path)
-        except (IntegrityError, StorageError) as exc:
-            raise Failure(f"forecasts[{night}]: the stored forecast is damaged: {exc}", allow_retries=False) from exc
+    path = store.forecast_path(night)
+    stored, status = store.read_forecast(night), "written"
+    if stored is not None:  # a forecast is written once: a rerun must reproduce it
         try:  # the same forecast, made again: when it was made is not part of what it says
             same = [c for c in table.columns if c != "made_at"]
             pd.testing.assert_frame_equal(stored[same], table[same], check_exact=True)
@@ -220,9 +192,8 @@ def forecasts(context: AssetExecutionContext, store: DataStore) -> MaterializeRe
             ) from None
         status = "reproduced (identical to the stored forecast)"
     else:
-        write_parquet(table, path, meta=meta)
-        store.push(path)
-    made_at = pd.Timestamp(read_parquet(path)[0]["made_at"].iloc[0]) if status != "written" else table["made_at"][0]
+        store.write_table(table, path, meta=meta)
+    made_at = pd.Timestamp(stored["made_at"].iloc[0]) if stored is not None else table["made_at"][0]
     context.log.info(f"forecast for {night} (as of {meta['as_of']}, made {made_at:%Y-%m-%d %H:%M} UTC): {status}")
     shown = table[["ticker", "model", "rank", "weight_sign", "weight_long_only", "weight_neutral", "ridge"]]
     return MaterializeResult(
@@ -240,59 +211,57 @@ def forecasts(context: AssetExecutionContext, store: DataStore) -> MaterializeRe
 
 @asset(
     group_name=LIVE_GROUP,
-    deps=[AssetDep(forecasts, partition_mapping=AllPartitionMapping()), ALL_TICKERS],
+    deps=[every_partition(forecasts), ALL_TICKERS],
     kinds={"parquet"},
 )
 def live_record(context: AssetExecutionContext, config: CostsConfig, store: DataStore) -> MaterializeResult:
     """The paper-trading record: every forecast made on time whose targets are realized, scored (IC, hit rate,
     books); the sessions that had no on-time forecast, listed as missed."""
     costs = config.costs("live_record")
-    folder = store.pull_tree(store.local_root() / "forecasts")
-    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
-    frames = []
-    for path in files:
-        try:
-            frames.append(read_parquet(path)[0])
-        except (IntegrityError, StorageError) as exc:
-            raise Failure(f"live_record: {exc}", allow_retries=False) from exc
-    universe = load_universe(store, "live_record")
-    horizon = universe.horizon
-    stored = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    record = score_forecasts(stored, universe.windows, horizon, costs)
-    missed = {f"{day:%Y-%m-%d}": why for day, why in missed_sessions(stored, universe.windows).itertuples(index=False)}
-    out = store.live_record_dir()
-    out.mkdir(parents=True, exist_ok=True)
-    execution = describe(universe.execution)
-    meta = {
-        "forecasts": len(files),
-        "horizon": horizon,
-        "execution": execution,
-        "costs": asdict(costs),
-        "missed": missed,
-    }
-    write_parquet(record, out / "record.parquet", meta=meta)
+    frames = store.read_forecasts()
+    record, meta = paper_record(frames, load_universe(store, "live_record"), costs)
+    missed = meta["missed"]
     metadata = {
-        "forecasts": len(files),
+        "forecasts": len(frames),
         "scored_days": len(record),
-        "execution": execution,
+        "execution": meta["execution"],
         "costs": costs.describe(),
         "missed_sessions": len(missed),
         "missed": MetadataValue.md(missed_markdown(missed)),
     }
     if len(record):
-        equity = {b: record.set_index("as_of")[f"equity_{b}"] for b in ("sign", "long_only", "neutral")}
-        equity_curve_png(equity, out / "live_equity.png", title="Paper trading: the live forecasts' books")
         metadata.update(
             mean_ic=float(record["ic"].mean()),
             hit_rate=float(record["hit_rate"].mean()),
-            **{
-                f"total_return_{b}": float(record[f"equity_{b}"].iloc[-1] - 1) for b in ("sign", "long_only", "neutral")
-            },
+            **{f"total_return_{b}": float(record[f"equity_{b}"].iloc[-1] - 1) for b in BOOKS},
             record=MetadataValue.md(markdown_table(record.tail(20))),
         )
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            (out / "live_equity.png").unlink()
-    store.push_tree(out)
-    context.log.info(f"live record: {len(record)} forecast day(s) scored of {len(files)} stored; {missed_line(missed)}")
+    store.write_live_record(record, meta, equity_drawing(record))
+    context.log.info(
+        f"live record: {len(record)} forecast day(s) scored of {len(frames)} stored; {missed_line(missed)}"
+    )
     return MaterializeResult(metadata=metadata)
+
+
+def paper_record(frames: list[pd.DataFrame], universe, costs) -> tuple[pd.DataFrame, dict]:
+    """The stored forecasts scored against the realized targets, and the record file's metadata (with the
+    sessions that had no on-time forecast, by date)."""
+    stored = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    record = score_forecasts(stored, universe.windows, universe.horizon, costs)
+    missed = {f"{day:%Y-%m-%d}": why for day, why in missed_sessions(stored, universe.windows).itertuples(index=False)}
+    meta = {
+        "forecasts": len(frames),
+        "horizon": universe.horizon,
+        "execution": describe(universe.execution),
+        "costs": asdict(costs),
+        "missed": missed,
+    }
+    return record, meta
+
+
+def equity_drawing(record: pd.DataFrame):
+    """What draws the record's equity picture into a path; None for an empty record (it has no picture)."""
+    if not len(record):
+        return None
+    equity = {b: record.set_index("as_of")[f"equity_{b}"] for b in BOOKS}
+    return functools.partial(equity_curve_png, equity, title="Paper trading: the live forecasts' books")

@@ -20,7 +20,6 @@ from fin_pipeline.defs.assets.folds import (
     WALK_FORWARD_GROUP,
     check_as_recorded,
     normalization_stats,
-    read_fold,
     walk_forward_folds,
 )
 from fin_pipeline.defs.assets.universe import load_universe
@@ -29,15 +28,14 @@ from fin_pipeline.defs.costs import CostsConfig
 from fin_pipeline.defs.executors import TRAINING_OP_TAGS
 from fin_pipeline.defs.partitions import fold_partitions
 from fin_pipeline.defs.resources import DataStore
-from fin_pipeline.evaluation.nightly import SCORED_FILE
 from fin_pipeline.evaluation.scoring import flat_metrics, score_fold
 from fin_pipeline.report.tables import shown_tables
 from fin_pipeline.runtime.progress import epoch_callback
 from fin_pipeline.runtime.tracking import build_id, start_training
 from fin_pipeline.runtime.workers import worker_metadata
 from fin_pipeline.sources.execution import describe
+from fin_pipeline.store import layout
 from fin_pipeline.store.location import LeaseError
-from fin_pipeline.store.parquet import read_json, write_json
 from fin_pipeline.training.checkpoint import TrainingError, TrainingInterrupted, read_checkpoint
 from fin_pipeline.training.configuration import configuration_hash
 from fin_pipeline.training.data import resolve_device
@@ -45,7 +43,6 @@ from fin_pipeline.training.fold_boundaries import FoldBoundaries
 from fin_pipeline.training.runs import remove_orphans, resume_from_dead_run
 from fin_pipeline.training.versions import model_version
 from fin_pipeline.training.walkforward import (
-    FoldStats,
     TrainSpec,
     code_version,
     publish_checkpoints,
@@ -81,20 +78,20 @@ class TrainingConfig(
 def trained_model(context: AssetExecutionContext, config: TrainingConfig, store: DataStore) -> MaterializeResult:
     """A fresh model trained on the fold's training windows; best checkpoint by the tuning-block loss."""
     configuration, spec = config.configuration(store, f"trained_model[{context.partition_key}]")
-    fold = read_fold(store, context.partition_key)
-    stats = FoldStats.from_dict(read_json(store.pull(store.normalization_path(fold.fold))))
+    fold = store.read_fold(context.partition_key)
+    stats = store.read_normalization(fold.fold)
     universe = load_universe(store, "trained_model")
     check_as_recorded(store, universe, fold.fold, "trained_model")
     # Each run trains in its own folder; a retry of the same run resumes from its last epoch there, and so does
     # a step that Celery re-delivers after its worker died (its retry number is still 0).
     model_dir = store.model_dir(fold.fold)
-    workdir = model_dir / "runs" / context.run.run_id
+    workdir = store.path(layout.run_dir(layout.model_dir(fold.fold), context.run.run_id))
     objects = store.objects()
     try:
         # S3: one writer per fold at a time (a lease object, see fin_pipeline/store/location.py); the run folders,
         # this run's own from a worker that died included, come from the store.
         with objects.lease(model_dir, owner=context.run.run_id, ttl=LEASE_TTL) as lease:
-            store.pull_tree(model_dir / "runs")
+            store.pull_tree(workdir.parent)
             return _train(context, (configuration, spec), fold, stats, universe, store, workdir, lease)
     except LeaseError as exc:
         raise Failure(f"{fold.fold}: {exc}", allow_retries=False) from exc
@@ -104,31 +101,23 @@ def _train(context, configured, fold, stats, universe, store: DataStore, workdir
     (configuration, spec), model_dir, objects = configured, workdir.parent.parent, store.objects()
 
     def upload(_trainer, _record) -> None:  # S3: the run folder's checkpoints, so that another worker can resume
-        for name in ("best.pt", "last.pt"):
+        for name in layout.CHECKPOINTS:
             if (workdir / name).is_file():
                 objects.push(workdir / name)
         if lease is not None:
             lease.renew()
 
-    resume = (workdir / "last.pt").is_file()
+    resume = (workdir / layout.LAST).is_file()
     resumed_from = context.run.run_id if resume else ""
     if resume:
-        context.log.info(f"{fold.fold}: attempt {context.retry_number}, resuming from {workdir / 'last.pt'}")
-    data, code = read_json(store.pull(store.fold_path(fold.fold)))["training_version"], code_version()
-    # The model's identity, from what determines it (rows, configuration and seed, code), never from its training.
-    extra = {
-        "data_version": data,
-        "code_version": code,
-        "model_version": model_version(data, asdict(spec), code),
-        "configuration": configuration,  # the record's: a request that differs is refused by name
-        "configuration_hash": configuration_hash(configuration),
-    }
+        context.log.info(f"{fold.fold}: attempt {context.retry_number}, resuming from {workdir / layout.LAST}")
+    extra = model_identity(store.read_fold_record(fold.fold)["training_version"], spec, configuration)
     is_active = _run_is_active(context)
     if not resume:  # a new run: resume from a dead run's last epoch of this fold if inputs and config match
         expected = {"fold": fold.to_dict(), "normalization": stats.to_dict(), "train_spec": asdict(spec), **extra}
         resumed_from = resume_from_dead_run(model_dir, workdir, expected, is_active, context.log.info) or ""
         resume = bool(resumed_from)
-    resumed_epoch = read_checkpoint(workdir / "last.pt")["epoch"] if resume else 0
+    resumed_epoch = read_checkpoint(workdir / layout.LAST)["epoch"] if resume else 0
     callbacks, tracked = observe_training(context, f"fold {fold.fold}", spec, fold, extra)
     with finish_tracking(tracked) as done:
         try:
@@ -144,11 +133,11 @@ def _train(context, configured, fold, stats, universe, store: DataStore, workdir
             )
         except TrainingError as exc:  # a NaN/inf loss or weights: deterministic, so a retry would only repeat it
             raise Failure(f"{fold.fold}: {exc}", allow_retries=False) from exc
-        done(outcome.history, workdir / "best.pt")
+        done(outcome.history, workdir / layout.BEST)
     if lease is not None:
         lease.renew()  # still ours (If-Match): nobody took the fold over while this run trained
     best = publish_checkpoints(workdir, model_dir)
-    for name in ("best.pt", "last.pt"):  # S3: each in one PUT, then the run folder goes
+    for name in layout.CHECKPOINTS:  # S3: each in one PUT, then the run folder goes
         objects.push(model_dir / name)
     objects.delete_tree(workdir)
     for folder in remove_orphans(model_dir, is_active):  # dead runs' folders: the fold is published now
@@ -176,6 +165,29 @@ def _train(context, configured, fold, stats, universe, store: DataStore, workdir
             **worker_metadata(),  # host, pid and torch threads of the process that trained
         }
     )
+
+
+def model_identity(rows_version: str, spec: TrainSpec, configuration: dict) -> dict:
+    """What a fold's checkpoint records as its identity (its ``extra``): from what determines the model (its
+    training rows' version, configuration and seed, code), never from its training."""
+    code = code_version()
+    return {
+        "data_version": rows_version,
+        "code_version": code,
+        "model_version": model_version(rows_version, asdict(spec), code),
+        "configuration": configuration,  # the record's: a request that differs is refused by name
+        "configuration_hash": configuration_hash(configuration),
+    }
+
+
+def scored_document(fold_record: dict, model_extra: dict) -> dict:
+    """``scored.json`` beside a fold's metrics, read by the nightly plan: the fold version these metrics saw, the
+    training rows of the model they scored, and what it was trained with (None: a model from before records)."""
+    return {
+        "data_version": fold_record["data_version"],
+        "training_version": model_extra.get("data_version"),
+        "configuration": model_extra.get("configuration"),
+    }
 
 
 def observe_training(context: AssetExecutionContext, label: str, spec: TrainSpec, fold: FoldBoundaries, extra: dict):
@@ -239,25 +251,16 @@ def _run_is_active(context: AssetExecutionContext):
 def fold_metrics(context: AssetExecutionContext, config: CostsConfig, store: DataStore) -> MaterializeResult:
     """The fold's test block, read once: predictions of the model and baselines, metrics, statistics, backtests."""
     costs = config.costs("fold_metrics")
-    fold = read_fold(store, context.partition_key)
-    checkpoint = store.pull(store.model_dir(fold.fold) / "best.pt")
-    if not checkpoint.is_file():
-        raise Failure(f"{fold.fold}: no checkpoint at {checkpoint}; materialize trained_model[{fold.fold}] first")
+    fold = store.read_fold(context.partition_key)
+    checkpoint = store.fold_checkpoint(fold.fold)
     universe = load_universe(store, "fold_metrics")
     check_as_recorded(store, universe, fold.fold, "fold_metrics")
-    stats = FoldStats.from_dict(read_json(store.pull(store.normalization_path(fold.fold))))
+    stats = store.read_normalization(fold.fold)
     scores, predictions, chosen = score_fold(
         universe.windows, fold, stats, checkpoint, store.metrics_dir(fold.fold), costs=costs
     )
-    # Read by the nightly plan: the fold version these metrics saw, and the training rows of the model they scored.
     model_extra = read_checkpoint(checkpoint)["extra"]
-    scored = {
-        "data_version": read_json(store.pull(store.fold_path(fold.fold)))["data_version"],
-        "training_version": model_extra.get("data_version"),
-        "configuration": model_extra.get("configuration"),  # what the model was trained with (None: before records)
-    }
-    write_json(scored, store.metrics_dir(fold.fold) / SCORED_FILE)
-    store.push_tree(store.metrics_dir(fold.fold))
+    store.publish_metrics(fold.fold, scored_document(store.read_fold_record(fold.fold), model_extra))
     shown_forecasts, shown_backtest = shown_tables(scores.forecasts, scores.backtest, fold.horizon)
     return MaterializeResult(
         metadata={

@@ -31,7 +31,7 @@ class Universe:
 def load_universe(store: DataStore, what: str) -> Universe:
     """The universe's windows; a ``Failure`` naming the missing ticker partitions, if any (``what`` = the asset)."""
     tickers = list(load_settings().universe)
-    paths = {t: store.pull(store.feature_windows_path(t)) for t in tickers}
+    paths = store.feature_paths(tickers)
     missing = [t for t, p in paths.items() if not p.is_file()]
     if missing:
         raise Failure(
