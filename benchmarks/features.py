@@ -37,7 +37,8 @@ from fin_pipeline.features.indicators import (
     talib_outputs,
 )
 from fin_pipeline.features.windows import build_windows
-from fin_pipeline.sources.synthetic import ORIGIN, SyntheticMarket
+from fin_pipeline.sources.simulation import ORIGIN
+from fin_pipeline.sources.synthetic import SyntheticMarket
 from fin_pipeline.store.parquet import write_parquet
 
 MB = 1e6
