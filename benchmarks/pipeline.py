@@ -222,16 +222,10 @@ def run_direct(
     from fin_pipeline.core.settings import load_settings
     from fin_pipeline.defs.resources import DataStore
     from fin_pipeline.evaluation.scoring import score_fold
-    from fin_pipeline.features.indicators import (
-        FEATURE_COLUMNS,
-        FEATURE_VERSION,
-        WINDOW,
-        build_feature_frame,
-        nonfinite_usable_rows,
-        warmup_rows,
-    )
+    from fin_pipeline.features.assemble import load_window_set
+    from fin_pipeline.features.frame import build_feature_frame, nonfinite_usable_rows, warmup_rows
+    from fin_pipeline.features.indicators import FEATURE_COLUMNS, FEATURE_VERSION, WINDOW
     from fin_pipeline.features.lookahead import default_cuts, lookahead_violations
-    from fin_pipeline.features.windows import load_window_set
     from fin_pipeline.report.text import provenance_for
     from fin_pipeline.report.walk_forward import FoldResult, append_only_check, stitch, write_report
     from fin_pipeline.sources.base import candle_problems, session_dates
@@ -356,7 +350,7 @@ def run_direct(
 def load_seconds(work: Work, root: Path, repeats: int = 5) -> float:
     """Median seconds of one window-set load (what each of the four fold assets does once per fold run)."""
     from fin_pipeline.defs.resources import DataStore
-    from fin_pipeline.features.windows import load_window_set
+    from fin_pipeline.features.assemble import load_window_set
 
     store = DataStore(root=str(root))
     paths = {t: store.feature_windows_path(t) for t in work.tickers}

@@ -11,9 +11,9 @@ import pytest
 from fin_pipeline.core.costs import CostModel
 from fin_pipeline.evaluation.live import score_forecasts
 from fin_pipeline.evaluation.scoring import score_fold
+from fin_pipeline.features.assemble import build_windows
 from fin_pipeline.features.cost_inputs import COST_INPUTS, cost_inputs
-from fin_pipeline.features.indicators import build_feature_frame
-from fin_pipeline.features.windows import build_windows
+from fin_pipeline.features.frame import build_feature_frame
 from fin_pipeline.training.fold_training import window_rows
 from fin_pipeline_tests.features import synthetic_candles
 
