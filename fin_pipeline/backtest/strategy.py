@@ -216,7 +216,8 @@ def backtest(
     horizon: int = 1,
     cost_bps: float | None = None,
 ) -> BacktestResult:
-    """Trade ``predictions[column]`` (see the module docstring for books, holding, timing, turnover and costs).
+    """Trade ``predictions[column]`` (the book: :mod:`~fin_pipeline.backtest.books`; holding, timing, turnover and
+    costs: the module docstring).
 
     The result is named ``column``, or ``column + NEUTRAL_SUFFIX`` for the ``neutral`` book. ``costs``/``cost_bps``
     as in :func:`simulate`.
