@@ -111,7 +111,8 @@ def test_the_report_shows_the_capacity_of_the_models_books(tmp_path):
     # At the configured $10M the table is the book the report scored; at C → 0 the spread alone, by hand.
     model = report.stitched.books["model"]
     assert table.loc["$10M", "model net Sharpe"] == pytest.approx(report.stitched.backtest.loc["model", "sharpe"])
-    spread, _ = spread_and_impact_by_hand(model, 1.0, 1.0)
+    turnover, spread, _ = spread_and_impact_by_hand(record, 1.0, 1.0)  # from the predictions, not the book
+    np.testing.assert_allclose(model.daily["turnover"], turnover, rtol=1e-12)
     gross = model.daily["gross_return"].to_numpy()
     assert table.loc["C→0 (spread only)", "model net Sharpe"] == pytest.approx(sharpe_ratio(gross - spread))
     halving = next(c for c in report.capacity if c.book == "model")
