@@ -28,16 +28,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fin_pipeline.features.indicators import (
-    FEATURE_COLUMNS,
-    FEATURE_VERSION,
-    WINDOW,
-    _arrays,
-    build_feature_frame,
-    talib_outputs,
-)
-from fin_pipeline.features.windows import build_windows
-from fin_pipeline.sources.synthetic import ORIGIN, SyntheticMarket
+from fin_pipeline.features.assemble import build_windows
+from fin_pipeline.features.columns import candle_arrays, talib_outputs
+from fin_pipeline.features.frame import build_feature_frame
+from fin_pipeline.features.indicators import FEATURE_COLUMNS, FEATURE_VERSION, WINDOW
+from fin_pipeline.sources.simulation import ORIGIN
+from fin_pipeline.sources.synthetic import SyntheticMarket
 from fin_pipeline.store.parquet import write_parquet
 
 MB = 1e6
@@ -74,7 +70,7 @@ def time_step_and_floor(candles: dict, folder: Path) -> tuple[dict[str, float], 
         }
         write_parquet(frame, folder / f"{ticker}.parquet", meta)
         t2 = time.perf_counter()
-        o, h, lo, c, v, _ = _arrays(bars)
+        o, h, lo, c, v, _ = candle_arrays(bars)
         talib_outputs(o, h, lo, c, v)
         t3 = time.perf_counter()
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / f"{ticker}.floor.parquet")

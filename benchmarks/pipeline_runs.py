@@ -157,8 +157,9 @@ def run_direct(
     from fin_pipeline.defs.config import training_configuration
     from fin_pipeline.defs.resources import DataStore
     from fin_pipeline.evaluation.scoring import score_fold
-    from fin_pipeline.features.indicators import WINDOW, build_feature_frame, warmup_rows
-    from fin_pipeline.features.windows import load_window_set
+    from fin_pipeline.features.frame import build_feature_frame, warmup_rows
+    from fin_pipeline.features.indicators import WINDOW
+    from fin_pipeline.features.assemble import load_window_set
     from fin_pipeline.report.text import provenance_for
     from fin_pipeline.report.walk_forward import FoldResult, append_only_check, stitch, write_report
     from fin_pipeline.sources.base import candle_problems, session_dates
@@ -271,7 +272,7 @@ def run_direct(
 def load_seconds(work: Work, root: Path, repeats: int = 5) -> float:
     """Median seconds of one window-set load (what each of the four fold assets does once per fold run)."""
     from fin_pipeline.defs.resources import DataStore
-    from fin_pipeline.features.windows import load_window_set
+    from fin_pipeline.features.assemble import load_window_set
 
     paths = DataStore(root=str(root)).feature_paths(list(work.tickers))
     times = []

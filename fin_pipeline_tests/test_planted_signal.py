@@ -12,8 +12,8 @@ import datetime as dt
 
 from fin_pipeline.core.costs import CostModel
 from fin_pipeline.evaluation.scoring import score_fold
-from fin_pipeline.features.indicators import build_feature_frame
-from fin_pipeline.features.windows import build_windows
+from fin_pipeline.features.assemble import build_windows
+from fin_pipeline.features.frame import build_feature_frame
 from fin_pipeline.report.text import provenance_for
 from fin_pipeline.report.walk_forward import FoldResult, write_report
 from fin_pipeline.sources.synthetic import SyntheticMarket

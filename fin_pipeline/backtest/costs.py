@@ -37,6 +37,13 @@ from fin_pipeline.core.costs import CostModel
 from fin_pipeline.features.cost_inputs import COST_INPUTS
 
 
+def trades(held: pd.DataFrame) -> pd.DataFrame:
+    """ΔW_t = W_t − W_{t−1} per ticker, days × tickers, with W_{−1} = 0 (the entry is traded and paid)."""
+    out = held.diff()
+    out.iloc[0] = held.iloc[0]
+    return out
+
+
 def components(costs: CostModel, held: pd.DataFrame, inputs: pd.DataFrame | None = None) -> tuple[pd.Series, pd.Series]:
     """(A_t, B_t) of the module docstring per day, for the model ``costs``: cost_t = A_t + √capital · B_t.
 
@@ -45,9 +52,7 @@ def components(costs: CostModel, held: pd.DataFrame, inputs: pd.DataFrame | None
     has no row (its position is closed) uses the ticker's latest earlier inputs. ``ValueError`` naming the
     ticker and date for a trade without finite inputs or with ADV ≤ 0.
     """
-    trades = held.diff()
-    trades.iloc[0] = held.iloc[0]  # W_{-1} = 0: the entry is paid
-    size = trades.abs()
+    size = trades(held).abs()
     if not costs.needs_inputs:
         return size.sum(axis=1) * costs.cost_bps / 1e4, pd.Series(0.0, index=held.index)
     missing = [c for c in COST_INPUTS if inputs is None or c not in inputs.columns]

@@ -25,8 +25,8 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.sandwich_covariance import S_hac_simple
 
+from fin_pipeline.backtest.mean_tests import finite_1d
 from fin_pipeline.backtest.metrics import TRADING_DAYS, sharpe_ratio
-from fin_pipeline.backtest.statistics import finite_1d
 from fin_pipeline.core.limits import default_lags
 
 NAN = float("nan")

@@ -14,18 +14,8 @@ return of that row under the run's *execution* (:mod:`fin_pipeline.sources.execu
   h > 1 each tranche is held h sessions, P to P (``next_open``: open t+1 to open t+1+h).
 * Days: a block's days are the distinct dates of its predictions, in order (trading days, not calendar days).
   "k days earlier" counts these days; nothing exists before the block's first day.
-* Books: each day t a new book w_t is formed from the predictions made at close t, per ticker of that day:
-  ``sign``: s = sign(p); ``scaled``: s = clip(p / mean_{j: p_j ≠ 0} |p_j|, −cap, cap); both then w = s / N_t with
-  N_t the number of tickers that day: equal risk across the universe, Σ|w| ≤ 1 (= 1 in ``sign`` mode when every
-  prediction is nonzero; in ``scaled`` mode the signals' mean magnitude is 1 before the cap, so Σ|w| ≤ 1 for any
-  cap, while cap > 1 lets one strong prediction take up to cap/N). ``long_only`` sets the short signals to 0 (it
-  does not re-lever the longs). A zero or NaN prediction → 0.
-  ``neutral`` (market-neutral, stock selection only): w_i = (ρ_i − ρ̄) / Σ_j |ρ_j − ρ̄| with ρ the rank of p among
-  the day's tickers with a finite prediction (ties get their average rank) and ρ̄ their mean rank, so Σw = 0 and
-  Σ|w| = 1; a NaN prediction → 0 and takes no rank; a day with fewer than two ranked tickers or all predictions
-  equal holds nothing. ``cap`` does not apply, and ``long_only`` is refused (a long-only book is not neutral).
-  The sign book mixes market timing (the book's net Σw) with selection; the neutral book shows selection alone,
-  which is what the IC measures.
+* Books: each day t a new book w_t is formed from the predictions made at close t (``sign``, ``scaled`` or the
+  market-neutral ``neutral``; :mod:`fin_pipeline.backtest.books` states each rule).
 * Holding (Jegadeesh & Titman 1993, overlapping portfolios): each book is held for h days with 1/h of the
   capital, so the portfolio's weight over the one-day holding interval of day s (from P[s+L] to P[s+L+1]: open
   s+1 to open s+2 under ``next_open``) is W_{s,i} = (1/h) Σ_{k=0}^{h−1} w_{s−k,i}, a book
@@ -68,12 +58,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fin_pipeline.backtest.costs import daily_cost, resolve
+from fin_pipeline.backtest.books import DIRECTIONAL_MODES, positions_from_predictions
+from fin_pipeline.backtest.costs import daily_cost, resolve, trades
 from fin_pipeline.core.costs import CostModel
 from fin_pipeline.features.cost_inputs import COST_INPUTS
 
-MODES = ("sign", "scaled", "neutral")
-DIRECTIONAL_MODES = ("sign", "scaled")
 BOOKS = ("sign", "neutral")  # backtest_all's books: the directional one (built with ``mode``) and the neutral one
 NEUTRAL_SUFFIX = "_neutral"  # the neutral book of predictor p is named p + NEUTRAL_SUFFIX
 PREDICTORS = ("model", "zero", "momentum", "ridge")
@@ -148,54 +137,14 @@ def validate_predictions(
             raise ValueError(f"NaN {what} for {row['ticker']} on {pd.Timestamp(row['date']):%Y-%m-%d}{_where(where)}")
 
 
-def positions_from_predictions(
-    pred: pd.DataFrame, column: str = "model", mode: str = "sign", long_only: bool = False, cap: float = 1.0
-) -> pd.DataFrame:
-    """The day's new book w per (date, ticker) from ``pred[column]``: columns date, ticker, weight (sorted).
-
-    ``sign``/``scaled``: w_{t,i} = s_{t,i} / N_t with N_t the number of tickers on day t and s the signal:
-    ``sign`` → sign(p); ``scaled`` → clip(p / mean_{j: p_j ≠ 0} |p_j|, −cap, cap); ``long_only`` → s = max(s, 0);
-    NaN p → 0. ``neutral``: w_{t,i} = (ρ_i − ρ̄) / Σ_j |ρ_j − ρ̄| over the day's finite predictions (average ranks
-    for ties); NaN p → 0; nothing on a day with one ranked ticker or all predictions equal.
-    """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if not cap > 0:
-        raise ValueError(f"cap must be positive, got {cap}")
-    if mode == "neutral" and long_only:
-        raise ValueError("long_only does not apply to the neutral book: a long-only book is not market-neutral")
-    df = pred[["date", "ticker"]].copy()
-    p = pred[column].to_numpy(np.float64)
-    finite = np.isfinite(p)
-    p = np.where(finite, p, 0.0)
-    day = df["date"].to_numpy()
-    if mode == "neutral":
-        rank = pd.Series(np.where(finite, p, np.nan)).groupby(day).rank(method="average")  # NaN keeps no rank
-        dev = (rank - rank.groupby(day).transform("mean")).fillna(0.0)
-        total = dev.abs().groupby(day).transform("sum").to_numpy()  # 0: one ranked ticker, or all equal
-        dev = dev.to_numpy()
-        df["weight"] = np.divide(dev, total, out=np.zeros_like(dev), where=total > 0) + 0.0
-        return df.sort_values(["date", "ticker"], ignore_index=True)
-    if mode == "sign":
-        s = np.sign(p)
-    else:
-        absp = pd.Series(np.where(p != 0, np.abs(p), np.nan))
-        scale = absp.groupby(day).transform("mean").to_numpy()  # NaN on a day with no nonzero prediction
-        s = np.clip(np.divide(p, scale, out=np.zeros_like(p), where=scale > 0), -cap, cap)
-    if long_only:
-        s = np.maximum(s, 0.0)
-    n = df.groupby("date")["ticker"].transform("size").to_numpy()
-    df["weight"] = s / n + 0.0  # + 0.0 turns -0.0 into 0.0
-    return df.sort_values(["date", "ticker"], ignore_index=True)
-
-
 def simulate(
     positions: pd.DataFrame,
-    cost_bps: float | None = None,
+    *,
     name: str = "",
     fold: str | None = None,
     horizon: int = 1,
     costs: CostModel | None = None,
+    cost_bps: float | None = None,
 ) -> BacktestResult:
     """Hold the daily books for ``horizon`` days in overlapping tranches and run them through the one-day returns.
 
@@ -205,7 +154,10 @@ def simulate(
     cost model; ``cost_bps`` is short for a ``flat`` one; with neither, ``flat`` at its default bps (see
     :func:`~fin_pipeline.backtest.costs.resolve`).
     """
-    costs = resolve(costs, cost_bps)
+    return _simulate(positions, resolve(costs, cost_bps), name, fold, horizon)
+
+
+def _simulate(positions: pd.DataFrame, costs: CostModel, name: str, fold: str | None, horizon: int) -> BacktestResult:
     horizon = _check_horizon(horizon)
     has_next = "next_return" in positions.columns
     if horizon > 1 and not has_next:
@@ -228,15 +180,13 @@ def simulate(
     held = np.where(books.notna().to_numpy(), held / horizon, 0.0)  # an absent ticker holds nothing that day
     pos["holding"] = held[books.index.get_indexer(pos["date"]), books.columns.get_indexer(pos["ticker"])]
     wide = pd.DataFrame(held, index=books.index, columns=books.columns)
-    turnover = wide.diff().abs().sum(axis=1)
-    turnover.iloc[0] = wide.iloc[0].abs().sum()  # W_{-1} = 0: the entry trades the whole first tranche
     by_day = pos.assign(
         contrib=pos["holding"] * np.expm1(pos["next_return"].to_numpy(np.float64)), absw=pos["holding"].abs()
     ).groupby("date")
     daily = pd.DataFrame(
         {
             "gross_return": by_day["contrib"].sum(),
-            "turnover": turnover,
+            "turnover": trades(wide).abs().sum(axis=1),
             "exposure": by_day["absw"].sum(),
         }
     )
@@ -257,61 +207,85 @@ def _returns(predictions: pd.DataFrame) -> pd.DataFrame:
 def backtest(
     predictions: pd.DataFrame,
     column: str = "model",
-    cost_bps: float | None = None,
+    *,
     mode: str = "sign",
     long_only: bool = False,
     cap: float = 1.0,
+    costs: CostModel | None = None,
     fold: str | None = None,
     horizon: int = 1,
-    costs: CostModel | None = None,
+    cost_bps: float | None = None,
 ) -> BacktestResult:
-    """Trade ``predictions[column]`` (see the module docstring for books, holding, timing, turnover and costs).
+    """Trade ``predictions[column]`` (the book: :mod:`~fin_pipeline.backtest.books`; holding, timing, turnover and
+    costs: the module docstring).
 
-    The result is named ``column``, or ``column + NEUTRAL_SUFFIX`` for the ``neutral`` book.
+    The result is named ``column``, or ``column + NEUTRAL_SUFFIX`` for the ``neutral`` book. ``costs``/``cost_bps``
+    as in :func:`simulate`.
     """
     validate_predictions(predictions, (column,), fold, horizon)
+    return _book(predictions, column, mode, long_only, cap, resolve(costs, cost_bps), fold, horizon)
+
+
+def _book(
+    predictions: pd.DataFrame,
+    column: str,
+    mode: str,
+    long_only: bool,
+    cap: float,
+    costs: CostModel,
+    fold: str | None,
+    horizon: int,
+) -> BacktestResult:
+    """:func:`backtest` on predictions already validated, under one resolved cost model."""
     pos = positions_from_predictions(predictions, column, mode=mode, long_only=long_only, cap=cap)
     pos = pos.merge(_returns(predictions), on=["date", "ticker"], how="left")
     name = column + NEUTRAL_SUFFIX if mode == "neutral" else column
-    return simulate(pos, cost_bps, name=name, fold=fold, horizon=horizon, costs=costs)
+    return _simulate(pos, costs, name, fold, horizon)
 
 
 def buy_and_hold(
     predictions: pd.DataFrame,
-    cost_bps: float | None = None,
+    *,
+    costs: CostModel | None = None,
     fold: str | None = None,
     horizon: int = 1,
-    costs: CostModel | None = None,
+    cost_bps: float | None = None,
 ) -> BacktestResult:
     """Equal weight long every ticker of the day: each day's new book is w = 1/N_t, held in tranches like any book.
 
     Turnover is counted against the previous day's target weights (drift ignored, as for every strategy here):
     1/h on each of the first h days (the ramp-up), then 0 while the universe is unchanged, and the change of the
-    held weights when a ticker joins or leaves.
+    held weights when a ticker joins or leaves. ``costs``/``cost_bps`` as in :func:`simulate`.
     """
     validate_predictions(predictions, (), fold, horizon)
+    return _buy_and_hold(predictions, resolve(costs, cost_bps), fold, horizon)
+
+
+def _buy_and_hold(predictions: pd.DataFrame, costs: CostModel, fold: str | None, horizon: int) -> BacktestResult:
     pos = _returns(predictions).copy()
     pos["weight"] = 1.0 / pos.groupby("date")["ticker"].transform("size")
-    return simulate(pos, cost_bps, name=BUY_AND_HOLD, fold=fold, horizon=horizon, costs=costs)
+    return _simulate(pos, costs, BUY_AND_HOLD, fold, horizon)
 
 
 def backtest_all(
     predictions: pd.DataFrame,
     columns: Sequence[str] = PREDICTORS,
-    cost_bps: float | None = None,
+    *,
+    books: Sequence[str] = BOOKS,
     mode: str = "sign",
     long_only: bool = False,
     cap: float = 1.0,
+    costs: CostModel | None = None,
+    cost_bps: float | None = None,
     fold: str | None = None,
     horizon: int = 1,
-    books: Sequence[str] = BOOKS,
-    costs: CostModel | None = None,
 ) -> dict[str, BacktestResult]:
     """Every predictor column's books and buy-and-hold's, side by side on the same rows: name → result.
 
     ``books`` picks them: ``"sign"`` is the directional book (built with ``mode``, sign or scaled, and
     ``long_only``/``cap``), named by the bare column (``model``); ``"neutral"`` is the market-neutral rank book,
-    named ``model_neutral``. Order: every directional book, every neutral book, then ``buy_and_hold``.
+    named ``model_neutral``. Order: every directional book, every neutral book, then ``buy_and_hold``. The
+    predictions are validated and the cost model resolved once (``costs``/``cost_bps`` as in :func:`simulate`).
     """
     if mode not in DIRECTIONAL_MODES:
         raise ValueError(
@@ -322,15 +296,13 @@ def backtest_all(
     if unknown or isinstance(books, str):
         raise ValueError(f"books must be a sequence drawn from {BOOKS}, got {books!r}")
     validate_predictions(predictions, tuple(columns), fold, horizon)
-    costs = resolve(costs, cost_bps)
+    model = resolve(costs, cost_bps)
     out: dict[str, BacktestResult] = {}
     if "sign" in books:
         for c in columns:
-            out[c] = backtest(
-                predictions, c, mode=mode, long_only=long_only, cap=cap, fold=fold, horizon=horizon, costs=costs
-            )
+            out[c] = _book(predictions, c, mode, long_only, cap, model, fold, horizon)
     if "neutral" in books:
         for c in columns:
-            out[c + NEUTRAL_SUFFIX] = backtest(predictions, c, mode="neutral", fold=fold, horizon=horizon, costs=costs)
-    out[BUY_AND_HOLD] = buy_and_hold(predictions, fold=fold, horizon=horizon, costs=costs)
+            out[c + NEUTRAL_SUFFIX] = _book(predictions, c, "neutral", False, 1.0, model, fold, horizon)
+    out[BUY_AND_HOLD] = _buy_and_hold(predictions, model, fold, horizon)
     return out

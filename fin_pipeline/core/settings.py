@@ -29,7 +29,28 @@ SOURCES = ("synthetic", "polygon", "csv")
 SESSION_FINAL_HOUR = 20
 # Execution timing (sources/execution.py): when the books trade, which sets the target and every book's returns.
 DEFAULT_EXECUTION = "next_open"  # FIN_PIPELINE_EXECUTION: the first price a run after the close can get
+DEFAULT_SEED = 7  # FIN_PIPELINE_SEED: the synthetic market's seed; the same seed gives the same bars
+DEFAULT_JUMP_SIGMAS = 20.0  # FIN_PIPELINE_JUMP_SIGMAS: a one-day move beyond this many recent sigmas is refused
 _TICKER = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")
+
+
+@dataclasses.dataclass(frozen=True)
+class PolygonDefaults:
+    """The Polygon client's defaults; the source, its Dagster resource and :class:`Settings` all read them here."""
+
+    base_url: str = "https://api.polygon.io"
+    requests_per_minute: float = 5.0  # the free tier's budget; 0 = unlimited
+    connect_timeout: float = 5.0  # seconds to connect
+    read_timeout: float = 30.0  # seconds between two bytes of a response
+    max_retries: int = 3  # retries on 413/429/499/5xx and connection errors, with backoff
+    backoff_factor: float = 1.0  # urllib3 Retry backoff factor, in seconds
+    request_deadline: float = 60.0  # seconds for one request, all bytes and retries included
+    ticker_deadline: float = 180.0  # seconds for all pages of one ticker
+    page_limit: int = 50_000  # bars asked for per page (the API's largest page)
+    max_pages: int = 1000  # a cursor that never ends must not loop forever
+
+
+POLYGON = PolygonDefaults()
 
 
 class SettingsError(ValueError):
@@ -47,15 +68,15 @@ class Settings:
     csv_dir: Path | None = None
     fold_period: str = "quarter"  # a fold's test block: one month, quarter, half or year
     first_test_date: dt.date = DEFAULT_FIRST_TEST_DATE  # the first fold's period starts here
-    seed: int = 7
-    polygon_base_url: str = "https://api.polygon.io"
-    polygon_requests_per_minute: float = 5.0
+    seed: int = DEFAULT_SEED
+    polygon_base_url: str = POLYGON.base_url
+    polygon_requests_per_minute: float = POLYGON.requests_per_minute
     signal_ic: float = 0.0  # planted IC of the synthetic market; 0 = none (see sources/synthetic.py)
     # Faults: door checks and Polygon time budgets.
-    jump_sigmas: float = 20.0  # plausibility: a one-day move beyond this many recent sigmas is refused
+    jump_sigmas: float = DEFAULT_JUMP_SIGMAS  # plausibility: a one-day move beyond this many recent sigmas is refused
     csv_date_format: str | None = None  # e.g. "%d/%m/%Y"; needed when a file's dates read both ways
-    polygon_request_deadline: float = 60.0  # seconds for one request, all bytes and retries included
-    polygon_ticker_deadline: float = 180.0  # seconds for all pages of one ticker
+    polygon_request_deadline: float = POLYGON.request_deadline
+    polygon_ticker_deadline: float = POLYGON.ticker_deadline
     # Experiment tracking (fin_pipeline/runtime/tracking.py): an MLflow tracking URI, None = off (the default).
     tracking_uri: str | None = None
     tracking_experiment: str | None = None  # None: one experiment per walk-forward build
@@ -63,7 +84,7 @@ class Settings:
     # Execution timing: next_open (default), next_close, or close (not executable from a run after the close).
     execution: str = DEFAULT_EXECUTION
     # Costs: how the books are charged (FIN_PIPELINE_COST_MODEL, _CAPITAL, _SPREAD_FLOOR_BPS, _IMPACT_K, _COST_BPS);
-    # the defaults are CostModel's (fin_pipeline/backtest/costs.py), validated when it is built.
+    # the defaults are CostModel's (fin_pipeline/core/costs.py), validated when it is built.
     costs: CostModel = CostModel()
     # Stored history and thin universes: tickers a day must have to be cut into folds (None: half the universe,
     # at least 2; the default lives in FoldSpec.tickers_needed).

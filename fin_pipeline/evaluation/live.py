@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fin_pipeline.backtest.strategy import positions_from_predictions, simulate
+from fin_pipeline.backtest.books import positions_from_predictions
+from fin_pipeline.backtest.strategy import simulate
 from fin_pipeline.core.calendar import nyse_sessions, session_opens
 from fin_pipeline.core.costs import CostModel
 from fin_pipeline.features.cost_inputs import COST_INPUTS

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from fin_pipeline.features.indicators import compute_features
+from fin_pipeline.features.columns import compute_features
 from fin_pipeline.sources.base import session_dates
 
 #: Default number of cut points, spread evenly over the history.

@@ -69,8 +69,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fin_pipeline.backtest.mean_tests import newey_west_mean_test
 from fin_pipeline.backtest.metrics import TRADING_DAYS
-from fin_pipeline.backtest.statistics import newey_west_mean_test
 from fin_pipeline.backtest.strategy import BUY_AND_HOLD
 from fin_pipeline.core.limits import default_lags
 from fin_pipeline.store.parquet import atomic_path, write_parquet

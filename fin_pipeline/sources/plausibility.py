@@ -36,12 +36,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from fin_pipeline.core.calendar import CALENDAR_START, nyse_sessions, session_dates
+from fin_pipeline.core.settings import DEFAULT_JUMP_SIGMAS, load_settings
 from fin_pipeline.sources.errors import CandleError
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -56,7 +57,7 @@ class PlausibilityRules:
     min_volume: float = 1e-3
     max_volume: float = 1e13
     constant_min_rows: int = 20
-    jump_sigmas: float = 20.0
+    jump_sigmas: float = DEFAULT_JUMP_SIGMAS
     min_jump_ratio: float = 1.5
     jump_window: int = 60
 
@@ -69,105 +70,103 @@ class PlausibilityRules:
 
 def default_rules() -> PlausibilityRules:
     """The rules the settings give (``FIN_PIPELINE_JUMP_SIGMAS``), else the defaults."""
-    from fin_pipeline.core.settings import load_settings
-
     return PlausibilityRules(jump_sigmas=load_settings().jump_sigmas)
 
 
-def plausibility_problems(df: pd.DataFrame, rules: PlausibilityRules) -> list[tuple[str, int, str]]:
+Problem = tuple[str, int, str]  # (rule, first row position breaking it, text)
+
+
+def _first(rule: str, rows: np.ndarray, describe: Callable[[int], str]) -> list[Problem]:
+    """``[(rule, i, describe(i))]`` for the first position ``i`` of ``rows`` (the rows that break ``rule``), or []."""
+    if not len(rows):
+        return []
+    i = int(rows[0])
+    return [(rule, i, describe(i))]
+
+
+def plausibility_problems(df: pd.DataFrame, rules: PlausibilityRules) -> list[Problem]:
     """``(rule, first row position, text)`` for each broken rule, in the order of the module docstring.
 
     ``df`` must already pass the schema rules (finite, positive, sorted unique timestamps).
     """
-    out: list[tuple[str, int, str]] = []
-    n = len(df)
-    if n == 0:
-        return out
-    ts = pd.DatetimeIndex(df["timestamp"])
-    local = ts.tz_convert("America/New_York")
-    days = local.tz_localize(None).normalize()
-
-    off = np.flatnonzero(local.tz_localize(None) != days)
-    if len(off):
-        i = int(off[0])
-        out.append(
-            (
-                "daily_bar",
-                i,
-                f"bar at {local[i]:%H:%M} New York time is not a daily bar (daily bars start at "
-                f"00:00, the session's date; {len(off)} such bar(s)): intraday data?",
-            )
-        )
-    dup = np.flatnonzero(days[1:] == days[:-1]) + 1
-    if len(dup):
-        i = int(dup[0])
-        count = int((days == days[i]).sum())
-        out.append(
-            (
-                "one_bar",
-                i,
-                f"{count} bars on session {days[i].date()}: one daily bar per session is allowed (intraday data?)",
-            )
-        )
-
-    early = np.flatnonzero(days < pd.Timestamp(CALENDAR_START))
-    if len(early):
-        out.append(("session", int(early[0]), f"date before {CALENDAR_START}, where the NYSE calendar starts"))
-    else:
-        sessions = nyse_sessions(days[0].date(), days[-1].date())
-        bad = np.flatnonzero(~days.isin(sessions))
-        if len(bad):
-            i = int(bad[0])
-            out.append(
-                (
-                    "session",
-                    i,
-                    f"{days[i].date()} ({days[i]:%A}) is not an NYSE trading session ({len(bad)} such date(s))",
-                )
-            )
-
+    if len(df) == 0:
+        return []
     prices = {c: df[c].to_numpy(dtype="float64") for c in PRICE_COLUMNS}
-    for col, v in prices.items():
-        bad = np.flatnonzero((v < rules.min_price) | (v > rules.max_price))  # a missing (NaN) open passes
-        if len(bad):
-            i = int(bad[0])
-            out.append(
-                (
-                    "price_range",
-                    i,
-                    f"{col} {float(v[i])!r} outside the plausible range "
-                    f"[{rules.min_price:g}, {rules.max_price:g}] ({len(bad)} row(s))",
-                )
-            )
-            break
-    vol = df["volume"].to_numpy(dtype="float64")
-    bad = np.flatnonzero((vol != 0) & ((vol < rules.min_volume) | (vol > rules.max_volume)))
-    if len(bad):
-        i = int(bad[0])
-        out.append(
-            (
-                "volume_range",
-                i,
-                f"volume {float(vol[i])!r} outside the plausible range 0 or "
-                f"[{rules.min_volume:g}, {rules.max_volume:g}] ({len(bad)} row(s))",
-            )
-        )
+    out = _calendar_problems(df) + _range_problems(df, prices, rules)
     if out:  # the jump and variance rules only make sense on prices in range
         return out
+    return _jump_problems(prices, rules)
 
-    close = prices["close"]
-    if n >= rules.constant_min_rows and np.all(close == close[0]):
-        out.append(
-            (
-                "not_constant",
-                0,
-                f"close is {float(close[0])!r} on all {n} bars: a constant history is a placeholder, not market data",
-            )
+
+def _calendar_problems(df: pd.DataFrame) -> list[Problem]:
+    """The ``daily_bar``, ``one_bar`` and ``session`` rules."""
+    local = pd.DatetimeIndex(df["timestamp"]).tz_convert("America/New_York")
+    days = local.tz_localize(None).normalize()
+    off = np.flatnonzero(local.tz_localize(None) != days)
+    dup = np.flatnonzero(days[1:] == days[:-1]) + 1
+    out = _first(
+        "daily_bar",
+        off,
+        lambda i: (
+            f"bar at {local[i]:%H:%M} New York time is not a daily bar (daily bars start at "
+            f"00:00, the session's date; {len(off)} such bar(s)): intraday data?"
+        ),
+    ) + _first(
+        "one_bar",
+        dup,
+        lambda i: (
+            f"{int((days == days[i]).sum())} bars on session {days[i].date()}: one daily bar per session is "
+            "allowed (intraday data?)"
+        ),
+    )
+    early = np.flatnonzero(days < pd.Timestamp(CALENDAR_START))
+    if len(early):
+        return [*out, ("session", int(early[0]), f"date before {CALENDAR_START}, where the NYSE calendar starts")]
+    bad = np.flatnonzero(~days.isin(nyse_sessions(days[0].date(), days[-1].date())))
+    return out + _first(
+        "session",
+        bad,
+        lambda i: f"{days[i].date()} ({days[i]:%A}) is not an NYSE trading session ({len(bad)} such date(s))",
+    )
+
+
+def _range_problems(df: pd.DataFrame, prices: dict[str, np.ndarray], rules: PlausibilityRules) -> list[Problem]:
+    """The ``price_range`` rule (its first column out of range) and the ``volume_range`` rule."""
+    out: list[Problem] = []
+    for col, v in prices.items():
+        bad = np.flatnonzero((v < rules.min_price) | (v > rules.max_price))  # a missing (NaN) open passes
+        out = _first(
+            "price_range",
+            bad,
+            lambda i, col=col, v=v, bad=bad: (
+                f"{col} {float(v[i])!r} outside the plausible range "
+                f"[{rules.min_price:g}, {rules.max_price:g}] ({len(bad)} row(s))"
+            ),
         )
-        return out
+        if out:
+            break
+    vol = df["volume"].to_numpy(dtype="float64")
+    bad_vol = np.flatnonzero((vol != 0) & ((vol < rules.min_volume) | (vol > rules.max_volume)))
+    return out + _first(
+        "volume_range",
+        bad_vol,
+        lambda i: (
+            f"volume {float(vol[i])!r} outside the plausible range 0 or "
+            f"[{rules.min_volume:g}, {rules.max_volume:g}] ({len(bad_vol)} row(s))"
+        ),
+    )
+
+
+def _jump_problems(prices: dict[str, np.ndarray], rules: PlausibilityRules) -> list[Problem]:
+    """The ``not_constant`` rule, then the ``jump`` rule (its first column with a jump)."""
+    close = prices["close"]
+    n = len(close)
+    if n >= rules.constant_min_rows and np.all(close == close[0]):
+        text = f"close is {float(close[0])!r} on all {n} bars: a constant history is a placeholder, not market data"
+        return [("not_constant", 0, text)]
     min_known = 20
     if n <= min_known:  # volatility cannot be estimated from fewer than 20 returns: no jump rule
-        return out
+        return []
     log_close = np.log(close)
     r = np.diff(log_close)  # r[k] is the return into bar k + 1
     abs_r = pd.Series(np.abs(r))
@@ -177,23 +176,20 @@ def plausibility_problems(df: pd.DataFrame, rules: PlausibilityRules) -> list[tu
     bound = np.maximum(rules.jump_sigmas * sigma, math.log(rules.min_jump_ratio))
     for col in ("close", "open", "high", "low"):
         move = np.abs(np.log(prices[col][1:]) - log_close[:-1])
-        bad = np.flatnonzero(move > bound)
-        if len(bad):
-            k = int(bad[0])
-            i = k + 1
-            out.append(
-                (
-                    "jump",
-                    i,
-                    f"{col} {float(prices[col][i])!r} vs previous close {float(close[i - 1])!r}: "
-                    f"a move of {math.exp(move[k]):.3g}x "
-                    f"(|log| {move[k]:.3g}) beyond {rules.jump_sigmas:g} x recent volatility ({sigma[k]:.3g}/day) "
-                    f"and a factor {rules.min_jump_ratio:g}; if it is a split, supply split-adjusted prices "
-                    "(Adj Close / adjusted=true); if it is real, raise FIN_PIPELINE_JUMP_SIGMAS",
-                )
-            )
-            break
-    return out
+        out = _first(
+            "jump",
+            np.flatnonzero(move > bound) + 1,  # move[k] is bar k + 1's
+            lambda i, col=col, move=move: (
+                f"{col} {float(prices[col][i])!r} vs previous close {float(close[i - 1])!r}: "
+                f"a move of {math.exp(move[i - 1]):.3g}x (|log| {move[i - 1]:.3g}) beyond {rules.jump_sigmas:g} x "
+                f"recent volatility ({sigma[i - 1]:.3g}/day) and a factor {rules.min_jump_ratio:g}; if it is a "
+                "split, supply split-adjusted prices (Adj Close / adjusted=true); if it is real, raise "
+                "FIN_PIPELINE_JUMP_SIGMAS"
+            ),
+        )
+        if out:
+            return out
+    return []
 
 
 def check_plausible(

@@ -1,12 +1,13 @@
 """Daily candles from the Polygon.io (now "Massive") aggregates REST API, with ``requests`` + urllib3 ``Retry``.
 
-Why not the official ``polygon-api-client``: it sets no timeout (a dead connection hangs forever,
-client-python#532), and we need a rate limiter and error messages that name the ticker and never the key.
+Why not the official ``polygon-api-client``: it sets no timeout (a dead connection hangs forever), and we need
+a rate limiter and error messages that name the ticker and never the key.
 
-The API key travels only in the ``Authorization: Bearer`` header (never in a URL, so it cannot leak through
-urllib3's debug log or a requests exception, which quote URLs). Every error is raised as :class:`SourceError`
-*outside* the ``except`` block that caught the requests exception, so nothing (no ``PreparedRequest`` with its
-headers) hangs off ``__cause__``/``__context__``; message texts are also scrubbed of the key.
+The API key travels only in the ``Authorization: Bearer`` header (:mod:`fin_pipeline.sources.polygon_transport`
+holds the HTTP side: the header, the request budget, retries and deadline reads). Every error is raised as
+:class:`SourceError` *outside* the ``except`` block that caught the requests exception, so nothing (no
+``PreparedRequest`` with its headers) hangs off ``__cause__``/``__context__``; message texts are also scrubbed of
+the key.
 """
 
 from __future__ import annotations
@@ -14,76 +15,39 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import threading
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import pandas as pd
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError as _U3ConnectTimeout
-from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutError
-from urllib3.util.retry import Retry
 
-from .base import CandleSource, SourceError, empty_candles, session_dates, to_raw_schema, validate_candles
+from fin_pipeline.core.settings import POLYGON
+from fin_pipeline.sources.base import (
+    CandleSource,
+    SourceError,
+    empty_candles,
+    session_dates,
+    to_raw_schema,
+    validate_candles,
+)
+from fin_pipeline.sources.polygon_transport import (
+    RETRY_STATUSES,
+    BearerAuth,
+    network_error,
+    read_body,
+    retrying_session,
+    shared_limiter,
+)
 
-RETRY_STATUSES = (413, 429, 499, 500, 502, 503, 504)  # what the official client retries
 # Polygon rebranded as Massive; real next_url values point at api.massive.com even when asked via api.polygon.io.
 OFFICIAL_HOSTS = frozenset({"api.polygon.io", "api.massive.com"})
 _FIELDS = {"o": "open", "h": "high", "l": "low", "c": "close", "v": "volume"}
-MAX_PAGES = 1000  # a cursor that never ends must not loop forever
 # Bar timestamps (ms since the epoch) outside these bounds are garbage, refused before pandas sees them.
 MIN_BAR_MS = 631_152_000_000  # 1990-01-01T00:00Z: where the NYSE calendar of the checks starts
 MAX_BAR_MS = 4_102_444_800_000  # 2100-01-01T00:00Z
-_CHUNK = 65536
 _TICKER_RE = re.compile(r"^[A-Za-z0-9.:_\-]+$")  # AAPL, BRK.A, X:BTCUSD, I:SPX, O:SPY251219C00650000
 _KEY_RE = re.compile(r"^[\x21-\x7e]+$")  # anything else makes requests/http.client raise *with the key in the text*
-
-
-class _BearerAuth(requests.auth.AuthBase):
-    """Adds the key per request (a session-level ``auth`` also stops requests from consulting ~/.netrc)."""
-
-    def __init__(self, key: str) -> None:
-        self._key = key
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers["Authorization"] = f"Bearer {self._key}"
-        return r
-
-    def __repr__(self) -> str:
-        return "_BearerAuth(<redacted>)"
-
-
-class _RateLimiter:
-    """At most ``per_minute`` request starts per rolling minute: consecutive starts ≥ 60/per_minute s apart."""
-
-    def __init__(self, per_minute: float | None, clock: Callable[[], float], sleep: Callable[[float], None]):
-        self.interval = 60.0 / per_minute if per_minute else 0.0
-        self._clock, self._sleep = clock, sleep
-        self._next: float | None = None
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self._lock:  # reserve a start time; sleep outside the lock
-            now = self._clock()
-            start = now if self._next is None else max(now, self._next)
-            self._next = start + self.interval
-        if start > now:
-            self._sleep(start - now)
-
-
-_LIMITERS: dict[tuple, _RateLimiter] = {}
-_LIMITERS_LOCK = threading.Lock()
-
-
-def _shared_limiter(host: str, per_minute: float | None, clock: Callable, sleep: Callable) -> _RateLimiter:
-    """One limiter per API host and budget in this process. The budget is the account's, not a source
-    object's: the CLI runs one ticker after another in one process, each run building a new source."""
-    with _LIMITERS_LOCK:
-        return _LIMITERS.setdefault((host, per_minute, clock, sleep), _RateLimiter(per_minute, clock, sleep))
 
 
 class PolygonSource(CandleSource):
@@ -104,16 +68,16 @@ class PolygonSource(CandleSource):
         self,
         api_key: str,
         *,
-        base_url: str = "https://api.polygon.io",
-        requests_per_minute: float | None = 5,
-        connect_timeout: float = 5.0,
-        read_timeout: float = 30.0,
-        max_retries: int = 3,
-        backoff_factor: float = 1.0,
+        base_url: str = POLYGON.base_url,
+        requests_per_minute: float | None = POLYGON.requests_per_minute,
+        connect_timeout: float = POLYGON.connect_timeout,
+        read_timeout: float = POLYGON.read_timeout,
+        max_retries: int = POLYGON.max_retries,
+        backoff_factor: float = POLYGON.backoff_factor,
         adjusted: bool = True,
-        max_pages: int = MAX_PAGES,
-        request_deadline: float = 60.0,
-        ticker_deadline: float = 180.0,
+        max_pages: int = POLYGON.max_pages,
+        request_deadline: float = POLYGON.request_deadline,
+        ticker_deadline: float = POLYGON.ticker_deadline,
         _clock: Callable[[], float] = time.monotonic,
         _sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -132,23 +96,9 @@ class PolygonSource(CandleSource):
         self.connect_timeout, self.read_timeout, self.max_retries = connect_timeout, read_timeout, max_retries
         self.request_deadline, self.ticker_deadline = float(request_deadline), float(ticker_deadline)
         self._ticker_deadline_at = math.inf
-        self._limiter = _shared_limiter(self._hostport, requests_per_minute, _clock, _sleep)
-        self._auth = _BearerAuth(key)
-        retry = Retry(
-            total=max_retries,
-            connect=max_retries,
-            read=max_retries,
-            status=max_retries,
-            backoff_factor=backoff_factor,
-            status_forcelist=RETRY_STATUSES,
-            allowed_methods={"GET"},
-            respect_retry_after_header=True,
-            raise_on_status=False,
-        )
-        self._session = requests.Session()
-        self._session.auth = self._auth
-        for prefix in ("http://", "https://"):
-            self._session.mount(prefix, HTTPAdapter(max_retries=retry))
+        self._limiter = shared_limiter(self._hostport, requests_per_minute, _clock, _sleep)
+        self._auth = BearerAuth(key)
+        self._session = retrying_session(self._auth, max_retries, backoff_factor)
 
     def __repr__(self) -> str:
         return (
@@ -171,7 +121,11 @@ class PolygonSource(CandleSource):
             return empty_candles()
         prefix = f"/v2/aggs/ticker/{ticker}/"
         url = f"{self.base_url}{prefix}range/1/day/{start:%Y-%m-%d}/{end:%Y-%m-%d}"
-        params: dict[str, str] | None = {"adjusted": str(self.adjusted).lower(), "sort": "asc", "limit": "50000"}
+        params: dict[str, str] | None = {
+            "adjusted": str(self.adjusted).lower(),
+            "sort": "asc",
+            "limit": str(POLYGON.page_limit),
+        }
         bars: list[dict] = []
         self._ticker_deadline_at = time.monotonic() + self.ticker_deadline
         for page in range(1, self.max_pages + 1):
@@ -205,7 +159,7 @@ class PolygonSource(CandleSource):
         """SourceError with every occurrence of the key replaced by ``<redacted>``, whatever the key's length (a
         hostile server could echo it). A short key may also scrub a word of the message that happens to contain
         it: a garbled message is better than a leaked key."""
-        text = f"Polygon: {ticker}: {what}".replace(self._auth._key, "<redacted>")
+        text = f"Polygon: {ticker}: {what}".replace(self._auth.key, "<redacted>")
         return SourceError(text, transient=transient)
 
     def _follow(self, ticker: str, next_url: str, prefix: str, page: int) -> str:
@@ -237,9 +191,9 @@ class PolygonSource(CandleSource):
                 timeout=(min(self.connect_timeout, left), min(self.read_timeout, left)),
                 allow_redirects=False,
             )  # a redirect must not carry the key elsewhere
-            error = self._read_body(resp, deadline)
+            error = read_body(resp, deadline)
         except requests.RequestException as exc:
-            error = self._network_error(exc)
+            error = network_error(exc, self._hostport, self.connect_timeout, self.read_timeout)
         if error == "deadline":
             raise self._fail(
                 ticker,
@@ -274,44 +228,6 @@ class PolygonSource(CandleSource):
             status = info.get("status", type(body).__name__)
             raise self._fail(ticker, f"malformed response (page {page}): unexpected status {status!r}")
         return body
-
-    @staticmethod
-    def _read_body(resp: requests.Response, deadline: float) -> str | None:
-        """Read the streamed body into ``resp`` chunk by chunk, checking the deadline between reads."""
-        if resp._content_consumed:  # requests already read a redirect's body (allow_redirects=False does that)
-            return None
-        chunks = []
-        while True:
-            if time.monotonic() >= deadline:
-                resp.close()
-                return "deadline"
-            chunk = resp.raw.read1(_CHUNK, decode_content=True)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        resp._content = b"".join(chunks)
-        resp._content_consumed = True
-        return None
-
-    def _network_error(self, exc: requests.RequestException) -> str:
-        """A short cause from the urllib3 exception inside ``exc`` (its text holds URLs only; we keep neither)."""
-        seen, todo = [], [exc]
-        while todo:
-            e = todo.pop()
-            if isinstance(e, BaseException) and all(e is not s for s in seen):
-                seen.append(e)
-                todo += [getattr(e, "reason", None), e.__cause__, e.__context__, *e.args[:1]]
-        if any(isinstance(e, ConnectionRefusedError) for e in seen):
-            return f"connection refused to {self._hostport}"
-        if any(isinstance(e, ReadTimeoutError | requests.ReadTimeout) for e in seen):
-            return f"read timed out after {self.read_timeout:g} s"
-        if any(isinstance(e, NewConnectionError) for e in seen):
-            return f"cannot connect to {self._hostport} (DNS or network failure)"
-        if any(isinstance(e, _U3ConnectTimeout | requests.ConnectTimeout) for e in seen):
-            return f"connect to {self._hostport} timed out after {self.connect_timeout:g} s"
-        if any(isinstance(e, ProtocolError) for e in seen):
-            return f"connection to {self._hostport} broken before a full response"
-        return f"request failed ({type(exc).__name__})"
 
     def _bars(self, ticker: str, body: dict, page: int) -> list[dict]:
         results = body.get("results")

@@ -102,6 +102,7 @@ def test_cost_model_on_two_tickers_and_three_days_by_hand():
     costs = CostModel(capital=1e7, impact_k=0.5, spread_floor_bps=2.0)
     res = simulate(two_tickers_three_days(**inputs), costs=costs)
     # Trades |ΔW|: day 1 A 0.5, B 0.5 (entry); day 2 A 0, B 1.0 (short to long); day 3 A 0.5 (exit), B 0.
+    np.testing.assert_allclose(res.daily["turnover"], [0.5 + 0.5, 0.0 + 1.0, 0.5 + 0.0], rtol=1e-12)
     day1 = 0.5 * (0.0010 + 0.5 * 0.02 * math.sqrt(0.5 * 1e7 / 5e8)) + 0.5 * (0.0002 + 0.5 * 0.03 * math.sqrt(0.05))
     day2 = 1.0 * (0.0002 + 0.5 * 0.03 * math.sqrt(1.0 * 1e7 / 1e8))
     day3 = 0.5 * (0.0010 + 0.5 * 0.04 * math.sqrt(0.5 * 1e7 / 5e8))
@@ -117,6 +118,8 @@ def test_cost_model_on_two_tickers_and_three_days_by_hand():
 def test_flat_keeps_the_former_bps_of_turnover():
     inputs = {t: [(np.nan, np.nan, np.nan)] * 3 for t in ("A", "B")}  # flat reads no cost input
     res = simulate(two_tickers_three_days(**inputs), costs=CostModel(cost_model="flat", cost_bps=7.0))
+    # Weights A 0.5, 0.5, 0 and B -0.5, 0.5, 0.5 from W_{-1} = 0: turnover 1.0, 1.0, 0.5.
+    np.testing.assert_allclose(res.daily["turnover"], [1.0, 1.0, 0.5], rtol=1e-12)
     np.testing.assert_allclose(res.daily["cost"], [1.0 * 7e-4, 1.0 * 7e-4, 0.5 * 7e-4])
     legacy = simulate(two_tickers_three_days(**inputs), cost_bps=7.0)
     pd.testing.assert_frame_equal(res.daily, legacy.daily)
@@ -146,20 +149,24 @@ def market_with_signal(days: int = 400, tickers: int = 6, seed: int = 1) -> pd.D
     return df
 
 
-def spread_and_impact_by_hand(result, floor_bps: float, k: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per day Σ|ΔW|·max(h, floor) and k·Σ σ|ΔW|^1.5/√ADV, looping over the positions."""
-    pos = result.positions.sort_values(["ticker", "date"])
-    days = list(result.daily["date"])
-    spread, impact = np.zeros(len(days)), np.zeros(len(days))
-    for _, rows in pos.groupby("ticker"):
-        prev = 0.0
+def spread_and_impact_by_hand(df: pd.DataFrame, floor_bps: float, k: float) -> tuple[np.ndarray, ...]:
+    """Per day the turnover Σ|ΔW|, the spread Σ|ΔW|·max(h, floor) and the impact k·Σ σ|ΔW|^1.5/√ADV of the sign
+    book of ``df["model"]`` (h = 1: W = w = sign(p)/N, N the day's tickers), with W_{-1} = 0, by loops over the
+    input rows (never the backtest's own positions)."""
+    days = sorted(df["date"].unique())
+    turnover, spread, impact = np.zeros(len(days)), np.zeros(len(days)), np.zeros(len(days))
+    for _, rows in df.sort_values("date").groupby("ticker"):
+        prev = 0.0  # W_{-1} = 0: the entry is traded
         for row in rows.itertuples():  # every ticker has a row every day here
-            dw = abs(row.holding - prev)
+            n = int((df["date"] == row.date).sum())
+            w = math.copysign(1.0, row.model) / n if row.model != 0 else 0.0
+            dw = abs(w - prev)
             d = days.index(row.date)
+            turnover[d] += dw
             spread[d] += dw * max(row.half_spread, floor_bps / 1e4)
             impact[d] += k * row.sigma * dw**1.5 / math.sqrt(row.adv)
-            prev = row.holding
-    return spread, impact
+            prev = w
+    return turnover, spread, impact
 
 
 def test_capacity_is_monotone_in_capital_and_the_spread_alone_at_zero():
@@ -167,7 +174,9 @@ def test_capacity_is_monotone_in_capital_and_the_spread_alone_at_zero():
     costs = CostModel(capital=1e7, spread_floor_bps=1.0, impact_k=1.0)
     book = backtest(df, "model", costs=costs)
     gross = book.daily["gross_return"].to_numpy()
-    spread, impact = spread_and_impact_by_hand(book, 1.0, 1.0)
+    turnover, spread, impact = spread_and_impact_by_hand(df, 1.0, 1.0)
+    np.testing.assert_allclose(book.daily["turnover"], turnover, rtol=1e-12)
+    assert turnover[0] == pytest.approx(1.0) and turnover[1:].mean() > 0.5  # the whole entry, then sign flips
     capitals = 10.0 ** np.arange(3.0, 12.5, 0.5)
     cap = capacity(book, costs, capitals=capitals)
     sharpes = cap.table["net_sharpe"].to_numpy()

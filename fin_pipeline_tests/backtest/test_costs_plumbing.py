@@ -11,9 +11,9 @@ import pytest
 from fin_pipeline.core.costs import CostModel
 from fin_pipeline.evaluation.live import score_forecasts
 from fin_pipeline.evaluation.scoring import score_fold
+from fin_pipeline.features.assemble import build_windows
 from fin_pipeline.features.cost_inputs import COST_INPUTS, cost_inputs
-from fin_pipeline.features.indicators import build_feature_frame
-from fin_pipeline.features.windows import build_windows
+from fin_pipeline.features.frame import build_feature_frame
 from fin_pipeline.training.fold_training import window_rows
 from fin_pipeline_tests.features import synthetic_candles
 
@@ -111,7 +111,8 @@ def test_the_report_shows_the_capacity_of_the_models_books(tmp_path):
     # At the configured $10M the table is the book the report scored; at C → 0 the spread alone, by hand.
     model = report.stitched.books["model"]
     assert table.loc["$10M", "model net Sharpe"] == pytest.approx(report.stitched.backtest.loc["model", "sharpe"])
-    spread, _ = spread_and_impact_by_hand(model, 1.0, 1.0)
+    turnover, spread, _ = spread_and_impact_by_hand(record, 1.0, 1.0)  # from the predictions, not the book
+    np.testing.assert_allclose(model.daily["turnover"], turnover, rtol=1e-12)
     gross = model.daily["gross_return"].to_numpy()
     assert table.loc["C→0 (spread only)", "model net Sharpe"] == pytest.approx(sharpe_ratio(gross - spread))
     halving = next(c for c in report.capacity if c.book == "model")

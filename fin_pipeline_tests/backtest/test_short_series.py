@@ -11,14 +11,9 @@ import pandas as pd
 import pytest
 from arch.bootstrap import optimal_block_length
 
+from fin_pipeline.backtest.mean_tests import bootstrap_ci, newey_west_mean_test
 from fin_pipeline.backtest.sharpe import sharpe_statistics
-from fin_pipeline.backtest.statistics import (
-    bootstrap_ci,
-    diebold_mariano,
-    forecast_statistics,
-    ic_statistics,
-    newey_west_mean_test,
-)
+from fin_pipeline.backtest.statistics import diebold_mariano, forecast_statistics, ic_statistics
 from fin_pipeline.core.formatting import format_stat, not_available, text_table, with_days
 from fin_pipeline.core.limits import block_length_defined, days_needed, default_lags, hac_defined
 from fin_pipeline.evaluation.scoring import PREDICTORS, score_predictions

@@ -7,16 +7,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from fin_pipeline.backtest.mean_tests import MeanTest, bootstrap_ci, newey_west_mean_test
 from fin_pipeline.backtest.statistics import (
     FORECAST_STATISTICS,
-    MeanTest,
     best_baseline_comparison,
-    bootstrap_ci,
     diebold_mariano,
     forecast_statistics,
     ic_series,
     ic_statistics,
-    newey_west_mean_test,
 )
 from fin_pipeline.core.limits import default_lags
 from fin_pipeline.evaluation.forecast import information_coefficient, rank_information_coefficient

@@ -14,7 +14,7 @@ from dagster import DagsterInstance, DagsterRunStatus
 from scipy.stats import spearmanr
 
 from fin_pipeline.core.calendar import nyse_sessions
-from fin_pipeline.features.indicators import min_candles
+from fin_pipeline.features.frame import min_candles
 from fin_pipeline.store.parquet import read_parquet
 from fin_pipeline_tests.conftest import REPO_ROOT
 

@@ -5,19 +5,16 @@ import pandas as pd
 import pytest
 
 from fin_pipeline.features import indicators
+from fin_pipeline.features.columns import compute_features
 from fin_pipeline.features.cost_inputs import COST_INPUTS
-from fin_pipeline.features.indicators import (
-    FEATURE_COLUMNS,
-    INDICATORS,
-    WARMUP,
-    WINDOW,
+from fin_pipeline.features.frame import (
     FeatureError,
     build_feature_frame,
-    compute_features,
     compute_target,
     min_candles,
     nonfinite_usable_rows,
 )
+from fin_pipeline.features.indicators import FEATURE_COLUMNS, INDICATORS, WARMUP, WINDOW
 from fin_pipeline_tests.features import synthetic_candles
 
 

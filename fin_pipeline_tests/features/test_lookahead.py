@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fin_pipeline.features.indicators import FEATURE_COLUMNS, compute_features
+from fin_pipeline.features.columns import compute_features
+from fin_pipeline.features.indicators import FEATURE_COLUMNS
 from fin_pipeline.features.lookahead import default_cuts, lookahead_violations
 from fin_pipeline.sources.base import session_dates
 from fin_pipeline_tests.features import synthetic_candles

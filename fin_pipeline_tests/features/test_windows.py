@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 
 from fin_pipeline.core.calendar import nyse_sessions
-from fin_pipeline.features.indicators import FEATURE_COLUMNS, FEATURE_VERSION, WINDOW, FeatureError, build_feature_frame
-from fin_pipeline.features.windows import build_windows, load_window_set
+from fin_pipeline.features.assemble import build_windows, load_window_set
+from fin_pipeline.features.frame import FeatureError, build_feature_frame
+from fin_pipeline.features.indicators import FEATURE_COLUMNS, FEATURE_VERSION, WINDOW
 from fin_pipeline.sources.base import session_dates
 from fin_pipeline.store.parquet import write_parquet
 from fin_pipeline_tests.features import synthetic_candles

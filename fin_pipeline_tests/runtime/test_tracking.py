@@ -13,8 +13,8 @@ from mlflow.tracking import MlflowClient
 
 import fin_pipeline.runtime.tracking as tracking
 from fin_pipeline.core.settings import Settings, SettingsError
-from fin_pipeline.features.indicators import build_feature_frame
-from fin_pipeline.features.windows import build_windows
+from fin_pipeline.features.assemble import build_windows
+from fin_pipeline.features.frame import build_feature_frame
 from fin_pipeline.sources.synthetic import SyntheticMarket
 from fin_pipeline.training.walkforward import FoldSpec, TrainSpec, compute_folds, fit_fold_normalization, train_fold
 from fin_pipeline_tests.subprocess_runs import FOLD_A, FOLD_B

@@ -14,10 +14,11 @@ import pytest
 import fin_pipeline.sources.synthetic as synthetic_module
 from fin_pipeline.core.calendar import nyse_sessions
 from fin_pipeline.core.limits import MAX_SIGNAL_IC
-from fin_pipeline.features.indicators import build_feature_frame
+from fin_pipeline.features.frame import build_feature_frame
 from fin_pipeline.sources.base import RAW_COLUMNS, CandleError, candle_problems, session_dates
 from fin_pipeline.sources.planted import PLANTED_GAP
-from fin_pipeline.sources.synthetic import ORIGIN, SyntheticMarket
+from fin_pipeline.sources.simulation import ORIGIN
+from fin_pipeline.sources.synthetic import SyntheticMarket
 
 D = dt.date
 AS_OF = D(2024, 6, 28)  # a fixed "today": results never depend on the day the tests run

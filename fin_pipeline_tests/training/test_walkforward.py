@@ -13,8 +13,9 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 import fin_pipeline.training.fold_training as fold_training
-from fin_pipeline.features.indicators import build_feature_frame
-from fin_pipeline.features.windows import WindowSet, build_windows
+from fin_pipeline.features.assemble import build_windows
+from fin_pipeline.features.frame import build_feature_frame
+from fin_pipeline.features.windows import WindowSet
 from fin_pipeline.sources.synthetic import SyntheticMarket
 from fin_pipeline.training.walkforward import (
     FoldSpec,

@@ -20,15 +20,8 @@ from fin_pipeline.defs.assets.candles import raw_candles
 from fin_pipeline.defs.partitions import ticker_partitions
 from fin_pipeline.defs.resources import DataStore
 from fin_pipeline.features.cost_inputs import cost_inputs
-from fin_pipeline.features.indicators import (
-    FEATURE_COLUMNS,
-    FEATURE_VERSION,
-    WINDOW,
-    FeatureError,
-    build_feature_frame,
-    nonfinite_usable_rows,
-    warmup_rows,
-)
+from fin_pipeline.features.frame import FeatureError, build_feature_frame, nonfinite_usable_rows, warmup_rows
+from fin_pipeline.features.indicators import FEATURE_COLUMNS, FEATURE_VERSION, WINDOW
 from fin_pipeline.features.lookahead import default_cuts, lookahead_violations
 from fin_pipeline.sources.base import session_dates
 from fin_pipeline.sources.execution import ExecutionError, check_execution, describe

@@ -10,8 +10,9 @@ from dagster import Failure
 from fin_pipeline.core.settings import load_settings
 from fin_pipeline.defs.partitions import fold_keys_through
 from fin_pipeline.defs.resources import DataStore
-from fin_pipeline.features.indicators import FeatureError
-from fin_pipeline.features.windows import WindowSet, load_window_set
+from fin_pipeline.features.assemble import load_window_set
+from fin_pipeline.features.frame import FeatureError
+from fin_pipeline.features.windows import WindowSet
 from fin_pipeline.store.parquet import read_parquet_meta
 
 

@@ -8,9 +8,10 @@ from fin_pipeline.core.calendar import nyse_sessions
 from fin_pipeline.defs.assets.candles import raw_candles
 from fin_pipeline.defs.assets.features import FEATURE_CHECKS, feature_windows
 from fin_pipeline.defs.resources import DataStore, SyntheticMarketResource
+from fin_pipeline.features.assemble import load_window_set
 from fin_pipeline.features.cost_inputs import COST_INPUTS
-from fin_pipeline.features.indicators import FEATURE_COLUMNS, FEATURE_VERSION, WARMUP, WINDOW, min_candles
-from fin_pipeline.features.windows import load_window_set
+from fin_pipeline.features.frame import min_candles
+from fin_pipeline.features.indicators import FEATURE_COLUMNS, FEATURE_VERSION, WARMUP, WINDOW
 from fin_pipeline.store.parquet import read_parquet
 
 
@@ -123,7 +124,7 @@ def test_too_short_a_history_fails_naming_ticker_and_count(tmp_path, end):
 
 def test_a_leaking_feature_fails_the_blocking_look_ahead_check(tmp_path, monkeypatch):
     import fin_pipeline.defs.assets.features as module
-    from fin_pipeline.features.indicators import compute_features
+    from fin_pipeline.features.columns import compute_features
     from fin_pipeline.features.lookahead import lookahead_violations
 
     def leaky(candles):

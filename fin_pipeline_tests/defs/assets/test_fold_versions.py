@@ -21,7 +21,7 @@ from fin_pipeline.defs.assets.universe import data_fold_keys, load_universe
 from fin_pipeline.defs.resources import DataStore, SyntheticMarketResource
 from fin_pipeline.defs.schedules import NIGHTLY_TAG, nightly_retrain_followup
 from fin_pipeline.evaluation.nightly import plan_folds
-from fin_pipeline.features.windows import load_window_set
+from fin_pipeline.features.assemble import load_window_set
 from fin_pipeline.store.parquet import read_json, read_parquet, write_parquet
 from fin_pipeline.training.folds import FoldSpec, compute_folds
 from fin_pipeline.training.versions import fold_version, training_version

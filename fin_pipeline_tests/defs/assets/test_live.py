@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 from dagster import DagsterInstance, materialize
+from scipy.stats import rankdata
 
 import fin_pipeline.defs.assets.live as live_assets
 from fin_pipeline.core.calendar import nyse_sessions
@@ -103,13 +104,19 @@ def test_each_night_writes_one_forecast_per_ticker_for_the_next_session(nights):
         assert sorted(table["ticker"]) == sorted(TICKERS)
         assert set(table["forecast_date"]) == {pd.Timestamp(date)} and set(table["as_of"]) == {pd.Timestamp(end)}
         assert (meta["as_of"], meta["forecast_date"]) == (end, date)
-        # ranks and books from the predictions, by hand
+        # ranks and books from the predictions, by hand: a ticker's average rank is 1 + the number of lower
+        # predictions + half the number of other equal ones (1 = lowest), and scipy's rankdata agrees
         p = table.set_index("ticker")["model"]
-        assert table.set_index("ticker")["rank"].to_dict() == p.rank().to_dict()
+        values = list(p)
+        by_hand = {t: 1 + sum(q < v for q in values) + (sum(q == v for q in values) - 1) / 2 for t, v in p.items()}
+        assert table.set_index("ticker")["rank"].to_dict() == by_hand
+        np.testing.assert_allclose(list(by_hand.values()), rankdata(values, method="average"))
+        assert sum(by_hand.values()) == len(p) * (len(p) + 1) / 2
         np.testing.assert_allclose(table["weight_sign"], np.sign(table["model"]) / len(table))
         np.testing.assert_allclose(table["weight_long_only"], np.maximum(np.sign(table["model"]), 0) / len(table))
-        dev = p.rank() - p.rank().mean()
-        np.testing.assert_allclose(table.set_index("ticker")["weight_neutral"], dev / dev.abs().sum())
+        ranks = pd.Series(by_hand)
+        dev = ranks - ranks.mean()
+        np.testing.assert_allclose(table.set_index("ticker")["weight_neutral"], (dev / dev.abs().sum())[p.index])
         assert meta["data_version"] and meta["code_version"] and meta["model_version"]
 
 
