@@ -10,6 +10,7 @@ import pytest
 from fin_pipeline.core.costs import CostModel
 from fin_pipeline.report.folds import stitch
 from fin_pipeline.report.record import RecordChanged, RecordCheck
+from fin_pipeline.report.tables import SHOWN_BACKTEST_COLUMNS, SHOWN_FORECAST_COLUMNS
 from fin_pipeline.report.terminal import text_report
 from fin_pipeline.report.text import provenance_for
 from fin_pipeline.report.walk_forward import write_report
@@ -89,3 +90,32 @@ def test_a_changed_day_stops_the_report_before_anything_is_written(tmp_path):
     with pytest.raises(RecordChanged, match=f"{previous.loc[3, 'ticker']} on .*, target was"):
         write_report(folds, tmp_path, tearsheets=False, provenance=HEADER, record=RecordCheck(previous))
     assert list(tmp_path.iterdir()) == []
+
+
+def stored_report(out, horizon: int | None) -> None:
+    """The files of a report with one book: its Sharpe's standard error undefined on 9 days (NaN)."""
+    from fin_pipeline.store.parquet import write_parquet
+
+    write_parquet(pd.DataFrame({"fold": ["2021-01-01"], "test": ["2021-01-04 … 2021-01-14"]}), out / "folds.parquet")
+    write_parquet(pd.DataFrame({"fold": ["2021-01-01"], "model_ic": [0.1]}), out / "fold_summary.parquet")
+    forecasts = pd.DataFrame({"predictor": ["model"], **dict.fromkeys(SHOWN_FORECAST_COLUMNS, [0.5]), "n_days": [9.0]})
+    forecasts["ic"] = float("nan")
+    meta = {"verdict": ["**Ranking skill: not shown.**"], "header": ["**Source:** here."]}
+    write_parquet(forecasts, out / "overall_metrics.parquet", meta | ({"horizon": horizon} if horizon else {}))
+    backtest = pd.DataFrame({"strategy": ["model"], **dict.fromkeys(SHOWN_BACKTEST_COLUMNS, [0.5]), "n_days": [9.0]})
+    backtest["sharpe_se"] = float("nan")
+    write_parquet(backtest, out / "backtest.parquet")
+
+
+@pytest.mark.parametrize("horizon", [None, 10])
+def test_the_cli_reads_an_undefined_statistic_by_the_reports_horizon(tmp_path, horizon):
+    """9 days define every statistic at h = 1 (8 needed): NaN there is "undefined"; at h = 10 they are too few
+    (11 needed), "n/a (9 days)". A report stored without its horizon (an earlier run) reads as h = 1."""
+    stored_report(tmp_path, horizon)
+    printed = text_report(tmp_path)
+    expected = "n/a (9 days)" if horizon == 10 else "undefined"
+    assert text_table(printed, "All folds stitched").loc["model", "ic"] == expected
+    books = text_table(printed, "Books of the stitched")
+    assert books.loc["model", "sharpe_se"] == expected and books.loc["model", "sharpe"] == "0.5"
+    assert text_table(printed, "The model per fold").loc["2021-01-01", "model_ic"] == "0.1"  # no test_days: as stored
+    assert printed.splitlines()[1] == "Source: here."
