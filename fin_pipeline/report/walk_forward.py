@@ -40,6 +40,9 @@ TEAR_SHEET_BOOKS = ("model", "model_neutral", BUY_AND_HOLD)
 
 @dataclasses.dataclass(frozen=True)
 class WalkForwardReport:
+    """What :func:`write_report` wrote, held in memory: the tables as stored and as Markdown, the scores of the
+    stitched series, the pictures and tear sheets, the capacity and the record's check."""
+
     folds: pd.DataFrame  # per fold: dates of the three blocks, ticker and window counts, epochs
     per_fold: pd.DataFrame  # per fold: the model against the baselines, with statistics
     stitched: Scores  # all folds' test blocks stitched, scored
