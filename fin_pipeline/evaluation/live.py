@@ -49,7 +49,11 @@ from fin_pipeline.training.normalization import FoldStats
 from fin_pipeline.training.splits import live_split
 
 # The books of a forecast: weight column -> (mode, long_only) of positions_from_predictions.
-BOOKS = {"weight_sign": ("sign", False), "weight_long_only": ("sign", True), "weight_neutral": ("neutral", False)}
+WEIGHT_BOOKS = {
+    "weight_sign": ("sign", False),
+    "weight_long_only": ("sign", True),
+    "weight_neutral": ("neutral", False),
+}
 FORECAST_COLUMNS = (
     "forecast_date",
     "as_of",
@@ -57,7 +61,7 @@ FORECAST_COLUMNS = (
     "ticker",
     "model",
     "rank",
-    *BOOKS,
+    *WEIGHT_BOOKS,
     "zero",
     "momentum",
     "ridge",
@@ -130,7 +134,7 @@ def make_forecast(
     pred = model(x)[:, column].double().numpy() * stats.target_scale
     out, _ = add_baselines(ws, fold, stats, rows.assign(model=pred))
     out["rank"] = out["model"].rank(method="average")
-    for name, (mode, long_only) in BOOKS.items():
+    for name, (mode, long_only) in WEIGHT_BOOKS.items():
         book = positions_from_predictions(out.assign(date=as_of), "model", mode=mode, long_only=long_only)
         out[name] = book.set_index("ticker").loc[out["ticker"], "weight"].to_numpy()
     # nanosecond dates, as every other stored frame (a second-unit column would not read back the same)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from fin_pipeline.backtest import BacktestResult, backtest_all, summary_table
+from fin_pipeline.backtest import BOOKS, BacktestResult, backtest_all, summary_table
 from fin_pipeline.backtest.sharpe import sharpe_statistics
 from fin_pipeline.backtest.statistics import best_baseline_comparison, diebold_mariano, forecast_statistics
 from fin_pipeline.core.costs import CostModel
@@ -34,7 +34,6 @@ from fin_pipeline.training.normalization import FoldStats
 from fin_pipeline.training.versions import checkpoint_model_version
 
 PREDICTORS = ("model", *BASELINES)
-BOOKS = ("sign", "neutral")
 LEVEL = 0.05  # the significance level of every verdict in words
 SHARPE_STATS = ("sharpe_se", "psr", "dsr", "sharpe_ci_low", "sharpe_ci_high", "lags")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
@@ -14,11 +14,9 @@ from fin_pipeline.core.costs import CostModel
 from fin_pipeline.core.formatting import format_value
 from fin_pipeline.core.settings import DEFAULT_UNIVERSE
 from fin_pipeline.evaluation.scoring import Scores, with_trials
+from fin_pipeline.report.folds import FoldResult
 from fin_pipeline.report.provenance import Provenance
 from fin_pipeline.training.baselines import RIDGE_ALPHA_LIMITS
-
-if TYPE_CHECKING:
-    from fin_pipeline.report.walk_forward import FoldResult
 
 
 def provenance_for(sources: Sequence[str], universe: Sequence[str], execution: str, costs: CostModel) -> Provenance:

@@ -1,10 +1,10 @@
 """The walk-forward report: every fold's test block scored, all of them stitched, with the statistics in words.
 
-``walk_forward_report`` reads the folds' files and calls :func:`write_report`; a notebook or the pipeline
-benchmark can call it with results held in memory. The stitched series is the folds' test blocks, consecutive
-and never overlapping, scored by :func:`fin_pipeline.evaluation.scoring.score_predictions`, the same function
-that scored
-each fold.
+:func:`write_report` is the one renderer of the report: the ``walk_forward_report`` asset reads the folds' files
+and calls it, the pipeline benchmark and notebooks call it with results held in memory, and the CLI prints the
+files it wrote (:mod:`fin_pipeline.report.terminal`) with the same tables. The stitched series is the folds' test
+blocks, consecutive and never overlapping, scored by :func:`fin_pipeline.evaluation.scoring.score_predictions`,
+the same function that scored each fold.
 """
 
 from __future__ import annotations
@@ -15,19 +15,23 @@ from typing import Any
 
 import pandas as pd
 
-from fin_pipeline.backtest import BUY_AND_HOLD
 from fin_pipeline.backtest.capacity import Capacity, book_capacities, capacity_table, halving_line
-from fin_pipeline.backtest.trials import TRIAL_BOOKS, TrialRegistry
-from fin_pipeline.core.costs import CostModel
-from fin_pipeline.core.formatting import format_stat, markdown_table, missed_line
+from fin_pipeline.backtest.strategy import BUY_AND_HOLD, BacktestResult
+from fin_pipeline.backtest.trials import TrialRegistry
+from fin_pipeline.core.costs import CostModel, money
+from fin_pipeline.core.formatting import markdown_table
 from fin_pipeline.evaluation.scoring import PREDICTORS, Scores, score_predictions
+from fin_pipeline.report.folds import FoldResult, fold_table, per_fold_table, stitch
+from fin_pipeline.report.markdown import live_section, report_markdown
 from fin_pipeline.report.plots import drawdown_png, equity_curve_png, learning_curves_png
 from fin_pipeline.report.provenance import Provenance
-from fin_pipeline.report.tables import shown_per_fold, shown_tables
-from fin_pipeline.report.tearsheets import TearSheets, markdown_section, write_tearsheets
-from fin_pipeline.report.text import deflate, ridge_line, sharpe_line, trial_configuration_of
-from fin_pipeline.sources.execution import describe
+from fin_pipeline.report.record import RecordCheck, append_only_check, record_line
+from fin_pipeline.report.tables import report_tables
+from fin_pipeline.report.tearsheets import TearSheets, write_tearsheets
+from fin_pipeline.report.text import deflate, sharpe_line, trial_configuration_of
 from fin_pipeline.store.parquet import atomic_path, write_parquet
+
+__all__ = ["FoldResult", "WalkForwardReport", "write_report"]
 
 # The books with a returns tear sheet: the model's two, against buy-and-hold (the baselines' books are in the
 # report's tables; a quantstats page costs ~2.5 s and ~0.8 MB).
@@ -35,22 +39,10 @@ TEAR_SHEET_BOOKS = ("model", "model_neutral", BUY_AND_HOLD)
 
 
 @dataclasses.dataclass(frozen=True)
-class FoldResult:
-    """What ``fold_metrics`` stored for one fold, plus the training history of its model."""
-
-    fold: str
-    bounds: dict[str, Any]  # FoldBoundaries.to_dict(): training, tuning and test dates, gaps, horizon
-    forecasts: pd.DataFrame  # one row per predictor (column ``predictor``): metrics and IC statistics
-    predictions: pd.DataFrame  # one row per test window: ticker, date, target, next_return, model, baselines
-    backtest: pd.DataFrame  # one row per strategy (column ``strategy``): risk metrics and Sharpe statistics
-    comparison: dict[str, Any]  # the model against the best baseline and zero (Diebold–Mariano)
-    history: list[dict[str, Any]]  # the trainer's per-epoch records (val_loss = the tuning loss)
-    baselines: dict[str, Any] | None = None  # what the baselines chose on the tuning block (ridge's α, edge hits)
-    train_spec: dict[str, Any] | None = None  # the checkpoint's training specification: the trial's configuration
-
-
-@dataclasses.dataclass(frozen=True)
 class WalkForwardReport:
+    """What :func:`write_report` wrote, held in memory: the tables as stored and as Markdown, the scores of the
+    stitched series, the pictures and tear sheets, the capacity and the record's check."""
+
     folds: pd.DataFrame  # per fold: dates of the three blocks, ticker and window counts, epochs
     per_fold: pd.DataFrame  # per fold: the model against the baselines, with statistics
     stitched: Scores  # all folds' test blocks stitched, scored
@@ -59,130 +51,54 @@ class WalkForwardReport:
     pictures: dict[str, Path]  # PNG files
     tearsheets: TearSheets | None = None  # the factor and returns tear sheets (files, and what was skipped and why)
     capacity: list[Capacity] = dataclasses.field(default_factory=list)  # the model's books at other capitals
+    record: dict[str, Any] | None = None  # what append_only_check found: the days kept unchanged and added
 
-
-def fold_table(folds: list[FoldResult]) -> pd.DataFrame:
-    """One row per fold: the three blocks' dates, the gap settings, the test block's tickers and windows, epochs."""
-    rows = []
-    for f in folds:
-        b, best = f.bounds, min(f.history, key=lambda h: h["val_loss"], default={})
-        rows.append(
-            {
-                "fold": f.fold,
-                "train": f"{b['train_start']} … {b['train_end']}",
-                "tuning": f"{b['tune_start']} … {b['tune_end']}",
-                "test": f"{b['test_start']} … {b['test_end']}",
-                "purge_days": b["purge_days"],
-                "embargo_days": b["embargo_days"],
-                "test_tickers": int(f.predictions["ticker"].nunique()),
-                "test_windows": len(f.predictions),
-                "epochs": len(f.history),
-                "best_epoch": best.get("epoch"),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def per_fold_table(folds: list[FoldResult]) -> pd.DataFrame:
-    """One row per fold: the model's IC with its statistics, the best baseline's IC, the Diebold–Mariano p against
-    it, the model's Sharpe (sign and neutral books) with its standard error and PSR, and ridge's penalty with the
-    times its choice sat on the edge of its grid (which was then extended). DSR belongs to the stitched record,
-    deflated by the store's trials."""
-    rows = []
-    for f in folds:
-        fc, bt = f.forecasts.set_index("predictor"), f.backtest.set_index("strategy")
-        best = f.comparison["vs_best"]
-        days = f.predictions["date"].nunique()
-        rows.append(
-            {
-                "fold": f.fold,
-                "test_days": days,
-                "model_ic": fc.loc["model", "ic"],
-                "icir": fc.loc["model", "icir"],
-                "nw_t": fc.loc["model", "ic_nw_t"],
-                "ic_ci": (
-                    f"{fc.loc['model', 'ic_ci_low']:.3g} … {fc.loc['model', 'ic_ci_high']:.3g}"
-                    if fc.loc["model", "ic_ci_low"] == fc.loc["model", "ic_ci_low"]
-                    else format_stat(float("nan"), days, int(f.bounds["horizon"]))
-                ),
-                "best_baseline": best["best_baseline"],
-                "baseline_ic": fc.loc[best["best_baseline"], "ic"],
-                "dm_p": best["dm_p_a_better"],
-                "sharpe": bt.loc["model", "sharpe"],
-                "sharpe_se": bt.loc["model", "sharpe_se"],
-                "psr": bt.loc["model", "psr"],
-                "neutral_sharpe": bt.loc["model_neutral", "sharpe"],
-                "buy_hold_sharpe": bt.loc[BUY_AND_HOLD, "sharpe"],
-                "ridge_alpha": (f.baselines or {}).get("ridge_alpha"),
-                "ridge_edge_hits": (f.baselines or {}).get("ridge_edge_hits"),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def stitch(folds: list[FoldResult]) -> pd.DataFrame:
-    """The folds' test blocks, one out-of-sample series (column ``fold`` added), sorted by date and ticker."""
-    stitched = pd.concat([f.predictions.assign(fold=f.fold) for f in folds], ignore_index=True)
-    return stitched.sort_values(["date", "ticker"], ignore_index=True)
-
-
-def record_line(record: dict[str, Any]) -> str:
-    """In words, what :func:`append_only_check` found: the days kept unchanged and the days added."""
-    added = record["added_rows"]
-    span = f" ({record['added_first']} … {record['added_last']})" if added else ""
-    if not record["unchanged_rows"]:
-        return f"Out-of-sample record: a new record of {added} prediction(s){span}."
-    return (
-        f"Out-of-sample record: {record['unchanged_rows']} prediction(s) already reported are unchanged (checked "
-        f"against the previous report); {added} added{span}."
-    )
-
-
-def live_section(live: pd.DataFrame, picture: str | None, missed: dict[str, str] | None = None) -> str:
-    """The paper-trading record in the report: kept apart from the walk-forward backtest, pictures side by side;
-    the sessions without an on-time forecast (``missed``: session → why) listed under it."""
-    missed_text = f"Missed: {missed_line(missed or {})}.\n\n"
-    if live is None or live.empty:
-        return (
-            "## Paper trading: the live forecasts\n\nNo forecast made on time has a realized target yet: the record "
-            f"starts once the first nightly forecast's target is known.\n\n{missed_text}"
-        )
-    books = [c.removeprefix("equity_") for c in live.columns if c.startswith("equity_")]
-    summary = pd.DataFrame(
-        {
-            "book": books,
-            "days": len(live),
-            "mean_ic": live["ic"].mean(),
-            "hit_rate": live["hit_rate"].mean(),
-            "total_return": [live[f"equity_{b}"].iloc[-1] - 1 for b in books],
-            "mean_daily_net": [live[f"net_{b}"].mean() for b in books],
+    def headline(self) -> dict[str, float]:
+        """The report's key numbers by name, the defined ones only: the model's stitched IC with its Newey–West
+        test, its books' Sharpe with standard error, PSR and DSR over the trials, buy-and-hold's Sharpe, the
+        Diebold–Mariano p against the best baseline, and each model book's net Sharpe at every capital of the
+        capacity table (and where it halves)."""
+        scores = self.stitched
+        model, neutral = scores.backtest.loc["model"], scores.backtest.loc["model_neutral"]
+        forecast = scores.forecasts.loc["model"]
+        numbers = {
+            "model_ic": forecast["ic"],
+            "model_ic_nw_t": forecast["ic_nw_t"],
+            "model_ic_nw_p": forecast["ic_nw_p"],
+            "model_sharpe": model["sharpe"],
+            "model_sharpe_se": model["sharpe_se"],
+            "model_psr": model["psr"],
+            "model_dsr": model["dsr"],
+            "n_trials": scores.comparison["n_trials"],
+            "model_neutral_sharpe": neutral["sharpe"],
+            "buy_and_hold_sharpe": scores.backtest.loc[BUY_AND_HOLD, "sharpe"],
+            "dm_vs_best_p": scores.comparison["vs_best"]["dm_p_a_better"],
+            **{
+                f"{c.book}_sharpe_at_{money(capital).removeprefix('$')}": value
+                for c in self.capacity
+                for capital, value in c.table["net_sharpe"].items()
+                if capital > 0
+            },
+            **{f"{c.book}_sharpe_halving_capital": c.halving_capital for c in self.capacity if c.halving_capital},
         }
-    )
-    first, last = (f"{pd.Timestamp(d):%Y-%m-%d}" for d in (live["as_of"].min(), live["as_of"].max()))
-    side = (
-        "| walk-forward backtest (test blocks) | paper trading (live forecasts) |\n|---|---|\n"
-        f"| ![equity](equity_curve.png) | ![live equity]({picture}) |\n\n"
-        if picture
-        else ""
-    )
-    return (
-        "## Paper trading: the live forecasts (kept apart from the walk-forward backtest)\n\n"
-        f"Each night's forecast from the model retrained on all realized data, scored once its target was known: "
-        f"{len(live)} day(s), {first} … {last}. The truest out-of-sample evidence, and the shortest.\n\n"
-        f"{markdown_table(summary)}\n\n{missed_text}{side}"
-    )
+        return {k: float(v) for k, v in numbers.items() if v == v}
 
 
-def capacity_section(capacities: list[Capacity], table: str | None) -> str:
-    """The capacity table in the report, or why there is none."""
-    if not capacities:
-        return "## Capacity\n\nNot measured: flat costs (cost_model=flat) do not depend on the capital traded.\n\n"
-    return (
-        "## Capacity: the model's books at other capitals\n\n"
-        "The same trades charged at each capital: half-spread plus square-root impact k·σ·√(traded/ADV), so the "
-        "impact grows with √capital; C→0 is the spread alone. Net annualized return is geometric.\n\n"
-        f"{table}\n\nNet Sharpe halves (against C→0) at: {halving_line(capacities)}.\n\n"
-    )
+def draw_pictures(books: dict[str, BacktestResult], folds: list[FoldResult], out: Path) -> dict[str, Path]:
+    """The report's pictures: every predictor's and buy-and-hold's equity, the market-neutral books' equity, the
+    model's drawdown and each fold's learning curves (the zero baseline, flat at 1, is left out)."""
+    return {
+        "equity": equity_curve_png(
+            {k: books[k].equity for k in (*PREDICTORS, BUY_AND_HOLD) if k != "zero"}, out / "equity_curve.png"
+        ),
+        "equity_neutral": equity_curve_png(
+            {k: books[f"{k}_neutral"].equity for k in PREDICTORS if k != "zero"},
+            out / "equity_neutral.png",
+            title="Out-of-sample equity, market-neutral books (stock selection alone)",
+        ),
+        "drawdown": drawdown_png(books["model"].equity, out / "drawdown.png"),
+        "learning_curves": learning_curves_png({f.fold: f.history for f in folds}, out / "learning_curves.png"),
+    }
 
 
 def write_report(
@@ -190,7 +106,7 @@ def write_report(
     out: Path,
     horizon: int = 1,
     seed: int = 0,
-    record: dict[str, Any] | None = None,
+    record: RecordCheck | None = None,
     live: pd.DataFrame | None = None,
     live_picture: Path | None = None,
     tearsheets: bool = True,
@@ -204,11 +120,13 @@ def write_report(
 ) -> WalkForwardReport:
     """Stitch the folds' test blocks into one out-of-sample series, score it, and write its tables (Parquet),
     pictures (PNG), tear sheets (:mod:`fin_pipeline.report.tearsheets`: the model's predictions as an alpha
-    factor, each book's returns as HTML) and ``report.md`` into ``out``, each file atomically. ``record``: what
-    :func:`append_only_check` returned, said in words under the verdict. ``live`` (and its picture, copied
-    beside the report): the paper-trading record of the live forecasts, a section of its own, with the ``missed``
-    sessions (session → why) that had no on-time forecast. ``tearsheets=False`` leaves the tear sheets out (they
-    cost seconds per book: a benchmark of the pipeline's own steps may skip them).
+    factor, each book's returns as HTML) and ``report.md`` into ``out``, each file atomically. ``record``: the
+    previous report's series that this one must extend (:class:`RecordCheck`); checked by
+    :func:`append_only_check` before anything is written (:class:`RecordChanged` otherwise), and what it found is
+    said in words under the verdict. ``live`` (and its picture, copied beside the report): the paper-trading record
+    of the live forecasts, a section of its own, with the ``missed`` sessions (session → why) that had no on-time
+    forecast. ``tearsheets=False`` leaves the tear sheets out (they cost seconds per book: a benchmark of the
+    pipeline's own steps may skip them).
     ``costs``: how every book is charged (None: flat at the default bps); under ``spread_impact`` the report adds
     the model's books' capacity (:mod:`fin_pipeline.backtest.capacity`). ``notes``: lines said under the record's
     (restated histories, mixed configurations); ``meta``: more values stored in the metadata of
@@ -218,21 +136,22 @@ def write_report(
     trial: DSR = PSR)."""
     if not folds:
         raise ValueError("no folds to report on")
-    # The configuration is checked before anything is written (folds trained under different fold rules).
+    # Checked before anything is written (the trial registry included): the folds' fold rules agree, and the
+    # days already reported come back unchanged.
     configuration = trial_configuration_of(folds, provenance) if registry is not None else None
     stitched = stitch(folds)
+    found = append_only_check(record.previous, stitched, record.restated_folds) if record is not None else None
     scores = score_predictions(stitched, horizon, seed=seed, costs=costs)
     scores, trial_text = deflate(scores, horizon, registry, configuration)
     folds_df, per_fold = fold_table(folds), per_fold_table(folds)
-    forecasts, backtest = shown_tables(scores.forecasts, scores.backtest, horizon)
-    # DSR is the model's alone: the other books are references that nobody selected among trials.
-    backtest = backtest.astype(object)
-    backtest.loc[~backtest.index.isin(TRIAL_BOOKS), "dsr"] = "not a trial"
+    books = scores.books
+    capacities = book_capacities(books)
+    capacity = capacity_table(capacities) if capacities else None
 
     out = Path(out)
     write_parquet(folds_df, out / "folds.parquet")
     write_parquet(per_fold, out / "fold_summary.parquet")
-    record_text = [*([record_line(record)] if record is not None else []), *(notes or [])]
+    record_text = [*([record_line(found)] if found is not None else []), *(notes or [])]
     selection = sharpe_line(scores, trial_text)
     stored = {
         **(meta or {}),
@@ -240,73 +159,29 @@ def write_report(
         "record": record_text,
         "header": provenance.lines(),
         "sharpe": selection,
+        "horizon": horizon,  # how a reader of the stored tables tells "n/a (n days)" from "undefined"
     }
     write_parquet(scores.forecasts.reset_index(), out / "overall_metrics.parquet", meta=stored)
     write_parquet(stitched, out / "oos_predictions.parquet")
     write_parquet(scores.backtest.reset_index(), out / "backtest.parquet")
-    books = scores.books
-    capacities = book_capacities(books)
-    if capacities:
+    if capacity is not None:
         halves = {"halving": halving_line(capacities), "costs": books["model"].costs.describe()}
-        write_parquet(capacity_table(capacities).reset_index(), out / "capacity.parquet", meta=halves)
+        write_parquet(capacity.reset_index(), out / "capacity.parquet", meta=halves)
     else:  # flat costs: no capacity, and none left from an earlier report
         (out / "capacity.parquet").unlink(missing_ok=True)
-    pictures = {
-        "equity": equity_curve_png(
-            {k: books[k].equity for k in (*PREDICTORS, BUY_AND_HOLD) if k != "zero"}, out / "equity_curve.png"
-        ),
-        "equity_neutral": equity_curve_png(
-            {k: books[f"{k}_neutral"].equity for k in PREDICTORS if k != "zero"},
-            out / "equity_neutral.png",
-            title="Out-of-sample equity, market-neutral books (stock selection alone)",
-        ),
-        "drawdown": drawdown_png(books["model"].equity, out / "drawdown.png"),
-        "learning_curves": learning_curves_png({f.fold: f.history for f in folds}, out / "learning_curves.png"),
-    }
+    pictures = draw_pictures(books, folds, out)
     # The same stitched rows and books as the tables above; a sheet that cannot be drawn is named, never raised.
     sheets = (
         write_tearsheets(stitched, {name: books[name].returns for name in TEAR_SHEET_BOOKS}, out, horizon=horizon)
         if tearsheets
         else None
     )
-    tables = {
-        "folds": markdown_table(folds_df),
-        "per_fold": markdown_table(shown_per_fold(per_fold, horizon)),
-        "stitched": markdown_table(forecasts),
-        "backtest": markdown_table(backtest),
-        **({"capacity": markdown_table(capacity_table(capacities))} if capacities else {}),
-    }
-    span = f"{stitched['date'].min():%Y-%m-%d} … {stitched['date'].max():%Y-%m-%d}"
-    text = (
-        "# Walk-forward report\n\n"
-        + "".join(f"{line}  \n" for line in provenance.lines())
-        + "\n"
-        + "".join(f"{line}\n\n" for line in [*scores.verdict, selection, *record_text])
-        + f"{len(folds)} folds, {len(stitched)} out-of-sample predictions ({span}), target horizon h = {horizon}, "
-        f"execution {describe(folds[0].bounds.get('execution', 'close'))}: the target, the IC and every book use "
-        "that return. Statistics that the days there are do not define (a new fold's first test days) read "
-        "n/a (n days). "
-        "Every number below is on **test** blocks, read once after training; early stopping, the best epoch and "
-        "ridge's penalty were chosen on each fold's **tuning** block.\n\n"
-        f"## Folds: training | gap | tuning | gap | test\n\n{tables['folds']}\n\n"
-        f"## The model per fold, with its statistics\n\n{tables['per_fold']}\n\n"
-        + ridge_line(folds)
-        + "IC: mean daily cross-sectional correlation; ICIR = mean / std of the daily IC; nw_t: Newey–West t of the "
-        "mean IC; dm_p: one-sided Diebold–Mariano p that the model's squared error is lower than the best "
-        "baseline's; sharpe_se and PSR (the probability that the true Sharpe exceeds 0) use a Newey–West (HAC) "
-        "variance with the lags of the backtest table.\n\n"
-        f"## Forecasts, all folds stitched\n\n{tables['stitched']}\n\n"
-        f"## Books, all folds stitched (net of costs: {books['model'].costs.describe()})\n\n{tables['backtest']}\n\n"
-        "`model` is the directional sign book (long what is predicted up, short what is predicted down: it mixes "
-        "market timing with stock selection); `model_neutral` is the market-neutral rank book (Σw = 0, "
-        "Σ|w| = 1): stock selection alone, what IC measures. For h > 1 each day's book is held h days as "
-        "overlapping tranches. sharpe_ci: the 95% interval sharpe ± 1.96 sharpe_se, Lo's (2002) standard error "
-        "with a Newey–West variance of `lags` lags (at least h − 1: overlapping tranches autocorrelate the daily "
-        "returns); DSR: the model's books only, deflated by every trial registered on this store (Bailey & "
-        "López de Prado 2014).\n\n"
-        + capacity_section(capacities, tables.get("capacity"))
-        + "".join(f"![{name}]({path.name})\n\n" for name, path in pictures.items())
-        + (markdown_section(sheets) if sheets is not None else "")
+    shown = report_tables(folds_df, per_fold, scores.forecasts, scores.backtest, capacity, horizon)
+    tables = {name: markdown_table(table) for name, table in shown.items()}
+    said = [*scores.verdict, selection, *record_text]
+    costs_words = books["model"].costs.describe()
+    text = report_markdown(
+        provenance.lines(), said, folds, stitched, horizon, tables, costs_words, capacities, pictures, sheets
     )
     if live is not None:
         picture = None
@@ -317,85 +192,4 @@ def write_report(
         text += live_section(live, picture, missed)
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(text)
-    return WalkForwardReport(folds_df, per_fold, scores, stitched, tables, pictures, sheets, capacities)
-
-
-class RecordChanged(ValueError):
-    """A day already in the stored out-of-sample record differs in the new one: the record is append-only."""
-
-
-class MixedConfigurations(ValueError):
-    """Folds trained with different training configurations, stitched without being told to."""
-
-
-def check_configurations(hashes: dict[str, str | None], allow: bool) -> str | None:
-    """The folds' training configuration hashes (None: not recorded) must be one; otherwise
-    :class:`MixedConfigurations` names the folds of each, unless ``allow``, when the line returned says so."""
-    groups: dict[str, list[str]] = {}
-    for fold, value in hashes.items():
-        if value is not None:
-            groups.setdefault(value, []).append(fold)
-    if len(groups) < 2:
-        return None
-    said = "; ".join(f"configuration {h}: folds {', '.join(folds)}" for h, folds in groups.items())
-    if not allow:
-        raise MixedConfigurations(
-            f"the folds were trained with {len(groups)} different training configurations ({said}); a stitched "
-            "record of them would mix models. Rebuild the odd folds (fin-pipeline rebuild --from DATE), or stitch "
-            "them anyway with allow_mixed_configurations=true (fin-pipeline run --allow-mixed-configurations)"
-        )
-    return f"Mixed training configurations, stitched on request: {said}."
-
-
-def append_only_check(
-    previous: pd.DataFrame | None, stitched: pd.DataFrame, restated_folds: frozenset[str] = frozenset()
-) -> dict[str, Any]:
-    """Compare the new stitched out-of-sample series with the previous report's (``oos_predictions.parquet``).
-
-    Every (ticker, date) row of ``previous`` must be in ``stitched`` with the same values (every column but
-    ``window``, a position in the day's row array that moves as rows are added); :class:`RecordChanged` names the
-    fold, ticker, date, column and both values otherwise. The rows of ``restated_folds`` (the open fold retrained
-    on a restated history since the previous report) may change; they are counted. Returns what was added:
-    ``{"unchanged_rows", "added_rows", "added_first", "added_last", "restated_rows"}`` (dates as ISO strings,
-    None when nothing was added).
-    """
-    key = ["ticker", "date"]
-    restated = 0
-    if previous is not None and not previous.empty and restated_folds:
-        mine = previous["fold"].isin(list(restated_folds)).to_numpy()
-        restated, previous = int(mine.sum()), previous[~mine]
-    if previous is None or previous.empty:
-        added = stitched
-        unchanged = 0
-    else:
-        columns = [c for c in previous.columns if c not in ("window", *key)]
-        merged = previous.merge(stitched, on=key, how="left", suffixes=("_was", ""), indicator=True)
-        gone = merged[merged["_merge"] == "left_only"]
-        if len(gone):
-            row = gone.iloc[0]
-            raise RecordChanged(
-                f"fold {row['fold_was']}: {row['ticker']} on {row['date']:%Y-%m-%d} is in the stored out-of-sample "
-                f"record but not in the new one ({len(gone)} row(s) gone); earlier days are never rewritten"
-            )
-        for column in columns:
-            was, now = merged[f"{column}_was"], merged[column]
-            same = (was == now) | (was.isna() & now.isna())
-            if not same.all():
-                row = merged[~same].iloc[0]
-                raise RecordChanged(
-                    f"fold {row['fold_was']}: the out-of-sample record changed on a day already reported: "
-                    f"{row['ticker']} on {row['date']:%Y-%m-%d}, {column} was {row[f'{column}_was']!r}, now "
-                    f"{row[column]!r} ({int((~same).sum())} value(s) differ); earlier days are never rewritten. "
-                    "If you retrained folds deliberately, rebuild the report with rewrite=true"
-                )
-        known = pd.MultiIndex.from_frame(previous[key])
-        added = stitched[~pd.MultiIndex.from_frame(stitched[key]).isin(known)]
-        unchanged = len(previous)
-    days = pd.to_datetime(added["date"])
-    return {
-        "restated_rows": restated,
-        "unchanged_rows": int(unchanged),
-        "added_rows": int(len(added)),
-        "added_first": None if added.empty else f"{days.min():%Y-%m-%d}",
-        "added_last": None if added.empty else f"{days.max():%Y-%m-%d}",
-    }
+    return WalkForwardReport(folds_df, per_fold, scores, stitched, tables, pictures, sheets, capacities, found)

@@ -16,18 +16,14 @@ from fin_pipeline.backtest.metrics import sharpe_ratio
 from fin_pipeline.backtest.statistics import ic_series
 from fin_pipeline.core.costs import CostModel
 from fin_pipeline.evaluation.forecast import information_coefficient, rank_information_coefficient
-from fin_pipeline.report.tearsheets import (
-    FACTOR_FILES,
-    FACTOR_PNG,
-    SkipSheet,
-    factor_sheet,
-    links_markdown,
-    markdown_section,
-    returns_html,
-    write_tearsheets,
-)
+from fin_pipeline.report.factor_files import FACTOR_FILES, FACTOR_PNG
+from fin_pipeline.report.factor_sheet import factor_sheet
+from fin_pipeline.report.folds import FoldResult
+from fin_pipeline.report.returns_sheet import returns_html
+from fin_pipeline.report.sheets import SkipSheet
+from fin_pipeline.report.tearsheets import links_markdown, markdown_section, write_tearsheets
 from fin_pipeline.report.text import provenance_for
-from fin_pipeline.report.walk_forward import FoldResult, write_report
+from fin_pipeline.report.walk_forward import write_report
 from fin_pipeline.store.parquet import read_parquet
 
 TICKERS = ("AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA", "JPM", "XOM")

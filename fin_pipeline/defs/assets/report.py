@@ -14,9 +14,8 @@ from dagster import (
 )
 from pydantic import Field
 
-from fin_pipeline.backtest import BUY_AND_HOLD
 from fin_pipeline.backtest.trials import TrialRegistry
-from fin_pipeline.core.costs import CostModel, money
+from fin_pipeline.core.costs import CostModel
 from fin_pipeline.core.settings import load_settings
 from fin_pipeline.defs.assets.folds import WALK_FORWARD_GROUP
 from fin_pipeline.defs.assets.live import live_record
@@ -28,18 +27,12 @@ from fin_pipeline.evaluation.history import restatement_line, restatements
 from fin_pipeline.evaluation.nightly import SCORED_FILE
 from fin_pipeline.evaluation.scoring import fold_files
 from fin_pipeline.features.cost_inputs import COST_INPUTS
+from fin_pipeline.report.folds import FoldResult
 from fin_pipeline.report.provenance import Provenance
+from fin_pipeline.report.record import MixedConfigurations, RecordChanged, RecordCheck, check_configurations
 from fin_pipeline.report.tearsheets import links_markdown
 from fin_pipeline.report.text import provenance_for
-from fin_pipeline.report.walk_forward import (
-    FoldResult,
-    MixedConfigurations,
-    RecordChanged,
-    append_only_check,
-    check_configurations,
-    stitch,
-    write_report,
-)
+from fin_pipeline.report.walk_forward import write_report
 from fin_pipeline.store.parquet import read_json, read_parquet, read_parquet_meta
 from fin_pipeline.training.checkpoint import read_checkpoint
 from fin_pipeline.training.configuration import configuration_hash
@@ -141,62 +134,40 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
     seen = read_parquet_meta(meta_path).get("restatements_seen", 0) if meta_path.is_file() else 0
     open_fold = results[-1].fold if results[-1].bounds.get("is_open") else None
     may_change = frozenset([open_fold] if open_fold and len(restated) > seen else [])
-    # Append-only: the days already reported must come back unchanged; the new ones are listed.
+    # Append-only: the days already reported must come back unchanged (checked before anything is written); the
+    # new ones are listed.
     previous_path = out / "oos_predictions.parquet"
     previous = read_parquet(previous_path)[0] if previous_path.is_file() and not config.rewrite else None
+    notes = [line for line in (restatement_line(restated, open_fold), mixed) if line]
+    live_path = store.pull(store.live_record_dir() / "record.parquet")
+    live, live_meta = read_parquet(live_path) if live_path.is_file() else (None, {})
+    trials = store.pull_tree(store.trials_dir())  # S3: every trial ever registered, before this one is added
     try:
-        added = append_only_check(previous, stitch(results), may_change)
+        report = write_report(
+            results,
+            out,
+            horizon=int(results[0].bounds["horizon"]),
+            record=RecordCheck(previous, may_change),
+            live=live,
+            live_picture=store.pull(store.live_record_dir() / "live_equity.png"),
+            tearsheets=load_settings().tear_sheets,
+            costs=costs,
+            missed=live_meta.get("missed", {}),
+            provenance=provenance(store, results, costs),
+            registry=TrialRegistry(trials),
+            notes=notes,
+            meta={"restatements_seen": len(restated)},
+        )
     except RecordChanged as exc:
         raise Failure(f"walk_forward_report: {exc}", allow_retries=False) from exc
-    notes = [line for line in (restatement_line(restated, open_fold), mixed) if line]
+    added = report.record
     context.log.info(
         f"out-of-sample record: {added['unchanged_rows']} earlier prediction(s) unchanged, {added['added_rows']} "
         f"added ({added['added_first']} … {added['added_last']})"
     )
-    live_path = store.pull(store.live_record_dir() / "record.parquet")
-    live, live_meta = read_parquet(live_path) if live_path.is_file() else (None, {})
-    trials = store.pull_tree(store.trials_dir())  # S3: every trial ever registered, before this one is added
-    report = write_report(
-        results,
-        out,
-        horizon=int(results[0].bounds["horizon"]),
-        record=added,
-        live=live,
-        live_picture=store.pull(store.live_record_dir() / "live_equity.png"),
-        tearsheets=load_settings().tear_sheets,
-        costs=costs,
-        missed=live_meta.get("missed", {}),
-        provenance=provenance(store, results, costs),
-        registry=TrialRegistry(trials),
-        notes=notes,
-        meta={"restatements_seen": len(restated)},
-    )
     store.push_tree(out)  # S3: every report file and picture, each in one PUT
     store.push_tree(trials)
     context.log.info(f"walk-forward report written to {store.describe(out)}")
-    stitched = report.stitched
-    model, neutral = stitched.backtest.loc["model"], stitched.backtest.loc["model_neutral"]
-    forecast = stitched.forecasts.loc["model"]
-    numbers = {
-        "model_ic": forecast["ic"],
-        "model_ic_nw_t": forecast["ic_nw_t"],
-        "model_ic_nw_p": forecast["ic_nw_p"],
-        "model_sharpe": model["sharpe"],
-        "model_sharpe_se": model["sharpe_se"],
-        "model_psr": model["psr"],
-        "model_dsr": model["dsr"],
-        "n_trials": stitched.comparison["n_trials"],
-        "model_neutral_sharpe": neutral["sharpe"],
-        "buy_and_hold_sharpe": stitched.backtest.loc[BUY_AND_HOLD, "sharpe"],
-        "dm_vs_best_p": stitched.comparison["vs_best"]["dm_p_a_better"],
-        **{
-            f"{c.book}_sharpe_at_{money(capital).removeprefix('$')}": value
-            for c in report.capacity
-            for capital, value in c.table["net_sharpe"].items()
-            if capital > 0
-        },
-        **{f"{c.book}_sharpe_halving_capital": c.halving_capital for c in report.capacity if c.halving_capital},
-    }
     sheets = report.tearsheets.files if report.tearsheets else {}
     factor_png = sheets.get("factor_tearsheet")  # skipped on a record too small for it
     return MaterializeResult(
@@ -205,8 +176,8 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
             "notes": MetadataValue.md("\n\n".join(notes) or "none"),
             **{k: v for k, v in added.items() if v is not None},
             "oos_predictions": len(report.predictions),
-            **{k: float(v) for k, v in numbers.items() if v == v},
-            "verdict": MetadataValue.md("\n\n".join(stitched.verdict)),
+            **report.headline(),
+            "verdict": MetadataValue.md("\n\n".join(report.stitched.verdict)),
             "costs": costs.describe(),
             **{f"{c.book}_sharpe_halves_at": c.note for c in report.capacity},
             **{name: MetadataValue.md(table) for name, table in report.tables.items()},
