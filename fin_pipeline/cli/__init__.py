@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Exception as exc:
         from fin_pipeline.core.settings import SettingsError
-        from fin_pipeline.defs.executors import ServiceUnreachable
+        from fin_pipeline.runtime.services import ServiceUnreachable
         from fin_pipeline.runtime.signals import Stopped, resume_hint
         from fin_pipeline.sources.update import HistoryRewrite
         from fin_pipeline.store.parquet import StorageError
