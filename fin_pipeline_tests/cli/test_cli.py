@@ -106,7 +106,7 @@ def test_main_job_runs_the_whole_chain_then_the_dagster_cli_reruns_one_fold(home
     )
     # The CLI's main, then whether anything imported mlflow (tracking is off unless FIN_PIPELINE_MLFLOW is set).
     script = (
-        "import sys; from fin_pipeline.cli import main; rc = main(sys.argv[1:]); "
+        "import sys; from fin_pipeline.cli.main import main; rc = main(sys.argv[1:]); "
         "print('mlflow imported:', 'mlflow' in sys.modules); sys.exit(rc)"
     )
     cmd = [sys.executable, "-c", script, "run", "--model", "cnn", "--epochs", "2"]

@@ -4,7 +4,7 @@ import psycopg2
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 
-from fin_pipeline.cli import main
+from fin_pipeline.cli.main import main
 from fin_pipeline.definitions import build_definitions
 from fin_pipeline.defs.resources import DataStore, SyntheticMarketResource
 from fin_pipeline.runtime.instance import check_instance
