@@ -35,16 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     rebuild = sub.add_parser(
         "rebuild", help="archive what is stored from a date on (never deleted), then run: the deliberate rewrite"
     )
-    from fin_pipeline.cli.arguments import date_argument, run_arguments
+    from fin_pipeline.cli.arguments import run_arguments
+    from fin_pipeline.cli.rebuild import rebuild_arguments
 
-    rebuild.add_argument(
-        "--from",
-        dest="rebuild_from",
-        metavar="DATE",
-        required=True,
-        type=date_argument,
-        help="first day to rebuild (YYYY-MM-DD)",
-    )
+    rebuild_arguments(rebuild)
     for command in (run, rebuild):
         run_arguments(command)
     sub.add_parser("forecast", help="print the latest forecast (tomorrow's predictions, ranks and positions)")
