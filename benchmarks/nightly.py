@@ -124,8 +124,11 @@ class Nightly:
         return result, 0.0
 
     def run(self, end: dt.date, label: str) -> dict:
-        from fin_pipeline.cli.main import _errors, _metadata  # the CLI's own readers of a run's metadata and failures
         from fin_pipeline.cli.night import Night, finish_night
+
+        # the CLI's own readers of a run's metadata and failures
+        from fin_pipeline.cli.results import errors as _errors
+        from fin_pipeline.cli.results import metadata as _metadata
         from fin_pipeline.defs.assets.folds import FoldConfig
         from fin_pipeline.defs.assets.universe import data_fold_keys, load_universe
         from fin_pipeline.evaluation.nightly import plan_folds

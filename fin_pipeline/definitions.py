@@ -13,17 +13,9 @@ from fin_pipeline.defs.assets.live import forecasts, live_model, live_record
 from fin_pipeline.defs.assets.report import walk_forward_report
 from fin_pipeline.defs.assets.training import fold_metrics, trained_model
 from fin_pipeline.defs.executors import executor_from_env
+from fin_pipeline.defs.jobs import candles_job, fold_rescore_job, forecast_job, record_job, report_job, walk_forward_job
 from fin_pipeline.defs.resources import DataStore, candle_source_resource
-from fin_pipeline.defs.schedules import (
-    candles_job,
-    fold_rescore_job,
-    forecast_job,
-    nightly_retrain,
-    nightly_retrain_followup,
-    record_job,
-    report_job,
-    walk_forward_job,
-)
+from fin_pipeline.defs.schedules import nightly_retrain, nightly_retrain_followup
 
 ASSETS = [
     raw_candles,

@@ -7,15 +7,6 @@ from __future__ import annotations
 import argparse
 
 
-def date_argument(text: str):
-    import datetime as dt
-
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
-
-
 def run_arguments(run: argparse.ArgumentParser) -> None:
     """The flags of ``run`` and ``rebuild``; a training flag left out is the training configuration's value."""
     from fin_pipeline.training.configuration import CONFIG_FILE, default_configuration
@@ -54,20 +45,13 @@ def run_arguments(run: argparse.ArgumentParser) -> None:
 def guard(args: argparse.Namespace, train: dict) -> None:
     """Before any run: the settings' date range against the stored candles, and the training flags against the
     stored configuration (HistoryRewrite or ConfigurationChanged naming what would change and the command).
-    ``rebuild`` instead archives what it replaces, records the new configuration, and goes on as ``run``."""
-    import datetime as dt
-
+    ``rebuild`` instead archives what it replaces and records the new configuration (:mod:`fin_pipeline.cli.rebuild`),
+    then goes on as ``run``."""
     from fin_pipeline.core.settings import load_settings
     from fin_pipeline.defs.config import CHANGE_HOW
     from fin_pipeline.defs.resources import DataStore
-    from fin_pipeline.evaluation.history import archive_for_rebuild, check_stored_range
-    from fin_pipeline.training.configuration import (
-        check_same,
-        configuration_hash,
-        read_configuration,
-        resolve,
-        write_configuration,
-    )
+    from fin_pipeline.evaluation.history import check_stored_range
+    from fin_pipeline.training.configuration import check_same, read_configuration, resolve
 
     settings = load_settings()
     store = DataStore(root=settings.data_root)
@@ -80,16 +64,9 @@ def guard(args: argparse.Namespace, train: dict) -> None:
         if not args.data_only:
             check_same(stored, requested, store.describe(path), CHANGE_HOW)
         return
-    changed = stored is not None and configuration_hash(stored) != configuration_hash(requested)
-    now = dt.datetime.now(dt.UTC)
-    folder, moved = archive_for_rebuild(store, args.rebuild_from, tickers, start, end, changed, now)
-    print(f"fin-pipeline rebuild: {len(moved)} stored item(s) archived under {store.describe(folder)}:")
-    for rel in moved:
-        print(f"  {rel}")
-    if changed or stored is None:
-        write_configuration(requested, path)
-        store.push(path)
-        print(f"fin-pipeline rebuild: training configuration {configuration_hash(requested)} written to {path}")
+    from fin_pipeline.cli.rebuild import rebuild
+
+    rebuild(store, args.rebuild_from, (tickers, start, end), path, stored, requested)
 
 
 def configuration_said(store, train: dict) -> str:

@@ -8,11 +8,11 @@ The order is what makes every night with data produce its forecast:
    fold failed; otherwise as the first step of ``report_job``), so it never depends on the report;
 3. the walk-forward report (``report_job``) needs every fold, and runs only when none failed.
 
-Nothing runs that would change nothing: when the live model of tonight's version is stored
+The order is the night's planner's (:func:`~fin_pipeline.evaluation.nightly.plan_night`, which the nightly sensor
+follows too). Nothing runs that would change nothing: when the live model of tonight's version is stored
 (:func:`~fin_pipeline.evaluation.nightly.plan_live`) and its forecast too, the forecast job is not run; when,
-besides, no
-fold ran and the record and report are stored, neither is the report: the night says "up to date" and prints
-what is stored.
+besides, no fold ran and the record and report are stored, neither is the report: the night says "up to date"
+and prints what is stored.
 """
 
 from __future__ import annotations
@@ -40,15 +40,22 @@ class Night:
 
 
 def finish_night(night: Night, instance, metadata: Callable, errors: Callable) -> tuple[int, Path | None, str]:
-    """Forecast, record, report in that order (see the module docstring). Returns (exit code, the report folder
-    to print or None, tonight's forecast date)."""
+    """Forecast, record, report in that order, as the night's planner says (see the module docstring). Returns
+    (exit code, the report folder to print or None, tonight's forecast date)."""
     from fin_pipeline.defs.assets.folds import FoldConfig
     from fin_pipeline.defs.assets.live import LiveModelConfig
-    from fin_pipeline.defs.partitions import forecast_partitions
     from fin_pipeline.evaluation.live import data_end, next_session
-    from fin_pipeline.evaluation.nightly import plan_live
+    from fin_pipeline.evaluation.nightly import (
+        FAILED,
+        FORECAST_JOB,
+        REPORT_JOB,
+        SUCCESS,
+        Tonight,
+        plan_live,
+        plan_night,
+    )
 
-    store, ws, code = night.store, night.universe.windows, 0
+    store, ws = night.store, night.universe.windows
     date = next_session(data_end(ws)).isoformat()
     # the spec the live model will train with: the data directory's training configuration, as the asset reads it
     spec = dataclasses.asdict(LiveModelConfig(**night.train).configuration(store, "live_model")[1])
@@ -56,33 +63,24 @@ def finish_night(night: Night, instance, metadata: Callable, errors: Callable) -
         live = plan_live(ws, FoldConfig().spec(), spec, store, date, night.universe.horizon)
     except ValueError:  # no live model can be cut from this data: the forecast job fails, naming why
         live = None
-    forecast_ran = live is None or live.action != "skip" or not store.exists(store.forecast_path(date))
-    if not forecast_ran:
-        print(f"[forecast] {date}: {UP_TO_DATE}: {live.reason}; the forecast is stored, no run")
-    else:
-        instance.add_dynamic_partitions(forecast_partitions.name, [date])
-        result, seconds = night.execute("forecast_job", date, {"ops": {"live_model": {"config": night.train}}})
-        if result.success:
-            model, forecast = metadata(result, "live_model"), metadata(result, "forecasts")
-            trained = (
-                f"live model trained on {model['train']} (tuning {model['tuning']}), {model['epochs']} epoch(s)"
-                if model["status"] == "trained"
-                else f"live model {UP_TO_DATE} ({model['model_version']}), not retrained"
-            )
-            print(
-                f"[forecast] {date}: {trained}; forecast {forecast['status']}, {forecast['tickers']} ticker(s) "
-                f"(missing: {forecast['missing_tickers']}), made {forecast['made_at']}, {seconds:.1f} s"
-            )
-        else:
-            print(f"[forecast] {date}: FAILED ({result.run_id}): {errors(result)}")
-            code = 1
     report_dir = store.report_dir()
-    stored = (report_dir / "report.md").is_file() and store.exists(store.live_record_dir() / "record.parquet")
-    if not night.failed and not forecast_ran and not night.folds_ran and stored:
+    current = {
+        "forecast_current": live is not None and live.action == "skip" and store.exists(store.forecast_path(date)),
+        "report_current": (report_dir / "report.md").is_file()
+        and store.exists(store.live_record_dir() / "record.parquet"),
+    }
+    tonight = Tonight(folds_planned=True, folds_ran=night.folds_ran, folds_failed=tuple(night.failed))
+    step, code = plan_night((), tonight, **current), 0
+    if step.runs and step.runs[0].job == FORECAST_JOB:
+        code = _forecast(night, instance, date, metadata, errors)
+        step = plan_night((), dataclasses.replace(tonight, forecast=FAILED if code else SUCCESS), **current)
+    else:
+        print(f"[forecast] {date}: {UP_TO_DATE}: {live.reason}; the forecast is stored, no run")
+    if step.up_to_date:
         print(f"fin-pipeline: {UP_TO_DATE}: nothing trained, nothing written (data, configuration and code unchanged)")
         return code, store.pull_tree(report_dir), date
-    job = "record_job" if night.failed else "report_job"
-    result, _ = night.execute(job, None, night.report_config if job == "report_job" else {})
+    (last,) = step.runs  # the report, or the paper record alone when a fold failed
+    result, _ = night.execute(last.job, None, night.report_config if last.job == REPORT_JOB else {})
     record = metadata(result, "live_record")
     if record:
         missed = _stored_missed(store)
@@ -97,6 +95,29 @@ def finish_night(night: Night, instance, metadata: Callable, errors: Callable) -
         print(f"fin-pipeline: report FAILED ({result.run_id}): {errors(result)}")
         return 1, None, date
     return code, Path(metadata(result, "walk_forward_report")["path"]), date
+
+
+def _forecast(night: Night, instance, date: str, metadata: Callable, errors: Callable) -> int:
+    """Tonight's live model and forecast (``forecast_job``), a line; 1 when the run failed."""
+    from fin_pipeline.defs.partitions import forecast_partitions
+    from fin_pipeline.evaluation.nightly import FORECAST_JOB
+
+    instance.add_dynamic_partitions(forecast_partitions.name, [date])
+    result, seconds = night.execute(FORECAST_JOB, date, {"ops": {"live_model": {"config": night.train}}})
+    if not result.success:
+        print(f"[forecast] {date}: FAILED ({result.run_id}): {errors(result)}")
+        return 1
+    model, forecast = metadata(result, "live_model"), metadata(result, "forecasts")
+    trained = (
+        f"live model trained on {model['train']} (tuning {model['tuning']}), {model['epochs']} epoch(s)"
+        if model["status"] == "trained"
+        else f"live model {UP_TO_DATE} ({model['model_version']}), not retrained"
+    )
+    print(
+        f"[forecast] {date}: {trained}; forecast {forecast['status']}, {forecast['tickers']} ticker(s) "
+        f"(missing: {forecast['missing_tickers']}), made {forecast['made_at']}, {seconds:.1f} s"
+    )
+    return 0
 
 
 def _stored_missed(store) -> dict[str, str]:

@@ -38,12 +38,14 @@ def check_training_config(train: dict[str, Any]):
         raise ConfigError(f"training config rejected before any work: {exc}") from None
 
 
+def wanted_tickers(tickers: str | None) -> list[str]:
+    """The tickers ``--tickers`` names, upper-cased, in its order ([] when not given)."""
+    return [t.strip().upper() for t in (tickers or "").split(",") if t.strip()]
+
+
 def check_tickers(settings: Settings, tickers: str | None) -> None:
     """``--tickers`` must name tickers of the universe."""
-    if not tickers:
-        return
-    wanted = [t.strip().upper() for t in tickers.split(",") if t.strip()]
-    unknown = [t for t in wanted if t not in settings.universe]
+    unknown = [t for t in wanted_tickers(tickers) if t not in settings.universe]
     if unknown:
         raise ConfigError(f"{unknown} not in the universe {list(settings.universe)} (set FIN_PIPELINE_UNIVERSE)")
 
@@ -63,3 +65,20 @@ def check_folds(settings: Settings) -> None:
             f"FIN_PIPELINE_START={settings.start}; the first fold needs about {needed} (warm-up {WARMUP_SESSIONS}, "
             f"training {spec.min_train_days}, tuning {spec.tune_days}): set a later first test date or an earlier start"
         )
+
+
+def preflight(tickers: str | None, data_only: bool) -> None:
+    """Config before work: settings, the store, ``--tickers`` and the fold count, before any data is fetched or
+    written (the training config was checked first, before torch is imported)."""
+    import os
+
+    from fin_pipeline.core.settings import load_settings
+
+    settings = load_settings()
+    if settings.data_url:  # an s3:// data directory: a missing bucket or bad credentials fail before any work
+        from fin_pipeline.store.location import open_store
+
+        open_store(settings.data_url, os.environ.get("FIN_PIPELINE_CACHE_DIR"))
+    check_tickers(settings, tickers)
+    if not data_only:
+        check_folds(settings)

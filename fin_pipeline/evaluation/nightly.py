@@ -28,12 +28,16 @@ The live model is planned the same way (:func:`plan_live`): its :func:`~fin_pipe
 (the training rows, the training configuration with its seed, the code) is known before training; when tonight's
 live folder already holds a model of that version, nothing is trained and nothing is written ("up to date").
 
-The headless ``fin-pipeline run`` follows this plan and prints it; ``--retrain`` trains every fold instead.
+The night itself (:func:`plan_night`) is one planner for the headless ``fin-pipeline run``, the ``nightly_retrain``
+schedule and its follow-up sensor: one ``candles_job`` run per ticker, then one run per fold to train or re-score,
+then tonight's forecast whatever happened to the folds, then the paper record and the report (the record alone
+when a fold failed: the report needs every fold). ``--retrain`` trains every fold instead (:func:`retrain_all`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 
 from fin_pipeline.features.windows import WindowSet
@@ -162,3 +166,90 @@ def check_plans(plans: list[FoldPlan]) -> None:
             f"this run would rewrite stored folds: {lines}. Nothing was written. To rebuild them deliberately "
             f"(what is replaced is archived, never deleted): {rebuild_command(refused[0].fold)}"
         )
+
+
+# The night's runs, stage by stage. Jobs are named here so that every caller dispatches the same job per action.
+DATA_JOB = "candles_job"
+FOLD_JOBS = {"train": "walk_forward_job", "rescore": "fold_rescore_job"}  # the fold actions that run a job
+FORECAST_JOB, RECORD_JOB, REPORT_JOB = "forecast_job", "record_job", "report_job"
+SUCCESS, FAILED, RUNNING = "success", "failed", "running"  # a run's outcome as the planner reads it
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedRun:
+    job: str
+    partition: str | None = None  # the ticker or the fold; None for the forecast (its date: the caller's) and after
+    plan: FoldPlan | None = None  # a fold run's plan
+
+
+@dataclasses.dataclass(frozen=True)
+class Tonight:
+    """What tonight's runs after the data refresh did so far, as the planner reads it."""
+
+    folds_planned: bool = False  # tonight's fold runs were requested (a fold plan is read once a night)
+    folds_ran: int = 0  # fold runs requested tonight
+    folds_failed: tuple[str, ...] = ()  # folds whose run failed or was canceled
+    folds_pending: tuple[str, ...] = ()  # folds whose run has not finished
+    forecast: str | None = None  # tonight's forecast run: None (not run), SUCCESS, FAILED or RUNNING
+    record: str | None = None  # tonight's record_job run, likewise
+    report: str | None = None  # tonight's report_job run, likewise
+
+
+@dataclasses.dataclass(frozen=True)
+class NightStep:
+    """What to start now; when nothing, ``reason`` says why (waiting on a run, the night done, up to date)."""
+
+    runs: tuple[PlannedRun, ...] = ()
+    reason: str = ""
+    failed: tuple[str, ...] = ()  # tonight's failed folds, sorted
+    up_to_date: bool = False  # nothing ran tonight and the forecast, record and report are stored
+
+
+def data_runs(tickers: Sequence[str]) -> list[PlannedRun]:
+    """The night's first stage: one ``candles_job`` run per ticker (raw candles, then feature windows)."""
+    return [PlannedRun(DATA_JOB, ticker) for ticker in tickers]
+
+
+def retrain_all(plans: Sequence[FoldPlan]) -> list[FoldPlan]:
+    """Every fold to train, but those kept as recorded after a restatement (``rebuild --from`` rewrites them)."""
+    return [p if p.restated else dataclasses.replace(p, action="train", reason="--retrain") for p in plans]
+
+
+def plan_night(
+    plans: Sequence[FoldPlan],
+    tonight: Tonight,
+    *,
+    forecast_current: bool = False,
+    report_current: bool = False,
+) -> NightStep:
+    """The night's next runs after the data refresh, from the fold plans and what tonight's runs did so far.
+
+    In order, each stage once the one before it has finished: one run per fold to train (``walk_forward_job``) or
+    re-score (``fold_rescore_job``), none for a fold left alone; tonight's forecast (``forecast_job``), whatever
+    happened to the folds; then ``report_job`` (the paper record, then the report) when every fold run succeeded,
+    else ``record_job`` (the record alone). ``forecast_current``: tonight's live model and forecast are stored,
+    so no forecast run; ``report_current``: the record and report are stored, so a night where nothing ran and
+    nothing failed is up to date, with no run at all."""
+    if not tonight.folds_planned:
+        runs = tuple(PlannedRun(FOLD_JOBS[p.action], p.fold, p) for p in plans if p.action in FOLD_JOBS)
+        if runs:
+            return NightStep(runs)
+    if tonight.folds_pending:
+        return NightStep(reason=f"fold runs not finished yet: {list(tonight.folds_pending)}")
+    failed = tuple(sorted(tonight.folds_failed))
+    if tonight.forecast is None and not forecast_current:
+        return NightStep((PlannedRun(FORECAST_JOB),), failed=failed)
+    if tonight.forecast == RUNNING:
+        return NightStep(reason="the forecast run is not finished yet", failed=failed)
+    if not failed and not tonight.folds_ran and tonight.forecast is None and report_current:
+        return NightStep(reason="up to date", failed=failed, up_to_date=True)
+    job, status = (RECORD_JOB, tonight.record) if failed else (REPORT_JOB, tonight.report)
+    if status is None:
+        return NightStep((PlannedRun(job),), failed=failed)
+    if status == RUNNING:
+        return NightStep(reason=f"the {job} run is not finished yet", failed=failed)
+    if failed:
+        return NightStep(
+            reason=f"fold runs failed: {list(failed)}; forecast and paper record done, no report", failed=failed
+        )
+    return NightStep(reason="forecast, paper record and report done", failed=failed)

@@ -1,5 +1,7 @@
 """Training progress as a person sees it: a progress line per epoch in the CLI, a structured log line in Dagster.
 
+What is shown is computed in :mod:`fin_pipeline.training.progress` (losses, pace, time to go); this module says it.
+
 :func:`epoch_callback` is what the training assets pass to ``train_fold``: after every epoch it writes one
 ``key=value`` line to the step's log (the UI's run view shows it live) and hands the progress to the display the
 CLI installed with :func:`set_display`, if any (``fin-pipeline run`` executes its jobs in its own process, so the
@@ -13,6 +15,7 @@ When stdout is not a terminal (CI, a log file) it prints one plain line per epoc
 from __future__ import annotations
 
 import io
+import math
 import os
 import sys
 import threading
@@ -20,9 +23,68 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
-from fin_pipeline.training.progress import EpochProgress, epoch_progress, progress_line, progress_log_line
+from fin_pipeline.training.progress import EpochProgress, epoch_progress, run_eta_seconds
 
 _display: ProgressDisplay | None = None
+
+
+def duration(seconds: float) -> str:
+    """``42s``, ``3:07`` (m:ss) or ``1:02:03`` (h:mm:ss)."""
+    if not math.isfinite(seconds):
+        return "?"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _loss(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def progress_line(p: EpochProgress, run_eta: float | None = None) -> str:
+    """``fold 2024-01-01 epoch 3/10 · ETA 1:26 · run 14:02 · train 0.9812 · tune 1.002 · best 0.999 @2 ·
+    patience 14/15 · 12.3 s/epoch`` (``run`` only when ``run_eta`` is given). The most wanted first: a narrow
+    terminal cuts the line's end."""
+    parts = [f"{p.label} epoch {p.epoch}/{p.epochs}", f"ETA {duration(p.eta_seconds)}"]
+    if run_eta is not None:
+        parts.append(f"run {duration(run_eta)}")
+    parts += [
+        f"train {_loss(p.train_loss)}",
+        f"tune {_loss(p.tune_loss)}",
+        f"best {_loss(p.best_score)} @{p.best_epoch if p.best_epoch is not None else '-'}",
+    ]
+    if p.patience is not None:
+        parts.append("early stop" if p.stopping else f"patience {p.patience_left}/{p.patience}")
+    parts.append(f"{p.seconds_per_epoch:.1f} s/epoch")
+    return " · ".join(parts)
+
+
+def progress_fields(p: EpochProgress) -> dict[str, Any]:
+    """The progress as flat ``key: value`` pairs (numbers rounded for a log line)."""
+
+    def rounded(value: float | None, digits: int = 6) -> float | None:
+        return None if value is None else float(f"{value:.{digits}g}")
+
+    return {
+        "epoch": p.epoch,
+        "epochs": p.epochs,
+        "train_loss": rounded(p.train_loss),
+        "tune_loss": rounded(p.tune_loss),
+        "best_tune_loss": rounded(p.best_score),
+        "best_epoch": p.best_epoch,
+        "patience_left": p.patience_left,
+        "seconds_per_epoch": round(p.seconds_per_epoch, 2),
+        "eta_seconds": round(p.eta_seconds, 1),
+    }
+
+
+def progress_log_line(p: EpochProgress) -> str:
+    """One structured line: ``fold 2024-01-01 epoch 3/10: epoch=3 epochs=10 train_loss=0.98 …``."""
+    fields = " ".join(f"{k}={'-' if v is None else v}" for k, v in progress_fields(p).items())
+    return f"{p.label} epoch {p.epoch}/{p.epochs}: {fields}"
 
 
 def set_display(display: ProgressDisplay | None) -> None:
@@ -51,9 +113,8 @@ class ProgressDisplay:
     """The CLI's progress: a live bar per training on a terminal, plain lines otherwise.
 
     ``trainings`` is how many trainings the run has (folds to train, and the live model); the whole run's time to
-    go adds, to the current training's, the trainings after it at the mean duration of those finished (before the
-    first one finishes: the current one's maximum epochs at its pace). It is an estimate: later folds train on
-    more windows, and early stopping may end any of them sooner.
+    go (:func:`~fin_pipeline.training.progress.run_eta_seconds`) counts the trainings after the current one at the
+    measured duration of those finished.
     """
 
     def __init__(
@@ -91,12 +152,7 @@ class ProgressDisplay:
             self.stream.close()
 
     def run_eta(self, progress: EpochProgress) -> float:
-        after = max(self.trainings - len(self.finished) - 1, 0)
-        if self.finished:
-            per_training = sum(self.finished) / len(self.finished)
-        else:
-            per_training = progress.epochs * progress.seconds_per_epoch
-        return progress.eta_seconds + after * per_training
+        return run_eta_seconds(progress, self.trainings, self.finished)
 
     def epoch(self, progress: EpochProgress) -> None:
         with self._lock:

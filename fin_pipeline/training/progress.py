@@ -1,15 +1,14 @@
 """Where a training stands after each epoch: losses, the best epoch so far, patience left, pace and time to go.
 
-:func:`epoch_progress` reads it off a :class:`~fin_pipeline.training.trainer.Trainer` in an epoch callback;
-:func:`progress_line` says it in one line (the CLI), :func:`progress_fields` as ``key=value`` pairs (one
-structured log line per epoch in a Dagster step's log). The time to go is an upper bound: the epochs left to the
-configured maximum at the mean pace so far; early stopping can only end the training sooner.
+:func:`epoch_progress` reads it off a :class:`~fin_pipeline.training.trainer.Trainer` in an epoch callback. The
+time to go is an upper bound: the epochs left to the configured maximum at the mean pace so far; early stopping
+can only end the training sooner. :func:`run_eta_seconds` adds the trainings still to come in a run. How it is
+shown (a line, a bar, a log line) is :mod:`fin_pipeline.runtime.progress`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 
@@ -61,60 +60,11 @@ def epoch_progress(trainer: Any, record: dict[str, Any], label: str, epochs: int
     )
 
 
-def duration(seconds: float) -> str:
-    """``42s``, ``3:07`` (m:ss) or ``1:02:03`` (h:mm:ss)."""
-    if not math.isfinite(seconds):
-        return "?"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    h, rest = divmod(s, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def _loss(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
-
-
-def progress_line(p: EpochProgress, run_eta: float | None = None) -> str:
-    """``fold 2024-01-01 epoch 3/10 · ETA 1:26 · run 14:02 · train 0.9812 · tune 1.002 · best 0.999 @2 ·
-    patience 14/15 · 12.3 s/epoch`` (``run`` only when ``run_eta`` is given). The most wanted first: a narrow
-    terminal cuts the line's end."""
-    parts = [f"{p.label} epoch {p.epoch}/{p.epochs}", f"ETA {duration(p.eta_seconds)}"]
-    if run_eta is not None:
-        parts.append(f"run {duration(run_eta)}")
-    parts += [
-        f"train {_loss(p.train_loss)}",
-        f"tune {_loss(p.tune_loss)}",
-        f"best {_loss(p.best_score)} @{p.best_epoch if p.best_epoch is not None else '-'}",
-    ]
-    if p.patience is not None:
-        parts.append("early stop" if p.stopping else f"patience {p.patience_left}/{p.patience}")
-    parts.append(f"{p.seconds_per_epoch:.1f} s/epoch")
-    return " · ".join(parts)
-
-
-def progress_fields(p: EpochProgress) -> dict[str, Any]:
-    """The progress as flat ``key: value`` pairs (numbers rounded for a log line)."""
-
-    def rounded(value: float | None, digits: int = 6) -> float | None:
-        return None if value is None else float(f"{value:.{digits}g}")
-
-    return {
-        "epoch": p.epoch,
-        "epochs": p.epochs,
-        "train_loss": rounded(p.train_loss),
-        "tune_loss": rounded(p.tune_loss),
-        "best_tune_loss": rounded(p.best_score),
-        "best_epoch": p.best_epoch,
-        "patience_left": p.patience_left,
-        "seconds_per_epoch": round(p.seconds_per_epoch, 2),
-        "eta_seconds": round(p.eta_seconds, 1),
-    }
-
-
-def progress_log_line(p: EpochProgress) -> str:
-    """One structured line: ``fold 2024-01-01 epoch 3/10: epoch=3 epochs=10 train_loss=0.98 …``."""
-    fields = " ".join(f"{k}={'-' if v is None else v}" for k, v in progress_fields(p).items())
-    return f"{p.label} epoch {p.epoch}/{p.epochs}: {fields}"
+def run_eta_seconds(progress: EpochProgress, trainings: int, finished: list[float]) -> float:
+    """Seconds to the end of a run of ``trainings`` trainings, during the one ``progress`` describes, after the
+    trainings that took ``finished`` seconds each: this training's time to go, plus each training after it at the
+    mean duration of those finished (before any has finished: this one's maximum epochs at its pace). An estimate:
+    later folds train on more windows, and early stopping may end any of them sooner."""
+    after = max(trainings - len(finished) - 1, 0)
+    per_training = sum(finished) / len(finished) if finished else progress.epochs * progress.seconds_per_epoch
+    return progress.eta_seconds + after * per_training

@@ -5,21 +5,44 @@ from __future__ import annotations
 import io
 import re
 
-import numpy as np
 import pexpect
-import pytest
 import torch
 from torch import nn
 
-from fin_pipeline.runtime.progress import ProgressDisplay
+from fin_pipeline.runtime import progress as display_module
+from fin_pipeline.runtime.progress import ProgressDisplay, duration
+from fin_pipeline.training import trainer as trainer_module
 from fin_pipeline.training.optim import create_optimizer
-from fin_pipeline.training.progress import EpochProgress, duration, epoch_progress
+from fin_pipeline.training.progress import EpochProgress, epoch_progress
 from fin_pipeline.training.trainer import Trainer
 from fin_pipeline_tests.runtime.test_tracking import assert_every_training_is_an_mlflow_run
 from fin_pipeline_tests.subprocess_runs import BIN, FOLD_A, FOLD_B, env_for, make_home
 
 EPOCHS, PATIENCE = 12, 2
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+# A fake clock for the trainer: epoch k takes 2k seconds. The pace after epoch k is the mean of 2, 4, …, 2k, that
+# is k + 1 s/epoch, and the time to go is the 12 - k epochs left at that pace; written out:
+SECONDS = [2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 18.0, 20.0, 22.0, 24.0]
+PACE = [2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0]
+ETA = [22.0, 30.0, 36.0, 40.0, 42.0, 42.0, 40.0, 36.0, 30.0, 22.0, 12.0, 0.0]
+
+
+class EpochClock:
+    """``perf_counter`` as the trainer reads it: three readings an epoch (its start, its training done, its end)."""
+
+    def __init__(self) -> None:
+        self.now, self.readings = 0.0, 0
+
+    def perf_counter(self) -> float:
+        epoch, reading = divmod(self.readings, 3)
+        self.readings += 1
+        if reading == 2:  # the epoch's end
+            self.now += SECONDS[epoch]
+        elif reading == 1:
+            return self.now + SECONDS[epoch] / 2
+        return self.now
 
 
 def batches(n: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -41,10 +64,12 @@ def train_small(tmp_path) -> list[EpochProgress]:
     return seen
 
 
-def test_progress_follows_the_trainer_epoch_by_epoch(tmp_path):
+def test_progress_follows_the_trainer_epoch_by_epoch(tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer_module, "time", EpochClock())
     seen = train_small(tmp_path)
     history = torch.load(tmp_path / "last.pt", weights_only=True)["history"]
     assert [p.epoch for p in seen] == [h["epoch"] for h in history] == list(range(1, len(history) + 1))
+    assert [h["seconds"] for h in history] == SECONDS[: len(history)]  # the fake clock reached the trainer
     best, best_epoch = float("inf"), None
     for k, (p, h) in enumerate(zip(seen, history, strict=True), 1):
         if h["val_loss"] < best:  # the best checkpoint by hand: strictly lower tuning loss
@@ -52,11 +77,10 @@ def test_progress_follows_the_trainer_epoch_by_epoch(tmp_path):
         assert (p.train_loss, p.tune_loss) == (h["train_loss"], h["val_loss"])
         assert (p.best_score, p.best_epoch) == (best, best_epoch)
         assert p.patience == PATIENCE and p.patience_left == PATIENCE - (k - best_epoch)
-        assert p.seconds_per_epoch == pytest.approx(np.mean([r["seconds"] for r in history[:k]]))
         assert p.stopping == (p.patience_left == 0)
-        expected_eta = 0.0 if p.stopping else (EPOCHS - k) * p.seconds_per_epoch
-        assert p.eta_seconds == pytest.approx(expected_eta)
-    assert seen[-1].stopping and len(seen) < EPOCHS, "the tuning loss never stalled: pick another seed"
+        assert p.seconds_per_epoch == PACE[k - 1]
+        assert p.eta_seconds == (0.0 if p.stopping else ETA[k - 1])  # early stopping: nothing left to go
+    assert seen[-1].stopping and 2 < len(seen) < EPOCHS, "the tuning loss never stalled: pick another seed"
 
 
 def test_durations_read_as_people_write_them():
@@ -64,27 +88,70 @@ def test_durations_read_as_people_write_them():
     assert duration(float("nan")) == "?"
 
 
-def test_plain_display_prints_one_line_per_epoch_without_control_characters(tmp_path):
+class Monotonic:
+    """``time.monotonic`` as the display reads it, set by hand."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def progress(label: str, epoch: int, epochs: int, pace: float, stopping: bool = False) -> EpochProgress:
+    return EpochProgress(label, epoch, epochs, 1.0, 0.9, 0.9, 1, 2, 2, pace, stopping)
+
+
+def test_the_run_eta_counts_the_trainings_to_come_at_the_measured_duration(monkeypatch):
+    clock = Monotonic(1000.0)
+    monkeypatch.setattr(display_module, "time", clock)
+    display = ProgressDisplay(io.StringIO(), trainings=3, terminal=False)
+    # First of three trainings, at most 4 epochs of 10 s: 3 epochs to go (30 s), and before any has finished the
+    # two after it are counted at this one's maximum, 4 x 10 s each: 30 + 80.
+    first = progress("fold x", 1, 4, 10.0)
+    display.epoch(first)  # the display takes this training to have begun one epoch (10 s) ago: at 990
+    assert display.run_eta(first) == 110.0
+    clock.now = 1010.0
+    assert display.run_eta(progress("fold x", 3, 4, 10.0)) == 10.0 + 80.0
+    clock.now = 1030.0
+    display.end()
+    assert display.finished == [40.0]  # 990 to 1030
+    # The second: 1 epoch done at 2 s, 3 to go (6 s); one training after it, at the first one's 40 s.
+    second = progress("fold y", 1, 4, 2.0)
+    display.epoch(second)
+    assert display.run_eta(second) == 46.0
+    clock.now = 1034.0
+    display.end()
+    assert display.finished == [40.0, 6.0]  # begun at 1028 (an epoch before 1030)
+    # The last: early stopping ends it after this epoch, and none comes after it.
+    last = progress("live 2021-07-01", 2, 4, 5.0, stopping=True)
+    display.epoch(last)
+    assert display.run_eta(last) == 0.0
+
+
+def test_plain_display_prints_one_line_per_epoch_without_control_characters(tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer_module, "time", EpochClock())
+    monkeypatch.setattr(display_module, "time", Monotonic(100.0))  # the first training is timed 98 to 100: 2 s
     seen = train_small(tmp_path)
     out = io.StringIO()
     display = ProgressDisplay(out, trainings=3, terminal=False)
     for p in seen:
         display.epoch(p)
-        spe = p.seconds_per_epoch
-        # nothing finished yet: two more trainings after this one, each as long as this one's maximum
-        assert display.run_eta(p) == pytest.approx(p.eta_seconds + 2 * EPOCHS * spe)
     display.end()
-    second = [EpochProgress("fold y", 1, 4, 1.0, 0.9, 0.9, 1, None, None, 2.0, False)]
-    display.epoch(second[0])
-    # one training finished: one more after this one, at that training's measured duration
-    assert display.run_eta(second[0]) == pytest.approx(3 * 2.0 + 1 * display.finished[0])
+    display.epoch(progress("fold y", 1, 4, 2.0))
     lines = out.getvalue().splitlines()
     assert len(lines) == len(seen) + 1
     assert [int(re.search(r"epoch (\d+)/", line).group(1)) for line in lines] == [*range(1, len(seen) + 1), 1]
-    assert all(line.startswith("fold x epoch") for line in lines[:-1]) and "patience" not in lines[-1]
+    assert all(line.startswith("fold x epoch") for line in lines[:-1])
     assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", out.getvalue())  # newlines only
-    first = seen[0]
-    assert lines[0].startswith(f"fold x epoch 1/{EPOCHS} · ETA ") and f"train {first.train_loss:.4g}" in lines[0]
+    # epoch 1 of 12 at 2 s: 22 s to go; the two trainings after it at 12 x 2 s each: 70 s in all
+    assert (
+        lines[0].startswith("fold x epoch 1/12 · ETA 22s · run 1:10 · ")
+        and f"train {seen[0].train_loss:.4g}" in lines[0]
+    )
+    # 3 epochs to go at 2 s; one training after it, at the first one's 2 s
+    said = "fold y epoch 1/4 · ETA 6s · run 8s · train 1 · tune 0.9 · best 0.9 @1 · patience 2/2 · 2.0 s/epoch"
+    assert lines[-1] == said
 
 
 def epochs_shown(text: str) -> dict[str, list[int]]:

@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 from dagster import DagsterInstance
 
-from fin_pipeline.cli.main import _errors, _metadata
 from fin_pipeline.cli.night import Night, finish_night
+from fin_pipeline.cli.results import errors as _errors
+from fin_pipeline.cli.results import metadata as _metadata
 from fin_pipeline.core.calendar import nyse_sessions
 from fin_pipeline.core.choices import LAG as LAG_OF
 from fin_pipeline.core.formatting import text_table
