@@ -37,12 +37,13 @@ import numpy as np
 import pandas as pd
 
 from fin_pipeline.backtest.metrics import sharpe_ratio
+from fin_pipeline.store.layout import TRIALS
 from fin_pipeline.store.parquet import StorageError, read_parquet, write_parquet
 
 TRIAL_BOOKS = ("model", "model_neutral")  # the model's books: the ones a researcher selects among trials
 FOLD_RULES = ("horizon", "purge_days", "embargo_days", "min_tickers")  # from each fold's boundaries
 NOT_A_CHOICE = ("device",)  # training-spec fields that change where a model trained, not what was tried
-FOLDER = "trials"
+FOLDER = TRIALS  # under the data directory
 
 
 def trial_configuration(

@@ -22,9 +22,9 @@ from typing import Any
 
 import yaml
 
+from fin_pipeline.store.layout import CONFIG_FILE
 from fin_pipeline.training.spec import TrainSpec
 
-CONFIG_FILE = "fin_pipeline.yaml"
 # One section per spec dataclass: what to train and how. (A cost or execution spec is one more line here.)
 SECTIONS: dict[str, type] = {"training": TrainSpec}
 # The project's defaults where they differ from the library's (TrainSpec: an LSTM, up to 100 epochs, batches of

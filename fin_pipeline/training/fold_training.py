@@ -20,6 +20,7 @@ import torch
 
 from fin_pipeline.features.windows import WindowSet
 from fin_pipeline.models import create_model
+from fin_pipeline.store.layout import BEST, CHECKPOINTS
 from fin_pipeline.store.parquet import atomic_path
 from fin_pipeline.training.checkpoint import load_checkpoint
 from fin_pipeline.training.data import TensorBatchLoader
@@ -111,7 +112,7 @@ def train_fold(
         },
     )
     trainer.set_early_stopping(spec.patience, spec.min_delta)
-    checkpoint = trainer.set_checkpoint(workdir, filename="best.pt")
+    checkpoint = trainer.set_checkpoint(workdir, filename=BEST)
     history = trainer.fit(spec.epochs, log_interval=0, resume=resume, callbacks=callbacks)
     return TrainOutcome(checkpoint.path, checkpoint.last_path, history, checkpoint.best_epoch, checkpoint.best_score)
 
@@ -120,13 +121,13 @@ def publish_checkpoints(workdir: Path, model_dir: Path) -> Path:
     """Copy a finished run's ``best.pt`` and ``last.pt`` over the fold's, each atomically, and remove the run's
     folder: only a finished run replaces a fold's checkpoints. Returns the published ``best.pt``."""
     workdir, model_dir = Path(workdir), Path(model_dir)
-    for name in ("best.pt", "last.pt"):
+    for name in CHECKPOINTS:
         with atomic_path(model_dir / name) as tmp:
             shutil.copyfile(workdir / name, tmp)
     shutil.rmtree(workdir)
     with contextlib.suppress(OSError):  # other runs of this fold may still be working beside it
         workdir.parent.rmdir()
-    return model_dir / "best.pt"
+    return model_dir / BEST
 
 
 def window_rows(ws: WindowSet, positions: np.ndarray) -> pd.DataFrame:

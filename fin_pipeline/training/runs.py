@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fin_pipeline.store.layout import BEST, LAST, RUNS
 from fin_pipeline.store.parquet import StorageError
 from fin_pipeline.training.checkpoint import checkpoint_digest, read_checkpoint, to_plain
 
@@ -25,7 +26,7 @@ RESUME_KEYS = ("data_version", "code_version", "train_spec", "fold", "normalizat
 
 
 def run_folders(model_dir: Path) -> list[Path]:
-    runs = Path(model_dir) / "runs"
+    runs = Path(model_dir) / RUNS
     return sorted(p for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []
 
 
@@ -36,10 +37,10 @@ def find_resumable(
     note for every folder passed over and why."""
     notes: list[str] = []
     folders = [d for d in run_folders(model_dir) if d.name != own_run_id and not is_active(d.name)]
-    folders.sort(key=lambda d: (d / "last.pt").stat().st_mtime if (d / "last.pt").is_file() else 0, reverse=True)
+    folders.sort(key=lambda d: (d / LAST).stat().st_mtime if (d / LAST).is_file() else 0, reverse=True)
     want = {k: checkpoint_digest(to_plain(expected.get(k))) for k in RESUME_KEYS}
     for folder in folders:
-        last = folder / "last.pt"
+        last = folder / LAST
         if not last.is_file():
             notes.append(f"{folder}: no last.pt (the run died before its first epoch ended)")
             continue
@@ -59,7 +60,7 @@ def find_resumable(
 def adopt(last: Path, workdir: Path) -> None:
     """Copy a dead run's ``last.pt`` (and ``best.pt``) into ``workdir``, where the trainer resumes from it."""
     workdir.mkdir(parents=True, exist_ok=True)
-    for name in ("last.pt", "best.pt"):
+    for name in (LAST, BEST):
         if (last.parent / name).is_file():
             shutil.copyfile(last.parent / name, workdir / name)
 
