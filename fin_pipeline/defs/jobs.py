@@ -45,3 +45,5 @@ report_job = _job(
     [live_record, walk_forward_report],
     "Score the realized forecasts (paper-trading record), then stitch every fold into the report.",
 )
+
+JOBS = [candles_job, walk_forward_job, fold_rescore_job, forecast_job, record_job, report_job]
