@@ -13,7 +13,7 @@ import pytest
 import requests
 from dagster import DagsterEventType, DagsterInstance, build_schedule_context, instance_for_test, materialize
 
-from fin_pipeline.core.settings import Settings, load_settings
+from fin_pipeline.core.settings import Settings
 from fin_pipeline.defs.assets.candles import raw_candles
 from fin_pipeline.defs.resources import DataStore, PolygonResource, SyntheticMarketResource, candle_source_resource
 from fin_pipeline.defs.run_source import SOURCE_CONFIG_TAG, SOURCE_TAG, carry_source, source_for_run, source_tags
@@ -137,8 +137,8 @@ def test_the_executor_tags_an_untagged_run_with_this_processs_source_and_keeps_a
         assert SOURCE_TAG not in run.tags
         carry_source(instance, run)
         tags = instance.get_run_by_id(plain.run_id).tags
-        expected = source_tags(candle_source_resource(load_settings()))  # the test session's settings
-        assert tags[SOURCE_TAG] == load_settings().source and tags[SOURCE_CONFIG_TAG] == expected[SOURCE_CONFIG_TAG]
+        # the test session's settings: the synthetic market with the default seed, no planted signal
+        assert (tags[SOURCE_TAG], json.loads(tags[SOURCE_CONFIG_TAG])) == ("synthetic", {"seed": 7, "signal_ic": 0.0})
 
         polygon_tags = launched_on_polygon()
         instance.add_run_tags(plain.run_id, polygon_tags)  # as if launched on Polygon
