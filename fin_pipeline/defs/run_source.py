@@ -62,10 +62,16 @@ def source_tags(resource: CandleSourceResource) -> dict[str, str]:
     return {SOURCE_TAG: name, SOURCE_CONFIG_TAG: json.dumps(config, sort_keys=True)}
 
 
+def launch_tags() -> dict[str, str]:
+    """The tags of a run this process launches: the source its settings choose, as the code location's
+    ``candle_source`` resource (``definitions.py``) is built from them."""
+    return source_tags(candle_source_resource(load_settings()))
+
+
 def carry_source(instance, run) -> None:
     """Tag ``run`` with the source this process's settings choose, unless it already carries one."""
     if SOURCE_TAG not in run.tags:
-        instance.add_run_tags(run.run_id, source_tags(candle_source_resource(load_settings())))
+        instance.add_run_tags(run.run_id, launch_tags())
 
 
 def source_for_run(resource: CandleSourceResource, tags: Mapping[str, str]) -> CandleSource:

@@ -37,8 +37,8 @@ from fin_pipeline.defs.assets.folds import FoldConfig
 from fin_pipeline.defs.assets.universe import data_fold_keys, load_universe
 from fin_pipeline.defs.jobs import candles_job, fold_rescore_job, forecast_job, record_job, report_job, walk_forward_job
 from fin_pipeline.defs.partitions import forecast_partitions, ticker_partitions
-from fin_pipeline.defs.resources import CandleSourceResource, DataStore
-from fin_pipeline.defs.run_source import source_tags
+from fin_pipeline.defs.resources import DataStore
+from fin_pipeline.defs.run_source import launch_tags
 from fin_pipeline.evaluation.live import data_end, next_session
 from fin_pipeline.evaluation.nightly import (
     DATA_JOB,
@@ -64,11 +64,11 @@ FINISHED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus
 
 
 @schedule(job=candles_job, cron_schedule=NIGHTLY_CRON, execution_timezone="America/New_York")
-def nightly_retrain(context: ScheduleEvaluationContext, candle_source: CandleSourceResource):
+def nightly_retrain(context: ScheduleEvaluationContext):
     """Every weeknight after the close: refresh every ticker; the follow-up sensor retrains the folds."""
     night = context.scheduled_execution_time.strftime("%Y-%m-%d")
     # The source resolved here, where the runs are launched, goes with each run (defs/run_source.py).
-    tags = {NIGHTLY_TAG: night, **source_tags(candle_source)}
+    tags = {NIGHTLY_TAG: night, **launch_tags()}
     return [
         RunRequest(run_key=f"nightly-{night}-{r.partition}", partition_key=r.partition, tags=tags)
         for r in data_runs(ticker_partitions.get_partition_keys())

@@ -108,18 +108,18 @@ def test_a_bad_tag_fails_naming_it(tags, named):
         source_for_run(SyntheticMarketResource(seed=4), tags)
 
 
-def test_the_nightly_schedule_tags_its_runs_with_the_source_it_resolves():
+def test_the_nightly_schedule_tags_its_runs_with_the_source_it_resolves(monkeypatch):
+    import fin_pipeline.defs.run_source as run_source
+
+    # the code server's settings: a Polygon key in its environment
+    monkeypatch.setattr(run_source, "load_settings", lambda: Settings.from_env(LAUNCH_ENV))
     with instance_for_test() as instance:
-        polygon = PolygonResource(api_key="k", base_url="http://127.0.0.1:9")
-        context = build_schedule_context(
-            instance=instance,
-            scheduled_execution_time=dt.datetime(2021, 6, 30, 21, 30),
-            resources={"candle_source": polygon, "store": DataStore(root="unused")},
-        )
+        context = build_schedule_context(instance=instance, scheduled_execution_time=dt.datetime(2021, 6, 30, 21, 30))
         requests_ = nightly_retrain(context)
-    assert requests_ and all(r.tags[SOURCE_TAG] == "polygon" for r in requests_)
-    assert {r.tags[SOURCE_CONFIG_TAG] for r in requests_} == {source_tags(polygon)[SOURCE_CONFIG_TAG]}
-    assert all("k" not in json.loads(r.tags[SOURCE_CONFIG_TAG]).values() for r in requests_)
+    assert sorted(r.partition_key for r in requests_) == ["AAPL", "MSFT", "XOM"]  # the test session's universe
+    assert all(r.tags[SOURCE_TAG] == "polygon" for r in requests_)
+    assert {json.loads(r.tags[SOURCE_CONFIG_TAG])["base_url"] for r in requests_} == {"http://127.0.0.1:9"}
+    assert all("launch-key" not in json.dumps(r.tags) for r in requests_)
 
 
 def test_the_executor_tags_an_untagged_run_with_this_processs_source_and_keeps_a_tagged_one(tmp_path):
