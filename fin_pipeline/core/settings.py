@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from fin_pipeline.core.calendar import DEFAULT_FIRST_TEST_DATE, PERIODS, period_start
 from fin_pipeline.core.choices import EXECUTIONS, NOT_EXECUTABLE
 from fin_pipeline.core.costs import CostModel
+from fin_pipeline.core.deployment import Deployment
 from fin_pipeline.core.limits import MAX_SIGNAL_IC
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -89,6 +90,8 @@ class Settings:
     # Stored history and thin universes: tickers a day must have to be cut into folds (None: half the universe,
     # at least 2; the default lives in FoldSpec.tickers_needed).
     min_tickers: int | None = None
+    # Beyond one process (fin_pipeline/core/deployment.py): executor, Celery, S3 endpoint, cache, torch threads.
+    deployment: Deployment = Deployment()
 
     @property
     def data_root(self) -> str:
@@ -212,6 +215,10 @@ class Settings:
             kw["min_tickers"] = _parse(env, "FIN_PIPELINE_MIN_TICKERS", int, "an integer")
         kw["source"] = _resolve_source(env)
         kw["costs"] = _costs(env)
+        try:
+            kw["deployment"] = Deployment.from_env(env)
+        except ValueError as exc:
+            raise SettingsError(f"invalid deployment setting: {exc}") from None
         try:
             return cls(**kw)  # type: ignore[arg-type]
         except SettingsError as exc:

@@ -5,16 +5,19 @@
 * ``default`` (or unset): Dagster's default, each run's steps in subprocesses of one machine. The CLI's
   in-process runs (``fin-pipeline run``) ignore the executor and stay in process.
 * ``k8s``: each step is a Kubernetes job (``k8s_job_executor``, see ``deploy/helm/values.yaml``); the
-  ``dagster-k8s/config`` tag of :data:`TRAINING_OP_TAGS` gives the training step one GPU.
-* ``celery``: steps are Celery tasks (``dagster-celery``). ``trained_model`` steps go to the ``gpu`` queue
-  (:data:`TRAINING_OP_TAGS`), every other step to Dagster's default queue ``dagster``; workers started with
-  ``fin-pipeline-worker`` (:mod:`fin_pipeline.runtime.workers`) consume them. Broker ``FIN_PIPELINE_CELERY_BROKER``
+  ``dagster-k8s/config`` tag of :data:`TRAINING_OP_TAGS` gives the training steps one GPU and, with
+  ``FIN_PIPELINE_GPU_IMAGE``, the image with torch's CUDA build (the Dockerfile's ``gpu`` target).
+* ``celery``: steps are Celery tasks (``dagster-celery``). ``trained_model`` and ``live_model`` steps go to the
+  ``gpu`` queue (:data:`TRAINING_OP_TAGS`), every other step to Dagster's default queue ``dagster``; workers started
+  with ``fin-pipeline-worker`` (:mod:`fin_pipeline.runtime.workers`) consume them. Broker ``FIN_PIPELINE_CELERY_BROKER``
   (RabbitMQ or Redis), result backend ``FIN_PIPELINE_CELERY_BACKEND`` (Redis).
 
 Tasks are acknowledged *late* (after the step returns): a worker that dies mid-step (SIGKILL, lost machine)
 never acknowledges its task, so the broker hands it to another worker, where ``trained_model`` resumes from the
 run's ``last.pt``. Before the first step is submitted, the broker and the backend are checked: an unreachable
-one fails the run at once with its URL (password masked) instead of leaving it hanging.
+one fails the run at once with its URL (password masked) instead of leaving it hanging. Then the run is tagged
+with the candle source this process resolves (:mod:`fin_pipeline.defs.run_source`), which the workers serve or
+refuse by name.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from fin_pipeline.core.settings import SettingsError
+from fin_pipeline.core.settings import load_settings
+from fin_pipeline.defs.run_source import carry_source
 from fin_pipeline.runtime.services import (
     CELERY_SETTINGS,
     DEFAULT_BACKEND,
@@ -32,22 +36,34 @@ from fin_pipeline.runtime.services import (
     check_broker,
 )
 
-EXECUTORS = ("default", "celery", "k8s")
+# The steps that train a model: on Celery the gpu queue, on Kubernetes (k8s_job_executor) a pod of its own with
+# one GPU, in the CUDA image when FIN_PIPELINE_GPU_IMAGE names one (the Dockerfile's gpu target; the run's image
+# has torch's CPU build). The other steps keep the defaults: the default queue, a plain pod in the run's image.
+GPU_STEPS = ("trained_model", "live_model")
 
-# Op tags of the training step: its Celery queue, and on Kubernetes (k8s_job_executor) a pod of its own with
-# one GPU. The other steps keep the defaults: the default queue, a plain pod.
-TRAINING_OP_TAGS: dict[str, Any] = {
-    "dagster-celery/queue": GPU_QUEUE,
-    "dagster-k8s/config": {
-        "container_config": {
-            "resources": {
-                "requests": {"cpu": "2", "memory": "8Gi", "nvidia.com/gpu": "1"},
-                "limits": {"memory": "16Gi", "nvidia.com/gpu": "1"},
-            }
+
+def training_op_tags(gpu_image: str | None = None) -> dict[str, Any]:
+    """The op tags of a GPU step; ``gpu_image`` (FIN_PIPELINE_GPU_IMAGE) is its pod's image on Kubernetes."""
+    container: dict[str, Any] = {
+        "resources": {
+            "requests": {"cpu": "2", "memory": "8Gi", "nvidia.com/gpu": "1"},
+            "limits": {"memory": "16Gi", "nvidia.com/gpu": "1"},
+        }
+    }
+    if gpu_image:
+        container["image"] = gpu_image
+    return {
+        "dagster-celery/queue": GPU_QUEUE,
+        "dagster-k8s/config": {
+            "container_config": container,
+            "pod_spec_config": {
+                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+            },
         },
-        "pod_spec_config": {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]},
-    },
-}
+    }
+
+
+TRAINING_OP_TAGS = training_op_tags(load_settings().deployment.gpu_image)
 
 
 def _celery_executor():
@@ -61,6 +77,9 @@ def _celery_executor():
         def execute(self, plan_context, execution_plan):
             check_broker(self.broker)
             check_backend(self.backend)
+            # Before any step reaches a worker: the source this process resolves goes with the run (a run tag),
+            # so a worker that cannot serve it fails naming the setting instead of fetching from another one.
+            carry_source(plan_context.instance, plan_context.dagster_run)
             return super().execute(plan_context, execution_plan)
 
     @executor(name="celery", config_schema=CELERY_CONFIG, requirements=multiple_process_executor_requirements())
@@ -88,10 +107,8 @@ def _celery_executor():
 
 
 def executor_from_env():
-    """The executor ``FIN_PIPELINE_EXECUTOR`` names: ``None`` (Dagster's default) or the Celery executor."""
-    choice = os.environ.get("FIN_PIPELINE_EXECUTOR", "").strip().lower() or "default"
-    if choice not in EXECUTORS:
-        raise SettingsError(f"FIN_PIPELINE_EXECUTOR={choice!r} is not one of {list(EXECUTORS)}")
+    """The executor ``FIN_PIPELINE_EXECUTOR`` names: ``None`` (Dagster's default), Celery's or Kubernetes'."""
+    choice = load_settings().deployment.executor  # one of core.deployment.EXECUTORS, checked at start
     if choice == "k8s":  # a pod per step (dagster-k8s); configured by the Helm chart's run launcher
         from dagster_k8s import k8s_job_executor
 

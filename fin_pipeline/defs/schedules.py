@@ -38,6 +38,7 @@ from fin_pipeline.defs.assets.universe import data_fold_keys, load_universe
 from fin_pipeline.defs.jobs import candles_job, fold_rescore_job, forecast_job, record_job, report_job, walk_forward_job
 from fin_pipeline.defs.partitions import forecast_partitions, ticker_partitions
 from fin_pipeline.defs.resources import DataStore
+from fin_pipeline.defs.run_source import launch_tags
 from fin_pipeline.evaluation.live import data_end, next_session
 from fin_pipeline.evaluation.nightly import (
     DATA_JOB,
@@ -66,8 +67,10 @@ FINISHED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus
 def nightly_retrain(context: ScheduleEvaluationContext):
     """Every weeknight after the close: refresh every ticker; the follow-up sensor retrains the folds."""
     night = context.scheduled_execution_time.strftime("%Y-%m-%d")
+    # The source resolved here, where the runs are launched, goes with each run (defs/run_source.py).
+    tags = {NIGHTLY_TAG: night, **launch_tags()}
     return [
-        RunRequest(run_key=f"nightly-{night}-{r.partition}", partition_key=r.partition, tags={NIGHTLY_TAG: night})
+        RunRequest(run_key=f"nightly-{night}-{r.partition}", partition_key=r.partition, tags=tags)
         for r in data_runs(ticker_partitions.get_partition_keys())
     ]
 

@@ -12,10 +12,10 @@ import os
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from fin_pipeline.core.deployment import DEFAULT_BACKEND, DEFAULT_BROKER
+
 GPU_QUEUE = "gpu"
 DEFAULT_QUEUE = "dagster"  # dagster-celery's default queue
-DEFAULT_BROKER = "pyamqp://guest:guest@127.0.0.1:5672//"
-DEFAULT_BACKEND = "redis://127.0.0.1:6379/0"
 
 # Celery settings shared by the executor (the producer) and the workers: one task at a time per worker
 # process, acknowledged after it finished, re-queued when its worker is lost.

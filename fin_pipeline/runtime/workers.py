@@ -23,16 +23,14 @@ import sys
 
 import torch
 
-THREADS_VAR = "FIN_PIPELINE_TORCH_THREADS"
+from fin_pipeline.core.settings import SettingsError, load_settings
 
 
 def torch_threads(concurrent_steps: int, cores: int | None = None) -> int:
     """Threads per step: ``FIN_PIPELINE_TORCH_THREADS`` if set, else cores ÷ concurrent steps, at least 1."""
-    explicit = os.environ.get(THREADS_VAR, "").strip()
-    if explicit:
-        if not explicit.isdigit() or int(explicit) < 1:
-            raise ValueError(f"{THREADS_VAR}={explicit!r} is not a positive integer")
-        return int(explicit)
+    explicit = load_settings().deployment.torch_threads  # checked, by name, when the settings were read
+    if explicit is not None:
+        return explicit
     cores = cores or os.cpu_count() or 1
     return max(1, cores // max(1, concurrent_steps))
 
@@ -71,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         mask_url,
     )
 
+    try:  # every setting checked before the worker takes a step, each bad one named
+        load_settings()
+    except SettingsError as exc:
+        print(f"fin-pipeline-worker: {exc}", file=sys.stderr)
+        return 2
     queues = args.queue or [DEFAULT_QUEUE]
     threads = torch_threads(args.machine_steps or args.concurrency)
     try:

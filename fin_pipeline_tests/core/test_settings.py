@@ -96,11 +96,64 @@ def test_auto_source(env, source):
             r"FIN_PIPELINE_MIN_TICKERS=4 must be between 2 and the universe's 3 ticker\(s\) \(AAPL, MSFT, XOM\)",
         ),
         ({"FIN_PIPELINE_MIN_TICKERS": "two"}, "FIN_PIPELINE_MIN_TICKERS='two' is not an integer"),
+        # beyond one process (core/deployment.py)
+        (
+            {"FIN_PIPELINE_EXECUTOR": "spark"},
+            r"FIN_PIPELINE_EXECUTOR='spark' is not one of \['default', 'celery', 'k8s'\]",
+        ),
+        ({"FIN_PIPELINE_CELERY_BROKER": "mq-host:5672"}, "FIN_PIPELINE_CELERY_BROKER='mq-host:5672' is not a URL"),
+        ({"FIN_PIPELINE_CELERY_BACKEND": "redis host"}, "FIN_PIPELINE_CELERY_BACKEND='redis host' is not a URL"),
+        ({"FIN_PIPELINE_S3_ENDPOINT": "minio:9000"}, "FIN_PIPELINE_S3_ENDPOINT='minio:9000' is not an http"),
+        ({"FIN_PIPELINE_TORCH_THREADS": "0"}, "FIN_PIPELINE_TORCH_THREADS=0 is not a positive integer"),
+        ({"FIN_PIPELINE_TORCH_THREADS": "-2"}, "FIN_PIPELINE_TORCH_THREADS='-2' is not a positive integer"),
+        ({"FIN_PIPELINE_TORCH_THREADS": "two"}, "FIN_PIPELINE_TORCH_THREADS='two' is not a positive integer"),
+        ({"FIN_PIPELINE_TORCH_THREADS": "1.5"}, "FIN_PIPELINE_TORCH_THREADS='1.5' is not a positive integer"),
+        ({"FIN_PIPELINE_GPU_IMAGE": "my image:latest"}, "FIN_PIPELINE_GPU_IMAGE='my image:latest' is not an image"),
+        ({"DAGSTER_PG_URL": "mysql://u:pw@db/dagster"}, "DAGSTER_PG_URL is not a postgresql://"),
     ],
 )
 def test_bad_values_name_the_variable(env, named):
     with pytest.raises(SettingsError, match=named.replace("$", r"\$")):
         Settings.from_env(env)
+
+
+def test_deployment_variables_override_their_defaults(tmp_path):
+    defaults = Settings.from_env({}).deployment
+    assert (defaults.executor, defaults.torch_threads, defaults.s3_endpoint, defaults.gpu_image) == (
+        "default",
+        None,
+        None,
+        None,
+    )
+    assert defaults.celery_broker.startswith("pyamqp://") and defaults.celery_backend.startswith("redis://")
+    d = Settings.from_env(
+        {
+            "FIN_PIPELINE_EXECUTOR": "Celery",
+            "FIN_PIPELINE_CELERY_BROKER": "redis://mq:6379/1",
+            "FIN_PIPELINE_CELERY_BACKEND": "redis://cache:6379/0",
+            "FIN_PIPELINE_S3_ENDPOINT": "http://127.0.0.1:9000",
+            "FIN_PIPELINE_CACHE_DIR": str(tmp_path / "cache"),  # need not exist yet
+            "FIN_PIPELINE_TORCH_THREADS": " 3 ",
+            "FIN_PIPELINE_GPU_IMAGE": "ghcr.io/fin-pipeline/fin-pipeline:0.1.0-cuda",
+            "DAGSTER_PG_URL": "postgresql://postgres:secret@db:5432/dagster",
+        }
+    ).deployment
+    assert (d.executor, d.celery_broker, d.celery_backend) == ("celery", "redis://mq:6379/1", "redis://cache:6379/0")
+    assert (d.s3_endpoint, d.cache_dir, d.torch_threads) == ("http://127.0.0.1:9000", tmp_path / "cache", 3)
+    assert d.gpu_image == "ghcr.io/fin-pipeline/fin-pipeline:0.1.0-cuda"
+    assert "secret" not in repr(d)  # the instance's URL is checked, not kept
+
+
+def test_a_cache_dir_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "cache").write_text("not a folder")
+    with pytest.raises(SettingsError, match="FIN_PIPELINE_CACHE_DIR=.* is a file, not a folder"):
+        Settings.from_env({"FIN_PIPELINE_CACHE_DIR": str(tmp_path / "cache")})
+
+
+def test_a_bad_instance_url_is_refused_without_echoing_it():
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({"DAGSTER_PG_URL": "postgres-host:5432 password=hunter2"})
+    assert "DAGSTER_PG_URL" in str(info.value) and "hunter2" not in str(info.value)
 
 
 def test_default_end_waits_for_the_final_daily_bar():

@@ -20,6 +20,7 @@ from pydantic import Field
 from fin_pipeline.core.settings import load_settings
 from fin_pipeline.defs.partitions import ticker_partitions
 from fin_pipeline.defs.resources import CandleSourceResource, DataStore
+from fin_pipeline.defs.run_source import source_for_run
 from fin_pipeline.sources.base import CandleError, SourceError, candle_problems, session_dates
 from fin_pipeline.sources.update import HistoryRewrite, update_candles
 
@@ -71,7 +72,7 @@ def raw_candles(
     """Daily OHLCV candles of one ticker (Parquet), fetched incrementally from the configured source."""
     ticker = context.partition_key
     start, end = config.dates()
-    source = candle_source.build()
+    source = source_for_run(candle_source, context.run.tags)  # the launch's source (run tags), else the resource
     try:
         # S3: the stored file (if any) into the cache first, then the updated file back in one PUT
         with store.updating(store.raw_candles_path(ticker)) as path:
