@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -31,6 +32,9 @@ SESSION_FINAL_HOUR = 20
 DEFAULT_EXECUTION = "next_open"  # FIN_PIPELINE_EXECUTION: the first price a run after the close can get
 DEFAULT_SEED = 7  # FIN_PIPELINE_SEED: the synthetic market's seed; the same seed gives the same bars
 DEFAULT_JUMP_SIGMAS = 20.0  # FIN_PIPELINE_JUMP_SIGMAS: a one-day move beyond this many recent sigmas is refused
+# FIN_PIPELINE_LEASE_TTL: an S3 data directory's fold lease lasts this many seconds after its last renewal (renewed
+# every epoch), so a dead writer blocks its fold no longer than that
+DEFAULT_LEASE_TTL = 900.0
 _TICKER = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")
 
 
@@ -89,6 +93,7 @@ class Settings:
     # Stored history and thin universes: tickers a day must have to be cut into folds (None: half the universe,
     # at least 2; the default lives in FoldSpec.tickers_needed).
     min_tickers: int | None = None
+    lease_ttl: float = DEFAULT_LEASE_TTL  # S3: seconds a fold's lease outlives its last renewal
 
     @property
     def data_root(self) -> str:
@@ -150,6 +155,8 @@ class Settings:
             raise SettingsError(f"jump_sigmas must be > 0, got {self.jump_sigmas}")
         if not (self.polygon_request_deadline > 0 and self.polygon_ticker_deadline > 0):
             raise SettingsError("Polygon deadlines must be > 0 seconds")
+        if not (math.isfinite(self.lease_ttl) and self.lease_ttl > 0):
+            raise SettingsError(f"FIN_PIPELINE_LEASE_TTL={self.lease_ttl!r} must be a number of seconds > 0")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -210,6 +217,8 @@ class Settings:
         # Stored history and thin universes
         if v := _get(env, "FIN_PIPELINE_MIN_TICKERS"):
             kw["min_tickers"] = _parse(env, "FIN_PIPELINE_MIN_TICKERS", int, "an integer")
+        if v := _get(env, "FIN_PIPELINE_LEASE_TTL"):
+            kw["lease_ttl"] = _parse(env, "FIN_PIPELINE_LEASE_TTL", float, "a number of seconds")
         kw["source"] = _resolve_source(env)
         kw["costs"] = _costs(env)
         try:
