@@ -254,7 +254,7 @@ def fold_metrics(context: AssetExecutionContext, config: CostsConfig, store: Dat
     check_as_recorded(store, universe, fold.fold, "fold_metrics")
     stats = store.read_normalization(fold.fold)
     scores, predictions, chosen = score_fold(
-        universe.windows, fold, stats, checkpoint, store.metrics_dir(fold.fold), costs=costs
+        universe.windows, fold, stats, checkpoint, store.stored_metrics_dir(fold.fold), costs=costs
     )
     model_extra = read_checkpoint(checkpoint)["extra"]
     store.publish_metrics(fold.fold, scored_document(store.read_fold_record(fold.fold), model_extra))
