@@ -136,9 +136,10 @@ class StoreFiles:
             self.push(out / name)
 
     def prune_live(self, keep: int) -> list[str]:
-        """Remove the live models of all but the newest ``keep`` nights; their names."""
+        """Remove the live models of all but the newest ``keep`` nights the store holds (S3: listed in the
+        bucket, not the cache); their names."""
         root = self.live_dir()
-        nights = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        nights = self.objects().folders(root)
         gone = nights[: max(len(nights) - keep, 0)]
         for name in gone:
             shutil.rmtree(root / name, ignore_errors=True)

@@ -68,6 +68,10 @@ class LocalStore:
     def pull_tree(self, folder: Path) -> Path:
         return Path(folder)
 
+    def folders(self, folder: Path) -> list[str]:
+        folder = Path(folder)
+        return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
     def push(self, path: Path) -> None:
         pass
 
@@ -174,6 +178,12 @@ class S3Store:
                 elif local.is_dir() and not any(local.iterdir()):
                     local.rmdir()
         return folder
+
+    def folders(self, folder: Path) -> list[str]:
+        """The names of the subfolders of ``folder`` in the bucket (its keys' next path segment)."""
+        prefix = self.key(folder).rstrip("/") + "/"
+        rest = [key[len(self.bucket) + 1 + len(prefix) :] for key in self._find(prefix)]
+        return sorted({r.split("/")[0] for r in rest if "/" in r})
 
     def push(self, path: Path, **conditions: str) -> str:
         """Upload the finished file ``path`` in one PUT (``conditions``: IfMatch/IfNoneMatch); its ETag. Without
