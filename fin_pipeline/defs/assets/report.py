@@ -164,7 +164,7 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
         f"out-of-sample record: {added['unchanged_rows']} earlier prediction(s) unchanged, {added['added_rows']} "
         f"added ({added['added_first']} … {added['added_last']})"
     )
-    store.push_tree(out)  # S3: every report file and picture, each in one PUT
+    store.push_tree(out)  # S3: every report file and picture that changed, each in one PUT
     store.push_tree(trials)
     context.log.info(f"walk-forward report written to {store.describe(out)}")
     sheets = report.tearsheets.files if report.tearsheets else {}
