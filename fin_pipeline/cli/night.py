@@ -66,7 +66,8 @@ def finish_night(night: Night, instance, metadata: Callable, errors: Callable) -
     report_dir = store.report_dir()
     current = {
         "forecast_current": live is not None and live.action == "skip" and store.exists(store.forecast_path(date)),
-        "report_current": (report_dir / "report.md").is_file()
+        # what the store holds (S3: HEAD requests), not the local cache: an empty cache decides as a warm one
+        "report_current": store.exists(report_dir / "report.md")
         and store.exists(store.live_record_dir() / "record.parquet"),
     }
     tonight = Tonight(folds_planned=True, folds_ran=night.folds_ran, folds_failed=tuple(night.failed))
@@ -94,7 +95,9 @@ def finish_night(night: Night, instance, metadata: Callable, errors: Callable) -
     if not result.success:
         print(f"fin-pipeline: report FAILED ({result.run_id}): {errors(result)}")
         return 1, None, date
-    return code, Path(metadata(result, "walk_forward_report")["path"]), date
+    # The report ran in this process: its files are in the local folder of the store (for S3, the cache it just
+    # uploaded from). The metadata's path is the store's description of it (an s3:// URL), not a local path.
+    return code, report_dir, date
 
 
 def _forecast(night: Night, instance, date: str, metadata: Callable, errors: Callable) -> int:

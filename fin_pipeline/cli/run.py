@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     code, report_dir, date = finish_night(night, instance, metadata, errors)
     if report_dir is None:
         return code
-    code = _print_report(report_dir) or code
+    code = _print_report(report_dir, store.describe) or code
     record = store.pull(store.live_record_dir() / "record.parquet")
     return print_forecast(store.pull(store.forecast_path(date)), data_end(universe.windows), record) or code
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ from fin_pipeline.core.choices import EXECUTIONS, NOT_EXECUTABLE
 from fin_pipeline.core.costs import CostModel
 from fin_pipeline.core.deployment import Deployment
 from fin_pipeline.core.limits import MAX_SIGNAL_IC
+from fin_pipeline.core.polygon import POLYGON
 
 NEW_YORK = ZoneInfo("America/New_York")
 DEFAULT_UNIVERSE = ("AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA", "JPM", "XOM")
@@ -32,26 +34,10 @@ SESSION_FINAL_HOUR = 20
 DEFAULT_EXECUTION = "next_open"  # FIN_PIPELINE_EXECUTION: the first price a run after the close can get
 DEFAULT_SEED = 7  # FIN_PIPELINE_SEED: the synthetic market's seed; the same seed gives the same bars
 DEFAULT_JUMP_SIGMAS = 20.0  # FIN_PIPELINE_JUMP_SIGMAS: a one-day move beyond this many recent sigmas is refused
+# FIN_PIPELINE_LEASE_TTL: an S3 data directory's fold lease lasts this many seconds after its last renewal (renewed
+# every epoch), so a dead writer blocks its fold no longer than that
+DEFAULT_LEASE_TTL = 900.0
 _TICKER = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")
-
-
-@dataclasses.dataclass(frozen=True)
-class PolygonDefaults:
-    """The Polygon client's defaults; the source, its Dagster resource and :class:`Settings` all read them here."""
-
-    base_url: str = "https://api.polygon.io"
-    requests_per_minute: float = 5.0  # the free tier's budget; 0 = unlimited
-    connect_timeout: float = 5.0  # seconds to connect
-    read_timeout: float = 30.0  # seconds between two bytes of a response
-    max_retries: int = 3  # retries on 413/429/499/5xx and connection errors, with backoff
-    backoff_factor: float = 1.0  # urllib3 Retry backoff factor, in seconds
-    request_deadline: float = 60.0  # seconds for one request, all bytes and retries included
-    ticker_deadline: float = 180.0  # seconds for all pages of one ticker
-    page_limit: int = 50_000  # bars asked for per page (the API's largest page)
-    max_pages: int = 1000  # a cursor that never ends must not loop forever
-
-
-POLYGON = PolygonDefaults()
 
 
 class SettingsError(ValueError):
@@ -92,6 +78,7 @@ class Settings:
     min_tickers: int | None = None
     # Beyond one process (fin_pipeline/core/deployment.py): executor, Celery, S3 endpoint, cache, torch threads.
     deployment: Deployment = Deployment()
+    lease_ttl: float = DEFAULT_LEASE_TTL  # S3: seconds a fold's lease outlives its last renewal
 
     @property
     def data_root(self) -> str:
@@ -153,6 +140,8 @@ class Settings:
             raise SettingsError(f"jump_sigmas must be > 0, got {self.jump_sigmas}")
         if not (self.polygon_request_deadline > 0 and self.polygon_ticker_deadline > 0):
             raise SettingsError("Polygon deadlines must be > 0 seconds")
+        if not (math.isfinite(self.lease_ttl) and self.lease_ttl > 0):
+            raise SettingsError(f"FIN_PIPELINE_LEASE_TTL={self.lease_ttl!r} must be a number of seconds > 0")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -213,6 +202,8 @@ class Settings:
         # Stored history and thin universes
         if v := _get(env, "FIN_PIPELINE_MIN_TICKERS"):
             kw["min_tickers"] = _parse(env, "FIN_PIPELINE_MIN_TICKERS", int, "an integer")
+        if v := _get(env, "FIN_PIPELINE_LEASE_TTL"):
+            kw["lease_ttl"] = _parse(env, "FIN_PIPELINE_LEASE_TTL", float, "a number of seconds")
         kw["source"] = _resolve_source(env)
         kw["costs"] = _costs(env)
         try:

@@ -1,9 +1,12 @@
 """The data store's reads and writes of each artifact, so that an asset body is its science call and its metadata.
 
 Each read brings the file from the store first (on S3: into the local cache) and each write publishes it after
-(the atomic write-then-rename of :mod:`fin_pipeline.store.parquet`, then on S3 one PUT); paths come from
-:mod:`fin_pipeline.store.layout`. A read-back of a file this step just wrote reads the local copy (``pull=False``):
-it is what was uploaded. A missing input is a ``Failure`` naming the asset to materialize first.
+(the atomic write-then-rename of :mod:`fin_pipeline.store.parquet`, then on S3 one PUT, skipped when the object
+already holds the bytes); paths come from :mod:`fin_pipeline.store.layout`. A read-back of a file this step just
+wrote reads the local copy (``pull=False``): it is what was uploaded. A missing input is a ``Failure`` naming the
+asset to materialize first. Every check against stored history (the report's append-only record, the fold's kept
+predictions, the nightly plan's row versions) reads what the store holds, never a local cache alone: a worker
+with an empty cache decides as one that wrote the files.
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ class StoreFiles:
 
     def read_table(self, path: Path, pull: bool = True) -> tuple[pd.DataFrame, dict[str, Any]]:
         return read_parquet(self.pull(path) if pull else path)
+
+    def read_stored_table(self, path: Path) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+        """The table the store holds at ``path`` (None: none), brought from the store first."""
+        local = self.pull(path)
+        return read_parquet(local) if local.is_file() else None
 
     def write_table(self, frame: pd.DataFrame, path: Path, meta: dict[str, Any] | None = None) -> Path:
         write_parquet(frame, path, meta)
@@ -104,6 +112,11 @@ class StoreFiles:
             raise Failure(f"{fold}: no checkpoint at {checkpoint}; materialize trained_model[{fold}] first")
         return checkpoint
 
+    def stored_metrics_dir(self, fold: str) -> Path:
+        """The fold's metrics folder as the store holds it: its scoring keeps the stored predictions of the same
+        model (:func:`fin_pipeline.evaluation.scoring.score_fold`), which an empty cache must not lose."""
+        return self.pull_tree(self.metrics_dir(fold))
+
     def publish_metrics(self, fold: str, scored: dict[str, Any]) -> None:
         """The fold's ``scored.json`` beside the metrics the scoring wrote, then the whole folder to the store."""
         write_json(scored, self.path(layout.scored(fold)))
@@ -123,9 +136,10 @@ class StoreFiles:
             self.push(out / name)
 
     def prune_live(self, keep: int) -> list[str]:
-        """Remove the live models of all but the newest ``keep`` nights; their names."""
+        """Remove the live models of all but the newest ``keep`` nights the store holds (S3: listed in the
+        bucket, not the cache); their names."""
         root = self.live_dir()
-        nights = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        nights = self.objects().folders(root)
         gone = nights[: max(len(nights) - keep, 0)]
         for name in gone:
             shutil.rmtree(root / name, ignore_errors=True)

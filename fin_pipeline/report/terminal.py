@@ -5,6 +5,7 @@ same way; one without its horizon recorded is read as h = 1."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from fin_pipeline.core.formatting import text_table
@@ -27,8 +28,9 @@ def plain(line: str) -> str:
     return line.replace("**", "")
 
 
-def text_report(report_dir: Path) -> str:
-    """What ``report_dir``'s walk-forward report says, as plain text (see the module docstring)."""
+def text_report(report_dir: Path, describe: Callable[[Path], str] = str) -> str:
+    """What ``report_dir``'s walk-forward report says, as plain text (see the module docstring); ``describe``
+    says where a file of it lives (an S3 data directory: its s3:// URL rather than the local cache copy)."""
     report_dir = Path(report_dir)
     folds, _ = read_parquet(report_dir / "folds.parquet")
     per_fold, _ = read_parquet(report_dir / "fold_summary.parquet")
@@ -60,7 +62,7 @@ def text_report(report_dir: Path) -> str:
     said = [*meta["verdict"], *([meta["sharpe"]] if "sharpe" in meta else []), *meta.get("record", [])]
     lines += ["", *(plain(line) for line in said), ""]
     lines += [
-        f"Report: {report_dir / 'report.md'}",
-        f"Pictures: {', '.join(str(p) for p in sorted(report_dir.glob('*.png')))}",
+        f"Report: {describe(report_dir / 'report.md')}",
+        f"Pictures: {', '.join(describe(p) for p in sorted(report_dir.glob('*.png')))}",
     ]
     return "\n".join(lines)

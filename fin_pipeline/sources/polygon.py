@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 import requests
 
-from fin_pipeline.core.settings import POLYGON
+from fin_pipeline.core.polygon import POLYGON
 from fin_pipeline.sources.base import (
     CandleSource,
     SourceError,

@@ -11,12 +11,17 @@ files between it and the bucket at step boundaries:
   S3 makes an object visible only once its PUT completed, so an interrupted upload leaves nothing under the
   key (or the previous version). The content hashes written by :mod:`fin_pipeline.store.parquet` and
   :mod:`fin_pipeline.training.checkpoint` travel inside the files, and are checked on every read as before.
+  Each object also carries the SHA-256 of its bytes as user metadata (``x-amz-meta-sha256``); a push first asks
+  for it (one HEAD) and sends nothing when the object already holds these bytes, so a rerun that changed
+  nothing uploads nothing (an object written before the digest was stored is compared by its ETag, the MD5 of a
+  single-PUT body);
 - :meth:`~S3Store.lease` keeps concurrent writers of one fold apart with a **lease object** ``.lease.json``
-  beside the fold's files, written with S3 conditional writes: ``If-None-Match: *`` to create it (only one
-  writer can), ``If-Match: <etag>`` to renew it, to take over an expired one and to delete it (a writer whose
-  lease was taken over fails on its next renewal, before it publishes). The lease names its owner (the run id:
-  a step re-delivered to another worker of the same run takes it over) and expires ``ttl`` seconds after its
-  last renewal, so a dead writer's lease does not block the fold forever.
+  beside the fold's files (:mod:`fin_pipeline.store.lease`), written with S3 conditional writes:
+  ``If-None-Match: *`` to create it (only one writer can), ``If-Match: <etag>`` to renew it, to take over an
+  expired one and to delete it (a writer whose lease was taken over fails on its next renewal, before it
+  publishes). The lease names its owner (the run id: a step re-delivered to another worker of the same run takes
+  it over) and expires ``ttl`` seconds after its last renewal, so a dead writer's lease does not block the fold
+  forever.
 
 A missing bucket or refused credentials raise :class:`~fin_pipeline.store.parquet.StorageError` naming the bucket
 when the store is opened, before anything is written. No dagster here.
@@ -25,21 +30,18 @@ when the store is opened, before anything is written. No dagster here.
 from __future__ import annotations
 
 import contextlib
-import json
+import hashlib
 import os
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from fin_pipeline.store.lease import LEASE_NAME, Lease, LeaseError, precondition_failed, read_body
 from fin_pipeline.store.parquet import StorageError, atomic_path
 
-LEASE_NAME = ".lease.json"
-
-
-class LeaseError(StorageError):
-    """Another writer holds the fold's lease (or took it over): this writer must not publish."""
+__all__ = ["LEASE_NAME", "Lease", "LeaseError", "LocalStore", "S3Store", "is_url", "open_store"]
+DIGEST = "sha256"  # the user-metadata key of an object's content digest (x-amz-meta-sha256)
 
 
 def is_url(root: str | os.PathLike) -> bool:
@@ -65,6 +67,10 @@ class LocalStore:
 
     def pull_tree(self, folder: Path) -> Path:
         return Path(folder)
+
+    def folders(self, folder: Path) -> list[str]:
+        folder = Path(folder)
+        return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
     def push(self, path: Path) -> None:
         pass
@@ -113,16 +119,16 @@ class S3Store:
     def describe(self, path: Path) -> str:
         return f"s3://{self.bucket}/{self.key(path)}"
 
-    def _call(self, method: str, **kwargs: Any) -> Any:
+    def call(self, method: str, **kwargs: Any) -> Any:
         return self.fs.call_s3(method, Bucket=self.bucket, **kwargs)
 
     def _check_bucket(self) -> None:
         try:
-            self._call("head_bucket")
+            self.call("head_bucket")
         except Exception as exc:  # noqa: BLE001 (s3fs maps botocore errors onto OSError subclasses)
-            raise StorageError(self._explain(exc)) from None
+            raise StorageError(self.explain(exc)) from None
 
-    def _explain(self, exc: BaseException) -> str:
+    def explain(self, exc: BaseException) -> str:
         text = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, FileNotFoundError) or "NoSuchBucket" in text or "Not Found" in text:
             why = "does not exist"
@@ -139,7 +145,7 @@ class S3Store:
         """Download the object of ``path`` into the cache (atomically); remove the cached copy if it is gone."""
         path = Path(path)
         try:
-            data = _read_all(self.fs, self._call("get_object", Key=self.key(path))["Body"])
+            data = read_body(self.fs, self.call("get_object", Key=self.key(path))["Body"])
         except FileNotFoundError:
             path.unlink(missing_ok=True)
             return path
@@ -150,7 +156,7 @@ class S3Store:
     def exists(self, path: Path) -> bool:
         """Whether the object of ``path`` is in the bucket (one HEAD request; nothing is downloaded)."""
         try:
-            self._call("head_object", Key=self.key(path))
+            self.call("head_object", Key=self.key(path))
         except FileNotFoundError:
             return False
         return True
@@ -173,15 +179,38 @@ class S3Store:
                     local.rmdir()
         return folder
 
+    def folders(self, folder: Path) -> list[str]:
+        """The names of the subfolders of ``folder`` in the bucket (its keys' next path segment)."""
+        prefix = self.key(folder).rstrip("/") + "/"
+        rest = [key[len(self.bucket) + 1 + len(prefix) :] for key in self._find(prefix)]
+        return sorted({r.split("/")[0] for r in rest if "/" in r})
+
     def push(self, path: Path, **conditions: str) -> str:
-        """Upload the finished file ``path`` in one PUT (``conditions``: IfMatch/IfNoneMatch); its ETag."""
+        """Upload the finished file ``path`` in one PUT (``conditions``: IfMatch/IfNoneMatch); its ETag. Without
+        conditions, a file whose bytes the object already holds is not sent (see the module docstring)."""
         data = Path(path).read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if not conditions and (etag := self._holding(path, data, digest)):
+            return etag
         try:
-            return self._call("put_object", Key=self.key(path), Body=data, **conditions)["ETag"]
+            put = {"Key": self.key(path), "Body": data, "Metadata": {DIGEST: digest}, **conditions}
+            return self.call("put_object", **put)["ETag"]
         except Exception as exc:  # noqa: BLE001
-            if _precondition_failed(exc):
+            if precondition_failed(exc):
                 raise
-            raise StorageError(f"{self.describe(path)}: upload failed: {self._explain(exc)}") from exc
+            raise StorageError(f"{self.describe(path)}: upload failed: {self.explain(exc)}") from exc
+
+    def _holding(self, path: Path, data: bytes, digest: str) -> str | None:
+        """The object's ETag when it holds exactly ``data`` (its stored SHA-256, else its ETag as the MD5 of a
+        single-PUT body); None when it is missing, differs, or cannot be asked (the PUT then says why)."""
+        try:
+            head = self.call("head_object", Key=self.key(path))
+        except Exception:  # noqa: BLE001 (missing, or refused: either way the upload goes ahead)
+            return None
+        stored = (head.get("Metadata") or {}).get(DIGEST)
+        etag = str(head.get("ETag", "")).strip('"')
+        same = stored == digest if stored else etag == hashlib.md5(data, usedforsecurity=False).hexdigest()
+        return head.get("ETag") if same else None
 
     def push_tree(self, folder: Path) -> None:
         for local in sorted(Path(folder).rglob("*")):
@@ -194,12 +223,12 @@ class S3Store:
 
     def delete(self, path: Path) -> None:
         """Remove the object of one file (e.g. after archiving its copy)."""
-        self._call("delete_object", Key=self.key(path))
+        self.call("delete_object", Key=self.key(path))
 
     def delete_tree(self, folder: Path) -> None:
         prefix = self.key(folder).rstrip("/") + "/"
         for key in self._find(prefix):
-            self._call("delete_object", Key=key[len(self.bucket) + 1 :])
+            self.call("delete_object", Key=key[len(self.bucket) + 1 :])
 
     # -- the lease -----------------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -210,84 +239,6 @@ class S3Store:
             yield lease
         finally:
             lease.release()
-
-
-def _read_all(fs: Any, body: Any) -> bytes:
-    from fsspec.asyn import sync
-
-    async def read() -> bytes:
-        async with body:
-            return await body.read()
-
-    return sync(fs.loop, read)
-
-
-class Lease:
-    """A lease object under a fold's folder; see the module docstring."""
-
-    def __init__(self, store: S3Store, path: Path, owner: str, ttl: float) -> None:
-        self.store, self.path, self.owner, self.ttl = store, path, owner, float(ttl)
-        self.key = store.key(path)
-        self.etag: str | None = None
-
-    def _write(self, **conditions: str) -> str:
-        doc = {"owner": self.owner, "expires": time.time() + self.ttl, "host": os.uname().nodename}
-        body = json.dumps(doc).encode()
-        return self.store._call("put_object", Key=self.key, Body=body, **conditions)["ETag"]
-
-    def _current(self) -> tuple[dict[str, Any], str] | None:
-        try:
-            obj = self.store._call("get_object", Key=self.key)
-        except FileNotFoundError:
-            return None
-        return json.loads(_read_all(self.store.fs, obj["Body"])), obj["ETag"]
-
-    def acquire(self) -> None:
-        """Create the lease (If-None-Match: *), or take over our own or an expired one (If-Match: its ETag)."""
-        try:
-            self.etag = self._write(IfNoneMatch="*")
-            return
-        except Exception as exc:  # noqa: BLE001
-            if not _precondition_failed(exc):
-                raise StorageError(f"{self.store.describe(self.path)}: {self.store._explain(exc)}") from exc
-        current = self._current()
-        if current is None:  # released in between: try once more from scratch
-            return self.acquire()
-        doc, etag = current
-        if doc.get("owner") != self.owner and doc.get("expires", 0) > time.time():
-            raise LeaseError(
-                f"{self.store.describe(self.path)}: the fold is being written by run {doc.get('owner')} on "
-                f"{doc.get('host')} (lease valid for {doc['expires'] - time.time():.0f} s more); refused"
-            )
-        try:
-            self.etag = self._write(IfMatch=etag)
-        except Exception as exc:  # noqa: BLE001
-            if _precondition_failed(exc):
-                raise LeaseError(f"{self.store.describe(self.path)}: another writer took the lease first") from None
-            raise
-
-    def renew(self) -> None:
-        """Extend the lease; :class:`LeaseError` if it is no longer ours (taken over after it expired)."""
-        try:
-            self.etag = self._write(IfMatch=self.etag)
-        except Exception as exc:  # noqa: BLE001
-            if _precondition_failed(exc) or isinstance(exc, FileNotFoundError):
-                raise LeaseError(
-                    f"{self.store.describe(self.path)}: the lease of run {self.owner} expired and was taken over; "
-                    "this run does not publish"
-                ) from None
-            raise
-
-    def release(self) -> None:
-        with contextlib.suppress(Exception):
-            self.store._call("delete_object", Key=self.key, IfMatch=self.etag)
-
-
-def _precondition_failed(exc: BaseException) -> bool:
-    if isinstance(exc, FileExistsError):  # s3fs's name for 412 Precondition Failed (If-None-Match)
-        return True
-    text = f"{exc!r} {exc} {exc.__cause__!r}"  # If-Match: an OSError caused by botocore's ClientError
-    return any(s in text for s in ("PreconditionFailed", "412", "ConditionalRequestConflict"))
 
 
 def open_store(root: str | os.PathLike, cache: str | os.PathLike | None = None) -> LocalStore | S3Store:

@@ -9,16 +9,23 @@ the client), the chain in process against ``s3://`` and against a local folder.
 - an upload whose connection drops mid-body leaves no object (or the previous one) under the key;
 - a second writer of a fold is refused by the fold's lease (S3 conditional writes), an expired lease is taken
   over and its former holder cannot renew it;
-- a missing bucket or refused credentials: one error naming the bucket, nothing written.
+- a missing bucket or refused credentials: one error naming the bucket, nothing written;
+- the checks against stored history read the bucket: with an empty cache the report finds the stored record
+  unchanged, and refuses a stored day that would change;
+- ``fin-pipeline run`` on ``s3://`` exits 0, prints the forecast and names the report by its URL; a second run on
+  unchanged data, from an empty cache, uploads nothing (every PUT the server receives is counted).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 import os
+import re
 import shutil
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -30,12 +37,14 @@ from dagster import DagsterInstance
 pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")
 
+from fin_pipeline.core.calendar import nyse_sessions  # noqa: E402
 from fin_pipeline.core.settings import load_settings  # noqa: E402
 from fin_pipeline.definitions import build_definitions  # noqa: E402
 from fin_pipeline.defs.partitions import fold_partitions  # noqa: E402
 from fin_pipeline.defs.resources import DataStore, SyntheticMarketResource  # noqa: E402
 from fin_pipeline.store.location import LEASE_NAME, Lease, LeaseError, S3Store  # noqa: E402
-from fin_pipeline.store.parquet import StorageError, read_json, read_parquet  # noqa: E402
+from fin_pipeline.store.parquet import StorageError, read_json, read_parquet, write_parquet  # noqa: E402
+from fin_pipeline_tests.subprocess_runs import BIN, TINY, env_for, make_home  # noqa: E402
 
 TICKERS = list(load_settings().universe)
 FOLDS = fold_partitions.get_partition_keys()  # three quarterly folds (conftest): 2020-10-01 … 2021-04-01
@@ -75,6 +84,22 @@ def s3():
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+@pytest.fixture
+def puts(monkeypatch):
+    """Every PUT the S3 server stores, as ``(key, bytes)``: the server runs in this process, so its backend sees
+    the uploads of any client, a ``fin-pipeline`` subprocess included."""
+    from moto.s3.models import S3Backend
+
+    seen, real = [], S3Backend.put_object
+
+    def counting(self, bucket_name, key_name, value, *args, **kwargs):
+        seen.append((key_name, len(value)))
+        return real(self, bucket_name, key_name, value, *args, **kwargs)
+
+    monkeypatch.setattr(S3Backend, "put_object", counting)
+    return seen
 
 
 def keys(client, prefix: str) -> set[str]:
@@ -325,3 +350,99 @@ def test_a_missing_bucket_or_refused_credentials_give_one_error_naming_the_bucke
     assert "testing" not in message  # the secret key is never shown
     monkeypatch.undo()
     assert keys(client, "badcreds") == set()
+
+
+def test_a_push_of_bytes_the_object_already_holds_sends_nothing(s3, puts, tmp_path):
+    client, _ = s3
+    store = S3Store(f"s3://{BUCKET}/same", tmp_path)
+    path = tmp_path / "raw_candles" / "AAPL.parquet"
+    path.parent.mkdir()
+    path.write_bytes(b"candles " * 100)
+    first = store.push(path)
+    assert store.push(path) == first  # the same bytes: the object's ETag, nothing sent
+    path.write_bytes(b"changed " * 100)
+    store.push(path)
+    assert puts == [("same/raw_candles/AAPL.parquet", 800)] * 2
+    assert get(client, "same/raw_candles/AAPL.parquet") == b"changed " * 100
+    # an object written without the digest (by the previous version): its ETag, the MD5 of its body, decides
+    client.put_object(Bucket=BUCKET, Key="same/folds/old.json", Body=b"{}")
+    old = tmp_path / "folds" / "old.json"
+    old.parent.mkdir()
+    old.write_bytes(b"{}")
+    puts.clear()
+    store.push(old)
+    assert puts == []
+    old.write_bytes(b"{ }")
+    store.push(old)
+    assert puts == [("same/folds/old.json", 3)]
+
+
+def test_with_an_empty_cache_the_report_checks_the_stored_record_and_refuses_a_rewrite(runs, tmp_path):
+    client, base, _ = runs
+    for rel in keys(client, "chain"):  # a copy of the chain's data directory: the other tests keep theirs
+        client.copy_object(Bucket=BUCKET, Key=f"cold/{rel}", CopySource={"Bucket": BUCKET, "Key": f"chain/{rel}"})
+    stored_key = "cold/reports/oos_predictions.parquet"
+    record = tmp_path / "oos_predictions.parquet"
+    record.write_bytes(get(client, stored_key))
+    frame, meta = read_parquet(record)
+
+    # Nothing changed: a worker that never saw the data directory finds every stored day unchanged.
+    result = run(make_defs(f"s3://{BUCKET}/cold", tmp_path / "empty_a"), "report_job")
+    assert result.success, errors(result)
+    said = result.asset_materializations_for_node("walk_forward_report")[0].metadata
+    assert said["unchanged_rows"].value == len(frame) and said["added_rows"].value == 0
+
+    # A day already reported comes back different (as after a fold retrained by accident): refused, nothing written.
+    i = len(frame) // 2
+    row = frame.iloc[i]
+    frame.loc[frame.index[i], "model"] = row["model"] + 0.5
+    write_parquet(frame, record, meta)
+    client.put_object(Bucket=BUCKET, Key=stored_key, Body=record.read_bytes())
+    before = {k: get(client, f"cold/{k}") for k in keys(client, "cold") if k.startswith("reports/")}
+    result = run(make_defs(f"s3://{BUCKET}/cold", tmp_path / "empty_b"), "report_job")
+    assert not result.success
+    message = errors(result)
+    assert "the out-of-sample record changed on a day already reported" in message
+    assert f"{row['ticker']} on {row['date']:%Y-%m-%d}, model was {row['model'] + 0.5!r}" in message
+    assert {k: get(client, f"cold/{k}") for k in keys(client, "cold") if k.startswith("reports/")} == before
+
+
+def test_fin_pipeline_run_on_s3_prints_the_forecast_and_an_unchanged_rerun_uploads_nothing(s3, puts, tmp_path):
+    client, _ = s3
+    home, cache = make_home(tmp_path / "home"), tmp_path / "cache"
+    env = env_for(
+        home,
+        FIN_PIPELINE_DATA_DIR=f"s3://{BUCKET}/cli",
+        FIN_PIPELINE_CACHE_DIR=str(cache),
+        FIN_PIPELINE_S3_ENDPOINT=os.environ["FIN_PIPELINE_S3_ENDPOINT"],
+    )
+    cmd = [str(BIN / "fin-pipeline"), "run", "--model", "cnn", "--epochs", "1", "--batch-size", "64"]
+    first = subprocess.run(cmd, cwd=home, env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    night = nyse_sessions(dt.date.fromisoformat(TINY["FIN_PIPELINE_END"]) + dt.timedelta(days=1), dt.date(2021, 7, 9))
+    tickers = TINY["FIN_PIPELINE_UNIVERSE"].split(",")
+
+    def assert_forecast_printed(out: str) -> None:
+        assert f"Forecast for {night[0]:%Y-%m-%d} (data as of {TINY['FIN_PIPELINE_END']}" in out, out[-3000:]
+        table = out[out.index("Forecast for") :].splitlines()
+        header = next(i for i, line in enumerate(table) if line.split()[:2] == ["ticker", "prediction"])
+        assert sorted(line.split()[0] for line in table[header + 2 : header + 2 + len(tickers)]) == sorted(tickers)
+        assert f"Report: s3://{BUCKET}/cli/reports/report.md" in out
+        assert not re.search(r"s3:/[^/]", out)  # no URL collapsed into a path
+
+    assert_forecast_printed(first.stdout)
+    assert puts and all(k.startswith("cli/") for k, _ in puts)
+    stored = {
+        o["Key"]: (o["ETag"], o["LastModified"])
+        for o in client.list_objects_v2(Bucket=BUCKET, Prefix="cli/")["Contents"]
+    }
+
+    shutil.rmtree(cache)  # the rerun comes from a machine that never saw the data directory
+    puts.clear()
+    again = subprocess.run(cmd, cwd=home, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "up to date: nothing trained, nothing written" in again.stdout
+    assert_forecast_printed(again.stdout)
+    assert puts == []  # not one object uploaded
+    after = client.list_objects_v2(Bucket=BUCKET, Prefix="cli/")["Contents"]
+    assert {o["Key"]: (o["ETag"], o["LastModified"]) for o in after} == stored

@@ -135,12 +135,11 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
     open_fold = results[-1].fold if results[-1].bounds.get("is_open") else None
     may_change = frozenset([open_fold] if open_fold and len(restated) > seen else [])
     # Append-only: the days already reported must come back unchanged (checked before anything is written); the
-    # new ones are listed.
-    previous_path = out / "oos_predictions.parquet"
-    previous = read_parquet(previous_path)[0] if previous_path.is_file() and not config.rewrite else None
+    # new ones are listed. The previous record is the store's (S3: pulled), so an empty cache checks the same.
+    stored = None if config.rewrite else store.read_stored_table(out / "oos_predictions.parquet")
+    previous = stored[0] if stored else None
     notes = [line for line in (restatement_line(restated, open_fold), mixed) if line]
-    live_path = store.pull(store.live_record_dir() / "record.parquet")
-    live, live_meta = read_parquet(live_path) if live_path.is_file() else (None, {})
+    live, live_meta = store.read_stored_table(store.live_record_dir() / "record.parquet") or (None, {})
     trials = store.pull_tree(store.trials_dir())  # S3: every trial ever registered, before this one is added
     try:
         report = write_report(
@@ -165,7 +164,7 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
         f"out-of-sample record: {added['unchanged_rows']} earlier prediction(s) unchanged, {added['added_rows']} "
         f"added ({added['added_first']} … {added['added_last']})"
     )
-    store.push_tree(out)  # S3: every report file and picture, each in one PUT
+    store.push_tree(out)  # S3: every report file and picture that changed, each in one PUT
     store.push_tree(trials)
     context.log.info(f"walk-forward report written to {store.describe(out)}")
     sheets = report.tearsheets.files if report.tearsheets else {}

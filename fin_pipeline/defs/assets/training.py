@@ -1,7 +1,6 @@
 """Per fold: a freshly trained checkpoint, and its test block scored against honest baselines."""
 
 import contextlib
-import os
 from dataclasses import asdict
 
 from dagster import (
@@ -49,9 +48,6 @@ from fin_pipeline.training.walkforward import (
     train_fold,
 )
 
-# S3: seconds a fold's lease lasts after its last renewal (renewed every epoch); a dead writer blocks no longer.
-LEASE_TTL = float(os.environ.get("FIN_PIPELINE_LEASE_TTL", "900"))
-
 
 class TrainingConfig(
     config_from_spec(
@@ -90,7 +86,8 @@ def trained_model(context: AssetExecutionContext, config: TrainingConfig, store:
     try:
         # S3: one writer per fold at a time (a lease object, see fin_pipeline/store/location.py); the run folders,
         # this run's own from a worker that died included, come from the store.
-        with objects.lease(model_dir, owner=context.run.run_id, ttl=LEASE_TTL) as lease:
+        # the lease's TTL is the setting FIN_PIPELINE_LEASE_TTL (a bad value is refused when settings load)
+        with objects.lease(model_dir, owner=context.run.run_id, ttl=load_settings().lease_ttl) as lease:
             store.pull_tree(workdir.parent)
             return _train(context, (configuration, spec), fold, stats, universe, store, workdir, lease)
     except LeaseError as exc:
@@ -257,7 +254,7 @@ def fold_metrics(context: AssetExecutionContext, config: CostsConfig, store: Dat
     check_as_recorded(store, universe, fold.fold, "fold_metrics")
     stats = store.read_normalization(fold.fold)
     scores, predictions, chosen = score_fold(
-        universe.windows, fold, stats, checkpoint, store.metrics_dir(fold.fold), costs=costs
+        universe.windows, fold, stats, checkpoint, store.stored_metrics_dir(fold.fold), costs=costs
     )
     model_extra = read_checkpoint(checkpoint)["extra"]
     store.publish_metrics(fold.fold, scored_document(store.read_fold_record(fold.fold), model_extra))
