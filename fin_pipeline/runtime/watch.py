@@ -1,0 +1,83 @@
+"""What the project's executors add around Dagster's: the run's process in its tags, no wait behind a dead holder.
+
+Every run the code location's executors execute (``dagster asset materialize``, ``dagster job execute``, the UI,
+schedules and sensors through the daemon; ``fin-pipeline run`` tags its in-process runs itself):
+
+* is tagged with the process executing it (:func:`fin_pipeline.runtime.processes.process_tags`), so that its death
+  can be seen by run monitoring (:mod:`fin_pipeline.runtime.launcher`), ``fin-pipeline doctor`` and the runs that
+  wait behind it;
+* frees, before its first step, the pool slots of runs that cannot give them back (ended, or their process gone:
+  :func:`fin_pipeline.runtime.pools.free_dead_holders`);
+* when a step is blocked by a pool, logs who holds it and whether that process lives, frees dead holders, and
+  waits by polling every few seconds (Dagster's executor loop re-checks a blocked claim without sleeping, which
+  kept a core busy for as long as the wait lasted);
+* frees its own slots when its executor returns: a step given up without a success or failure event (a Celery task
+  whose worker died, :mod:`fin_pipeline.runtime.celery_watch`) would otherwise keep its slot after the run ended.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from dagster import DagsterEventType
+
+from fin_pipeline.runtime.pools import free_dead_holders, holder_lines
+from fin_pipeline.runtime.processes import process_tags
+
+BLOCKED = ("Step blocked by limit for pool ", "Step still blocked by limit for pool ")
+ENDED = {
+    DagsterEventType.STEP_SUCCESS,
+    DagsterEventType.STEP_FAILURE,
+    DagsterEventType.STEP_SKIPPED,
+    DagsterEventType.STEP_UP_FOR_RETRY,
+}
+POLL_SECONDS = 2.0  # how often a blocked step looks at its pool
+SAY_SECONDS = 60.0  # how often it says again what it waits for
+
+
+def watched(plan_context, events: Iterator, poll: float = POLL_SECONDS) -> Iterator:
+    """``events`` (an executor's), with the run tagged, dead holders freed and blocked steps waiting quietly."""
+    instance, run_id = plan_context.instance, plan_context.dagster_run.run_id
+    instance.add_run_tags(run_id, process_tags())
+    for line in free_dead_holders(instance):
+        plan_context.log.warning(line)
+    in_flight: set[str] = set()
+    try:
+        for event in events:
+            yield event
+            if event.event_type == DagsterEventType.STEP_START:
+                in_flight.add(event.step_key)
+            elif event.event_type in ENDED:
+                in_flight.discard(event.step_key)
+            elif event.event_type == DagsterEventType.ENGINE_EVENT and event.message.startswith(BLOCKED):
+                pool = event.message.split(" pool ", 1)[1]
+                wait_for_slot(plan_context, pool, event.step_key, quiet=not in_flight, poll=poll)
+    finally:
+        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+
+
+def wait_for_slot(plan_context, pool: str, step_key: str, quiet: bool, poll: float = POLL_SECONDS) -> None:
+    """Say what holds ``pool`` and free dead holders; with ``quiet`` (no other step of the run in flight, whose
+    events would wait meanwhile), also wait here, polling, until the step's claim is granted."""
+    from dagster._utils.interrupts import check_captured_interrupt
+
+    instance, run_id = plan_context.instance, plan_context.dagster_run.run_id
+    storage = instance.event_log_storage
+    said = 0.0
+    while True:
+        for line in free_dead_holders(instance, {pool}):
+            plan_context.log.warning(line)
+        info = storage.get_concurrency_info(pool)
+        mine = [s for s in info.pending_steps if s.run_id == run_id and s.step_key == step_key]
+        if not mine or mine[0].assigned_timestamp is not None or info.active_slot_count < info.slot_count:
+            return
+        if time.monotonic() - said >= SAY_SECONDS:
+            said = time.monotonic()
+            holders = "; ".join(holder_lines(instance, pool)) or "no run"
+            plan_context.log.warning(
+                f"{step_key} waits for the '{pool}' pool (limit {info.slot_count}), held by: {holders}"
+            )
+        if not quiet or check_captured_interrupt():
+            return
+        time.sleep(poll)
