@@ -109,7 +109,8 @@ def run_checked_task_class():
             from dagster._grpc.types import ExecuteStepArgs
             from dagster._serdes import unpack_value
 
-            step_args = unpack_value(args[0], as_type=ExecuteStepArgs)
+            packed = kwargs["execute_step_args_packed"] if "execute_step_args_packed" in kwargs else args[0]
+            step_args = unpack_value(packed, as_type=ExecuteStepArgs)
             with DagsterInstance.from_ref(step_args.instance_ref) as instance:
                 run = instance.get_run_by_id(step_args.run_id)
                 if run is not None and run.is_finished:

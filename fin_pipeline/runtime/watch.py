@@ -46,11 +46,11 @@ def watched(plan_context, events: Iterator, poll: float = POLL_SECONDS) -> Itera
     try:
         for event in events:
             yield event
-            if event.event_type == DagsterEventType.STEP_START:
+            if event.event_type in (DagsterEventType.STEP_WORKER_STARTING, DagsterEventType.STEP_START):
                 in_flight.add(event.step_key)
             elif event.event_type in ENDED:
                 in_flight.discard(event.step_key)
-            elif event.event_type == DagsterEventType.ENGINE_EVENT and event.message.startswith(BLOCKED):
+            elif event.event_type == DagsterEventType.ENGINE_EVENT and (event.message or "").startswith(BLOCKED):
                 pool = event.message.split(" pool ", 1)[1]
                 wait_for_slot(plan_context, pool, event.step_key, quiet=not in_flight, poll=poll)
     finally:
