@@ -73,6 +73,7 @@ def test_after_a_sigkilled_cli_run_dagster_asset_materialize_frees_the_slot_and_
     assert claimed_training_slots(home) == 1  # the dead run holds the one training slot
 
     cmd = [str(BIN / "dagster"), "asset", "materialize", "-m", "fin_pipeline.definitions"]
+    t0 = time.time()
     done = subprocess.run(
         [*cmd, "--select", "trained_model", "--partition", FOLD_A],
         cwd=home,
@@ -91,6 +92,8 @@ def test_after_a_sigkilled_cli_run_dagster_asset_materialize_frees_the_slot_and_
         (record,) = instance.fetch_materializations(AssetKey("trained_model"), limit=1).records
         meta = {k: v.value for k, v in record.asset_materialization.metadata.items()}
         materializing = instance.get_run_by_id(record.run_id)
+        (start,) = [e.timestamp for e in instance.all_logs(record.run_id) if e.dagster_event_type == "STEP_START"]
+    print(f"CLI run killed: `dagster asset materialize` started to its trained_model step running: {start - t0:.1f} s")
     assert meta["resumed_from_run"] == run_id and meta["resumed_from_epoch"] == killed_epoch
     assert meta["epochs"] == 6
     assert materializing.status == DagsterRunStatus.SUCCESS and materializing.tags["fin_pipeline/pid"].isdigit()
