@@ -11,7 +11,7 @@ import subprocess
 import time
 
 import pytest
-from dagster import AssetKey, DagsterRunStatus
+from dagster import AssetKey, DagsterEventType, DagsterRunStatus
 
 from fin_pipeline.training.checkpoint import read_checkpoint
 from fin_pipeline_tests.subprocess_runs import (
@@ -92,7 +92,7 @@ def test_after_a_sigkilled_cli_run_dagster_asset_materialize_frees_the_slot_and_
         (record,) = instance.fetch_materializations(AssetKey("trained_model"), limit=1).records
         meta = {k: v.value for k, v in record.asset_materialization.metadata.items()}
         materializing = instance.get_run_by_id(record.run_id)
-        (start,) = [e.timestamp for e in instance.all_logs(record.run_id) if e.dagster_event_type == "STEP_START"]
+        (start,) = [e.timestamp for e in instance.all_logs(record.run_id) if e.dagster_event_type == DagsterEventType.STEP_START]
     print(f"CLI run killed: `dagster asset materialize` started to its trained_model step running: {start - t0:.1f} s")
     assert meta["resumed_from_run"] == run_id and meta["resumed_from_epoch"] == killed_epoch
     assert meta["epochs"] == 6
