@@ -92,7 +92,8 @@ def test_after_a_sigkilled_cli_run_dagster_asset_materialize_frees_the_slot_and_
         (record,) = instance.fetch_materializations(AssetKey("trained_model"), limit=1).records
         meta = {k: v.value for k, v in record.asset_materialization.metadata.items()}
         materializing = instance.get_run_by_id(record.run_id)
-        (start,) = [e.timestamp for e in instance.all_logs(record.run_id) if e.dagster_event_type == DagsterEventType.STEP_START]
+        events = instance.all_logs(record.run_id, of_type=DagsterEventType.STEP_START)
+        (start,) = [e.timestamp for e in events]
     print(f"CLI run killed: `dagster asset materialize` started to its trained_model step running: {start - t0:.1f} s")
     assert meta["resumed_from_run"] == run_id and meta["resumed_from_epoch"] == killed_epoch
     assert meta["epochs"] == 6
