@@ -115,7 +115,7 @@ def _celery_executor():
             check_backend(self.backend)
             worker_wait()  # a bad FIN_PIPELINE_WORKER_WAIT fails here, before any step
             loop = core_celery_execution_loop(plan_context, execution_plan, step_execution_fn=watched_submit)
-            return watched(plan_context, loop)
+            return watched(plan_context, loop, thread=True)  # its loop emits no event while a step is blocked
 
     @executor(name="celery", config_schema=CELERY_CONFIG, requirements=multiple_process_executor_requirements())
     def checked_celery_executor(init_context):

@@ -11,7 +11,7 @@ from dagster._core.test_utils import create_run_for_test, instance_for_test
 from fin_pipeline.runtime.doctor import HOST_TAG, PID_TAG, START_TAG, doctor, pool_waits, process_tags
 from fin_pipeline.runtime.launcher import ProcessCheckedRunLauncher
 from fin_pipeline.runtime.pools import free_dead_holders
-from fin_pipeline.runtime.watch import wait_for_slot
+from fin_pipeline.runtime.watch import PoolWatcher, wait_for_slot
 
 
 def gone_pid() -> int:
@@ -168,3 +168,37 @@ def test_doctor_lists_held_slots_and_repairs_the_stuck_ones(tmp_path):
         assert any(dead.run_id in line and "pool slots freed" in line for line in repaired)
         assert [s.run_id for s in storage.get_concurrency_info("training").claimed_slots] == [alive.run_id]
         assert not any(dead.run_id in line for line in doctor(instance, tmp_path, repair=False))
+
+
+def test_the_pool_watcher_frees_a_dead_holder_of_a_blocked_step_and_says_what_holds_the_pool(tmp_path):
+    """For executors whose loop emits no blocked event (dagster-celery's)."""
+    with instance_for_test(temp_dir=str(tmp_path)) as instance:
+        storage = instance.event_log_storage
+        storage.set_concurrency_slots("training", 2)
+        dead = started(instance, "a", dead_tags())
+        alive = started(instance, "b", process_tags())
+        waiter = started(instance, "c", process_tags())
+        for run in (dead, alive):
+            assert storage.claim_concurrency_slot("training", run.run_id, "trained_model").is_claimed
+        assert not storage.claim_concurrency_slot("training", waiter.run_id, "trained_model").is_claimed
+        context = Context(instance, waiter)
+        watcher = PoolWatcher(context)
+
+        watcher.check()
+
+        (freed,) = context.log.lines  # the freed slot went to the waiting step: nothing to wait for
+        assert f"freed the slots of trained_model of run {dead.run_id}" in freed and "process gone" in freed
+        assert storage.claim_concurrency_slot("training", waiter.run_id, "trained_model").is_claimed
+
+        later = started(instance, "d", process_tags())  # a step blocked behind two live holders is told who
+        assert not storage.claim_concurrency_slot("training", later.run_id, "trained_model").is_claimed
+        context = Context(instance, later)
+        PoolWatcher(context).check()
+        (said,) = context.log.lines
+        assert said.startswith("trained_model waits for the 'training' pool (limit 2), held by: ")
+        assert f"run {alive.run_id} (walk_forward_job b, STARTED" in said and f"run {waiter.run_id}" in said
+        assert dead.run_id not in said
+        watcher = PoolWatcher(context)
+        watcher.check()
+        watcher.check()  # said once a minute, not at every look
+        assert len(context.log.lines) == 2
