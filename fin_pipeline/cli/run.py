@@ -202,15 +202,17 @@ def _executor(defs, instance, stopper, display):
 
 
 def _pool_watch(instance, every: float = 30.0):
-    """A tick that says, every ``every`` seconds, which step waits for the training pool and what holds it."""
+    """A tick that, every ``every`` seconds, frees the slots of dead holders and says which step waits for the
+    training pool and what holds it."""
     from fin_pipeline.runtime.doctor import pool_waits
+    from fin_pipeline.runtime.pools import free_dead_holders
 
     last = [time.monotonic()]
 
     def tick() -> None:
         if time.monotonic() - last[0] >= every:
             last[0] = time.monotonic()
-            for line in pool_waits(instance, min_wait=every):
+            for line in free_dead_holders(instance) + pool_waits(instance, min_wait=every):
                 print(f"fin-pipeline: {line}", flush=True)
 
     return tick

@@ -33,6 +33,9 @@ class Deployment:
     cache_dir: Path | None = None  # None: <tmp>/fin_pipeline_cache/<bucket>/<prefix>
     torch_threads: int | None = None  # None: the worker's cores ÷ its concurrent steps
     gpu_image: str | None = None  # None: GPU steps run in the run's image
+    # Celery: seconds a step waits for a live consumer of its queue before the run gives it up and frees its slot;
+    # at most 600, the bound the README states for a run whose worker died.
+    worker_wait: float = 300.0
 
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:
@@ -51,6 +54,8 @@ class Deployment:
             raise ValueError(f"FIN_PIPELINE_CACHE_DIR={str(self.cache_dir)!r} is a file, not a folder")
         if self.torch_threads is not None and self.torch_threads < 1:
             raise ValueError(f"FIN_PIPELINE_TORCH_THREADS={self.torch_threads} is not a positive integer")
+        if not (isinstance(self.worker_wait, int | float) and 0 < self.worker_wait <= 600):  # NaN too
+            raise ValueError(f"FIN_PIPELINE_WORKER_WAIT={self.worker_wait!r} is not a number of seconds in (0, 600]")
         if self.gpu_image is not None and not _IMAGE.match(self.gpu_image):
             raise ValueError(
                 f"FIN_PIPELINE_GPU_IMAGE={self.gpu_image!r} is not an image reference like "
@@ -81,6 +86,11 @@ class Deployment:
             kw["torch_threads"] = int(v)
         if v := get("FIN_PIPELINE_GPU_IMAGE"):
             kw["gpu_image"] = v
+        if v := get("FIN_PIPELINE_WORKER_WAIT"):
+            try:
+                kw["worker_wait"] = float(v)
+            except ValueError:
+                raise ValueError(f"FIN_PIPELINE_WORKER_WAIT={v!r} is not a number of seconds in (0, 600]") from None
         # Read by Dagster when a PostgreSQL instance loads (deploy/postgres/dagster.yaml); checked here, not kept:
         # the URL may hold a password.
         if (v := get("DAGSTER_PG_URL")) and not re.match(r"^postgres(ql)?(\+\w+)?://\S+$", v):

@@ -1,10 +1,12 @@
-"""Dead runs and orphaned run folders: detect, list, repair (``fin-pipeline doctor``; also on CLI start).
+"""Dead runs, held pool slots and orphaned run folders: detect, list, repair (``fin-pipeline doctor``; also on CLI
+start).
 
-A run executed in process by ``fin-pipeline run`` carries tags naming its process (host, pid and the
-process's start time, so a recycled pid is not mistaken for it). A run still ``STARTING``/``STARTED``/
-``CANCELING`` whose process is gone is dead: it is marked failed and its pool slots are freed, so that later
-``training`` steps are not blocked forever. Runs launched by the daemon are watched by Dagster's run
-monitoring (``run_monitoring`` in ``dagster.yaml``).
+A run carries tags naming the process that executes it (:mod:`fin_pipeline.runtime.processes`): ``fin-pipeline run``
+tags its in-process runs, the project's executors every run they execute. A run still ``STARTING``/``STARTED``/
+``CANCELING`` whose process on this host is gone is dead: it is marked failed and its pool slots are freed, so that
+later ``training`` steps are not blocked forever. A slot held by a run that has ended is freed too. Runs whose
+process is on another host are left to Dagster's run monitoring (``run_monitoring`` in ``dagster.yaml``, with the
+daemon; :mod:`fin_pipeline.runtime.launcher`).
 
 Orphaned run folders (``data/models/*/runs/<run_id>/`` of runs no longer active) are listed; ``--repair``
 removes those that can no longer be resumed (no ``last.pt``, or the fold was published after them) and keeps
@@ -13,7 +15,6 @@ the resumable ones, which the next run of their fold picks up.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import time
@@ -21,33 +22,12 @@ from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-PID_TAG, HOST_TAG, START_TAG = "fin_pipeline/pid", "fin_pipeline/host", "fin_pipeline/proc_start"
+from fin_pipeline.runtime.pools import ELSEWHERE, UNRECORDED, describe_run, free_dead_holders, held_slots, process_state
+from fin_pipeline.runtime.processes import HOST_TAG, PID_TAG, START_TAG, process_alive, process_tags
+
+__all__ = ["HOST_TAG", "PID_TAG", "START_TAG", "doctor", "process_alive", "process_tags", "repair_dead_runs"]
+
 LIVE_STATUSES = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
-
-
-def _proc_start(pid: int) -> str:
-    """The process's start time in clock ticks since boot (Linux ``/proc``); "" where unknown."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22 of stat, counted after the command name
-
-
-def process_tags() -> dict[str, str]:
-    """Tags that name this process, for the runs it executes in process."""
-    pid = os.getpid()
-    return {PID_TAG: str(pid), HOST_TAG: socket.gethostname(), START_TAG: _proc_start(pid)}
-
-
-def process_alive(pid: int, start: str) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # someone else's live process
-    return not start or not Path("/proc").is_dir() or _proc_start(pid) == start
 
 
 def dead_runs(instance: DagsterInstance) -> list:
@@ -82,7 +62,7 @@ def pool_waits(instance: DagsterInstance, pool: str = "training", min_wait: floa
     and which runs hold the slots (job, partition, process), so a blocked step says what blocks it."""
     info = instance.event_log_storage.get_concurrency_info(pool)
     now = time.time()
-    holders = [_describe_run(instance, slot.run_id, slot.step_key) for slot in info.claimed_slots]
+    holders = [describe_run(instance, slot.run_id, slot.step_key) for slot in info.claimed_slots]
     lines = []
     for step in info.pending_steps:
         if step.assigned_timestamp is not None:
@@ -95,15 +75,6 @@ def pool_waits(instance: DagsterInstance, pool: str = "training", min_wait: floa
                 "a dead holder is freed by `fin-pipeline doctor --repair`"
             )
     return lines
-
-
-def _describe_run(instance: DagsterInstance, run_id: str, step_key: str) -> str:
-    run = instance.get_run_by_id(run_id)
-    if run is None:
-        return f"{step_key} of unknown run {run_id}"
-    where = f", pid {run.tags[PID_TAG]} on {run.tags.get(HOST_TAG)}" if PID_TAG in run.tags else ""
-    partition = run.tags.get("dagster/partition", "-")
-    return f"{step_key} of run {run_id} ({run.job_name} {partition}, {run.status.value}{where})"
 
 
 def orphan_folders(instance: DagsterInstance, data_dir: Path) -> list[tuple[Path, bool, str]]:
@@ -125,19 +96,51 @@ def orphan_folders(instance: DagsterInstance, data_dir: Path) -> list[tuple[Path
     return out
 
 
+def slot_lines(instance: DagsterInstance) -> list[str]:
+    """One line per held pool slot (its holder and whether its process lives) and per step waiting for one."""
+    lines = []
+    for pool, limit, run_id, step_key in held_slots(instance):
+        run = instance.get_run_by_id(run_id)
+        stuck = run is None or run.is_finished or process_state(run) == "process gone"
+        hint = ": it cannot give it back; `fin-pipeline doctor --repair` frees it" if stuck else ""
+        lines.append(f"pool '{pool}' (limit {limit}): slot held by {describe_run(instance, run_id, step_key)}{hint}")
+    pools = {pool for pool, *_ in held_slots(instance)}
+    for pool in sorted(pools):
+        lines += pool_waits(instance, pool)
+    return lines
+
+
+def unseen_runs(instance: DagsterInstance) -> list[str]:
+    """Live-looking runs whose process cannot be checked from here (another host, or none recorded)."""
+    lines = []
+    for run in instance.get_runs(filters=RunsFilter(statuses=LIVE_STATUSES)):
+        state = process_state(run)
+        if state in (ELSEWHERE, UNRECORDED):
+            lines.append(
+                f"run {describe_run(instance, run.run_id)[4:]}: {state}, not checked here "
+                "(run monitoring in the daemon fails it if its run worker dies)"
+            )
+    return lines
+
+
 def doctor(instance: DagsterInstance, data_dir: Path, repair: bool) -> list[str]:
-    """What ``fin-pipeline doctor`` prints; with ``repair`` it also fixes what it lists."""
+    """What ``fin-pipeline doctor`` prints; with ``repair`` it also fixes what it lists: dead runs (marked failed),
+    pool slots held by runs that cannot give them back (freed), orphaned run folders (removed when not resumable).
+    Any instance: sqlite (``dagster.yaml``) or PostgreSQL (``deploy/postgres/dagster.yaml``)."""
     lines = []
     if repair:
         lines += repair_dead_runs(instance)
+        lines += free_dead_holders(instance)
     else:
         lines += [
             f"dead run {r.run_id} ({r.job_name}, pid {r.tags[PID_TAG]}): process gone" for r in dead_runs(instance)
         ]
+    lines += slot_lines(instance)
+    lines += unseen_runs(instance)
     for folder, removable, why in orphan_folders(instance, data_dir):
         if repair and removable:
             shutil.rmtree(folder, ignore_errors=True)
             lines.append(f"removed orphaned run folder {folder} ({why})")
         else:
             lines.append(f"orphaned run folder {folder}: {why}")
-    return lines or ["nothing to repair: no dead runs, no orphaned run folders"]
+    return lines or ["nothing to repair: no dead runs, no held pool slots, no orphaned run folders"]

@@ -8,7 +8,9 @@ it takes any step: ``FIN_PIPELINE_TORCH_THREADS`` when set, else ``cores // conc
 
 A worker with ``--concurrency 1`` (the default) runs its steps in its own process (Celery's ``solo`` pool): the
 pid recorded in a step's metadata is the worker's, and killing the worker kills the step, whose task the broker
-then gives to another worker (late acknowledgement, see :mod:`fin_pipeline.runtime.services`).
+then gives to another worker (late acknowledgement, see :mod:`fin_pipeline.runtime.services`). A Redis broker is
+refused at start, saying why (:func:`fin_pipeline.runtime.services.refuse_redis_broker`); a task whose run has
+already ended is skipped (:mod:`fin_pipeline.runtime.celery_watch`).
 
     fin-pipeline-worker --queue gpu                  # trains folds
     fin-pipeline-worker --queue dagster              # every other step
@@ -58,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from dagster_celery.make_app import make_app
     from dagster_celery.tasks import create_task
 
+    from fin_pipeline.runtime.celery_watch import run_checked_task_class
     from fin_pipeline.runtime.services import (
         DEFAULT_QUEUE,
         ServiceUnreachable,
@@ -85,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     set_torch_threads(threads)
     worker_process_init.connect(lambda **_: set_torch_threads(threads), weak=False)  # prefork children
     app = make_app(celery_app_args())
-    create_task(app)
+    create_task(app, base=run_checked_task_class())  # a task of a run that already ended is skipped
     name = args.name or f"fin-{'-'.join(queues)}-{os.getpid()}@%h"
     print(
         f"fin-pipeline-worker: {name} on {','.join(queues)}, broker {mask_url(celery_broker())}, "

@@ -1,7 +1,9 @@
 """The walk-forward job on the Celery executor: 2 worker processes, the Postgres instance, real RabbitMQ/Redis.
 
 A ``gpu`` worker and a default-queue worker: the training steps can only have run in the first, every other
-step only in the second. The results equal an in-process run's; a worker SIGKILLed mid-fold loses nothing.
+step only in the second. The results equal an in-process run's; a worker SIGKILLed mid-fold loses nothing; a step
+whose only worker was SIGKILLed is given up within FIN_PIPELINE_WORKER_WAIT, its pool slot freed; a Redis broker is
+refused by name.
 """
 
 from __future__ import annotations
@@ -126,6 +128,35 @@ def cluster(pg_home, broker_url, tmp_path_factory):
     c.stop()
 
 
+def training_slots(instance) -> int:
+    return instance.event_log_storage.get_concurrency_info("training").active_slot_count
+
+
+def step_starts(instance, run_id, step="trained_model") -> list[float]:
+    return [e.timestamp for e in instance.all_logs(run_id, of_type=DagsterEventType.STEP_START) if e.step_key == step]
+
+
+def wait_for_last_pt(c, instance, data, fold, proc):
+    """The run of ``fold`` once its first epoch's last.pt is written."""
+    deadline = time.monotonic() + 300
+    while True:
+        runs = runs_of(instance, fold)
+        if runs and (data / "models" / fold / "runs" / runs[0].run_id / "last.pt").is_file():
+            return runs[0]
+        assert proc.poll() is None, proc.communicate()[0][-4000:]
+        assert time.monotonic() < deadline, "the training step did not start"
+        time.sleep(0.1)
+
+
+def set_aside_configuration(*stores):
+    """A deliberate change of the training configuration: its file is moved aside first (as `fin-pipeline rebuild`
+    archives it), so that the run records the test's."""
+    for store in stores:
+        stored = store / "fin_pipeline.yaml"
+        if stored.is_file():  # absent when a test runs alone
+            stored.rename(stored.with_name(f"fin_pipeline.yaml.before_{time.monotonic_ns()}"))
+
+
 def runs_of(instance, partition):
     return [r for r in instance.get_runs() if r.tags.get("dagster/partition") == partition]
 
@@ -183,21 +214,10 @@ def test_a_worker_killed_mid_fold_loses_nothing(cluster, pg_home):
     c, ref, data = cluster
     c.start_worker("gpu2", "gpu")
     fold = "2021-04-01"
-    # A longer training than the folds above: a deliberate change of the training configuration, so its file is
-    # moved aside first in both stores (as `fin-pipeline rebuild` archives it); the run records KILL_TRAIN's.
-    for stored in (data / "fin_pipeline.yaml", ref / "fin_pipeline.yaml"):
-        if stored.is_file():  # absent when this test runs alone
-            stored.rename(stored.with_name("fin_pipeline.yaml.before_kill_test"))
+    set_aside_configuration(data, ref)  # KILL_TRAIN trains longer than the folds above
     proc = c.launch(fold, KILL_TRAIN)
     instance = DagsterInstance.from_config(str(pg_home))
-    deadline = time.monotonic() + 300
-    while True:  # until the first epoch's last.pt of this run is written
-        runs = runs_of(instance, fold)
-        if runs and (data / "models" / fold / "runs" / runs[0].run_id / "last.pt").is_file():
-            break
-        assert proc.poll() is None, proc.communicate()[0][-4000:]
-        assert time.monotonic() < deadline, "the training step did not start"
-        time.sleep(0.1)
+    runs = [wait_for_last_pt(c, instance, data, fold, proc)]
     run_id = runs[0].run_id
     (started,) = [
         e
@@ -206,10 +226,14 @@ def test_a_worker_killed_mid_fold_loses_nothing(cluster, pg_home):
     ]
     victim = started.dagster_event.engine_event_data.metadata["Celery worker"].value.split("@")[0]
     survivor = ({"gpu1", "gpu2"} - {victim}).pop()
+    killed = time.time()
     os.kill(c.workers[victim].pid, signal.SIGKILL)
     out, _ = proc.communicate(timeout=400)
     assert proc.returncode == 0, out[-4000:]
     assert c.workers[victim].wait(timeout=10) == -signal.SIGKILL
+    (again,) = [t for t in step_starts(instance, run_id) if t > killed]  # the step ran again, once
+    print(f"RabbitMQ: SIGKILL of the worker to the step running again on the survivor: {again - killed:.1f} s")
+    assert training_slots(instance) == 0
 
     assert instance.get_run_by_id(run_id).status == DagsterRunStatus.SUCCESS
     meta = materialization(instance, run_id, "trained_model")
@@ -238,4 +262,81 @@ def test_an_unreachable_broker_fails_the_run_at_once_naming_it(cluster, pg_home)
     assert "Celery broker pyamqp://guest:***@127.0.0.1:1// is unreachable" in text
     assert "s3cret" not in text
     assert time.monotonic() - t0 < 120
+    instance.dispose()
+
+
+def test_a_step_whose_only_worker_was_killed_is_given_up_and_its_slot_freed(cluster, pg_home):
+    """RabbitMQ, no other worker on the gpu queue: the run says it waits for one, then fails naming the queue within
+    FIN_PIPELINE_WORKER_WAIT; a worker started afterwards skips the task of the ended run."""
+    c, ref, data = cluster
+    gpu = [n for n in ("gpu1", "gpu2") if n in c.workers and c.workers[n].poll() is None]
+    for name in gpu[1:]:  # one gpu worker left
+        c.workers[name].terminate()
+        c.workers[name].wait(timeout=60)
+    fold = "2020-10-01"
+    set_aside_configuration(data)
+    proc = c.launch(fold, KILL_TRAIN, env={"FIN_PIPELINE_WORKER_WAIT": "20"})
+    instance = DagsterInstance.from_config(str(pg_home))
+    before = {r.run_id for r in runs_of(instance, fold)}
+    deadline = time.monotonic() + 300
+    while True:  # until this run's first epoch is written
+        runs = [r for r in runs_of(instance, fold) if r.run_id not in before]
+        if runs and (data / "models" / fold / "runs" / runs[0].run_id / "last.pt").is_file():
+            break
+        assert proc.poll() is None, proc.communicate()[0][-4000:]
+        assert time.monotonic() < deadline, "the training step did not start"
+        time.sleep(0.1)
+    run_id = runs[0].run_id
+    assert training_slots(instance) == 1
+    killed = time.time()
+    os.kill(c.workers[gpu[0]].pid, signal.SIGKILL)
+    out, _ = proc.communicate(timeout=300)
+    ended = time.time()
+
+    assert proc.returncode != 0
+    run = instance.get_run_by_id(run_id)
+    assert run.status == DagsterRunStatus.FAILURE
+    assert training_slots(instance) == 0
+    messages = "\n".join(e.message for e in instance.all_logs(run_id)) + out
+    assert "trained_model waits for a worker on Celery queue 'gpu': none consumes it" in messages
+    assert "trained_model was given up: no worker consumed Celery queue 'gpu' for " in messages
+    assert "start one with `fin-pipeline-worker --queue gpu`" in messages
+    print(f"RabbitMQ, no other worker: SIGKILL to the run failed and its slot free: {ended - killed:.1f} s (wait 20 s)")
+
+    c.start_worker("gpu3", "gpu")  # the task is still queued: the new worker skips it, the run being over
+    deadline = time.monotonic() + 60
+    while (
+        f"skipped trained_model of run {run_id}: the run already ended FAILURE" not in (c.logs / "gpu3.log").read_text()
+    ):
+        assert time.monotonic() < deadline, (c.logs / "gpu3.log").read_text()[-3000:]
+        time.sleep(0.5)
+    assert [e for e in instance.all_logs(run_id, of_type=DagsterEventType.STEP_START) if e.timestamp > ended] == []
+    instance.dispose()
+
+
+def test_a_redis_broker_is_refused_saying_why(cluster, pg_home):
+    c, _, _ = cluster
+    broker = "redis://:s3cret@127.0.0.1:6379/0"
+    worker = subprocess.run(
+        [sys.executable, "-m", "fin_pipeline.runtime.workers", "-q", "gpu"],
+        env={**c.env, "FIN_PIPELINE_CELERY_BROKER": broker},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert worker.returncode == 2
+    refusal = "Celery broker redis://:***@127.0.0.1:6379/0 is refused: Redis re-delivers the task of a worker"
+    assert refusal in worker.stderr and "pyamqp://" in worker.stderr and "s3cret" not in worker.stderr
+
+    proc = c.launch("2020-10-01", TRAIN, env={"FIN_PIPELINE_CELERY_BROKER": broker})
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode != 0
+    instance = DagsterInstance.from_config(str(pg_home))
+    run = runs_of(instance, "2020-10-01")[0]  # the newest
+    assert run.status == DagsterRunStatus.FAILURE
+    assert instance.get_run_stats(run.run_id).steps_succeeded == 0
+    errors = [str(e.dagster_event.event_specific_data) for e in instance.all_logs(run.run_id) if e.is_dagster_event]
+    assert refusal in "\n".join(errors) + out and "s3cret" not in "\n".join(errors) + out
+    assert training_slots(instance) == 0
     instance.dispose()

@@ -57,3 +57,36 @@ def test_an_unreachable_database_is_named_with_its_password_masked(tmp_path, mon
 )
 def test_mask_url(url, masked):
     assert mask_url(url) == masked
+
+
+def test_doctor_lists_and_frees_the_slot_of_a_dead_run_on_the_postgres_instance(pg_home):
+    """The shipped deploy/postgres/dagster.yaml: run monitoring on, the run launcher checks run workers, and
+    `fin-pipeline doctor` sees the pool slots in PostgreSQL."""
+    import subprocess
+
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    from fin_pipeline.runtime.doctor import PID_TAG, START_TAG, doctor, process_tags
+    from fin_pipeline.runtime.launcher import ProcessCheckedRunLauncher
+
+    instance = DagsterInstance.from_config(str(pg_home))
+    assert instance.run_monitoring_enabled and isinstance(instance.run_launcher, ProcessCheckedRunLauncher)
+    assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] > 0
+    storage = instance.event_log_storage
+    storage.set_concurrency_slots("training", 1)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    tags = {**process_tags(), PID_TAG: str(gone.pid), START_TAG: "", "dagster/partition": "2021-01-01"}
+    dead = instance.add_run(DagsterRun(job_name="walk_forward_job", status=DagsterRunStatus.STARTED, tags=tags))
+    assert storage.claim_concurrency_slot("training", dead.run_id, "trained_model").is_claimed
+
+    listed = doctor(instance, pg_home, repair=False)
+    (held,) = [line for line in listed if "slot held" in line]
+    assert held.startswith("pool 'training' (limit 1): slot held by trained_model of run " + dead.run_id)
+    assert "(walk_forward_job 2021-01-01, STARTED, pid" in held and "process gone" in held
+
+    repaired = doctor(instance, pg_home, repair=True)
+    assert any(dead.run_id in line and "pool slots freed" in line for line in repaired)
+    assert instance.get_run_by_id(dead.run_id).status == DagsterRunStatus.FAILURE
+    assert storage.get_concurrency_info("training").active_slot_count == 0
+    instance.dispose()

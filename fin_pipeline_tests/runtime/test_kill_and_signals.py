@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 
 import pytest
-from dagster import DagsterRunStatus
+from dagster import AssetKey, DagsterEventType, DagsterRunStatus
 
 from fin_pipeline.training.checkpoint import read_checkpoint
 from fin_pipeline_tests.subprocess_runs import (
+    BIN,
     FOLD_A,
     FOLD_B,
     claimed_training_slots,
+    env_for,
     event_types,
+    instance_of,
     make_home,
     run,
     run_status,
@@ -56,6 +60,44 @@ def test_sigkill_mid_fold_then_a_rerun_frees_the_slot_and_resumes_to_the_uninter
         uninterrupted = read_checkpoint(tmp_path / "reference" / "data" / "models" / FOLD_A / name)
         assert same_checkpoint(resumed, uninterrupted) == [], name
         assert resumed["epoch"] == (6 if name == "last.pt" else resumed["best_epoch"])
+
+
+def test_after_a_sigkilled_cli_run_dagster_asset_materialize_frees_the_slot_and_resumes_the_fold(tmp_path):
+    """No daemon, no `fin-pipeline run` to repair: the materialization itself frees the dead run's slot."""
+    home = make_home(tmp_path)
+    proc = start_run(home)
+    run_id, last = wait_for_epoch(home, proc, FOLD_A, epoch=1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    killed_epoch = read_checkpoint(last)["epoch"]
+    assert claimed_training_slots(home) == 1  # the dead run holds the one training slot
+
+    cmd = [str(BIN / "dagster"), "asset", "materialize", "-m", "fin_pipeline.definitions"]
+    t0 = time.time()
+    done = subprocess.run(
+        [*cmd, "--select", "trained_model", "--partition", FOLD_A],
+        cwd=home,
+        env=env_for(home),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-4000:]
+    assert f"freed the slots of trained_model of run {run_id}" in out and "process gone" in out, out[-4000:]
+    assert run_status(home, run_id) == DagsterRunStatus.FAILURE
+    assert claimed_training_slots(home) == 0
+    with instance_of(home) as instance:
+        (record,) = instance.fetch_materializations(AssetKey("trained_model"), limit=1).records
+        meta = {k: v.value for k, v in record.asset_materialization.metadata.items()}
+        materializing = instance.get_run_by_id(record.run_id)
+        events = instance.all_logs(record.run_id, of_type=DagsterEventType.STEP_START)
+        (start,) = [e.timestamp for e in events]
+    print(f"CLI run killed: `dagster asset materialize` started to its trained_model step running: {start - t0:.1f} s")
+    assert meta["resumed_from_run"] == run_id and meta["resumed_from_epoch"] == killed_epoch
+    assert meta["epochs"] == 6
+    assert materializing.status == DagsterRunStatus.SUCCESS and materializing.tags["fin_pipeline/pid"].isdigit()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
