@@ -44,7 +44,9 @@ def test_dead_in_process_run_is_marked_failed_and_its_slot_freed(tmp_path):
         assert instance.get_run_by_id(dead.run_id).status == DagsterRunStatus.FAILURE
         assert instance.get_run_by_id(alive.run_id).status == DagsterRunStatus.STARTED  # this process lives
         assert storage.claim_concurrency_slot("training", alive.run_id, "trained_model").is_claimed  # unblocked
-        assert doctor(instance, tmp_path, repair=True) == ["nothing to repair: no dead runs, no orphaned run folders"]
+        assert doctor(instance, tmp_path, repair=True) == [
+            "nothing to repair: no dead runs, no orphaned run folders, no corrupt file"
+        ]
 
 
 def tiny_trainer(workdir, stop):
