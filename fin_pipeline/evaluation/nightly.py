@@ -106,6 +106,9 @@ def _plan_fold(ws: WindowSet, spec: FoldSpec, store, fold) -> tuple[str, str, bo
         return "refuse", f"its {'closed ' if was_closed else ''}blocks would move: {'; '.join(moved)}", False, ""
     if not model.ok:  # the checkpoint itself is bad: only a training makes it again
         return "train", outputs.repair_words(model.problem, "train"), False, model.problem
+    last = outputs.checkpoint(store, Path(store.model_dir(key)) / "last.pt")  # the report's learning curves
+    if not last.ok:
+        return "train", outputs.repair_words(last.problem, "train"), False, last.problem
     rows = training_version(ws, fold)
     if not record.ok:  # the boundaries are recomputed from the rows; the model stays if it read the same rows
         if model.value.get("data_version") != rows:
@@ -133,6 +136,7 @@ class LivePlan:
     reason: str  # in words
     fold: FoldBoundaries  # the live model's training | gap | tuning cut as of the data's last day
     versions: dict[str, str]  # data_version, code_version, model_version, as_of: what the checkpoint stores
+    repair: str = ""  # the missing or corrupt live file this training makes again ("" when none)
 
 
 def plan_live(ws: WindowSet, spec: FoldSpec, train: dict, store, night: str, horizon: int = 1) -> LivePlan:
@@ -154,12 +158,12 @@ def plan_live(ws: WindowSet, spec: FoldSpec, train: dict, store, night: str, hor
     record = outputs.document(store, folder / LIVE_FILE)
     stored = (record.value or {}).get("model_version")
     if record.problem and not record.missing:
-        return LivePlan("train", outputs.repair_words(record.problem, "train"), fold, versions)
+        return LivePlan("train", outputs.repair_words(record.problem, "train"), fold, versions, record.problem)
     if stored == versions["model_version"]:
         model = outputs.checkpoint(store, folder / "best.pt")  # present and intact, or trained again
         if model.ok:
             return LivePlan("skip", f"model {stored} already trained on this data", fold, versions)
-        return LivePlan("train", outputs.repair_words(model.problem, "train"), fold, versions)
+        return LivePlan("train", outputs.repair_words(model.problem, "train"), fold, versions, model.problem)
     reason = (
         "no live model for this night yet" if stored is None else f"model {stored} is not {versions['model_version']}"
     )

@@ -4,7 +4,8 @@
 hash written with it. What is missing or corrupt is recomputed from the nearest intact input, and the plan says
 which file and why:
 
-* the checkpoint (``models/<fold>/best.pt``) missing or corrupt: the fold is retrained;
+* a checkpoint (``models/<fold>/best.pt``, or ``last.pt`` whose history the report draws) missing or corrupt:
+  the fold is retrained;
 * the boundaries or normalization (``folds/<fold>.json``, ``normalization/<fold>.json``), the scored files
   (``metrics/<fold>/{predictions,metrics,backtest}.parquet``) or ``scored.json`` missing or corrupt, the
   checkpoint intact: the fold is re-scored from it (``fold_rescore_job`` recomputes the boundaries and the
