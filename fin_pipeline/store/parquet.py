@@ -226,9 +226,9 @@ def read_json(path: Path) -> Any:
         raise StorageError(f"{path}: cannot read JSON ({exc}); {rebuild_hint(path)}") from exc
     if not (isinstance(doc, dict) and set(doc) == {JSON_HASH_KEY, "data"}):
         return doc  # written before hashes existed
-    if _json_digest(doc["data"]) != doc[JSON_HASH_KEY]:
+    if (computed := _json_digest(doc["data"])) != doc[JSON_HASH_KEY]:
         raise IntegrityError(
-            f"{path}: content hash mismatch: the file is corrupt (or was edited by hand) and was not used; "
-            f"{rebuild_hint(path)}"
+            f"{path}: content hash mismatch (stored hash {doc[JSON_HASH_KEY]}, computed {computed}): the file is "
+            f"corrupt (or was edited by hand) and was not used; {rebuild_hint(path)}"
         )
     return doc["data"]
