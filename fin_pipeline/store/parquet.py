@@ -46,6 +46,7 @@ DIGEST_KEY = b"fin_pipeline_digest"  # the previous version's hash: the table's 
 HASHES_KEY = b"fin_pipeline_hashes"  # this version's: the table's content and the file hash over all metadata
 HASH_SCHEME = 2
 PANDAS_KEY = b"pandas"
+ARROW_SCHEMA_KEY = b"ARROW:schema"  # pyarrow's serialized schema in the footer, with a second copy of the metadata
 KNOWN_KEYS = frozenset({META_KEY, DIGEST_KEY, HASHES_KEY, PANDAS_KEY})
 JSON_HASH_KEY = "content_sha256"
 
@@ -145,10 +146,11 @@ def read_parquet(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     """
     try:
         table = pq.read_table(path)
+        plain = pq.read_metadata(path).metadata  # the footer's own copy (the table's comes from ARROW:schema)
     except (OSError, pa.ArrowException) as exc:
         raise _unreadable(path, exc) from exc
     metadata = dict(table.schema.metadata or {})
-    verify(path, metadata, table_digest(table))
+    verify(path, metadata, table_digest(table), plain)
     return table.to_pandas(), _meta(path, metadata)
 
 
@@ -156,10 +158,11 @@ def read_parquet_meta(path: Path) -> dict[str, Any]:
     """Only the metadata of a file written by :func:`write_parquet` (reads the footer, not the data), checked
     against the file hash with the table digest it records (a full read checks the table too)."""
     try:
-        metadata = dict(pq.read_schema(path).metadata or {})
+        footer = pq.read_metadata(path)
+        metadata = dict(footer.schema.to_arrow_schema().metadata or {})
     except (OSError, pa.ArrowException) as exc:
         raise _unreadable(path, exc) from exc
-    verify(path, metadata, None)
+    verify(path, metadata, None, footer.metadata)
     return _meta(path, metadata)
 
 
@@ -170,9 +173,15 @@ def _unreadable(path: Path, exc: Exception) -> StorageError:
     return kind(f"{path}: cannot read Parquet file ({exc}); {rebuild_hint(path)}")
 
 
-def verify(path: Path, metadata: dict[bytes, bytes], content: str | None) -> None:
+def verify(
+    path: Path, metadata: dict[bytes, bytes], content: str | None, plain: dict[bytes, bytes] | None = None
+) -> None:
     """Raise :class:`IntegrityError` naming ``path`` and the stored and computed hashes when the file's metadata
-    (and, given the decoded table's digest ``content``, its table) differs from what was written."""
+    (and, given the decoded table's digest ``content``, its table) differs from what was written.
+
+    A Parquet file written by pyarrow holds its key-value metadata twice: in the footer (``plain``) and inside the
+    serialized Arrow schema (``ARROW:schema``), which is the copy a reader decodes (``metadata``). Each copy must
+    pass: a flipped byte in either is refused, the one a reader would not even see included."""
 
     def refuse(what: str, stored: str, computed: str) -> IntegrityError:
         return IntegrityError(
@@ -180,6 +189,12 @@ def verify(path: Path, metadata: dict[bytes, bytes], content: str | None) -> Non
             f"{rebuild_hint(path)}"
         )
 
+    if plain is not None:
+        plain = {k: v for k, v in plain.items() if k != ARROW_SCHEMA_KEY}
+        if plain != metadata:  # the two copies disagree: check the footer's as the reader's is checked below
+            verify(path, plain, content)
+            if HASHES_KEY not in plain:  # no file hash to tell which copy is right: neither is used
+                raise refuse("the footer's copy of the metadata differs from the schema's", "n/a", "n/a")
     unknown = sorted(k.decode(errors="replace") for k in metadata if k not in KNOWN_KEYS)
     if unknown:  # a flipped byte in a key's name: whatever that key held is no longer seen under its name
         raise refuse(f"unknown metadata key(s) {unknown}", "n/a", "n/a")

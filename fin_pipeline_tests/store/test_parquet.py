@@ -78,7 +78,7 @@ def test_one_changed_byte_of_the_metadata_is_refused_by_name_with_both_hashes(tm
     size = path.stat().st_size
     flip_in_file(path, b'"dm_p": 0.988', b'"dm_p": 0.088')
     assert path.stat().st_size == size
-    assert pq.read_schema(path).metadata[b"fin_pipeline"].count(b"0.088") == 1  # pyarrow alone reads the lie
+    assert pq.read_metadata(path).metadata[b"fin_pipeline"].count(b"0.088") == 1  # the footer's copy changed
     stored = stored_hashes(path)["file"]
     for read in (read_parquet, storage.read_parquet_meta):
         with pytest.raises(storage.IntegrityError) as refused:
@@ -116,7 +116,8 @@ def write_previous_version(path, frame, meta, digest=True):
     extra = {b"fin_pipeline": json.dumps(meta).encode()}
     if digest:
         extra[b"fin_pipeline_digest"] = storage.table_digest(table).encode()
-    pq.write_table(table.replace_schema_metadata({**table.schema.metadata, **extra}), path)
+    # uncompressed, so that a test can find a value's bytes in the data page
+    pq.write_table(table.replace_schema_metadata({**table.schema.metadata, **extra}), path, compression="none")
 
 
 def test_files_of_the_previous_version_still_read_and_their_table_is_checked(tmp_path):
@@ -140,3 +141,41 @@ def test_a_rewrite_of_a_previous_version_file_carries_the_file_hash(tmp_path):
     write_parquet(frame, path, meta)
     assert set(stored_hashes(path)) == {"scheme", "table", "file"}
     assert b"fin_pipeline_digest" not in pq.read_schema(path).metadata
+
+
+def flip_in_arrow_schema(path, old: bytes) -> bytes:
+    """Change one character of the base64 ``ARROW:schema`` in the footer (the copy of the metadata a reader
+    decodes) so that one digit of ``old`` in the decoded metadata changes, nothing else; the new text."""
+    import base64
+    import string
+
+    data = path.read_bytes()
+    b64 = pq.read_metadata(path).metadata[b"ARROW:schema"]
+    decoded = base64.b64decode(b64)
+    target = decoded.index(old) + len(old) - 1  # the last digit
+    for i in range(target * 4 // 3 - 1, target * 4 // 3 + 3):
+        for c in (string.ascii_letters + string.digits + "+/").encode():
+            new = b64[:i] + bytes([c]) + b64[i + 1 :]
+            try:
+                d = base64.b64decode(new, validate=True)
+            except ValueError:
+                continue
+            rest, was = d[:target] + d[target + 1 :], decoded[:target] + decoded[target + 1 :]
+            if len(d) == len(decoded) and rest == was and chr(d[target]).isdigit() and d[target] != decoded[target]:
+                assert data.count(b64) == 1
+                path.write_bytes(data.replace(b64, new))
+                return old[:-1] + bytes([d[target]])
+    raise AssertionError("no one-character change of ARROW:schema changes that digit alone")
+
+
+def test_a_changed_byte_in_the_schema_copy_that_readers_decode_is_refused(tmp_path):
+    path, _ = scored_fold(tmp_path)
+    size = path.stat().st_size
+    changed = flip_in_arrow_schema(path, b"0.988")
+    assert path.stat().st_size == size
+    lie = json.loads(pq.read_schema(path).metadata[b"fin_pipeline"])["comparison"]["dm_p"]
+    assert lie == float(changed) != 0.988  # what pyarrow alone would hand on
+    stored = stored_hashes(path)["file"]
+    for read in (read_parquet, storage.read_parquet_meta):
+        with pytest.raises(storage.IntegrityError, match=rf"metadata hash mismatch \(stored hash {stored}, computed"):
+            read(path)
