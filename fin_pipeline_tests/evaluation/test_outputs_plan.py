@@ -119,7 +119,7 @@ def test_one_changed_metadata_byte_is_refused_and_recomputed_and_no_output_carri
         read_parquet(path)
     report = run(defs, "report_job", None)  # refused by name, nothing written from it
     assert not report.success
-    failure = str([e.event_specific_data.error.message for e in report.all_events if e.is_step_failure])
+    failure = str([e.event_specific_data.error.to_string() for e in report.all_events if e.is_step_failure])
     assert str(path) in failure and "metadata hash mismatch" in failure
     plans = plan()
     assert actions(plans)[CLOSED] == "rescore"
