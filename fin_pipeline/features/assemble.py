@@ -20,7 +20,7 @@ from fin_pipeline.features.indicators import FEATURE_COLUMNS, FEATURE_VERSION, W
 from fin_pipeline.features.windows import WindowSet
 from fin_pipeline.sources.base import NEW_YORK
 from fin_pipeline.sources.execution import check_execution, resolve_execution
-from fin_pipeline.store.parquet import read_parquet, read_parquet_meta
+from fin_pipeline.store.parquet import StorageError, read_parquet, read_parquet_meta
 
 
 def session_days(timestamps: pd.Series) -> np.ndarray:
@@ -152,7 +152,7 @@ def load_window_set(paths_by_ticker: Mapping[str, Path | str], window: int = WIN
         try:
             meta = read_parquet_meta(path)  # checked against the file's hash: a corrupt footer is refused by name
             sizes[ticker] = pq.read_metadata(path).num_rows
-        except (OSError, pa.ArrowException) as exc:
+        except (OSError, pa.ArrowException, StorageError) as exc:  # missing, or corrupt (its hashes said)
             raise FeatureError(
                 f"{ticker}: cannot read feature file {path} ({exc}); materialize feature_windows"
             ) from exc
