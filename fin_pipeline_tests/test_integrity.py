@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -87,8 +88,17 @@ def test_checkpoint_with_flipped_weight_bytes_is_refused(tmp_path):
     assert at > 0
     data[at + 100] ^= 0x01  # one bit of one weight
     path.write_bytes(bytes(data))
-    with pytest.raises(StorageError, match=r"checkpoint .*models/fold_02/best.pt.*trained_model\[fold_02\]"):
+    stored = read_checkpoint_hash(path)
+    with pytest.raises(StorageError, match=r"checkpoint .*models/fold_02/best.pt.*trained_model\[fold_02\]") as refused:
         load_checkpoint(path, model)
+    # both hashes: the one written with the file, and the one of what it holds now (another, 32 hex digits)
+    computed = re.search(rf"stored hash {stored}, computed ([0-9a-f]{{32}})\)", str(refused.value))
+    assert computed and computed[1] != stored
+
+
+def read_checkpoint_hash(path) -> str:
+    """The hash the checkpoint file was written with, read by torch alone (no check)."""
+    return torch.load(path, weights_only=True)["content_hash"]
 
 
 def test_truncated_checkpoint_names_its_path(tmp_path):
@@ -102,3 +112,50 @@ def test_sound_checkpoint_loads(tmp_path):
     model, path = checkpoint(tmp_path)
     ckpt = read_checkpoint(path)
     assert ckpt["epoch"] == 3 and torch.equal(ckpt["model"]["weight"], model.weight.detach())
+
+
+def test_corrupt_stored_candles_fail_the_step_once_not_retried(tmp_path):
+    """A retry reads the same bytes: the failure is final, names the file, both hashes and what rebuilds it."""
+    from dagster import DagsterEventType, DagsterInstance, materialize
+
+    from fin_pipeline.defs.assets.candles import raw_candles
+    from fin_pipeline.defs.resources import DataStore, SyntheticMarketResource
+
+    def run(end):
+        return materialize(
+            [raw_candles],
+            partition_key="AAPL",
+            resources={"candle_source": SyntheticMarketResource(seed=3), "store": DataStore(root=str(tmp_path))},
+            run_config={"ops": {"raw_candles": {"config": {"start": "2020-01-02", "end": end}}}},
+            instance=DagsterInstance.ephemeral(),
+            raise_on_error=False,
+        )
+
+    assert run("2020-06-30").success
+    path = tmp_path / "raw_candles" / "AAPL.parquet"
+    tamper_parquet(path, "volume", 10, 1e-307)
+    result = run("2020-07-31")
+    assert not result.success
+    (failure,) = result.get_step_failure_events()
+    message = failure.step_failure_data.error.message
+    assert re.search(
+        rf"{re.escape(str(path))}: content hash mismatch \(stored hash \w{{32}}, computed \w{{32}}\)", message
+    )
+    assert "rematerialize raw_candles[AAPL]" in message
+    assert not [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
+
+
+def test_day_first_dashed_csv_dates_are_refused_naming_the_setting(tmp_path):
+    from fin_pipeline.sources.base import CandleError
+    from fin_pipeline.sources.csv_dir import read_vendor_csv
+
+    path = tmp_path / "AAPL.csv"
+    path.write_text("Date,Open,High,Low,Close,Volume\n02-01-2020,10,11,9,10.5,1000\n31-01-2020,10,11,9,10.5,900\n")
+    with pytest.raises(
+        CandleError, match=r"AAPL.csv: line 2: unparsable date '02-01-2020'.*FIN_PIPELINE_CSV_DATE_FORMAT"
+    ):
+        read_vendor_csv(path)
+    with pytest.raises(CandleError, match=r"e\.g\. %d-%m-%Y or %m-%d-%Y"):
+        read_vendor_csv(path)
+    frame = read_vendor_csv(path, "%d-%m-%Y")  # the advice, followed
+    assert [str(d)[:10] for d in frame["timestamp"].dt.tz_convert("America/New_York")] == ["2020-01-02", "2020-01-31"]

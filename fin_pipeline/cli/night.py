@@ -44,6 +44,7 @@ def finish_night(night: Night, instance, metadata: Callable, errors: Callable) -
     (exit code, the report folder to print or None, tonight's forecast date)."""
     from fin_pipeline.defs.assets.folds import FoldConfig
     from fin_pipeline.defs.assets.live import LiveModelConfig
+    from fin_pipeline.evaluation import outputs
     from fin_pipeline.evaluation.live import data_end, next_session
     from fin_pipeline.evaluation.nightly import (
         FAILED,
@@ -63,12 +64,20 @@ def finish_night(night: Night, instance, metadata: Callable, errors: Callable) -
         live = plan_live(ws, FoldConfig().spec(), spec, store, date, night.universe.horizon)
     except ValueError:  # no live model can be cut from this data: the forecast job fails, naming why
         live = None
+    if live is not None and live.repair:  # what is trained again, and why
+        print(f"[forecast] {date}: {live.reason}")
     report_dir = store.report_dir()
+    # stored and intact (each file against its hash): a corrupt forecast or record is not "up to date"
+    intact = lambda path: outputs.table(store, path).ok  # noqa: E731
+    # what the store holds (S3: HEAD requests, then the report's files pulled), not the local cache: an empty cache
+    # decides as a warm one
+    report_stored = store.exists(report_dir / "report.md")
+    report_files = sorted(store.pull_tree(report_dir).glob("*.parquet")) if report_stored else []
     current = {
-        "forecast_current": live is not None and live.action == "skip" and store.exists(store.forecast_path(date)),
-        # what the store holds (S3: HEAD requests), not the local cache: an empty cache decides as a warm one
-        "report_current": store.exists(report_dir / "report.md")
-        and store.exists(store.live_record_dir() / "record.parquet"),
+        "forecast_current": live is not None and live.action == "skip" and intact(store.forecast_path(date)),
+        "report_current": report_stored
+        and intact(store.live_record_dir() / "record.parquet")
+        and all(intact(path) for path in report_files),
     }
     tonight = Tonight(folds_planned=True, folds_ran=night.folds_ran, folds_failed=tuple(night.failed))
     step, code = plan_night((), tonight, **current), 0

@@ -165,8 +165,9 @@ def _fold_line(result, plan, horizon: int) -> str:
     resumed = ""
     if model.get("resumed_from_run"):
         resumed = f" (resumed after epoch {model['resumed_from_epoch']} of run {model['resumed_from_run']})"
+    repaired = f" ({plan.reason})" if plan.repair else ""  # a missing or corrupt output, made again
     trained = (
-        f"trained {model['epochs']} epoch(s){resumed} (best {model['best_epoch']} on the tuning block)"
+        f"trained {model['epochs']} epoch(s){resumed} (best {model['best_epoch']} on the tuning block){repaired}"
         if model
         else f"re-scored, no training ({plan.reason})"
     )
@@ -223,5 +224,5 @@ def _after_run(stopper, instance, run_id: str) -> None:
     from fin_pipeline.runtime.signals import Stopped, mark_canceled
 
     if stopper.signum is not None:
-        mark_canceled(instance, run_id, stopper.signum)
-        raise Stopped(stopper.signum, run_id)
+        marked = mark_canceled(instance, run_id, stopper.signum)  # a run that had finished stays a success
+        raise Stopped(stopper.signum, run_id if marked else None)

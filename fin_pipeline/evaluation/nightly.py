@@ -6,10 +6,14 @@ the fold's last scoring stored beside its metrics (``scored.json``: the fold ver
 training version of the checkpoint they scored, so a fold record rewritten on its own cannot hide a stale model):
 
 * ``train``: no checkpoint yet, or the training rows or boundaries changed (a new fold at a period rollover, a
-  corrected history, a changed fold config): the whole fold chain runs, training included;
-* ``rescore``: the model's rows are unchanged but the test rows are not (the open fold with new days): the
-  fold's boundaries, normalization and metrics are recomputed, the model is not retrained;
-* ``skip``: nothing the fold reads changed (every closed fold, every night): nothing runs, no file is written;
+  corrected history, a changed fold config), or the checkpoint is missing or corrupt: the whole fold chain runs,
+  training included;
+* ``rescore``: the model's rows are unchanged but the test rows are not (the open fold with new days), or an
+  output after the checkpoint (boundaries, normalization, scored files, ``scored.json``) is missing or corrupt
+  while the checkpoint is intact: the fold's boundaries, normalization and metrics are recomputed, the model is
+  not retrained;
+* ``skip``: nothing the fold reads changed and every output is present and matches its hash (every closed fold,
+  every night; see :mod:`fin_pipeline.evaluation.outputs`): nothing runs, no file is written;
   also a fold that was closed when it was scored and whose rows were restated since (a split or dividend
   re-adjusting past prices beyond the candles' tolerance): a closed fold is a record of what was known then;
 * ``refuse``: running it would rewrite what is stored: the boundaries of a stored fold would move (a closed
@@ -26,7 +30,8 @@ Folds after the last day with ``min_tickers`` tickers are not planned (a thinned
 
 The live model is planned the same way (:func:`plan_live`): its :func:`~fin_pipeline.training.versions.model_version`
 (the training rows, the training configuration with its seed, the code) is known before training; when tonight's
-live folder already holds a model of that version, nothing is trained and nothing is written ("up to date").
+live folder already holds an intact model of that version, nothing is trained and nothing is written ("up to
+date"); a corrupt ``live.json`` or ``best.pt`` is trained again.
 
 The night itself (:func:`plan_night`) is one planner for the headless ``fin-pipeline run``, the ``nightly_retrain``
 schedule and its follow-up sensor: one ``candles_job`` run per ticker, then one run per fold to train or re-score,
@@ -40,9 +45,9 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
+from fin_pipeline.evaluation import outputs
 from fin_pipeline.features.windows import WindowSet
 from fin_pipeline.sources.update import HistoryRewrite, rebuild_command
-from fin_pipeline.store.parquet import read_json
 from fin_pipeline.training.fold_boundaries import FoldBoundaries
 from fin_pipeline.training.folds import FoldSpec, compute_folds, eligible_days
 from fin_pipeline.training.versions import TRAINING_FIELDS, code_version, fold_version, model_version, training_version
@@ -60,6 +65,7 @@ class FoldPlan:
     is_open: bool
     test_end: str
     restated: bool = False  # a closed fold kept as recorded although its rows were restated since
+    repair: str = ""  # the missing or corrupt output this plan recomputes ("" when none), for the progress line
 
 
 def plan_folds(
@@ -79,28 +85,49 @@ def plan_folds(
         fold = folds.get(key)
         if fold is None:
             continue
-        path, scored = store.pull(store.fold_path(key)), store.pull(Path(store.metrics_dir(key)) / SCORED_FILE)
-        stored = read_json(path) if path.is_file() else {}
-        scored = read_json(scored) if scored.is_file() else {}  # what the fold's metrics saw, and its model's rows
-        model_rows = scored.get("training_version", stored.get("training_version"))
-        scored_version = scored.get("data_version")
-        was_closed = stored.get("is_open") is False
-        restated = False
-        if not stored or not store.exists(Path(store.model_dir(key)) / "best.pt"):
-            action, reason = "train", "new fold"
-        elif moved := boundary_changes(stored, fold.to_dict()):
-            action, reason = "refuse", f"its {'closed ' if was_closed else ''}blocks would move: {'; '.join(moved)}"
-        elif model_rows != training_version(ws, fold) and not was_closed:
-            action, reason = "train", "its training rows changed (restated history)"
-        elif scored_version != fold_version(ws, fold, spec.to_dict()):
-            if was_closed:  # only a restatement changes a closed fold's rows: the record of then is kept
-                action, reason, restated = "skip", "closed; its rows were restated since: kept as recorded", True
-            else:
-                action, reason = "rescore", f"new test rows (to {fold.test_end}); the model is unchanged"
-        else:
-            action, reason = "skip", "unchanged"
-        plans.append(FoldPlan(key, action, reason, fold.is_open, str(fold.test_end), restated))
+        action, reason, restated, repair = _plan_fold(ws, spec, store, fold)
+        plans.append(FoldPlan(key, action, reason, fold.is_open, str(fold.test_end), restated, repair))
     return plans
+
+
+def _plan_fold(ws: WindowSet, spec: FoldSpec, store, fold) -> tuple[str, str, bool, str]:
+    """``(action, reason, restated, repair)`` of one fold (see :func:`plan_folds`; ``repair``: the missing or
+    corrupt output that the action recomputes, "" when none)."""
+    key = fold.fold
+    record = outputs.document(store, store.fold_path(key))
+    model = outputs.checkpoint(store, Path(store.model_dir(key)) / "best.pt")
+    stored = record.value or {}
+    if model.missing:  # never trained (a new fold, or its first training failed), or its checkpoint deleted
+        if not stored:
+            return "train", "new fold", False, ""
+        return "train", outputs.repair_words(model.problem, "train"), False, model.problem
+    if stored and (moved := boundary_changes(stored, fold.to_dict())):
+        was_closed = stored.get("is_open") is False
+        return "refuse", f"its {'closed ' if was_closed else ''}blocks would move: {'; '.join(moved)}", False, ""
+    if not model.ok:  # the checkpoint itself is bad: only a training makes it again
+        return "train", outputs.repair_words(model.problem, "train"), False, model.problem
+    last = outputs.checkpoint(store, Path(store.model_dir(key)) / "last.pt")  # the report's learning curves
+    if not last.ok:
+        return "train", outputs.repair_words(last.problem, "train"), False, last.problem
+    rows = training_version(ws, fold)
+    if not record.ok:  # the boundaries are recomputed from the rows; the model stays if it read the same rows
+        if model.value.get("data_version") != rows:
+            return "train", f"{record.problem}, and its training rows changed", False, record.problem
+        return "rescore", outputs.repair_words(record.problem, "rescore"), False, record.problem
+    scored = outputs.document(store, Path(store.metrics_dir(key)) / SCORED_FILE)
+    model_rows = (scored.value or {}).get("training_version", stored.get("training_version"))
+    was_closed = stored.get("is_open") is False
+    if model_rows != rows and not was_closed:
+        return "train", "its training rows changed (restated history)", False, ""
+    # Every output of the fold present and intact, else it is re-scored from the intact checkpoint; before the
+    # versions are compared, so that a missing scored.json is never taken for a restatement.
+    if problem := outputs.fold_scores_problem(store, key, model.value):
+        return "rescore", outputs.repair_words(problem, "rescore"), False, problem
+    if scored.value.get("data_version") != fold_version(ws, fold, spec.to_dict()):
+        if was_closed:  # only a restatement changes a closed fold's rows: the record of then is kept
+            return "skip", "closed; its rows were restated since: kept as recorded", True, ""
+        return "rescore", f"new test rows (to {fold.test_end}); the model is unchanged", False, ""
+    return "skip", "unchanged", False, ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +136,7 @@ class LivePlan:
     reason: str  # in words
     fold: FoldBoundaries  # the live model's training | gap | tuning cut as of the data's last day
     versions: dict[str, str]  # data_version, code_version, model_version, as_of: what the checkpoint stores
+    repair: str = ""  # the missing or corrupt live file this training makes again ("" when none)
 
 
 def plan_live(ws: WindowSet, spec: FoldSpec, train: dict, store, night: str, horizon: int = 1) -> LivePlan:
@@ -126,11 +154,16 @@ def plan_live(ws: WindowSet, spec: FoldSpec, train: dict, store, night: str, hor
         "model_version": model_version(data, train, code),
         "as_of": str(fold.test_start),
     }
-    folder = store.live_dir(night)
-    record = store.pull(folder / LIVE_FILE)
-    stored = read_json(record).get("model_version") if record.is_file() else None
-    if stored == versions["model_version"] and store.exists(folder / "best.pt"):
-        return LivePlan("skip", f"model {stored} already trained on this data", fold, versions)
+    folder = Path(store.live_dir(night))
+    record = outputs.document(store, folder / LIVE_FILE)
+    stored = (record.value or {}).get("model_version")
+    if record.problem and not record.missing:
+        return LivePlan("train", outputs.repair_words(record.problem, "train"), fold, versions, record.problem)
+    if stored == versions["model_version"]:
+        model = outputs.checkpoint(store, folder / "best.pt")  # present and intact, or trained again
+        if model.ok:
+            return LivePlan("skip", f"model {stored} already trained on this data", fold, versions)
+        return LivePlan("train", outputs.repair_words(model.problem, "train"), fold, versions, model.problem)
     reason = (
         "no live model for this night yet" if stored is None else f"model {stored} is not {versions['model_version']}"
     )

@@ -25,7 +25,7 @@ from fin_pipeline.core.costs import CostModel
 from fin_pipeline.core.formatting import format_stat, format_value
 from fin_pipeline.evaluation.forecast import metrics_table
 from fin_pipeline.features.windows import WindowSet
-from fin_pipeline.store.parquet import read_parquet, read_parquet_meta, write_parquet
+from fin_pipeline.store.parquet import IntegrityError, read_parquet, write_parquet
 from fin_pipeline.training.baselines import BASELINES, add_baselines
 from fin_pipeline.training.checkpoint import read_checkpoint
 from fin_pipeline.training.fold_boundaries import FoldBoundaries
@@ -231,13 +231,15 @@ def _keep_stored(predictions: pd.DataFrame, stored_path: Path, digest: str, chec
     file is unchanged."""
     if not Path(stored_path).is_file():
         return predictions
-    meta = read_parquet_meta(stored_path)
+    try:
+        stored, meta = read_parquet(stored_path)
+    except IntegrityError:  # a corrupt stored file is what this scoring replaces: nothing of it is kept
+        return predictions
     same = meta.get("model_version") == digest
     if "model_version" not in meta and "checkpoint_sha256" in meta:
         same = meta["checkpoint_sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
     if not same:
         return predictions
-    stored, _ = read_parquet(stored_path)
     known = stored.set_index(["ticker", "date"])
     keys = pd.MultiIndex.from_frame(predictions[["ticker", "date"]])
     hit = keys.isin(known.index)

@@ -5,7 +5,6 @@ its usable windows.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from fin_pipeline.features.indicators import FEATURE_COLUMNS, FEATURE_VERSION, W
 from fin_pipeline.features.windows import WindowSet
 from fin_pipeline.sources.base import NEW_YORK
 from fin_pipeline.sources.execution import check_execution, resolve_execution
-from fin_pipeline.store.parquet import META_KEY, read_parquet
+from fin_pipeline.store.parquet import StorageError, read_parquet, read_parquet_meta
 
 
 def session_days(timestamps: pd.Series) -> np.ndarray:
@@ -151,13 +150,12 @@ def load_window_set(paths_by_ticker: Mapping[str, Path | str], window: int = WIN
     executions: dict[str, str] = {}
     for ticker, path in paths_by_ticker.items():
         try:
-            meta_raw = (pq.read_schema(path).metadata or {}).get(META_KEY)
+            meta = read_parquet_meta(path)  # checked against the file's hash: a corrupt footer is refused by name
             sizes[ticker] = pq.read_metadata(path).num_rows
-        except (OSError, pa.ArrowException) as exc:
+        except (OSError, pa.ArrowException, StorageError) as exc:  # missing, or corrupt (its hashes said)
             raise FeatureError(
                 f"{ticker}: cannot read feature file {path} ({exc}); materialize feature_windows"
             ) from exc
-        meta = json.loads(meta_raw) if meta_raw else {}
         if meta.get("feature_version") != FEATURE_VERSION or meta.get("window", window) != window:
             raise FeatureError(
                 f"{ticker}: {path} holds feature version {meta.get('feature_version')} / window "

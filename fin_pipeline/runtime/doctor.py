@@ -11,6 +11,10 @@ daemon; :mod:`fin_pipeline.runtime.launcher`).
 Orphaned run folders (``data/models/*/runs/<run_id>/`` of runs no longer active) are listed; ``--repair``
 removes those that can no longer be resumed (no ``last.pt``, or the fold was published after them) and keeps
 the resumable ones, which the next run of their fold picks up.
+
+Corrupt stored files are listed too (:func:`corrupt_files`: the published checkpoints, every JSON document and
+every Parquet file's metadata, each against its hash; the Parquet tables are checked where they are read):
+nothing is removed, the line says what rebuilds the file.
 """
 
 from __future__ import annotations
@@ -137,10 +141,33 @@ def doctor(instance: DagsterInstance, data_dir: Path, repair: bool) -> list[str]
         ]
     lines += slot_lines(instance)
     lines += unseen_runs(instance)
+    lines += corrupt_files(data_dir)
     for folder, removable, why in orphan_folders(instance, data_dir):
         if repair and removable:
             shutil.rmtree(folder, ignore_errors=True)
             lines.append(f"removed orphaned run folder {folder} ({why})")
         else:
             lines.append(f"orphaned run folder {folder}: {why}")
-    return lines or ["nothing to repair: no dead runs, no held pool slots, no orphaned run folders"]
+    return lines or ["nothing to repair: no dead runs, no held pool slots, no orphaned run folders, no corrupt file"]
+
+
+def corrupt_files(data_dir: Path) -> list[str]:
+    """One line per stored file that fails its hash: the published checkpoints (``best.pt`` of each fold and live
+    model), every JSON document, every Parquet file's footer (its metadata; cheap: no table is read). The
+    archive of ``fin-pipeline rebuild`` and training run folders are left out."""
+    from fin_pipeline.store.parquet import StorageError, read_json, read_parquet_meta
+    from fin_pipeline.training.checkpoint import read_checkpoint
+
+    root = Path(data_dir)
+    readers = (("*/*/best.pt", read_checkpoint), ("**/*.json", read_json), ("**/*.parquet", read_parquet_meta))
+    lines = []
+    for pattern, read in readers:
+        for path in sorted(root.glob(pattern)) if root.is_dir() else []:
+            parts = path.relative_to(root).parts
+            if parts[0] == "archive" or "runs" in parts:
+                continue
+            try:
+                read(path)
+            except StorageError as exc:
+                lines.append(f"corrupt file: {exc}")
+    return lines

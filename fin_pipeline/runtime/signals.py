@@ -98,13 +98,18 @@ class Stopper:
         return box["result"]
 
 
-def mark_canceled(instance, run_id: str, signum: int) -> None:
-    """Mark ``run_id`` canceled (it stopped on a signal, it did not fail) and free its pool slots."""
+def mark_canceled(instance, run_id: str, signum: int) -> bool:
+    """Mark ``run_id`` canceled (it stopped on a signal, it did not fail) and free its pool slots; whether it was
+    marked. A run that had succeeded before the signal came stays a success: the signal stopped nothing of it."""
+    from dagster import DagsterRunStatus
+
     run = instance.get_run_by_id(run_id)
-    if run is not None:
+    marked = run is not None and run.status != DagsterRunStatus.SUCCESS
+    if marked:
         name = signal.Signals(signum).name
         instance.report_run_canceled(run, message=f"canceled by {name}: stopped at a batch boundary")
     instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+    return marked
 
 
 def resume_hint(signum: int, run_id: str | None) -> str:

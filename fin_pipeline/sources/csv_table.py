@@ -149,13 +149,23 @@ def parse_dates(table: VendorTable, where: str, date_format: str | None = None) 
         i = bad[0]
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
         stated = f" (format {date_format!r})" if date_format else ""
+        value = str(table.columns["date"][i])
         raise CandleError(
-            f"{where}: line {table.lines[i]}: unparsable date {table.columns['date'][i]!r}{stated} "
-            f"in column {table.source_names['date']!r}{more}"
+            f"{where}: line {table.lines[i]}: unparsable date {value!r}{stated} "
+            f"in column {table.source_names['date']!r}{more}; {_format_advice(value, date_format)}"
         )
     if parsed.dt.tz is not None:
         parsed = parsed.dt.tz_convert(NEW_YORK).dt.tz_localize(None)
     return parsed.dt.normalize().to_numpy(dtype="datetime64[ns]")
+
+
+def _format_advice(value: str, date_format: str | None) -> str:
+    """The one setting that reads such a file: ``FIN_PIPELINE_CSV_DATE_FORMAT``, with the formats that fit a
+    day-month-year value written with another separator (``31-12-2020``, ``31.12.2020``)."""
+    found = re.fullmatch(r"\d{1,2}([-./ ])\d{1,2}\1\d{4}", value.strip())
+    fits = f" (e.g. %d{found[1]}%m{found[1]}%Y or %m{found[1]}%d{found[1]}%Y)" if found else " (a strptime format)"
+    now = f", now {date_format!r}," if date_format else ""
+    return f"state how the file writes its dates with FIN_PIPELINE_CSV_DATE_FORMAT{now}{fits}"
 
 
 def _to_datetime(text: pd.Series, fmt: str) -> pd.Series:

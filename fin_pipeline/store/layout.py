@@ -55,6 +55,9 @@ WRITERS = {
     METRICS: "fold_metrics",
     REPORTS: "walk_forward_report",
     TRIALS: "walk_forward_report",
+    LIVE: "live_model",
+    FORECASTS: "forecasts",
+    LIVE_RECORD: "live_record",
 }
 
 
@@ -124,9 +127,9 @@ def writer(rel_parts: tuple[str, ...]) -> tuple[str, str | None] | None:
         if asset is None:
             continue
         rest = rel_parts[i + 1 :]
-        if rel_parts[i] in (RAW_CANDLES, FEATURE_WINDOWS, FOLDS, NORMALIZATION):
+        if rel_parts[i] in (RAW_CANDLES, FEATURE_WINDOWS, FOLDS, NORMALIZATION, FORECASTS):
             partition = Rel(rest[-1]).stem if rest else None
-        elif rel_parts[i] in (MODELS, METRICS):
+        elif rel_parts[i] in (MODELS, METRICS, LIVE):
             partition = rest[0] if len(rest) > 1 else None
         else:
             partition = None

@@ -179,9 +179,10 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(ckpt).__name__}, not a dict; {rebuild_hint(path)}")
     stored = ckpt.get(HASH_KEY)
-    if stored is not None and checkpoint_digest(ckpt) != stored:
+    if stored is not None and (computed := checkpoint_digest(ckpt)) != stored:
         raise IntegrityError(
-            f"checkpoint {path}: content hash mismatch: the file is corrupt and was not used; {rebuild_hint(path)}"
+            f"checkpoint {path}: content hash mismatch (stored hash {stored}, computed {computed}): the file is "
+            f"corrupt and was not used; {rebuild_hint(path)}"
         )
     return ckpt
 

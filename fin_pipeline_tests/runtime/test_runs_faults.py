@@ -46,7 +46,7 @@ def test_dead_in_process_run_is_marked_failed_and_its_slot_freed(tmp_path):
         assert storage.claim_concurrency_slot("training", alive.run_id, "trained_model").is_claimed  # unblocked
         storage.free_concurrency_slots_for_run(alive.run_id)
         assert doctor(instance, tmp_path, repair=True) == [
-            "nothing to repair: no dead runs, no held pool slots, no orphaned run folders"
+            "nothing to repair: no dead runs, no held pool slots, no orphaned run folders, no corrupt file"
         ]
 
 
@@ -101,3 +101,50 @@ def test_a_dead_runs_last_epoch_is_found_only_when_versions_match(tmp_path):
 def test_tags_name_this_process():
     tags = process_tags()
     assert tags[PID_TAG].isdigit() and tags[HOST_TAG] and tags[START_TAG]
+
+
+@pytest.mark.parametrize(
+    ("status", "after"),
+    [
+        (DagsterRunStatus.SUCCESS, DagsterRunStatus.SUCCESS),  # it had finished: the signal stopped nothing of it
+        (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED),  # the stop surfaced as a step failure
+        (DagsterRunStatus.STARTED, DagsterRunStatus.CANCELED),
+    ],
+)
+def test_a_signal_after_a_run_finished_leaves_it_a_success(status, after):
+    import signal
+
+    from fin_pipeline.cli.run import _after_run
+    from fin_pipeline.runtime.signals import Stopped, Stopper, resume_hint
+
+    with instance_for_test() as instance:
+        ran = instance.add_run(DagsterRun(job_name="candles_job", status=status))
+        stopper = Stopper(threading.Event())
+        stopper.signum = signal.SIGTERM  # what the handler records when SIGTERM comes
+        with pytest.raises(Stopped) as stopped:
+            _after_run(stopper, instance, ran.run_id)
+        assert instance.get_run_by_id(ran.run_id).status == after
+        hint = resume_hint(stopped.value.signum, stopped.value.run_id)
+        assert (f"run {ran.run_id} marked canceled" in hint) == (after == DagsterRunStatus.CANCELED)
+
+
+def test_doctor_lists_corrupt_stored_files_by_name_and_leaves_them(tmp_path):
+    import pandas as pd
+
+    from fin_pipeline.store.parquet import write_json, write_parquet
+
+    scored = tmp_path / "metrics" / "2020-07-01" / "metrics.parquet"
+    write_parquet(pd.DataFrame({"ic": [0.1]}), scored, meta={"dm_p": 0.988})
+    scored.write_bytes(scored.read_bytes().replace(b'"dm_p": 0.988', b'"dm_p": 0.088'))
+    checkpoint = tmp_path / "models" / "2020-07-01" / "best.pt"
+    save_checkpoint(checkpoint, {"epoch": 2, "model": {"w": torch.ones(4)}})
+    data = bytearray(checkpoint.read_bytes())
+    data[bytes(data).find(torch.ones(4).numpy().tobytes()) + 1] ^= 0x01
+    checkpoint.write_bytes(bytes(data))
+    write_json({"fine": True}, tmp_path / "folds" / "2020-07-01.json")
+    with instance_for_test() as instance:
+        lines = doctor(instance, tmp_path, repair=True)
+    assert [line.split(": ")[0] for line in lines] == ["corrupt file", "corrupt file"]
+    assert f"checkpoint {checkpoint}: content hash mismatch (stored hash " in lines[0]
+    assert f"{scored}: metadata hash mismatch (stored hash " in lines[1] and "fold_metrics[2020-07-01]" in lines[1]
+    assert scored.is_file() and checkpoint.is_file()  # listed, never removed

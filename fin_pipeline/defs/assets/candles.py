@@ -18,6 +18,7 @@ from dagster import (
 from pydantic import Field
 
 from fin_pipeline.core.settings import load_settings
+from fin_pipeline.defs.integrity import refuse_corrupt
 from fin_pipeline.defs.partitions import ticker_partitions
 from fin_pipeline.defs.resources import CandleSourceResource, DataStore
 from fin_pipeline.defs.run_source import source_for_run
@@ -63,13 +64,21 @@ class RawCandlesConfig(Config):
         AssetCheckSpec(name, asset="raw_candles", description=text, blocking=True)
         for name, text in RAW_CANDLE_CHECKS.items()
     ],
-    # Network hiccups that outlast urllib3's own retries get a second chance a little later.
+    # Network hiccups that outlast urllib3's own retries get a second chance a little later; a corrupt stored file
+    # is never retried (refuse_corrupt).
     retry_policy=RetryPolicy(max_retries=2, delay=10, backoff=Backoff.EXPONENTIAL),
 )
 def raw_candles(
     context: AssetExecutionContext, config: RawCandlesConfig, candle_source: CandleSourceResource, store: DataStore
 ) -> MaterializeResult:
     """Daily OHLCV candles of one ticker (Parquet), fetched incrementally from the configured source."""
+    with refuse_corrupt(f"raw_candles[{context.partition_key}]"):
+        return _raw_candles(context, config, candle_source, store)
+
+
+def _raw_candles(
+    context: AssetExecutionContext, config: RawCandlesConfig, candle_source: CandleSourceResource, store: DataStore
+) -> MaterializeResult:
     ticker = context.partition_key
     start, end = config.dates()
     source = source_for_run(candle_source, context.run.tags)  # the launch's source (run tags), else the resource

@@ -26,6 +26,7 @@ from fin_pipeline.defs.assets.training import TrainingConfig, finish_tracking, o
 from fin_pipeline.defs.assets.universe import load_universe
 from fin_pipeline.defs.costs import CostsConfig
 from fin_pipeline.defs.executors import TRAINING_OP_TAGS
+from fin_pipeline.defs.integrity import refuse_corrupt
 from fin_pipeline.defs.partitions import every_partition, forecast_partitions
 from fin_pipeline.defs.resources import DataStore
 from fin_pipeline.evaluation.live import (
@@ -81,7 +82,13 @@ def _check_night(context: AssetExecutionContext, universe, what: str) -> str:
 )
 def live_model(context: AssetExecutionContext, config: LiveModelConfig, store: DataStore) -> MaterializeResult:
     """A fresh model on every realized target: training | gap | tuning (the last tune_days days), the fold rules;
-    nothing is trained when tonight's model of the same version (data, configuration, seed, code) is stored."""
+    nothing is trained when tonight's model of the same version (data, configuration, seed, code) is stored. A
+    corrupt stored input fails the step once (a retry would read the same bytes)."""
+    with refuse_corrupt(f"live_model[{context.partition_key}]"):
+        return _live_model(context, config, store)
+
+
+def _live_model(context: AssetExecutionContext, config: LiveModelConfig, store: DataStore) -> MaterializeResult:
     if config.keep_nights < 1:
         raise Failure(f"live_model: keep_nights must be >= 1, got {config.keep_nights}", allow_retries=False)
     configuration, spec = config.configuration(store, f"live_model[{context.partition_key}]")

@@ -25,6 +25,7 @@ from fin_pipeline.defs.assets.universe import load_universe
 from fin_pipeline.defs.config import TRAINING_RENAME, config_from_spec, spec_values, training_configuration
 from fin_pipeline.defs.costs import CostsConfig
 from fin_pipeline.defs.executors import TRAINING_OP_TAGS
+from fin_pipeline.defs.integrity import refuse_corrupt
 from fin_pipeline.defs.partitions import fold_partitions
 from fin_pipeline.defs.resources import DataStore
 from fin_pipeline.evaluation.scoring import flat_metrics, score_fold
@@ -68,11 +69,16 @@ class TrainingConfig(
     kinds={"pytorch"},
     code_version=FOLD_CODE_VERSION,
     pool="training",  # folds queue for the one GPU instead of oversubscribing it (limit in dagster.yaml)
-    retry_policy=RetryPolicy(max_retries=2, delay=1),
+    retry_policy=RetryPolicy(max_retries=2, delay=1),  # a corrupt input is not retried: refuse_corrupt
     op_tags=TRAINING_OP_TAGS,  # Celery: the gpu queue; Kubernetes: a pod with one GPU
 )
 def trained_model(context: AssetExecutionContext, config: TrainingConfig, store: DataStore) -> MaterializeResult:
     """A fresh model trained on the fold's training windows; best checkpoint by the tuning-block loss."""
+    with refuse_corrupt(f"trained_model[{context.partition_key}]"):
+        return _trained_model(context, config, store)
+
+
+def _trained_model(context: AssetExecutionContext, config: TrainingConfig, store: DataStore) -> MaterializeResult:
     configuration, spec = config.configuration(store, f"trained_model[{context.partition_key}]")
     fold = store.read_fold(context.partition_key)
     stats = store.read_normalization(fold.fold)
@@ -247,6 +253,11 @@ def _run_is_active(context: AssetExecutionContext):
 )
 def fold_metrics(context: AssetExecutionContext, config: CostsConfig, store: DataStore) -> MaterializeResult:
     """The fold's test block, read once: predictions of the model and baselines, metrics, statistics, backtests."""
+    with refuse_corrupt(f"fold_metrics[{context.partition_key}]"):
+        return _fold_metrics(context, config, store)
+
+
+def _fold_metrics(context: AssetExecutionContext, config: CostsConfig, store: DataStore) -> MaterializeResult:
     costs = config.costs("fold_metrics")
     fold = store.read_fold(context.partition_key)
     checkpoint = store.fold_checkpoint(fold.fold)
