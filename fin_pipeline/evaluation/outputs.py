@@ -57,39 +57,32 @@ def _corrupt(store, path: Path, exc: Exception) -> Stored:
     return Stored(problem=f"{_said(store, path)} is corrupt ({words})")
 
 
-def document(store, path: Path) -> Stored:
-    """A JSON document of the store (``write_json``), checked against its hash."""
+def _checked(store, path: Path, read) -> Stored:
+    """``read(local file)`` of the stored file at ``path`` (pulled first), or why it is missing or corrupt."""
     local = store.pull(path)
     if not local.is_file():
         return _missing(store, path)
     try:
-        return Stored(read_json(local))
+        return Stored(read(local))
     except StorageError as exc:
         return _corrupt(store, path, exc)
+
+
+def document(store, path: Path) -> Stored:
+    """A JSON document of the store (``write_json``), checked against its hash."""
+    return _checked(store, path, read_json)
 
 
 def checkpoint(store, path: Path) -> Stored:
     """A checkpoint's ``extra`` (its identity: versions, boundaries, normalization), its content hash checked."""
     from fin_pipeline.training.checkpoint import read_checkpoint  # torch: only when a checkpoint is checked
 
-    local = store.pull(path)
-    if not local.is_file():
-        return _missing(store, path)
-    try:
-        return Stored(read_checkpoint(local).get("extra") or {})
-    except StorageError as exc:
-        return _corrupt(store, path, exc)
+    return _checked(store, path, lambda local: read_checkpoint(local).get("extra") or {})
 
 
 def table(store, path: Path) -> Stored:
     """A Parquet file's metadata, its content and metadata checked against its file hash (the whole file read)."""
-    local = store.pull(path)
-    if not local.is_file():
-        return _missing(store, path)
-    try:
-        return Stored(read_parquet(local)[1])
-    except StorageError as exc:
-        return _corrupt(store, path, exc)
+    return _checked(store, path, lambda local: read_parquet(local)[1])
 
 
 def fold_scores_problem(store, key: str, model_extra: dict) -> str:
