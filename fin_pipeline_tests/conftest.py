@@ -30,6 +30,14 @@ os.environ["FIN_PIPELINE_END"] = "2021-06-30"
 os.environ["FIN_PIPELINE_TEAR_SHEETS"] = "0"
 os.environ["FIN_PIPELINE_DATA_DIR"] = tempfile.mkdtemp(prefix="fin_pipeline_test_data_")
 atexit.register(shutil.rmtree, os.environ["FIN_PIPELINE_DATA_DIR"], ignore_errors=True)
+# Under pytest-xdist the workers share the machine's cores: one thread each (and in every child process they
+# start), since two processes with a thread per core each run far slower than one.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def shared_dir() -> Path:
