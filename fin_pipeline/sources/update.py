@@ -18,6 +18,11 @@ is the same bar, and the *stored* values are kept, byte for byte (float noise fr
 are stored and the restatement (first and last restated session, bar count, the stored last session when it
 was seen) is appended to the file's metadata (``restatements``), where the nightly plan and the report read it.
 
+**By day.** With ``market`` (:class:`~fin_pipeline.sources.grouped.MarketDays`, the Polygon source), an
+incremental update asks it first: the ticker's new bars may come from market-wide answers shared by every ticker
+(no sentinel then: the splits since the last stored session say whether the history was re-adjusted, and a split
+fetches the whole history again, as a changed sentinel does), or the ticker is fetched alone as above.
+
 Nothing is written unless the merged series passes :func:`validate_candles`; the write is atomic.
 """
 
@@ -26,12 +31,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from fin_pipeline.sources.base import CandleSource, SourceError, session_dates, validate_candles
 from fin_pipeline.store.parquet import read_parquet, write_parquet
+
+if TYPE_CHECKING:
+    from fin_pipeline.sources.grouped import MarketDays
 
 # Relative change of a stored bar's prices (or volume) that counts as a restatement; within it, a re-delivered
 # bar is the stored bar (float noise) and the stored values are kept.
@@ -51,16 +60,20 @@ class CandleUpdate:
     ticker: str
     path: Path
     source: str
-    mode: str  # "full", "incremental", "up to date" or "refetch: <reason>"
+    mode: str  # "full", "incremental", "incremental (grouped)", "up to date" or "refetch: <reason>"
     rows: int
     rows_added: int
     first_date: dt.date
     last_date: dt.date
     fetched: tuple[dt.date, dt.date] | None  # the range asked of the source; None when nothing was asked
     restated: dict | None = None  # this update's restatement (first, last, bars, seen), None when none
+    plan: str | None = None  # the refresh plan by day (requests per method, the method chosen); None: not asked
+    absent: tuple[dt.date, ...] = ()  # sessions whose grouped answer lacked the ticker (it was fetched alone)
 
 
-def update_candles(source: CandleSource, ticker: str, path: Path, start: dt.date, end: dt.date) -> CandleUpdate:
+def update_candles(
+    source: CandleSource, ticker: str, path: Path, start: dt.date, end: dt.date, market: MarketDays | None = None
+) -> CandleUpdate:
     """Bring ``path`` up to date with ``source`` for sessions in ``[start, end]``; see the module docstring."""
     path = Path(path)
     existing, meta = read_parquet(path) if path.exists() else (None, {})
@@ -71,11 +84,19 @@ def update_candles(source: CandleSource, ticker: str, path: Path, start: dt.date
     reason = _refetch_reason(existing, meta, source, start)
     restated = None
     fetched: tuple[dt.date, dt.date] | None = None
+    step = None
 
     if existing is not None and reason is None:
         last = session_dates(existing["timestamp"].iloc[[-1]]).iloc[0]
-        if last >= end:
+        step = market.incremental(ticker, last, end) if market is not None and last < end else None
+        if last >= end or (step is not None and step.bars is not None and step.bars.empty):
             merged, mode = existing, "up to date"
+        elif step is not None and step.refetch:
+            reason = step.refetch
+        elif step is not None and step.bars is not None:  # the new sessions' bars from the market-wide answers
+            fetched = (step.plan.sessions[0], step.plan.sessions[-1])
+            merged = pd.concat([existing, step.bars], ignore_index=True).sort_values("timestamp")
+            mode = "incremental (grouped)"
         else:
             fetched = (last, end)
             new = source.fetch(ticker, last, end)
@@ -84,6 +105,8 @@ def update_candles(source: CandleSource, ticker: str, path: Path, start: dt.date
                 merged = pd.concat([existing, new], ignore_index=True)
                 merged = merged.drop_duplicates("timestamp", keep="first").sort_values("timestamp")
                 mode = "incremental"
+                if step is not None and step.absent:
+                    mode += f" (fetched alone: absent from the grouped bars of {', '.join(map(str, step.absent))})"
     if existing is None or reason is not None:
         fetched = (start, end)
         merged = source.fetch(ticker, start, end)
@@ -106,11 +129,15 @@ def update_candles(source: CandleSource, ticker: str, path: Path, start: dt.date
         write_parquet(merged, path, meta=new_meta)
     first, last = session_dates(merged["timestamp"].iloc[[0, -1]])
     # Bars whose session was not stored before; a refetch replaces the file, so every bar counts, as at first.
-    if mode in ("incremental", "up to date"):
+    if mode.startswith(("incremental", "up to date")):
         added = int((~merged["timestamp"].isin(existing["timestamp"])).sum())
     else:
         added = len(merged)
-    return CandleUpdate(ticker, path, source.name, mode, len(merged), added, first, last, fetched, restated)
+    plan = step.plan.describe() if step is not None else None
+    absent = step.absent if step is not None else ()
+    return CandleUpdate(
+        ticker, path, source.name, mode, len(merged), added, first, last, fetched, restated, plan, absent
+    )
 
 
 def rebuild_command(day: dt.date) -> str:

@@ -5,6 +5,8 @@ The functions return relative paths; a local folder, the S3 cache folder and the
 (see :mod:`fin_pipeline.store.location`).
 
     raw_candles/<ticker>.parquet        daily bars of one ticker (raw_candles)
+    market/grouped/<date>.parquet       one session's Polygon bars of every US stock, shared by the ticker runs
+    market/splits/<after>_<to>.parquet  the splits executed in (after, to], shared likewise (raw_candles)
     feature_windows/<ticker>.parquet    its features, target and window_ok (feature_windows)
     folds/<fold>.json                   a fold's blocks and row versions (walk_forward_folds)
     normalization/<fold>.json           a fold's feature centre and scale (normalization_stats)
@@ -24,6 +26,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath as Rel
 
 RAW_CANDLES = "raw_candles"
+MARKET = "market"
 FEATURE_WINDOWS = "feature_windows"
 FOLDS = "folds"
 NORMALIZATION = "normalization"
@@ -48,6 +51,7 @@ LIVE_EQUITY_FILE = "live_equity.png"
 # The asset that writes each folder: what to rematerialize when a file there is bad.
 WRITERS = {
     RAW_CANDLES: "raw_candles",
+    MARKET: "raw_candles",
     FEATURE_WINDOWS: "feature_windows",
     FOLDS: "walk_forward_folds",
     NORMALIZATION: "normalization_stats",
@@ -63,6 +67,16 @@ WRITERS = {
 
 def raw_candles(ticker: str) -> Rel:
     return Rel(RAW_CANDLES, f"{ticker}.parquet")
+
+
+def market_day(day, adjusted: bool = True) -> Rel:
+    """One session's grouped daily bars (every ticker), adjusted or not (sources/grouped.py)."""
+    return Rel(MARKET, "grouped" if adjusted else "grouped_unadjusted", f"{day}.parquet")
+
+
+def market_splits(after, through) -> Rel:
+    """The splits executed after ``after`` up to ``through`` (sources/grouped.py)."""
+    return Rel(MARKET, "splits", f"{after}_{through}.parquet")
 
 
 def feature_windows(ticker: str) -> Rel:

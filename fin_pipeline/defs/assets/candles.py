@@ -23,6 +23,8 @@ from fin_pipeline.defs.partitions import ticker_partitions
 from fin_pipeline.defs.resources import CandleSourceResource, DataStore
 from fin_pipeline.defs.run_source import source_for_run
 from fin_pipeline.sources.base import CandleError, SourceError, candle_problems, session_dates
+from fin_pipeline.sources.grouped import MarketDays
+from fin_pipeline.sources.polygon import PolygonSource
 from fin_pipeline.sources.update import HistoryRewrite, update_candles
 
 DATA_GROUP = "data"
@@ -82,10 +84,17 @@ def _raw_candles(
     ticker = context.partition_key
     start, end = config.dates()
     source = source_for_run(candle_source, context.run.tags)  # the launch's source (run tags), else the resource
+    # Polygon refreshes by day: market-wide answers fetched once per session into the store and shared by every
+    # ticker run of the night (sources/grouped.py); N is the universe, which the nightly refresh covers.
+    market = (
+        MarketDays(source, store.local_root(), store.objects(), len(ticker_partitions.get_partition_keys()))
+        if isinstance(source, PolygonSource)
+        else None
+    )
     try:
         # S3: the stored file (if any) into the cache first, then the updated file back in one PUT
         with store.updating(store.raw_candles_path(ticker)) as path:
-            update = update_candles(source, ticker, path, start, end)
+            update = update_candles(source, ticker, path, start, end, market)
     except HistoryRewrite as exc:  # an end date moved back: refused before anything was fetched or written
         raise Failure(f"raw_candles[{ticker}]: {exc}", allow_retries=False) from exc
     except (CandleError, SourceError) as exc:
@@ -93,6 +102,10 @@ def _raw_candles(
             raise  # the RetryPolicy tries again later
         # Bad data or a refusal stays so on a retry: fail once, loudly, with the ticker and row in the message.
         raise Failure(str(exc), allow_retries=False) from exc
+    if update.plan:
+        context.log.info(f"{ticker}: refresh plan: {update.plan}")
+    if update.absent:
+        context.log.warning(f"{ticker}: absent from the grouped bars of {_days(update.absent)}: fetched alone")
     context.log.info(f"{ticker}: {update.mode}, {update.rows_added} bar(s) added, {update.rows} stored")
 
     # The checks read back what was written, so they vouch for the file, not for an in-memory copy.
@@ -121,7 +134,14 @@ def _raw_candles(
                 else "none"
             ),
             "fetched": f"{update.fetched[0]} … {update.fetched[1]}" if update.fetched else "nothing (up to date)",
+            "refresh_plan": update.plan or "none (per ticker: first backfill, another source, or nothing to ask)",
+            "grouped_absent": len(update.absent),
+            "grouped_absent_sessions": _days(update.absent) or "none",
             "path": MetadataValue.path(store.describe(update.path)),
         },
         check_results=checks,
     )
+
+
+def _days(days) -> str:
+    return ", ".join(str(d) for d in days)
