@@ -8,8 +8,11 @@ from dagster import DagsterEventType, DagsterInstance, instance_for_test, materi
 
 from fin_pipeline.core.calendar import nyse_sessions
 from fin_pipeline.defs.assets.candles import RAW_CANDLE_CHECKS, raw_candles
+from fin_pipeline.defs.partitions import ticker_partitions
 from fin_pipeline.defs.resources import CsvDirectoryResource, DataStore, PolygonResource, SyntheticMarketResource
+from fin_pipeline.sources.update import update_candles
 from fin_pipeline.store.parquet import read_parquet
+from fin_pipeline_tests.sources.polygon_emulator import PolygonMarket
 
 
 def run(tmp_path, source, start="2020-01-01", end="2020-12-31", ticker="AAPL", instance=None):
@@ -115,3 +118,41 @@ def test_polygon_key_appears_in_no_log_metadata_event_or_file(tmp_path, httpserv
     assert all(SECRET.encode() not in p.read_bytes() for p in written)
     if outcome == "ok":
         assert pd.read_parquet(tmp_path / "data" / "raw_candles" / "AAPL.parquet")["close"].tolist() == [1.4604, 1.4675]
+
+
+def test_polygon_nightly_refresh_shares_one_grouped_request_across_ticker_runs(tmp_path, httpserver, polygon_fixtures):
+    # The universe of the tests is AAPL, MSFT, XOM: one new session costs 2 requests grouped, 3 per ticker.
+    tickers = ticker_partitions.get_partition_keys()
+    market = PolygonMarket(polygon_fixtures, tickers)
+    splits = market.load("splits_ok.json")  # AAPL's splits of 2020-08-31 and 2005-02-28: none in the range
+    del splits["next_url"]
+    market.serve(httpserver, splits=splits)
+    source = PolygonResource(api_key="k", base_url=httpserver.url_for("/").rstrip("/"), requests_per_minute=0)
+    for ticker in tickers:  # the first backfill, per ticker (the library call the asset makes)
+        path = tmp_path / "data" / "raw_candles" / f"{ticker}.parquet"
+        update_candles(source.build(), ticker, path, dt.date(2020, 8, 3), dt.date(2020, 8, 27))
+    httpserver.clear_log()
+    market.absent[dt.date(2020, 8, 28)] = {"MSFT"}
+
+    instance = DagsterInstance.ephemeral()
+    metas = {}
+    for ticker in tickers:  # the nightly schedule's runs: one per ticker
+        result = run(tmp_path, source, start="2020-08-03", end="2020-08-28", ticker=ticker, instance=instance)
+        assert result.success
+        metas[ticker] = meta_of(result)
+
+    assert sorted(req.path for req, _ in httpserver.log) == [
+        "/v2/aggs/grouped/locale/us/market/stocks/2020-08-28",  # once, for the three runs
+        "/v2/aggs/ticker/MSFT/range/1/day/2020-08-27/2020-08-28",  # absent from it: fetched alone
+        "/v3/reference/splits",
+    ]
+    plan = "1 missing session(s) (2020-08-28 … 2020-08-28) for 3 ticker(s): grouped 2 request(s), per-ticker 3: grouped"
+    assert {t: m["refresh_plan"] for t, m in metas.items()} == dict.fromkeys(tickers, plan)
+    assert {t: (m["grouped_absent"], m["grouped_absent_sessions"]) for t, m in metas.items()} == {
+        "AAPL": (0, "none"),
+        "MSFT": (1, "2020-08-28"),
+        "XOM": (0, "none"),
+    }
+    assert metas["AAPL"]["mode"] == metas["XOM"]["mode"] == "incremental (grouped)"
+    assert metas["MSFT"]["mode"].startswith("incremental (fetched alone: absent from the grouped bars of 2020-08-28")
+    assert all(m["rows_added"] == 1 and m["last_date"] == "2020-08-28" for m in metas.values())
