@@ -103,8 +103,7 @@ class MarketDays:
 
     def __init__(self, source: PolygonSource, root: Path, files, tickers: int) -> None:
         self.source, self.root, self.files, self.tickers = source, Path(root), files, int(tickers)
-        self._memo: dict[Path, pd.DataFrame] = {}
-        self.absent: dict[str, tuple[dt.date, ...]] = {}  # ticker -> sessions it was fetched alone for
+        self._memo: dict[Path, pd.DataFrame] = {}  # this object's reads of the store's market files
 
     def incremental(self, ticker: str, last: dt.date, end: dt.date) -> Step:
         """How to bring ``ticker`` from its last stored session ``last`` to ``end`` (see the module docstring)."""
@@ -127,9 +126,11 @@ class MarketDays:
         for day in sessions:
             bars = self.day(day)
             row = bars[(bars["ticker"] == ticker).to_numpy()]
-            (frames if len(row) else absent).append(row if len(row) else day)
-        if absent:
-            self.absent[ticker] = tuple(absent)
+            if row.empty:
+                absent.append(day)
+            else:
+                frames.append(row)
+        if absent:  # fetched alone, per ticker, with its sentinel bar
             return Step(plan, absent=tuple(absent))
         return Step(plan, bars=pd.concat(frames, ignore_index=True).drop(columns="ticker"))
 

@@ -13,6 +13,9 @@ def test_each_artifact_has_the_path_the_files_on_disk_have():
     expected = {  # the names of existing data directories, written out
         layout.raw_candles("AAPL"): "raw_candles/AAPL.parquet",
         layout.feature_windows("AAPL"): "feature_windows/AAPL.parquet",
+        layout.market_day("2020-08-28"): "market/grouped/2020-08-28.parquet",
+        layout.market_day("2020-08-28", adjusted=False): "market/grouped_unadjusted/2020-08-28.parquet",
+        layout.market_splits("2020-08-27", "2020-08-28"): "market/splits/2020-08-27_2020-08-28.parquet",
         layout.fold("2021-01-01"): "folds/2021-01-01.json",
         layout.normalization("2021-01-01"): "normalization/2021-01-01.json",
         layout.model_dir("2021-01-01"): "models/2021-01-01",
@@ -48,4 +51,5 @@ def test_a_bad_file_names_the_asset_and_partition_that_write_it(tmp_path):
     assert "rematerialize trained_model[2021-01-01]" in hint
     assert "rematerialize feature_windows[MSFT]" in rebuild_hint(tmp_path / "feature_windows" / "MSFT.parquet")
     assert "rematerialize walk_forward_report " in rebuild_hint(tmp_path / "reports" / "folds.parquet")
+    assert "rematerialize raw_candles " in rebuild_hint(tmp_path / "market" / "grouped" / "2020-08-28.parquet")
     assert rebuild_hint(tmp_path / "elsewhere" / "x.json") == "delete it and rebuild it"
