@@ -9,9 +9,11 @@ refresh of ``k`` missing NYSE sessions for ``N`` tickers needs either
   ``GET /v3/reference/splits`` for the splits executed since the last stored session, which replaces the sentinel
   (with ``adjusted=true`` a split re-adjusts every earlier bar of its ticker).
 
-:class:`RefreshPlan` compares the two and picks grouped when it needs fewer requests. The choice is made per
-ticker run from the ticker's own missing sessions and the universe's size: the nightly schedule refreshes every
-ticker, each in its own Dagster run (a partition of ``raw_candles``), so ``N`` is the universe.
+:class:`RefreshPlan` compares the two and picks grouped when it needs fewer requests (a tie goes per ticker, which
+keeps the sentinel). The choice is made per ticker run from the ticker's own missing sessions and the universe's
+size: the nightly schedule refreshes every ticker, each in its own Dagster run (a partition of ``raw_candles``), so
+``N`` is the universe. Answers an earlier run already stored cost nothing and are subtracted from the grouped count,
+so every run of a night takes the same method as its first, and a ticker lagging behind reads the others' answers.
 
 **Shared across partitions through the store.** The market-wide answers are files of the data directory
 (:func:`fin_pipeline.store.layout.market_day`, :func:`~fin_pipeline.store.layout.market_splits`): the first ticker
@@ -63,6 +65,7 @@ class RefreshPlan:
 
     tickers: int
     sessions: tuple[dt.date, ...]
+    stored: int = 0  # of the grouped requests, the answers an earlier run of the night already stored
 
     @property
     def grouped_requests(self) -> int:
@@ -74,13 +77,15 @@ class RefreshPlan:
 
     @property
     def method(self) -> str:
-        return GROUPED if self.sessions and self.grouped_requests < self.per_ticker_requests else PER_TICKER
+        cheaper = self.grouped_requests - self.stored < self.per_ticker_requests
+        return GROUPED if self.sessions and cheaper else PER_TICKER
 
     def describe(self) -> str:
         span = f"{self.sessions[0]} … {self.sessions[-1]}" if self.sessions else "none"
+        stored = f" ({self.stored} already in the store)" if self.stored else ""
         return (
             f"{len(self.sessions)} missing session(s) ({span}) for {self.tickers} ticker(s): grouped "
-            f"{self.grouped_requests} request(s), per-ticker {self.per_ticker_requests}: {self.method}"
+            f"{self.grouped_requests} request(s){stored}, per-ticker {self.per_ticker_requests}: {self.method}"
         )
 
 
@@ -108,9 +113,11 @@ class MarketDays:
     def incremental(self, ticker: str, last: dt.date, end: dt.date) -> Step:
         """How to bring ``ticker`` from its last stored session ``last`` to ``end`` (see the module docstring)."""
         sessions = tuple(d.date() for d in nyse_sessions(last + dt.timedelta(days=1), end))
-        plan = RefreshPlan(self.tickers, sessions)
         if not sessions:  # no session since the last bar: nothing to ask of anyone
-            return Step(plan, bars=empty_candles())
+            return Step(RefreshPlan(self.tickers, sessions), bars=empty_candles())
+        # what earlier runs stored costs no request (a ticker that lags behind the others reads their answers)
+        answers = [layout.market_day(d, self.source.adjusted) for d in sessions] + [layout.market_splits(last, end)]
+        plan = RefreshPlan(self.tickers, sessions, sum(self.files.exists(self.root / rel) for rel in answers))
         if plan.method != GROUPED:
             return Step(plan)
         splits = self.splits(last, end)

@@ -89,6 +89,13 @@ def test_plan_counts_requests_of_each_method(tickers, sessions, grouped, per_tic
     assert f"grouped {grouped} request(s), per-ticker {per_ticker}: {method}" in plan.describe()
 
 
+def test_answers_already_stored_cost_no_request():
+    days = tuple(d.date() for d in nyse_sessions(dt.date(2020, 8, 3), dt.date(2020, 8, 7)))  # 5 sessions
+    assert RefreshPlan(4, days).method == PER_TICKER  # 6 requests grouped against 4
+    lagging = RefreshPlan(4, days, stored=5)  # four sessions' answers stored by other runs, and the splits
+    assert lagging.method == GROUPED and "grouped 6 request(s) (5 already in the store)" in lagging.describe()
+
+
 def test_200_tickers_one_new_session_in_two_requests(httpserver, polygon_fixtures, tmp_path):
     market = PolygonMarket(polygon_fixtures, ["AAPL", *(f"T{i:03d}" for i in range(199))])
     market.serve(httpserver, splits=one_page_splits(market))
