@@ -226,3 +226,21 @@ def test_few_tickers_refresh_per_ticker_and_no_session_asks_nothing(httpserver, 
     monday = refresh(httpserver, market, tmp_path, MON, tickers=1)["AAPL"]
     assert paths(httpserver) == [f"/v2/aggs/ticker/AAPL/range/1/day/{FRI}/{MON}"]  # 1 ticker: its own request
     assert monday.mode == "incremental" and monday.plan.endswith("per-ticker 1: per-ticker")
+
+
+def test_an_error_answer_to_the_grouped_request_fails_with_the_apis_message(httpserver, polygon_fixtures, tmp_path):
+    market = PolygonMarket(polygon_fixtures, ["AAPL", "T000"])
+    market.serve(httpserver, splits=one_page_splits(market))
+    backfill(httpserver, market, tmp_path, THU)
+    httpserver.clear()
+    forbidden = market.load("error_bodies.json")["plan_timeframe_403"]["body"]
+    httpserver.expect_request("/v2/aggs/grouped/locale/us/market/stocks/2020-08-28").respond_with_json(
+        forbidden, status=403
+    )
+    httpserver.expect_request("/v3/reference/splits").respond_with_json(one_page_splits(market))
+
+    with pytest.raises(SourceError, match="grouped bars of 2020-08-28: not authorized .HTTP 403.: Your plan") as err:
+        refresh(httpserver, market, tmp_path, FRI, tickers=200)
+
+    assert not err.value.transient and KEY not in str(err.value)
+    assert not (tmp_path / layout.market_day(FRI)).exists()
