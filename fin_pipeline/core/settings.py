@@ -22,7 +22,10 @@ from fin_pipeline.core.choices import EXECUTIONS, NOT_EXECUTABLE
 from fin_pipeline.core.costs import CostModel
 from fin_pipeline.core.deployment import Deployment
 from fin_pipeline.core.limits import MAX_SIGNAL_IC
+from fin_pipeline.core.listings import POOL_FACTOR, Listing, pool_names, read_membership_csv, seasoned
+from fin_pipeline.core.listings import synthetic_listings as _synthetic_listings
 from fin_pipeline.core.polygon import POLYGON
+from fin_pipeline.core.universe_rule import UniverseRule, parse_rule
 
 NEW_YORK = ZoneInfo("America/New_York")
 DEFAULT_UNIVERSE = ("AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA", "JPM", "XOM")
@@ -79,6 +82,18 @@ class Settings:
     # Beyond one process (fin_pipeline/core/deployment.py): executor, Celery, S3 endpoint, cache, torch threads.
     deployment: Deployment = Deployment()
     lease_ttl: float = DEFAULT_LEASE_TTL  # S3: seconds a fold's lease outlives its last renewal
+    # A point-in-time universe (FIN_PIPELINE_UNIVERSE_RULE, core/universe_rule.py): with a rule, ``universe`` is the
+    # candidate pool (the ticker partitions) and ``listings`` their listed ranges (core/listings.py: from
+    # FIN_PIPELINE_MEMBERSHIP_CSV, or drawn for the synthetic market); each fold keeps the rule's N of them.
+    universe_rule: UniverseRule | None = None
+    listings: tuple[Listing, ...] = ()
+    membership_csv: Path | None = None
+    universe_pool: int | None = None  # FIN_PIPELINE_UNIVERSE_POOL: the synthetic pool's size (default 3 x N)
+
+    @property
+    def hand_picked(self) -> bool:
+        """Whether the universe is an explicit list (no rule): survivorship-biased by construction."""
+        return self.universe_rule is None
 
     @property
     def data_root(self) -> str:
@@ -142,6 +157,14 @@ class Settings:
             raise SettingsError("Polygon deadlines must be > 0 seconds")
         if not (math.isfinite(self.lease_ttl) and self.lease_ttl > 0):
             raise SettingsError(f"FIN_PIPELINE_LEASE_TTL={self.lease_ttl!r} must be a number of seconds > 0")
+        if self.universe_rule is None and (self.listings or self.membership_csv or self.universe_pool):
+            raise SettingsError(
+                "FIN_PIPELINE_MEMBERSHIP_CSV and FIN_PIPELINE_UNIVERSE_POOL describe a candidate pool: they need "
+                "FIN_PIPELINE_UNIVERSE_RULE (e.g. top:500:dollar_volume)"
+            )
+        unknown = sorted({x.ticker for x in self.listings} - set(self.universe))
+        if unknown:
+            raise SettingsError(f"listings name tickers outside the universe: {unknown[:10]}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -205,6 +228,7 @@ class Settings:
         if v := _get(env, "FIN_PIPELINE_LEASE_TTL"):
             kw["lease_ttl"] = _parse(env, "FIN_PIPELINE_LEASE_TTL", float, "a number of seconds")
         kw["source"] = _resolve_source(env)
+        kw.update(_point_in_time(env, kw))
         kw["costs"] = _costs(env)
         try:
             kw["deployment"] = Deployment.from_env(env)
@@ -284,6 +308,57 @@ def _costs(env: Mapping[str, str]) -> CostModel:
         return CostModel(**kw)  # type: ignore[arg-type]
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
+
+
+def _point_in_time(env: Mapping[str, str], kw: dict[str, object]) -> dict[str, object]:
+    """With ``FIN_PIPELINE_UNIVERSE_RULE``: the rule, the candidate pool (as ``universe``) and its listings.
+
+    The pool: the membership CSV's tickers (``FIN_PIPELINE_MEMBERSHIP_CSV``); else an explicit
+    ``FIN_PIPELINE_UNIVERSE`` (ranked by the rule, listed as the source delivers them); else, for the synthetic
+    market, ``FIN_PIPELINE_UNIVERSE_POOL`` (default 3 x N) simulated tickers with drawn listings and delistings
+    (:mod:`fin_pipeline.core.listings`), those seasoned by the data's end.
+    """
+    text = _get(env, "FIN_PIPELINE_UNIVERSE_RULE")
+    csv_path, pool = _get(env, "FIN_PIPELINE_MEMBERSHIP_CSV"), _get(env, "FIN_PIPELINE_UNIVERSE_POOL")
+    if not text:
+        if csv_path or pool:
+            raise SettingsError(
+                "FIN_PIPELINE_MEMBERSHIP_CSV and FIN_PIPELINE_UNIVERSE_POOL need FIN_PIPELINE_UNIVERSE_RULE "
+                "(e.g. top:500:dollar_volume)"
+            )
+        return {}
+    try:
+        rule = parse_rule(text)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    out: dict[str, object] = {"universe_rule": rule}
+    if csv_path:
+        try:
+            listings = read_membership_csv(Path(csv_path), check_ticker)
+        except (ValueError, OSError) as exc:
+            raise SettingsError(f"FIN_PIPELINE_MEMBERSHIP_CSV: {exc}") from None
+        out |= {"membership_csv": Path(csv_path), "listings": tuple(listings)}
+        out["universe"] = tuple(dict.fromkeys(x.ticker for x in listings))
+        return out
+    if "universe" in kw:  # an explicit list as the pool
+        return out
+    if kw["source"] != "synthetic":
+        raise SettingsError(
+            f"FIN_PIPELINE_UNIVERSE_RULE={text!r} needs a candidate pool for the {kw['source']} source: set "
+            "FIN_PIPELINE_MEMBERSHIP_CSV (Polygon's reference tickers write one: fin-pipeline listings) or "
+            "FIN_PIPELINE_UNIVERSE"
+        )
+    size = _parse(env, "FIN_PIPELINE_UNIVERSE_POOL", int, "an integer") if pool else POOL_FACTOR * rule.n
+    if size <= rule.n:
+        raise SettingsError(
+            f"FIN_PIPELINE_UNIVERSE_POOL={size} must be larger than the rule's N={rule.n} (the pool is ranked)"
+        )
+    start = kw.get("start", Settings.start)
+    end = kw.get("end") or default_end()
+    drawn = _synthetic_listings(int(kw.get("seed", DEFAULT_SEED)), pool_names(size), start)  # type: ignore[arg-type]
+    listings = seasoned(drawn, end)  # type: ignore[arg-type]
+    out |= {"universe_pool": size, "listings": tuple(listings), "universe": tuple(x.ticker for x in listings)}
+    return out
 
 
 def _resolve_source(env: Mapping[str, str]) -> str:

@@ -23,6 +23,7 @@ from fin_pipeline.defs.partitions import ticker_partitions
 from fin_pipeline.defs.resources import CandleSourceResource, DataStore
 from fin_pipeline.defs.run_source import source_for_run
 from fin_pipeline.sources.base import CandleError, SourceError, candle_problems, session_dates
+from fin_pipeline.sources.listings import listed_source
 from fin_pipeline.sources.update import HistoryRewrite, update_candles
 
 DATA_GROUP = "data"
@@ -82,6 +83,7 @@ def _raw_candles(
     ticker = context.partition_key
     start, end = config.dates()
     source = source_for_run(candle_source, context.run.tags)  # the launch's source (run tags), else the resource
+    source = listed_source(source, load_settings())  # a point-in-time pool: bars only while listed
     try:
         # S3: the stored file (if any) into the cache first, then the updated file back in one PUT
         with store.updating(store.raw_candles_path(ticker)) as path:
