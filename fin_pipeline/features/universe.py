@@ -28,7 +28,7 @@ import pandas as pd
 
 from fin_pipeline.core.universe_rule import UniverseRule
 from fin_pipeline.features.windows import WindowSet
-from fin_pipeline.sources.base import session_dates
+from fin_pipeline.sources.base import NEW_YORK
 
 
 def rule_values(candles: pd.DataFrame, field: str) -> np.ndarray:
@@ -45,7 +45,8 @@ def activity_panel(candles: Mapping[str, pd.DataFrame], field: str) -> pd.DataFr
     """Sessions (naive dates, sorted) x candidates: the field's value on each bar, NaN where there is none."""
     columns = {}
     for ticker, frame in candles.items():
-        days = pd.DatetimeIndex(pd.to_datetime(session_dates(frame["timestamp"]).to_numpy()))
+        # the session's New York date, vectorised (sources.base.session_dates gives the same days as objects)
+        days = pd.DatetimeIndex(frame["timestamp"]).tz_convert(NEW_YORK).normalize().tz_localize(None)
         columns[ticker] = pd.Series(rule_values(frame, field), index=days)
     panel = pd.DataFrame(columns)
     return panel.sort_index()
