@@ -70,7 +70,8 @@ def test_membership_csv_is_the_pool(tmp_path):
 
 
 def test_a_rule_on_polygon_needs_a_pool():
-    env = {**BASE, "FIN_PIPELINE_UNIVERSE_RULE": "top:5:volume", "POLYGON_API_KEY": "k", "FIN_PIPELINE_SOURCE": "polygon"}
+    env = {**BASE, "FIN_PIPELINE_UNIVERSE_RULE": "top:5:volume", "POLYGON_API_KEY": "k"}
+    env["FIN_PIPELINE_SOURCE"] = "polygon"
     with pytest.raises(SettingsError, match="FIN_PIPELINE_MEMBERSHIP_CSV"):
         Settings.from_env(env)
     explicit = Settings.from_env({**env, "FIN_PIPELINE_UNIVERSE": "AAA,BBB,CCC,DDD,EEE,FFF"})

@@ -83,7 +83,10 @@ def test_delisted_stock_held_until_its_delisting_then_gone(pool):
     # and every member traded on the last session before its fold's test start
     for day, names in members.items():
         assert panel.loc[panel.index < pd.Timestamp(day), names].iloc[-1].notna().all()
-    churn = [{"fold": "x", **membership(panel, QUARTERS[i], rule, QUARTERS[i - 1] if i else None)} for i in range(len(QUARTERS))]
+    churn = [
+        {"fold": str(day), **membership(panel, day, rule, QUARTERS[i - 1] if i else None)}
+        for i, day in enumerate(QUARTERS)
+    ]
     table = churn_table(churn)
     assert table["tickers"].tolist() == [10] * len(QUARTERS)
     quarter_out = next(i for i, d in enumerate(QUARTERS) if d > delisted)
@@ -104,8 +107,13 @@ def test_universe_never_depends_on_data_from_its_test_start_on(pool):
         # a future that changes completely (every later volume scaled by 1000 for some, 0 for others) changes nothing
         rng = np.random.default_rng(day.toordinal())
         future = {
-            t: f.assign(volume=np.where(f["timestamp"] >= pd.Timestamp(day, tz="America/New_York"),
-                                        f["volume"] * rng.choice([0.0, 1000.0]), f["volume"]))
+            t: f.assign(
+                volume=np.where(
+                    f["timestamp"] >= pd.Timestamp(day, tz="America/New_York"),
+                    f["volume"] * rng.choice([0.0, 1000.0]),
+                    f["volume"],
+                )
+            )
             for t, f in frames.items()
         }
         assert members_as_of(activity_panel(future, "dollar_volume"), day, rule) == members_as_of(panel, day, rule)
