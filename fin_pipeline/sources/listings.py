@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 from fin_pipeline.core.listings import Listing
 from fin_pipeline.core.settings import Settings
-from fin_pipeline.sources.base import CandleSource, session_dates
+from fin_pipeline.sources.base import NEW_YORK, CandleSource, empty_candles
 
 
 class ListedSource(CandleSource):
@@ -39,12 +40,18 @@ class ListedSource(CandleSource):
         lo = min((x.first or start) for x in ranges)
         hi = max((x.last or end) for x in ranges)
         start, end = max(start, lo), min(end, hi)
-        bars = self.source.fetch(ticker, start, end) if start <= end else self.source.fetch(ticker, end, end)[:0]
-        days = session_dates(bars["timestamp"])
-        keep = pd.Series(False, index=bars.index)
+        if start > end:  # listed only outside the range asked for
+            return empty_candles()
+        bars = self.source.fetch(ticker, start, end)
+        # each bar's New York session day, vectorised (sources.base.session_dates gives them as date objects)
+        stamps = pd.DatetimeIndex(bars["timestamp"]).tz_convert(NEW_YORK).tz_localize(None)
+        days = stamps.normalize().to_numpy().astype("datetime64[D]")
+        keep = np.zeros(len(bars), dtype=bool)
         for x in ranges:
-            keep |= (days >= (x.first or dt.date.min)) & (days <= (x.last or dt.date.max))
-        return bars[keep.to_numpy()].reset_index(drop=True)
+            keep |= (days >= np.datetime64(x.first or dt.date.min)) & (days <= np.datetime64(x.last or dt.date.max))
+        if keep.all():
+            return bars
+        return bars[keep].reset_index(drop=True)
 
 
 def listed_source(source: CandleSource, settings: Settings) -> CandleSource:
