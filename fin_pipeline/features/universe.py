@@ -43,19 +43,23 @@ def rule_values(candles: pd.DataFrame, field: str) -> np.ndarray:
 
 def activity_panel(candles: Mapping[str, pd.DataFrame], field: str) -> pd.DataFrame:
     """Sessions (naive dates, sorted) x candidates: the field's value on each bar, NaN where there is none."""
-    columns = {}
-    for ticker, frame in candles.items():
-        # the session's New York date, vectorised (sources.base.session_dates gives the same days as objects)
-        days = pd.DatetimeIndex(frame["timestamp"]).tz_convert(NEW_YORK).normalize().tz_localize(None)
-        columns[ticker] = pd.Series(rule_values(frame, field), index=days)
-    panel = pd.DataFrame(columns)
-    return panel.sort_index()
+    tickers = list(candles)
+    # each bar's New York session day, vectorised (sources.base.session_dates gives the same days as objects)
+    days = [
+        pd.DatetimeIndex(f["timestamp"]).tz_convert(NEW_YORK).tz_localize(None).normalize().to_numpy()
+        for f in candles.values()
+    ]
+    index = np.unique(np.concatenate(days)) if days else np.array([], dtype="datetime64[ns]")
+    values = np.full((len(index), len(tickers)), np.nan)  # one array, filled by position: no index alignment
+    for column, (frame, own) in enumerate(zip(candles.values(), days, strict=True)):
+        values[np.searchsorted(index, own), column] = rule_values(frame, field)
+    return pd.DataFrame(values, index=pd.DatetimeIndex(index), columns=tickers)
 
 
 def members_as_of(panel: pd.DataFrame, as_of: dt.date, rule: UniverseRule) -> list[str]:
     """The rule's members as of ``as_of``, best first (the module docstring gives the steps)."""
-    before = panel.loc[panel.index < pd.Timestamp(as_of)]
-    window = before.iloc[-rule.lookback :]
+    stop = int(panel.index.searchsorted(pd.Timestamp(as_of)))  # the first session on or after as_of
+    window = panel.iloc[max(stop - rule.lookback, 0) : stop]
     if window.empty:
         return []
     eligible = window.iloc[0].notna() & window.iloc[-1].notna()
