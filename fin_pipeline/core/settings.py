@@ -22,10 +22,10 @@ from fin_pipeline.core.choices import EXECUTIONS, NOT_EXECUTABLE
 from fin_pipeline.core.costs import CostModel
 from fin_pipeline.core.deployment import Deployment
 from fin_pipeline.core.limits import MAX_SIGNAL_IC
-from fin_pipeline.core.listings import POOL_FACTOR, Listing, pool_names, read_membership_csv, seasoned
-from fin_pipeline.core.listings import synthetic_listings as _synthetic_listings
+from fin_pipeline.core.listings import Listing
 from fin_pipeline.core.polygon import POLYGON
-from fin_pipeline.core.universe_rule import UniverseRule, parse_rule
+from fin_pipeline.core.universe_pool import point_in_time
+from fin_pipeline.core.universe_rule import UniverseRule
 
 NEW_YORK = ZoneInfo("America/New_York")
 DEFAULT_UNIVERSE = ("AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA", "JPM", "XOM")
@@ -311,54 +311,21 @@ def _costs(env: Mapping[str, str]) -> CostModel:
 
 
 def _point_in_time(env: Mapping[str, str], kw: dict[str, object]) -> dict[str, object]:
-    """With ``FIN_PIPELINE_UNIVERSE_RULE``: the rule, the candidate pool (as ``universe``) and its listings.
-
-    The pool: the membership CSV's tickers (``FIN_PIPELINE_MEMBERSHIP_CSV``); else an explicit
-    ``FIN_PIPELINE_UNIVERSE`` (ranked by the rule, listed as the source delivers them); else, for the synthetic
-    market, ``FIN_PIPELINE_UNIVERSE_POOL`` (default 3 x N) simulated tickers with drawn listings and delistings
-    (:mod:`fin_pipeline.core.listings`), those seasoned by the data's end.
-    """
-    text = _get(env, "FIN_PIPELINE_UNIVERSE_RULE")
-    csv_path, pool = _get(env, "FIN_PIPELINE_MEMBERSHIP_CSV"), _get(env, "FIN_PIPELINE_UNIVERSE_POOL")
-    if not text:
-        if csv_path or pool:
-            raise SettingsError(
-                "FIN_PIPELINE_MEMBERSHIP_CSV and FIN_PIPELINE_UNIVERSE_POOL need FIN_PIPELINE_UNIVERSE_RULE "
-                "(e.g. top:500:dollar_volume)"
-            )
-        return {}
+    """``FIN_PIPELINE_UNIVERSE_RULE`` and its pool (:func:`fin_pipeline.core.universe_pool.point_in_time`)."""
     try:
-        rule = parse_rule(text)
-    except ValueError as exc:
+        return point_in_time(
+            rule=_get(env, "FIN_PIPELINE_UNIVERSE_RULE"),
+            membership_csv=_get(env, "FIN_PIPELINE_MEMBERSHIP_CSV"),
+            pool=_get(env, "FIN_PIPELINE_UNIVERSE_POOL"),
+            explicit="universe" in kw,
+            source=str(kw["source"]),
+            seed=int(kw.get("seed", DEFAULT_SEED)),  # type: ignore[call-overload]
+            start=kw.get("start", Settings.start),  # type: ignore[arg-type]
+            end=kw.get("end") or default_end(),  # type: ignore[arg-type]
+            check_ticker=check_ticker,
+        )
+    except ValueError as exc:  # SettingsError included
         raise SettingsError(str(exc)) from None
-    out: dict[str, object] = {"universe_rule": rule}
-    if csv_path:
-        try:
-            listings = read_membership_csv(Path(csv_path), check_ticker)
-        except (ValueError, OSError) as exc:
-            raise SettingsError(f"FIN_PIPELINE_MEMBERSHIP_CSV: {exc}") from None
-        out |= {"membership_csv": Path(csv_path), "listings": tuple(listings)}
-        out["universe"] = tuple(dict.fromkeys(x.ticker for x in listings))
-        return out
-    if "universe" in kw:  # an explicit list as the pool
-        return out
-    if kw["source"] != "synthetic":
-        raise SettingsError(
-            f"FIN_PIPELINE_UNIVERSE_RULE={text!r} needs a candidate pool for the {kw['source']} source: set "
-            "FIN_PIPELINE_MEMBERSHIP_CSV (Polygon's reference tickers write one: fin-pipeline listings) or "
-            "FIN_PIPELINE_UNIVERSE"
-        )
-    size = _parse(env, "FIN_PIPELINE_UNIVERSE_POOL", int, "an integer") if pool else POOL_FACTOR * rule.n
-    if size <= rule.n:
-        raise SettingsError(
-            f"FIN_PIPELINE_UNIVERSE_POOL={size} must be larger than the rule's N={rule.n} (the pool is ranked)"
-        )
-    start = kw.get("start", Settings.start)
-    end = kw.get("end") or default_end()
-    drawn = _synthetic_listings(int(kw.get("seed", DEFAULT_SEED)), pool_names(size), start)  # type: ignore[arg-type]
-    listings = seasoned(drawn, end)  # type: ignore[arg-type]
-    out |= {"universe_pool": size, "listings": tuple(listings), "universe": tuple(x.ticker for x in listings)}
-    return out
 
 
 def _resolve_source(env: Mapping[str, str]) -> str:
