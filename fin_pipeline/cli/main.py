@@ -44,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("forecast", help="print the latest forecast (tomorrow's predictions, ranks and positions)")
     doc = sub.add_parser("doctor", help="list (and with --repair fix) dead runs and orphaned run folders")
     doc.add_argument("--repair", action="store_true", help="mark dead runs failed, free their slots, remove folders")
+    from fin_pipeline.cli.listings import listings_arguments
+
+    listed = sub.add_parser("listings", help="write Polygon's listed and delisted stocks as a membership CSV")
+    listings_arguments(listed)
     args = parser.parse_args(argv)
 
     if not os.environ.get("DAGSTER_HOME"):
@@ -69,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
             from fin_pipeline.cli.forecast import forecast
 
             return forecast()
+        if args.command == "listings":
+            from fin_pipeline.cli.listings import listings
+
+            return listings(args)
         return _run(args)
     except ConfigError as exc:
         print(f"fin-pipeline: {exc}")

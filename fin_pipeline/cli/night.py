@@ -61,7 +61,7 @@ def finish_night(night: Night, instance, metadata: Callable, errors: Callable) -
     # the spec the live model will train with: the data directory's training configuration, as the asset reads it
     spec = dataclasses.asdict(LiveModelConfig(**night.train).configuration(store, "live_model")[1])
     try:
-        live = plan_live(ws, FoldConfig().spec(), spec, store, date, night.universe.horizon)
+        live = plan_live(night.universe.live_windows(), FoldConfig().spec(), spec, store, date, night.universe.horizon)
     except ValueError:  # no live model can be cut from this data: the forecast job fails, naming why
         live = None
     if live is not None and live.repair:  # what is trained again, and why

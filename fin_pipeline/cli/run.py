@@ -121,7 +121,7 @@ def _folds(args, execute, display, store, universe, train: dict) -> tuple[int, l
     if thinned:  # the sensor's and the fold asset's words; nothing is trained on a universe this thin
         print(f"fin-pipeline: {thinned}")
         return None
-    plans = plan_folds(universe.windows, spec, store, folds, universe.horizon)
+    plans = plan_folds(universe.windows, spec, store, folds, universe.horizon, universe.fold_windows)
     check_plans(plans)  # a fold whose stored blocks would move: refused before any fold is written
     for plan in (p for p in plans if p.restated):
         print(f"fin-pipeline: fold {plan.fold}: {plan.reason}")

@@ -22,7 +22,10 @@ from fin_pipeline.core.choices import EXECUTIONS, NOT_EXECUTABLE
 from fin_pipeline.core.costs import CostModel
 from fin_pipeline.core.deployment import Deployment
 from fin_pipeline.core.limits import MAX_SIGNAL_IC
+from fin_pipeline.core.listings import Listing
 from fin_pipeline.core.polygon import POLYGON
+from fin_pipeline.core.universe_pool import point_in_time
+from fin_pipeline.core.universe_rule import UniverseRule
 
 NEW_YORK = ZoneInfo("America/New_York")
 DEFAULT_UNIVERSE = ("AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA", "JPM", "XOM")
@@ -79,6 +82,18 @@ class Settings:
     # Beyond one process (fin_pipeline/core/deployment.py): executor, Celery, S3 endpoint, cache, torch threads.
     deployment: Deployment = Deployment()
     lease_ttl: float = DEFAULT_LEASE_TTL  # S3: seconds a fold's lease outlives its last renewal
+    # A point-in-time universe (FIN_PIPELINE_UNIVERSE_RULE, core/universe_rule.py): with a rule, ``universe`` is the
+    # candidate pool (the ticker partitions) and ``listings`` their listed ranges (core/listings.py: from
+    # FIN_PIPELINE_MEMBERSHIP_CSV, or drawn for the synthetic market); each fold keeps the rule's N of them.
+    universe_rule: UniverseRule | None = None
+    listings: tuple[Listing, ...] = ()
+    membership_csv: Path | None = None
+    universe_pool: int | None = None  # FIN_PIPELINE_UNIVERSE_POOL: the synthetic pool's size (default 3 x N)
+
+    @property
+    def hand_picked(self) -> bool:
+        """Whether the universe is an explicit list (no rule): survivorship-biased by construction."""
+        return self.universe_rule is None
 
     @property
     def data_root(self) -> str:
@@ -142,6 +157,14 @@ class Settings:
             raise SettingsError("Polygon deadlines must be > 0 seconds")
         if not (math.isfinite(self.lease_ttl) and self.lease_ttl > 0):
             raise SettingsError(f"FIN_PIPELINE_LEASE_TTL={self.lease_ttl!r} must be a number of seconds > 0")
+        if self.universe_rule is None and (self.listings or self.membership_csv or self.universe_pool):
+            raise SettingsError(
+                "FIN_PIPELINE_MEMBERSHIP_CSV and FIN_PIPELINE_UNIVERSE_POOL describe a candidate pool: they need "
+                "FIN_PIPELINE_UNIVERSE_RULE (e.g. top:500:dollar_volume)"
+            )
+        unknown = sorted({x.ticker for x in self.listings} - set(self.universe))
+        if unknown:
+            raise SettingsError(f"listings name tickers outside the universe: {unknown[:10]}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -205,6 +228,7 @@ class Settings:
         if v := _get(env, "FIN_PIPELINE_LEASE_TTL"):
             kw["lease_ttl"] = _parse(env, "FIN_PIPELINE_LEASE_TTL", float, "a number of seconds")
         kw["source"] = _resolve_source(env)
+        kw.update(_point_in_time(env, kw))
         kw["costs"] = _costs(env)
         try:
             kw["deployment"] = Deployment.from_env(env)
@@ -283,6 +307,24 @@ def _costs(env: Mapping[str, str]) -> CostModel:
     try:
         return CostModel(**kw)  # type: ignore[arg-type]
     except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _point_in_time(env: Mapping[str, str], kw: dict[str, object]) -> dict[str, object]:
+    """``FIN_PIPELINE_UNIVERSE_RULE`` and its pool (:func:`fin_pipeline.core.universe_pool.point_in_time`)."""
+    try:
+        return point_in_time(
+            rule=_get(env, "FIN_PIPELINE_UNIVERSE_RULE"),
+            membership_csv=_get(env, "FIN_PIPELINE_MEMBERSHIP_CSV"),
+            pool=_get(env, "FIN_PIPELINE_UNIVERSE_POOL"),
+            explicit="universe" in kw,
+            source=str(kw["source"]),
+            seed=int(kw.get("seed", DEFAULT_SEED)),  # type: ignore[call-overload]
+            start=kw.get("start", Settings.start),  # type: ignore[arg-type]
+            end=kw.get("end") or default_end(),  # type: ignore[arg-type]
+            check_ticker=check_ticker,
+        )
+    except ValueError as exc:  # SettingsError included
         raise SettingsError(str(exc)) from None
 
 

@@ -131,7 +131,7 @@ def nightly_retrain_followup(context: SensorEvaluationContext, store: DataStore)
         thinned = universe_end_message(universe.windows, spec, keys)
         if thinned:  # the same words as the CLI's and the fold asset's
             return SkipReason(f"night {night}: {thinned}")
-        plans = plan_folds(universe.windows, spec, store, keys, universe.horizon)
+        plans = plan_folds(universe.windows, spec, store, keys, universe.horizon, universe.fold_windows)
         try:  # nothing stored is rewritten by accident: the plan against the stored folds
             check_plans(plans)
         except HistoryRewrite as exc:

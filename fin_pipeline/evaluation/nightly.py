@@ -42,7 +42,7 @@ when a fold failed: the report needs every fold). ``--retrain`` trains every fol
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fin_pipeline.evaluation import outputs
@@ -74,9 +74,11 @@ def plan_folds(
     store,
     keys: list[str],
     horizon: int = 1,
+    fold_windows: Callable[[FoldBoundaries], WindowSet] | None = None,
 ) -> list[FoldPlan]:
     """One :class:`FoldPlan` per fold key that the eligible days can cut, in key order (``store``: a
-    :class:`~fin_pipeline.defs.resources.DataStore`)."""
+    :class:`~fin_pipeline.defs.resources.DataStore`). ``fold_windows``: the windows a fold reads (a point-in-time
+    universe's, as of its test start); None: ``ws`` for every fold."""
     folds = {}
     if len(eligible_days(ws, spec)) and keys:  # no eligible day at all: universe_end_message says why
         folds = {f.fold: f for f in compute_folds(ws, spec, horizon)}
@@ -85,7 +87,7 @@ def plan_folds(
         fold = folds.get(key)
         if fold is None:
             continue
-        action, reason, restated, repair = _plan_fold(ws, spec, store, fold)
+        action, reason, restated, repair = _plan_fold(fold_windows(fold) if fold_windows else ws, spec, store, fold)
         plans.append(FoldPlan(key, action, reason, fold.is_open, str(fold.test_end), restated, repair))
     return plans
 

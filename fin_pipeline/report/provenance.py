@@ -42,6 +42,11 @@ class Provenance:
     cost_model: str
     cost_params: Mapping[str, Any]
     cost_words: str | None = None  # the cost model in words (``CostModel.describe``); None: from the parameters
+    # A point-in-time universe: the rule (``top:N:field``) and its words, and each fold's universe record (fold,
+    # as_of, count, entered, left: ``features.universe.membership``); None: a hand-picked list.
+    rule: str | None = None
+    rule_words: str | None = None
+    folds_universe: Sequence[Mapping[str, Any]] = ()
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.sources) - set(SOURCE_WORDS))
@@ -63,7 +68,15 @@ class Provenance:
         if len(sources) > 1:
             source = f"mixed sources across tickers ({', '.join(sources)}): {source}"
         tickers = ", ".join(self.universe)
-        if list(self.universe) == list(self.default_universe):
+        per_fold = []
+        if self.rule is not None:
+            universe = (
+                f"point-in-time, FIN_PIPELINE_UNIVERSE_RULE={self.rule}: {self.rule_words}; candidate pool of "
+                f"{len(self.universe)} tickers"
+            )
+            churn = churn_words(self.folds_universe)
+            per_fold = [f"**Universe per fold** (count; names in / out since the previous fold): {churn}."]
+        elif list(self.universe) == list(self.default_universe):
             universe = (
                 f"the default hand-picked list of {len(self.universe)} large US stocks ({tickers}): survivorship "
                 "bias: chosen today, among companies that survived and grew, so a backtest on them flatters any "
@@ -72,7 +85,10 @@ class Provenance:
             if self.simulated:
                 universe += " (here the names only label simulated series)"
         else:
-            universe = f"user-given ({len(self.universe)} tickers: {tickers}; FIN_PIPELINE_UNIVERSE)"
+            universe = (
+                f"hand-picked, user-given ({len(self.universe)} tickers: {tickers}; FIN_PIPELINE_UNIVERSE): chosen "
+                "today, not as of each fold"
+            )
         if self.cost_model == "flat":
             costs = (
                 f"flat {float(self.cost_params['cost_bps']):g} bps of traded notional, every stock, every day, at any "
@@ -86,6 +102,7 @@ class Provenance:
         return [
             f"**Source:** {source}.",
             f"**Universe:** {universe}.",
+            *per_fold,
             f"**Execution:** {EXECUTION_WORDS[self.execution]}.",
             f"**Costs:** {costs}.",
         ]
@@ -93,3 +110,15 @@ class Provenance:
     def scoring(self) -> dict[str, Any]:
         """How the record was scored, as a trial's configuration records it."""
         return {"execution": self.execution, "cost_model": self.cost_model, **dict(self.cost_params)}
+
+
+def churn_words(records: Sequence[Mapping[str, Any]]) -> str:
+    """``2024-01-02: 10; 2024-04-01: 10 (in: A, B; out: C, D)``: each fold's universe size and churn."""
+    parts = []
+    for r in records:
+        entered, left = r.get("entered"), r.get("left")
+        said = f"{r.get('fold', r.get('as_of'))}: {r['count']}"
+        if entered is not None:
+            said += f" (in: {', '.join(entered) or 'none'}; out: {', '.join(left or []) or 'none'})"
+        parts.append(said)
+    return "; ".join(parts) or "no fold yet"

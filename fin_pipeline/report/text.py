@@ -4,7 +4,7 @@ often the ridge baseline's penalty sat on the edge of its grid. No Dagster here.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -13,13 +13,21 @@ from fin_pipeline.backtest.trials import TRIAL_BOOKS, Trial, TrialRegistry, desc
 from fin_pipeline.core.costs import CostModel
 from fin_pipeline.core.formatting import format_value
 from fin_pipeline.core.settings import DEFAULT_UNIVERSE
+from fin_pipeline.core.universe_rule import UniverseRule
 from fin_pipeline.evaluation.scoring import Scores, with_trials
 from fin_pipeline.report.folds import FoldResult
 from fin_pipeline.report.provenance import Provenance
 from fin_pipeline.training.baselines import RIDGE_ALPHA_LIMITS
 
 
-def provenance_for(sources: Sequence[str], universe: Sequence[str], execution: str, costs: CostModel) -> Provenance:
+def provenance_for(
+    sources: Sequence[str],
+    universe: Sequence[str],
+    execution: str,
+    costs: CostModel,
+    rule: UniverseRule | None = None,
+    folds_universe: Sequence[Mapping[str, Any]] = (),
+) -> Provenance:
     """The header of a report whose books trade at ``execution`` and pay ``costs`` (the same values the books were
     scored with, so that the header cannot claim more than the run did)."""
     params = dataclasses.asdict(costs)
@@ -36,6 +44,9 @@ def provenance_for(sources: Sequence[str], universe: Sequence[str], execution: s
         cost_model=kind,
         cost_params=params,
         cost_words=costs.describe(),
+        rule=None if rule is None else str(rule),
+        rule_words=None if rule is None else rule.describe(),
+        folds_universe=list(folds_universe),
     )
 
 

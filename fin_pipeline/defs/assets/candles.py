@@ -24,6 +24,7 @@ from fin_pipeline.defs.resources import CandleSourceResource, DataStore
 from fin_pipeline.defs.run_source import source_for_run
 from fin_pipeline.sources.base import CandleError, SourceError, candle_problems, session_dates
 from fin_pipeline.sources.grouped import MarketDays
+from fin_pipeline.sources.listings import listed_source
 from fin_pipeline.sources.polygon import PolygonSource
 from fin_pipeline.sources.update import HistoryRewrite, update_candles
 
@@ -91,6 +92,7 @@ def _raw_candles(
         if isinstance(source, PolygonSource)
         else None
     )
+    source = listed_source(source, load_settings())  # a point-in-time pool: bars only while listed
     try:
         # S3: the stored file (if any) into the cache first, then the updated file back in one PUT
         with store.updating(store.raw_candles_path(ticker)) as path:

@@ -19,6 +19,7 @@ from fin_pipeline.defs.partitions import every_partition, fold_partitions
 from fin_pipeline.defs.resources import DataStore
 from fin_pipeline.evaluation.nightly import check_plans, plan_folds, restated_since
 from fin_pipeline.sources.update import rebuild_command
+from fin_pipeline.training.fold_boundaries import FoldBoundaries
 from fin_pipeline.training.folds import universe_end_message
 from fin_pipeline.training.walkforward import (
     FoldSpec,
@@ -51,6 +52,9 @@ class FoldConfig(
         values = spec_values(self)
         if values.get("min_tickers") is None:  # the setting (FIN_PIPELINE_MIN_TICKERS), else FoldSpec's default
             values["min_tickers"] = settings.min_tickers
+            if values["min_tickers"] is None and settings.universe_rule is not None:
+                # a point-in-time universe holds the rule's N, not the whole pool: half of N by default
+                values["min_tickers"] = FoldSpec().tickers_needed(settings.universe_rule.n)
         elif not 2 <= values["min_tickers"] <= len(settings.universe):
             raise Failure(
                 f"fold config: min_tickers={values['min_tickers']} must be between 2 and the universe's "
@@ -82,17 +86,20 @@ def walk_forward_folds(context: AssetExecutionContext, config: FoldConfig, store
             )
         if universe_end_message(universe.windows, spec, [key]):  # said as the CLI and the sensor say it
             raise ValueError(f"fold {key}: {universe_end_message(universe.windows, spec, keys)}")
-        fold = next(f for f in compute_folds(universe.windows, spec, universe.horizon) if f.fold == key)
-        fold_positions(universe.windows, fold)  # an empty training or tuning block fails here, naming the fold
+        folds = compute_folds(universe.windows, spec, universe.horizon)  # the pool's calendar
+        at = next(i for i, f in enumerate(folds) if f.fold == key)
+        fold, previous = folds[at], folds[at - 1] if at else None
+        windows = universe.fold_windows(fold)  # the universe as of the test start (the whole one: hand-picked)
+        fold_positions(windows, fold)  # an empty training or tuning block fails here, naming the fold
         # Nothing stored is rewritten by accident: the fold's stored blocks may not move, a closed fold's rows stay.
-        (plan,) = plan_folds(universe.windows, spec, store, [key], universe.horizon)
+        (plan,) = plan_folds(universe.windows, spec, store, [key], universe.horizon, universe.fold_windows)
         check_plans([plan])
         if plan.restated:
             raise ValueError(f"fold {key}: {plan.reason}; to rebuild it deliberately: {rebuild_command(key)}")
     except ValueError as exc:
         raise Failure(f"walk_forward_folds: {exc}", allow_retries=False) from exc
-    record = fold_document(universe.windows, fold, spec)
-    store.write_fold(fold.fold, record)
+    record = {**fold_document(windows, fold, spec), "universe": universe.membership(fold, previous)}
+    store.write_fold(fold.fold, record)  # one JSON, written to a temporary file and renamed
     blocks = pd.DataFrame(
         [
             {
@@ -106,7 +113,11 @@ def walk_forward_folds(context: AssetExecutionContext, config: FoldConfig, store
             for name, key in (("training", "train"), ("tuning", "tune"), ("test", "test"))
         ]
     )
-    shown = {k: v for k, v in record.items() if k not in ("fold", "index", "spec")}
+    shown = {k: v for k, v in record.items() if k not in ("fold", "index", "spec", "universe")}
+    members = record["universe"]
+    shown["universe"] = f"{members['rule']}: {members['count']} tickers"
+    if members["entered"] is not None:
+        shown["universe_churn"] = f"{len(members['entered'])} in, {len(members['left'])} out"
     return MaterializeResult(
         metadata={**shown, "blocks": MetadataValue.md(markdown_table(blocks))},
         data_version=DataVersion(record["data_version"]),
@@ -128,7 +139,7 @@ def check_as_recorded(store: DataStore, universe, fold: str, what: str) -> None:
     """A fold stored closed whose rows were restated since is kept as recorded: ``what`` (a fold asset) refuses
     to rewrite it, before writing, naming the deliberate command."""
     record = store.read_fold_record(fold, missing_ok=True)
-    if record is not None and restated_since(universe.windows, record):
+    if record is not None and restated_since(universe.fold_windows(FoldBoundaries.from_dict(record)), record):
         raise Failure(
             f"{what}[{fold}]: the fold is closed and its rows were restated since it was scored: it is kept as "
             f"recorded (what was known then); to rebuild it deliberately: {rebuild_command(fold)}",
@@ -149,7 +160,7 @@ def normalization_stats(context: AssetExecutionContext, store: DataStore) -> Mat
     universe = load_universe(store, "normalization_stats")
     check_as_recorded(store, universe, fold.fold, "normalization_stats")
     version = store.read_fold_record(fold.fold)["training_version"]
-    stats = fit_fold_normalization(universe.windows, fold)
+    stats = fit_fold_normalization(universe.fold_windows(fold), fold)
     store.write_normalization(fold.fold, stats)
     table = pd.DataFrame({"feature": universe.windows.feature_columns, "mean": stats.mean, "std": stats.std})
     return MaterializeResult(

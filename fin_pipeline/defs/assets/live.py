@@ -94,7 +94,7 @@ def _live_model(context: AssetExecutionContext, config: LiveModelConfig, store: 
     configuration, spec = config.configuration(store, f"live_model[{context.partition_key}]")
     universe = load_universe(store, "live_model")
     night = _check_night(context, universe, "live_model")
-    ws = universe.windows
+    ws = universe.live_windows()  # today's universe (the rule applied after the data's last day)
     try:
         plan = plan_live(ws, FoldConfig().spec(), asdict(spec), store, night, universe.horizon)
     except ValueError as exc:
@@ -129,6 +129,7 @@ def _live_model(context: AssetExecutionContext, config: LiveModelConfig, store: 
         "epochs": len(outcome.history),
         "best_epoch": outcome.best_epoch,
         "best_tune_loss": outcome.best_score,
+        "universe": {"rule": str(universe.rule or "hand-picked"), "count": len(ws.spans), "tickers": sorted(ws.spans)},
     }
     store.publish_live(night, {**record, "forecast_date": night})
     removed = store.prune_live(config.keep_nights)
@@ -170,7 +171,7 @@ def forecasts(context: AssetExecutionContext, store: DataStore) -> MaterializeRe
     night = _check_night(context, universe, "forecasts")
     checkpoint = store.live_checkpoint(night)
     try:
-        table, missing = make_forecast(universe.windows, checkpoint, made_at=utc_now())
+        table, missing = make_forecast(universe.live_windows(), checkpoint, made_at=utc_now())
     except ForecastError as exc:
         raise Failure(f"forecasts[{night}]: {exc}", allow_retries=False) from exc
     ckpt = read_checkpoint(checkpoint)

@@ -75,7 +75,12 @@ def provenance(store: DataStore, results: list[FoldResult], costs: CostModel) ->
     for ticker in settings.universe:
         path = store.pull(store.raw_candles_path(ticker))
         sources.append(read_parquet_meta(path).get("source", settings.source) if path.is_file() else settings.source)
-    return provenance_for(sources, settings.universe, executions[0], costs)
+    per_fold = []
+    if settings.universe_rule is not None:  # each fold's universe, as its record stored it
+        for r in results:
+            stored = store.read_fold_record(r.fold).get("universe") or {}
+            per_fold.append({"fold": r.fold, **stored, "count": stored.get("count", "?")})
+    return provenance_for(sources, settings.universe, executions[0], costs, settings.universe_rule, per_fold)
 
 
 class ReportConfig(CostsConfig):

@@ -125,7 +125,7 @@ def _train(context, configured, fold, stats, universe, store: DataStore, workdir
     with finish_tracking(tracked) as done:
         try:
             outcome = train_fold(
-                universe.windows,
+                universe.fold_windows(fold),  # the fold's universe, as of its test start
                 fold,
                 stats,
                 spec,
@@ -265,7 +265,7 @@ def _fold_metrics(context: AssetExecutionContext, config: CostsConfig, store: Da
     check_as_recorded(store, universe, fold.fold, "fold_metrics")
     stats = store.read_normalization(fold.fold)
     scores, predictions, chosen = score_fold(
-        universe.windows, fold, stats, checkpoint, store.stored_metrics_dir(fold.fold), costs=costs
+        universe.fold_windows(fold), fold, stats, checkpoint, store.stored_metrics_dir(fold.fold), costs=costs
     )
     model_extra = read_checkpoint(checkpoint)["extra"]
     store.publish_metrics(fold.fold, scored_document(store.read_fold_record(fold.fold), model_extra))

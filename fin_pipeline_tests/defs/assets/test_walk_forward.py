@@ -357,7 +357,7 @@ def test_report_lists_every_fold_beside_the_baselines(full_run):
     # verdict in words.
     lines = text.splitlines()
     assert lines[2].startswith("**Source:** simulated prices: no real market")
-    assert lines[3].startswith(f"**Universe:** user-given (3 tickers: {', '.join(TICKERS)}")
+    assert lines[3].startswith(f"**Universe:** hand-picked, user-given (3 tickers: {', '.join(TICKERS)}")
     assert lines[4].startswith("**Execution:** next_open: each book is formed from data through close t and held from")
     assert lines[5].startswith("**Costs:** spread_impact: half-spread (Corwin–Schultz from daily high/low")
     assert lines[7].startswith("**Ranking skill:")
