@@ -56,6 +56,7 @@ GIB = 2**30
 SMALL_CNN = {"channels": [16, 16, 16, 16], "head_hidden": 16}
 SCALE_BATCH = 256
 RESULT = "SCALE-RESULT "
+SMALL_RISE = 16 * 2**20  # a floor that grows the RSS less than this (it reuses freed memory): no memory ratio
 # The plausibility check refuses a one-day move beyond 20 recent sigmas (the default): the synthetic market's own
 # Merton jumps cross that line for one of the first 500 names (T0429 on 2009-04-30, a -42% day at 20.2 sigmas).
 JUMP_SIGMAS = 25.0
@@ -258,7 +259,8 @@ def size_table(r: dict) -> list[str]:
         f"windows = {r['steps']:,} steps of {SCALE_BATCH}"
     )
     print(
-        f"  {'stage':34}{'wall':>10}{'floor':>10}{'ratio':>8}{'peak RSS':>11}{'rise':>10}{'floor rise':>12}{'ratio':>8}"
+        f"  {'stage':34}{'wall':>10}{'floor':>10}{'ratio':>10}{'peak RSS':>11}{'rise':>10}"
+        f"{'floor rise':>12}{'ratio':>8}"
     )
     for label, stage_keys, phases, floor in ROWS:
         wall = sum(r["stages"].get(k, 0.0) for k in stage_keys)
@@ -267,12 +269,12 @@ def size_table(r: dict) -> list[str]:
         line = f"  {label:34}{wall:9.2f}s"
         if floor:
             f_wall, f_rise = r["floor_seconds"][floor], r["rise"][f"{floor} floor"]
-            line += f"{f_wall:9.2f}s{wall / f_wall:7.2f}x{mb(peak):>11}{mb(rise):>10}{mb(f_rise):>12}"
-            line += f"{rise / f_rise:7.2f}x" if f_rise else "       -"
+            line += f"{f_wall:9.2f}s{wall / f_wall:9.2f}x{mb(peak):>11}{mb(rise):>10}{mb(f_rise):>12}"
+            line += f"{rise / f_rise:7.2f}x" if f_rise >= SMALL_RISE else "       -"
             if wall > 2 * f_wall:
                 slow.append(f"{label}: {wall / f_wall:.2f} x its floor at {r['tickers']} tickers")
         else:
-            line += f"{'':10}{'':8}{mb(peak):>11}{mb(rise):>10}"
+            line += f"{'':10}{'':10}{mb(peak):>11}{mb(rise):>10}"
         print(line, flush=True)
     return slow
 
