@@ -1,6 +1,6 @@
 """Benchmark of the whole chain at universe scale: N synthetic tickers x Y years, each stage against its floor.
 
-    python benchmarks/scale.py                        # 50 and 500 tickers x 20 years, one fold (~25 min here)
+    python benchmarks/scale.py                        # 50 and 500 tickers x 20 years, one fold (7-13 min here)
     python benchmarks/scale.py --quick                # 3 and 6 tickers x 3 years: a smoke run (~1 min)
     python benchmarks/scale.py --tickers 3 --quick    # one size: no growth column (~20 s)
 
