@@ -1,7 +1,7 @@
 """Benchmark of the whole chain at universe scale: N synthetic tickers x Y years, each stage against its floor.
 
     python benchmarks/scale.py                        # 50 and 500 tickers x 20 years, one fold (7-13 min here)
-    python benchmarks/scale.py --quick                # 3 and 6 tickers x 3 years: a smoke run (~1 min)
+    python benchmarks/scale.py --quick                # 3 and 6 tickers x 3 years: a smoke run (~1-2 min here)
     python benchmarks/scale.py --tickers 3 --quick    # one size: no growth column (~30 s here)
 
 Each size runs in its own child process (the settings, the universe among them, are read once per process, at the
