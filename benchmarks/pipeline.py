@@ -92,12 +92,13 @@ def first_test_date(end: str, folds: int) -> str:
     return dt.date(quarter // 4, quarter % 4 * 3 + 1, 1).isoformat()
 
 
-def set_environment(tickers: int, folds: int, end: str) -> None:
-    """Settings are read once per process, at the first import: fix them before any fin_pipeline import."""
+def set_environment(tickers: int, folds: int, end: str, universe: tuple[str, ...] = UNIVERSE) -> None:
+    """Settings are read once per process, at the first import: fix them before any fin_pipeline import. The
+    universe is the first ``tickers`` symbols of ``universe`` (``scale.py`` passes its own synthetic names)."""
     for name in [n for n in os.environ if n.startswith("FIN_PIPELINE_")]:
         del os.environ[name]
     os.environ.pop("POLYGON_API_KEY", None)
-    os.environ["FIN_PIPELINE_UNIVERSE"] = ",".join(UNIVERSE[:tickers])
+    os.environ["FIN_PIPELINE_UNIVERSE"] = ",".join(universe[:tickers])
     os.environ["FIN_PIPELINE_FIRST_TEST_DATE"] = first_test_date(end, folds)
     os.environ["FIN_PIPELINE_END"] = end
     os.environ["FIN_PIPELINE_DATA_DIR"] = tempfile.gettempdir()  # the module-level defs' store; never written

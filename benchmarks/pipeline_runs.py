@@ -5,6 +5,7 @@ fin_pipeline is imported at module level: ``pipeline.py`` fixes the settings' en
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import statistics
@@ -28,9 +29,13 @@ class Work:
     end: str
     model: str
     epochs: int
+    batch: int = BATCH
+    model_config: dict = dataclasses.field(default_factory=dict)  # the model's settings beyond its defaults
+    fold_options: dict = dataclasses.field(default_factory=dict)  # walk_forward_folds' run config (FoldConfig)
 
     def train_config(self, epochs: int | None = None) -> dict:
-        return {"model": self.model, "epochs": epochs or self.epochs, "batch_size": BATCH}
+        config = {"model": self.model, "epochs": epochs or self.epochs, "batch_size": self.batch}
+        return {**config, "model_config": self.model_config} if self.model_config else config
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -143,10 +148,13 @@ def sqlite_instance(folder: Path):
 
 
 def run_direct(
-    work: Work, root: Path, epochs: int | None = None, first_fold_only: bool = False
+    work: Work, root: Path, epochs: int | None = None, first_fold_only: bool = False, phase=None
 ) -> tuple[float, dict[str, float]]:
     """The same work as (A) without Dagster; (seconds, seconds per stage). Each step calls what its asset calls:
-    the library, the store's reads and writes, and the assets' own helpers for what a file records."""
+    the library, the store's reads and writes, and the assets' own helpers for what a file records.
+
+    ``phase(name)``, when given, is a context manager entered around each stage's work (``scale.py`` measures
+    each stage's peak memory with it); the stages' times are taken outside it."""
     from fin_pipeline.backtest.trials import TrialRegistry
     from fin_pipeline.core.settings import load_settings
     from fin_pipeline.defs.assets.features import feature_meta, feature_problems
@@ -178,60 +186,70 @@ def run_direct(
     t_start = clock()
     start, end = dt.date.fromisoformat(work.start), dt.date.fromisoformat(work.end)
 
+    enter = phase or (lambda _name: contextlib.nullcontext())
     for ticker in work.tickers:
         t0 = clock()
-        with store.updating(store.raw_candles_path(ticker)) as path:
-            update_candles(SyntheticMarket(seed=SEED), ticker, path, start, end)
-        t1 = clock()
-        problems = candle_problems(store.read_candles(ticker, pull=False))  # the checks read back what was written
-        assert not any(problems.values()), problems
+        with enter("candles"):
+            with store.updating(store.raw_candles_path(ticker)) as path:
+                update_candles(SyntheticMarket(seed=SEED), ticker, path, start, end)
+            t1 = clock()
+            problems = candle_problems(store.read_candles(ticker, pull=False))  # the checks read back what was written
+            assert not any(problems.values()), problems
         t2 = clock()
-        candles = store.read_candles(ticker)
-        frame = build_feature_frame(candles, ticker, horizon=1, window=WINDOW, execution=settings.execution)
-        store.write_features(ticker, frame, feature_meta(ticker, frame, 1))
-        t3 = clock()
-        stored = store.read_features(ticker, pull=False)  # the feature_windows checks, and its metadata
-        rows, _cuts, leaks = feature_problems(stored, candles)
-        assert not len(rows) and not leaks, (rows, leaks)
-        dates = session_dates(stored["timestamp"])
-        _metadata = (warmup_rows(stored), str(dates.iloc[0]), str(dates.iloc[-1]), int(stored["window_ok"].sum()))
+        with enter("features"):
+            candles = store.read_candles(ticker)
+            frame = build_feature_frame(candles, ticker, horizon=1, window=WINDOW, execution=settings.execution)
+            store.write_features(ticker, frame, feature_meta(ticker, frame, 1))
+            t3 = clock()
+            stored = store.read_features(ticker, pull=False)  # the feature_windows checks, and its metadata
+            rows, _cuts, leaks = feature_problems(stored, candles)
+            assert not len(rows) and not leaks, (rows, leaks)
+            dates = session_dates(stored["timestamp"])
+            _meta = (warmup_rows(stored), str(dates.iloc[0]), str(dates.iloc[-1]), int(stored["window_ok"].sum()))
+            del candles, frame, stored  # not held into the next ticker's stages
         t4 = clock()
         stages["candles"] += t2 - t0  # like the raw_candles step: update + its checks
         stages["features"] += t4 - t2  # like the feature_windows step: features + write + its checks
         stages["checks"] += (t2 - t1) + (t4 - t3)
 
     t0 = clock()
-    paths = store.feature_paths(list(work.tickers))
-    horizons = {read_parquet_meta(p).get("horizon") for p in paths.values()}
-    assert horizons == {1}, horizons
-    ws = load_window_set(paths)
+    with enter("window set (once)"):
+        paths = store.feature_paths(list(work.tickers))
+        horizons = {read_parquet_meta(p).get("horizon") for p in paths.values()}
+        assert horizons == {1}, horizons
+        ws = load_window_set(paths)
     stages["window set (once)"] += clock() - t0
 
     t0 = clock()
-    spec = FoldConfig().spec()
-    folds = compute_folds(ws, spec, 1)
+    with enter("folds"):
+        spec = FoldConfig(**work.fold_options).spec()
+        folds = compute_folds(ws, spec, 1)
     stages["folds"] += clock() - t0
     # The training configuration as trained_model resolves it: the data directory's file, written by the first build.
     configuration, train_spec = training_configuration(store, {"training": work.train_config(epochs)}, "direct")
     results = []
     for fold in folds[: 1 if first_fold_only else None]:
         t0 = clock()
-        record = fold_document(ws, fold, spec)
-        store.write_fold(fold.fold, record)
+        with enter("folds"):
+            record = fold_document(ws, fold, spec)
+            store.write_fold(fold.fold, record)
         t1 = clock()
-        stats = fit_fold_normalization(ws, fold)
-        store.write_normalization(fold.fold, stats)
+        with enter("normalization"):
+            stats = fit_fold_normalization(ws, fold)
+            store.write_normalization(fold.fold, stats)
         t2 = clock()
-        model_dir = store.model_dir(fold.fold)
-        workdir = store.path(layout.run_dir(layout.model_dir(fold.fold), "direct"))
-        extra = model_identity(record["training_version"], train_spec, configuration)
-        t_fit = clock()
-        outcome = train_fold(ws, fold, stats, train_spec, workdir, extra=extra)
-        stages["train_fold"] += clock() - t_fit
-        best = publish_checkpoints(workdir, model_dir)
+        with enter("training"):
+            model_dir = store.model_dir(fold.fold)
+            workdir = store.path(layout.run_dir(layout.model_dir(fold.fold), "direct"))
+            extra = model_identity(record["training_version"], train_spec, configuration)
+            t_fit = clock()
+            outcome = train_fold(ws, fold, stats, train_spec, workdir, extra=extra)
+            stages["train_fold"] += clock() - t_fit
+            best = publish_checkpoints(workdir, model_dir)
         t3 = clock()
-        scores, pred, chosen = score_fold(ws, fold, stats, best, store.metrics_dir(fold.fold), costs=settings.costs)
-        store.publish_metrics(fold.fold, scored_document(record, extra))
+        with enter("metrics"):
+            scores, pred, chosen = score_fold(ws, fold, stats, best, store.metrics_dir(fold.fold), costs=settings.costs)
+            store.publish_metrics(fold.fold, scored_document(record, extra))
         t4 = clock()
         results.append(
             FoldResult(
@@ -255,17 +273,21 @@ def run_direct(
 
     # report_job's first step: the paper record of the stored forecasts (none here), as live_record writes it.
     t0 = clock()
-    paper, meta = paper_record(store.read_forecasts(), load_universe(store, "live_record"), settings.costs)
-    store.write_live_record(paper, meta, equity_drawing(paper))
+    with enter("report"):
+        paper, meta = paper_record(store.read_forecasts(), load_universe(store, "live_record"), settings.costs)
+        store.write_live_record(paper, meta, equity_drawing(paper))
     stages["report"] += clock() - t0
 
     # The report from the in-memory fold results (the asset re-reads them from the fold files); the same
     # library call as walk_forward_report.
     t0 = clock()
-    costs = settings.costs
-    header = provenance_for(["synthetic"] * len(work.tickers), work.tickers, ws.execution, costs)
-    registry = TrialRegistry(store.trials_dir())  # the asset registers the record as a trial: so does this
-    write_report(results, store.report_dir(), record=RecordCheck(), costs=costs, provenance=header, registry=registry)
+    with enter("report"):
+        costs = settings.costs
+        header = provenance_for(["synthetic"] * len(work.tickers), work.tickers, ws.execution, costs)
+        registry = TrialRegistry(store.trials_dir())  # the asset registers the record as a trial: so does this
+        write_report(
+            results, store.report_dir(), record=RecordCheck(), costs=costs, provenance=header, registry=registry
+        )
     stages["report"] += clock() - t0
     return clock() - t_start, dict(stages)
 

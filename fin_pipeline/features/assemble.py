@@ -1,6 +1,7 @@
 """A :class:`~fin_pipeline.features.windows.WindowSet` assembled from feature frames in memory or from the
 ``feature_windows`` Parquet files: every ticker's rows copied once into the one ``values`` array, and the index of
-its usable windows.
+its usable windows. Files are read as Arrow tables and their columns copied straight into place: converting each
+file to pandas first, then gathering the 40 feature columns into a frame, would be two more copies of every row.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from fin_pipeline.features.indicators import FEATURE_COLUMNS, FEATURE_VERSION, W
 from fin_pipeline.features.windows import WindowSet
 from fin_pipeline.sources.base import NEW_YORK
 from fin_pipeline.sources.execution import check_execution, resolve_execution
-from fin_pipeline.store.parquet import StorageError, read_parquet, read_parquet_meta
+from fin_pipeline.store.parquet import StorageError, read_parquet_meta, read_parquet_table
 
 
 def session_days(timestamps: pd.Series) -> np.ndarray:
@@ -31,9 +32,34 @@ def session_days(timestamps: pd.Series) -> np.ndarray:
     return ts.dt.normalize().dt.as_unit("ns").to_numpy()
 
 
+class _Columns:
+    """A ticker's feature rows, a pandas frame or an Arrow table alike, as numpy columns."""
+
+    def __init__(self, frame: pd.DataFrame | pa.Table) -> None:
+        self.frame = frame
+        self.arrow = isinstance(frame, pa.Table)
+        self.names = set(frame.column_names if self.arrow else frame.columns)
+
+    def column(self, name: str, dtype) -> np.ndarray:
+        if self.arrow:  # a null (pandas' NaN, written) comes back NaN
+            return self.frame.column(name).to_numpy().astype(dtype, copy=False)
+        return self.frame[name].to_numpy(dtype=dtype)
+
+    def fill(self, out: np.ndarray, names: tuple[str, ...]) -> None:
+        """``out[:, j]`` = column ``names[j]``: straight into place (a table), or via one (rows, k) copy (a frame)."""
+        if self.arrow:
+            for j, name in enumerate(names):
+                out[:, j] = self.frame.column(name).to_numpy()
+        else:
+            out[:] = self.frame[list(names)].to_numpy(dtype=out.dtype)
+
+    def timestamps(self) -> pd.Series:
+        return self.frame.column("timestamp").to_pandas() if self.arrow else self.frame["timestamp"]
+
+
 def assemble(
     sizes: Mapping[str, int],
-    load: Callable[[str], pd.DataFrame],
+    load: Callable[[str], pd.DataFrame | pa.Table],
     window: int,
     feature_columns: tuple[str, ...],
     execution: str,
@@ -58,26 +84,26 @@ def assemble(
     costs = np.full((total, len(COST_INPUTS)), np.nan)  # NaN stays where a file has no cost inputs
     start = used = 0
     for code, (ticker, rows) in enumerate(sizes.items()):
-        frame = load(ticker)
-        if len(frame) != rows:
-            raise FeatureError(f"{ticker}: {len(frame)} feature rows, expected {rows}")
+        frame = _Columns(load(ticker))
+        if len(frame.frame) != rows:
+            raise FeatureError(f"{ticker}: {len(frame.frame)} feature rows, expected {rows}")
         missing = [
-            c for c in (*feature_columns, "timestamp", "target", "next_return", "window_ok") if c not in frame.columns
+            c for c in (*feature_columns, "timestamp", "target", "next_return", "window_ok") if c not in frame.names
         ]
         if missing:
             raise FeatureError(f"{ticker}: feature frame lacks column(s) {missing}")
         end = start + rows
-        values[start:end] = frame[list(feature_columns)].to_numpy(dtype=np.float32)
-        targets[start:end] = frame["target"].to_numpy(dtype=np.float32)
-        next_returns[start:end] = frame["next_return"].to_numpy(dtype=np.float32)
-        if all(c in frame.columns for c in COST_INPUTS):
-            costs[start:end] = frame[list(COST_INPUTS)].to_numpy(dtype=np.float64)
+        frame.fill(values[start:end], tuple(feature_columns))
+        targets[start:end] = frame.column("target", np.float32)
+        next_returns[start:end] = frame.column("next_return", np.float32)
+        if all(c in frame.names for c in COST_INPUTS):
+            frame.fill(costs[start:end], tuple(COST_INPUTS))
         # Usable: flagged ok, and the window starts inside this ticker (never across a boundary).
-        ends = np.flatnonzero(frame["window_ok"].to_numpy(dtype=bool))
+        ends = np.flatnonzero(frame.column("window_ok", bool))
         ends = ends[ends >= window - 1]
         found = slice(used, used + len(ends))
         positions[found] = start + ends - (window - 1)
-        row_dates[start:end] = session_days(frame["timestamp"])
+        row_dates[start:end] = session_days(frame.timestamps())
         days[found] = row_dates[start:end][ends]
         codes[found] = code
         spans[ticker] = (start, end)
@@ -170,4 +196,6 @@ def load_window_set(paths_by_ticker: Mapping[str, Path | str], window: int = WIN
     if not sizes:
         raise ValueError("no tickers to build windows from")
     execution = check_execution(next(iter(executions.values())), "feature files' execution")
-    return assemble(sizes, lambda t: read_parquet(Path(paths_by_ticker[t]))[0], window, FEATURE_COLUMNS, execution)
+    return assemble(
+        sizes, lambda t: read_parquet_table(Path(paths_by_ticker[t]))[0], window, FEATURE_COLUMNS, execution
+    )

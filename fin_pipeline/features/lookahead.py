@@ -48,21 +48,28 @@ def lookahead_violations(
     """
     candles = candles.reset_index(drop=True)
     full = compute(candles)
-    dates = session_dates(candles["timestamp"])
+    whole = full.to_numpy()  # once: most cuts compare every column, in the same order
     kept = default_cuts(len(candles)) if cuts is None else [_rows_kept(candles, c) for c in cuts]
     first_bad: dict[str, int] = {}
     for rows in kept:
         if not 0 < rows <= len(candles):
             raise ValueError(f"cut {rows} is outside 1..{len(candles)} rows")
         part = compute(candles.iloc[:rows].reset_index(drop=True))
-        for col in full.columns:
-            if col not in part.columns or len(part) != rows:
-                first_bad[col] = 0
-                continue
-            a = full[col].to_numpy()[:rows]
-            b = part[col].to_numpy()
-            same = (a == b) | (pd.isna(a) & pd.isna(b))
-            if not same.all():
-                row = int(np.argmin(same))
-                first_bad[col] = min(row, first_bad.get(col, row))
+        common = [col for col in full.columns if col in part.columns] if len(part) == rows else []
+        for col in full.columns.difference(common, sort=False):
+            first_bad[col] = 0
+        if not common:
+            continue
+        # Every column at once (one 2-D comparison, not one pandas access per column and cut). Mixed float32 and
+        # float64 columns come out float64, an exact widening: equal values stay equal.
+        same_columns = common == list(full.columns) == list(part.columns)
+        a = (whole if same_columns else full[common].to_numpy())[:rows]
+        b = part.to_numpy() if same_columns else part[common].to_numpy()
+        same = (a == b) | (pd.isna(a) & pd.isna(b))
+        for j in np.flatnonzero(~same.all(axis=0)):
+            col, row = common[j], int(np.argmin(same[:, j]))
+            first_bad[col] = min(row, first_bad.get(col, row))
+    if not first_bad:
+        return {}
+    dates = session_dates(candles["timestamp"])  # only to name a leak's first day
     return {col: str(dates.iloc[row]) for col, row in sorted(first_bad.items(), key=lambda kv: kv[1])}

@@ -144,6 +144,13 @@ def read_parquet(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     The file hash (content and metadata) is checked once per read; :class:`IntegrityError` names the file and
     both hashes when it differs.
     """
+    table, meta = read_parquet_table(path)
+    return table.to_pandas(), meta
+
+
+def read_parquet_table(path: Path) -> tuple[pa.Table, dict[str, Any]]:
+    """:func:`read_parquet` without the pandas conversion (a copy of every column): the Arrow table, checked the
+    same way, for a reader that takes a few columns as numpy arrays (the window set's loader)."""
     try:
         table = pq.read_table(path)
         plain = pq.read_metadata(path).metadata  # the footer's own copy (the table's comes from ARROW:schema)
@@ -151,7 +158,7 @@ def read_parquet(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         raise _unreadable(path, exc) from exc
     metadata = dict(table.schema.metadata or {})
     verify(path, metadata, table_digest(table), plain)
-    return table.to_pandas(), _meta(path, metadata)
+    return table, _meta(path, metadata)
 
 
 def read_parquet_meta(path: Path) -> dict[str, Any]:

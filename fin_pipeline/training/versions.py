@@ -61,14 +61,23 @@ def rows_version(ws: WindowSet, upto: dt.date, config: dict[str, Any] | None = N
     digest.update(json.dumps(config or {}, sort_keys=True, default=str).encode())
     index = ws.index
     limit = np.datetime64(pd.Timestamp(upto).date(), "D")
+    # Each ticker's windows in index order, found by one stable sort of the ticker codes: selecting them with
+    # ``index["ticker"] == ticker`` scanned the whole index once per ticker (quadratic in the tickers).
+    tickers = pd.Categorical(index["ticker"])  # the assembled index's own categorical: no copy
+    codes = np.asarray(tickers.codes)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(tickers.categories) + 1))
+    all_days = index["date"].to_numpy().astype("datetime64[D]")
+    all_windows = index["window"].to_numpy()
     for ticker, (first, _) in ws.spans.items():
-        mine = index.loc[index["ticker"] == ticker]
-        days = mine["date"].to_numpy().astype("datetime64[D]")
+        code = tickers.categories.get_indexer([ticker])[0]
+        mine = order[bounds[code] : bounds[code + 1]] if code >= 0 else order[:0]
+        days = all_days[mine]
         keep = days <= limit
         digest.update(ticker.encode())
         if not keep.any():
             continue
-        last_row = int(mine["window"].to_numpy()[keep].max()) + ws.window - 1
+        last_row = int(all_windows[mine][keep].max()) + ws.window - 1
         digest.update(np.ascontiguousarray(ws.values[first : last_row + 1]).tobytes())
         digest.update(np.ascontiguousarray(ws.targets[first : last_row + 1]).tobytes())
         digest.update(days[keep].tobytes())

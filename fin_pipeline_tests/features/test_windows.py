@@ -114,6 +114,10 @@ def test_load_from_parquet_equals_the_in_memory_build(tmp_path, frames, ws):
     assert loaded.execution == ws.execution == "next_open"
     np.testing.assert_array_equal(loaded.next_returns, ws.next_returns)
     np.testing.assert_array_equal(loaded.values, ws.values)
+    np.testing.assert_array_equal(loaded.targets, ws.targets)
+    np.testing.assert_array_equal(loaded.costs, ws.costs)  # NaN where the frames have none, in both
+    np.testing.assert_array_equal(loaded.row_dates, ws.row_dates)
+    assert loaded.spans == ws.spans
     pd.testing.assert_frame_equal(loaded.index, ws.index)
     assert np.shares_memory(loaded.windows, loaded.values)
 
