@@ -18,7 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fin_pipeline.core.calendar import DEFAULT_FIRST_TEST_DATE, PERIODS, period_start
-from fin_pipeline.core.choices import EXECUTIONS, NOT_EXECUTABLE
+from fin_pipeline.core.choices import BOARD_MODELS, DEFAULT_BOARD, EXECUTIONS, NOT_EXECUTABLE
 from fin_pipeline.core.costs import CostModel
 from fin_pipeline.core.deployment import Deployment
 from fin_pipeline.core.limits import MAX_SIGNAL_IC
@@ -79,6 +79,7 @@ class Settings:
     # Beyond one process (fin_pipeline/core/deployment.py): executor, Celery, S3 endpoint, cache, torch threads.
     deployment: Deployment = Deployment()
     lease_ttl: float = DEFAULT_LEASE_TTL  # S3: seconds a fold's lease outlives its last renewal
+    models: tuple[str, ...] = DEFAULT_BOARD  # the models on the board (FIN_PIPELINE_MODELS), a subset of BOARD_MODELS
 
     @property
     def data_root(self) -> str:
@@ -142,6 +143,7 @@ class Settings:
             raise SettingsError("Polygon deadlines must be > 0 seconds")
         if not (math.isfinite(self.lease_ttl) and self.lease_ttl > 0):
             raise SettingsError(f"FIN_PIPELINE_LEASE_TTL={self.lease_ttl!r} must be a number of seconds > 0")
+        check_models(self.models)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -204,6 +206,8 @@ class Settings:
             kw["min_tickers"] = _parse(env, "FIN_PIPELINE_MIN_TICKERS", int, "an integer")
         if v := _get(env, "FIN_PIPELINE_LEASE_TTL"):
             kw["lease_ttl"] = _parse(env, "FIN_PIPELINE_LEASE_TTL", float, "a number of seconds")
+        if v := _get(env, "FIN_PIPELINE_MODELS"):
+            kw["models"] = tuple(m.strip().lower() for m in v.split(",") if m.strip())
         kw["source"] = _resolve_source(env)
         kw["costs"] = _costs(env)
         try:
@@ -231,6 +235,17 @@ def check_ticker(ticker: str) -> str:
     if not isinstance(ticker, str) or not _TICKER.match(ticker):
         raise SettingsError(f"ticker {ticker!r} is not a symbol like 'AAPL' or 'BRK.B'")
     return ticker
+
+
+def check_models(models: tuple[str, ...]) -> tuple[str, ...]:
+    """``models`` when each is a known board model, none twice, at least one; else SettingsError naming the setting."""
+    unknown = [m for m in models if m not in BOARD_MODELS]
+    if unknown or not models or len(set(models)) != len(models):
+        said = f"unknown {unknown}" if unknown else "empty" if not models else "a model listed twice"
+        raise SettingsError(
+            f"FIN_PIPELINE_MODELS={','.join(models)!r}: {said}; the known models are {', '.join(BOARD_MODELS)}"
+        )
+    return models
 
 
 def _get(env: Mapping[str, str], name: str) -> str:
