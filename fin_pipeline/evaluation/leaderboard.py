@@ -126,14 +126,11 @@ def board_pbo(neutral: pd.DataFrame) -> tuple[float, int, str]:
         result = probability_of_backtest_overfitting(common.to_numpy(), splits, names=list(common.columns))
     except ValueError as exc:
         return NAN, 0, str(exc)
-    return (
-        result.pbo,
-        splits,
-        (
-            f"CSCV over {common.shape[1]} models' market-neutral books on {len(common)} common days, S = {splits} blocks, "
-            f"{len(result.logits)} combinations"
-        ),
+    note = (
+        f"CSCV over {common.shape[1]} models' market-neutral books on {len(common)} common days, S = {splits} "
+        f"blocks, {len(result.logits)} combinations"
     )
+    return result.pbo, splits, note
 
 
 def stitch(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
