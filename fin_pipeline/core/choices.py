@@ -16,7 +16,3 @@ NOT_EXECUTABLE = "not executable from a run after the close"
 NETWORKS = ("lstm", "cnn", "attention", "ensemble")
 BOARD_BASELINES = ("ridge", "lightgbm", "momentum")
 BOARD_MODELS = (*NETWORKS, *BOARD_BASELINES)
-#: The network a fold trains when nothing says otherwise: ``TrainSpec``'s default model (a test holds them equal).
-DEFAULT_NETWORK = "lstm"
-#: FIN_PIPELINE_MODELS's default: the default network and the three baselines.
-DEFAULT_BOARD = (DEFAULT_NETWORK, *BOARD_BASELINES)

@@ -18,7 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fin_pipeline.core.calendar import DEFAULT_FIRST_TEST_DATE, PERIODS, period_start
-from fin_pipeline.core.choices import BOARD_MODELS, DEFAULT_BOARD, EXECUTIONS, NOT_EXECUTABLE
+from fin_pipeline.core.choices import BOARD_MODELS, EXECUTIONS, NOT_EXECUTABLE
 from fin_pipeline.core.costs import CostModel
 from fin_pipeline.core.deployment import Deployment
 from fin_pipeline.core.limits import MAX_SIGNAL_IC
@@ -79,7 +79,9 @@ class Settings:
     # Beyond one process (fin_pipeline/core/deployment.py): executor, Celery, S3 endpoint, cache, torch threads.
     deployment: Deployment = Deployment()
     lease_ttl: float = DEFAULT_LEASE_TTL  # S3: seconds a fold's lease outlives its last renewal
-    models: tuple[str, ...] = DEFAULT_BOARD  # the models on the board (FIN_PIPELINE_MODELS), a subset of BOARD_MODELS
+    # The models on the board (FIN_PIPELINE_MODELS), from BOARD_MODELS; None: the training configuration's network
+    # and the baselines (resolved where the configuration is read: fin_pipeline/evaluation/board.py enabled_models)
+    models: tuple[str, ...] | None = None
 
     @property
     def data_root(self) -> str:
@@ -143,7 +145,8 @@ class Settings:
             raise SettingsError("Polygon deadlines must be > 0 seconds")
         if not (math.isfinite(self.lease_ttl) and self.lease_ttl > 0):
             raise SettingsError(f"FIN_PIPELINE_LEASE_TTL={self.lease_ttl!r} must be a number of seconds > 0")
-        check_models(self.models)
+        if self.models is not None:
+            check_models(self.models)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

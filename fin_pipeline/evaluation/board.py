@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from fin_pipeline.core.choices import BOARD_MODELS, NETWORKS
+from fin_pipeline.core.choices import BOARD_BASELINES, BOARD_MODELS, NETWORKS
 from fin_pipeline.evaluation.scoring import holed_tickers
 from fin_pipeline.features.windows import WindowSet
 from fin_pipeline.training import boosting
@@ -46,6 +46,14 @@ class BoardPredictions:
     chosen: dict[str, Any]  # what tuning picked: best epoch, ridge's α, the number of trees
     training: dict[str, Any]  # the model's specification: a trial's "training" entry
     dropped_tickers: dict[str, list[str]]  # tickers with a vendor hole in the test block -> the days they miss
+
+
+def enabled_models(setting: tuple[str, ...] | None, configured: str) -> tuple[str, ...]:
+    """The models on the board: FIN_PIPELINE_MODELS's list, or by default the configured network (the training
+    configuration's ``model``) and the baselines ridge, lightgbm and momentum."""
+    if setting is not None:
+        return tuple(setting)
+    return (configured, *(b for b in BOARD_BASELINES if b != configured))
 
 
 def board_spec(name: str, spec: TrainSpec) -> TrainSpec:

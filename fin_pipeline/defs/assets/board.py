@@ -29,12 +29,13 @@ from fin_pipeline.core.settings import load_settings
 from fin_pipeline.defs.assets.folds import FOLD_CODE_VERSION, check_as_recorded, normalization_stats
 from fin_pipeline.defs.assets.training import TrainingConfig
 from fin_pipeline.defs.assets.universe import data_fold_keys, load_universe
+from fin_pipeline.defs.config import training_configuration
 from fin_pipeline.defs.costs import CostsConfig
 from fin_pipeline.defs.executors import TRAINING_OP_TAGS
 from fin_pipeline.defs.integrity import refuse_corrupt
 from fin_pipeline.defs.partitions import fold_partitions
 from fin_pipeline.defs.resources import DataStore
-from fin_pipeline.evaluation.board import predict_model
+from fin_pipeline.evaluation.board import enabled_models, predict_model
 from fin_pipeline.evaluation.leaderboard import BoardRecord, best, stitch, summary
 from fin_pipeline.evaluation.leaderboard import leaderboard as score_board
 from fin_pipeline.report.leaderboard import leaderboard_markdown, leaderboard_png
@@ -98,7 +99,7 @@ def board_predictions(context: AssetExecutionContext, config: TrainingConfig, st
 def leaderboard(context: AssetExecutionContext, config: CostsConfig, store: DataStore) -> MaterializeResult:
     """The enabled models (FIN_PIPELINE_MODELS) side by side on every fold: IC, books, PSR, DSR, and the PBO."""
     costs = config.costs("leaderboard")
-    models = load_settings().models
+    models = enabled_models(load_settings().models, training_configuration(store, None, "leaderboard")[1].model)
     universe = load_universe(store, "leaderboard")
     folds = data_fold_keys(universe)
     with refuse_corrupt("leaderboard"):
