@@ -8,6 +8,7 @@ stored predictions of the models enabled by FIN_PIPELINE_MODELS (:mod:`fin_pipel
 """
 
 import base64
+import contextlib
 import dataclasses
 
 from dagster import (
@@ -76,6 +77,9 @@ def board_predictions(context: AssetExecutionContext, config: TrainingConfig, st
             result = predict_model(model, universe.windows, fold, stats, spec, workdir)
         except RuntimeError as exc:  # lightgbm asked for but not installed: a retry cannot help
             raise Failure(f"{what}: {exc}", allow_retries=False) from exc
+        for folder in (workdir.parent, workdir.parent.parent):  # runs/<fold>, runs: gone once empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         meta = {"model": model, "fold": fold.to_dict(), "training": result.training, "chosen": result.chosen}
         path = store.write_board(model, key, result.frame, meta)
     return MaterializeResult(
