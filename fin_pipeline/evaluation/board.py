@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from fin_pipeline.core.choices import BOARD_BASELINES, BOARD_MODELS, NETWORKS
+from fin_pipeline.evaluation import outputs
 from fin_pipeline.evaluation.scoring import holed_tickers
 from fin_pipeline.features.windows import WindowSet
+from fin_pipeline.store import layout
 from fin_pipeline.training import boosting
 from fin_pipeline.training.baselines import RIDGE_ALPHA_LIMITS, RIDGE_ALPHAS, add_baselines
 from fin_pipeline.training.fold_boundaries import FoldBoundaries
@@ -110,3 +113,15 @@ def predict_model(
     holed = holed_tickers(frame)
     frame = frame[~frame["ticker"].isin(list(holed))].reset_index(drop=True)
     return BoardPredictions(frame, chosen, training, holed)
+
+
+def plan_board(store, models: Sequence[str], ran: Sequence[str], folds: Sequence[str]) -> list[str]:
+    """The board partitions ("fold|model") a night runs: every model of ``models`` on each fold of ``ran`` (trained
+    or re-scored tonight: new blocks or new test days), and on any fold of ``folds`` whose board file is missing or
+    corrupt (a model just enabled, a first night, a damaged file). Other partitions are left alone."""
+    return [
+        f"{fold}|{model}"
+        for fold in folds
+        for model in models
+        if fold in ran or not outputs.table(store, store.path(layout.board_predictions(model, fold))).ok
+    ]

@@ -30,7 +30,6 @@ from fin_pipeline.core.settings import load_settings
 from fin_pipeline.defs.assets.folds import FOLD_CODE_VERSION, check_as_recorded, normalization_stats
 from fin_pipeline.defs.assets.training import TrainingConfig
 from fin_pipeline.defs.assets.universe import data_fold_keys, load_universe
-from fin_pipeline.defs.config import training_configuration
 from fin_pipeline.defs.costs import CostsConfig
 from fin_pipeline.defs.executors import TRAINING_OP_TAGS
 from fin_pipeline.defs.integrity import refuse_corrupt
@@ -42,11 +41,19 @@ from fin_pipeline.evaluation.leaderboard import leaderboard as score_board
 from fin_pipeline.report.leaderboard import leaderboard_markdown, leaderboard_png
 from fin_pipeline.store import layout
 from fin_pipeline.store.parquet import write_parquet
+from fin_pipeline.training.configuration import read_configuration, resolve
 
 BOARD_GROUP = "board"
 board_partitions = MultiPartitionsDefinition(
     {"model": StaticPartitionsDefinition(list(BOARD_MODELS)), "fold": fold_partitions}
 )
+
+
+def board_models(store: DataStore) -> tuple[str, ...]:
+    """The models on the board: FIN_PIPELINE_MODELS, or the configured network (the data directory's training
+    configuration, read and never written here; the defaults before the first build) and the baselines."""
+    configured = resolve(read_configuration(store.pull(store.configuration_path())))["training"]["model"]
+    return enabled_models(load_settings().models, configured)
 
 
 @asset(
@@ -103,7 +110,7 @@ def board_predictions(context: AssetExecutionContext, config: TrainingConfig, st
 def leaderboard(context: AssetExecutionContext, config: CostsConfig, store: DataStore) -> MaterializeResult:
     """The enabled models (FIN_PIPELINE_MODELS) side by side on every fold: IC, books, PSR, DSR, and the PBO."""
     costs = config.costs("leaderboard")
-    models = enabled_models(load_settings().models, training_configuration(store, None, "leaderboard")[1].model)
+    models = board_models(store)
     universe = load_universe(store, "leaderboard")
     folds = data_fold_keys(universe)
     with refuse_corrupt("leaderboard"):
