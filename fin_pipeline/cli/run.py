@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     ran, failed = folds
     mixed = {"ops": {"walk_forward_report": {"config": {"allow_mixed_configurations": True}}}}
-    board, leaderboard_current = _board_plan(store, universe, ran, failed, display)
+    board, leaderboard_current = _board_plan(store, universe, ran, failed)
     night = Night(
         execute,
         store,
@@ -114,10 +114,9 @@ def _refresh(execute, tickers: list[str], config: dict) -> bool:
     return True
 
 
-def _board_plan(store, universe, ran: list[str], failed: list[str], display) -> tuple[list[str], bool]:
+def _board_plan(store, universe, ran: list[str], failed: list[str]) -> tuple[list[str], bool]:
     """The board partitions tonight runs (the enabled models on the folds that ran, and any missing file; none on a
     failed fold) and whether the stored leaderboard is intact; a line saying so."""
-    from fin_pipeline.core.choices import NETWORKS
     from fin_pipeline.defs.assets.board import board_models
     from fin_pipeline.defs.assets.universe import data_fold_keys
     from fin_pipeline.evaluation import outputs
@@ -127,7 +126,6 @@ def _board_plan(store, universe, ran: list[str], failed: list[str], display) -> 
     models = board_models(store)
     done = [f for f in ran if f not in failed]
     board = plan_board(store, models, done, [f for f in data_fold_keys(universe) if f not in failed])
-    display.trainings += sum(key.split("|")[1] in NETWORKS for key in board)
     print(
         f"fin-pipeline: board ({', '.join(models)}; FIN_PIPELINE_MODELS): {len(board)} model × fold run(s) after "
         "the forecast"

@@ -161,7 +161,8 @@ def nightly_retrain_followup(context: SensorEvaluationContext, store: DataStore)
             return SkipReason(f"night {night}: {exc}")
     tonight = _tonight(context, night, folds)
     board = {}
-    if tonight.forecast in (SUCCESS, FAILED) and not (tonight.board_planned or tonight.report or tonight.record):
+    finished = tonight.forecast in (SUCCESS, FAILED) and not tonight.folds_failed
+    if finished and not (tonight.board_planned or tonight.report or tonight.record):
         board = _board(store, folds)  # read once the folds and the forecast are done: what they wrote counts
     step = plan_night(plans, tonight, **board)
     if not step.runs:

@@ -273,7 +273,8 @@ def plan_night(
     else ``record_job`` (the record alone). ``forecast_current``: tonight's live model and forecast are stored,
     so no forecast run; ``report_current``: the record and report are stored, so a night where nothing ran and
     nothing failed is up to date, with no run at all. After the forecast, ``board`` (the board partitions
-    "fold|model" to run tonight: :func:`~fin_pipeline.evaluation.board.plan_board`) run, one ``board_job`` each,
+    "fold|model" to run tonight: :func:`~fin_pipeline.evaluation.board.plan_board`) run, one ``board_job`` each
+    (none on a night whose fold run failed: the leaderboard, like the report, needs every fold),
     then ``leaderboard_job`` when they and every fold run succeeded (or when none ran and the stored leaderboard is
     not ``leaderboard_current``); a failed board run holds back the leaderboard only, never the record or report."""
     if not tonight.folds_planned:
@@ -287,7 +288,7 @@ def plan_night(
         return NightStep((PlannedRun(FORECAST_JOB),), failed=failed)
     if tonight.forecast == RUNNING:
         return NightStep(reason="the forecast run is not finished yet", failed=failed)
-    if board and not tonight.board_planned:
+    if board and not tonight.board_planned and not failed:  # the leaderboard needs every fold, as the report does
         return NightStep(tuple(PlannedRun(BOARD_JOB, key) for key in board), failed=failed)
     if tonight.board_pending:
         return NightStep(reason=f"board runs not finished yet: {list(tonight.board_pending)}", failed=failed)

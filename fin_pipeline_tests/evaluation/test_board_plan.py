@@ -35,6 +35,9 @@ def test_the_board_runs_after_the_forecast_then_the_leaderboard_then_the_report(
     # a failed fold: no leaderboard (its board file would be stale), the record alone as before
     fold_failed = Tonight(**{**running.__dict__, "folds_failed": ("2021-01-01",)})
     assert jobs(plan_night((), fold_failed)) == [("record_job", None)]
+    # nor any board run on a night whose fold failed: the forecast, then the record alone
+    failed_night = Tonight(folds_planned=True, folds_ran=1, folds_failed=("2021-01-01",), forecast=SUCCESS)
+    assert jobs(plan_night((), failed_night, board=BOARD)) == [("record_job", None)]
 
 
 def test_with_no_board_run_the_leaderboard_is_made_only_when_the_stored_one_is_not_intact():
