@@ -72,3 +72,12 @@ def test_plan_board_takes_tonights_folds_and_the_missing_or_corrupt_files(tmp_pa
         "2021-04-01|momentum",
     ]
     assert plan_board(store, ["ridge"], [], folds[:2]) == []  # intact and not run: left alone
+
+
+def test_a_bad_board_file_names_the_partition_that_writes_it():
+    assert layout.writer(("board", "cnn", "2021-01-01.parquet")) == ("board_predictions", "2021-01-01|cnn")
+    assert layout.writer(("board", "cnn", "runs", "2021-01-01", "abc", "best.pt")) == (
+        "board_predictions",
+        "2021-01-01|cnn",
+    )
+    assert layout.writer(("leaderboard", "leaderboard.parquet")) == ("leaderboard", None)
