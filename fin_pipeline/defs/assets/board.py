@@ -113,6 +113,8 @@ def leaderboard(context: AssetExecutionContext, config: CostsConfig, store: Data
     models = board_models(store)
     universe = load_universe(store, "leaderboard")
     folds = data_fold_keys(universe)
+    if not folds:
+        raise Failure("leaderboard: no fold's test period has begun in the data yet", allow_retries=False)
     with refuse_corrupt("leaderboard"):
         stored = {(m, f): store.read_board(m, f) for m in models for f in folds}
     missing = [f"{f}|{m}" for (m, f), found in stored.items() if found is None]
