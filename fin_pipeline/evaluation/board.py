@@ -71,10 +71,11 @@ def model_training(name: str, spec: TrainSpec) -> dict[str, Any]:
     if name in NETWORKS:
         return dataclasses.asdict(board_spec(name, spec))
     if name == "ridge":
-        return {"model": "ridge", "alphas": list(RIDGE_ALPHAS), "alpha_limits": list(RIDGE_ALPHA_LIMITS)}
+        return {"model": "ridge", "loss": "mse", "alphas": list(RIDGE_ALPHAS), "alpha_limits": list(RIDGE_ALPHA_LIMITS)}
     if name == "lightgbm":
         return {
             "model": "lightgbm",
+            "loss": "mse",  # L2 regression, early-stopped on the tuning block's MSE
             "params": dict(boosting.PARAMS),
             "lag_columns": list(boosting.LAG_COLUMNS),
             "lags": list(boosting.LAGS),
@@ -82,7 +83,7 @@ def model_training(name: str, spec: TrainSpec) -> dict[str, Any]:
             "early_stopping_rounds": boosting.EARLY_STOPPING_ROUNDS,
         }
     if name == "momentum":
-        return {"model": "momentum"}
+        return {"model": "momentum", "loss": "none"}  # a rule: nothing is fitted
     raise ValueError(f"unknown board model {name!r}; the known models are {', '.join(BOARD_MODELS)}")
 
 

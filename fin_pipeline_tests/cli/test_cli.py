@@ -94,6 +94,7 @@ def test_data_only_run_refreshes_the_universe_and_records_runs_in_the_instance(h
     assert again.returncode == 0 and "[data 1/2] AAPL: up to date, +0 bar(s)" in again.stdout
 
 
+@pytest.mark.timeout(600)  # the board's eight model × fold runs and the leaderboard come on top of the chain
 def test_main_job_runs_the_whole_chain_then_the_dagster_cli_reruns_one_fold(home):
     env = env_for(
         home,
