@@ -25,6 +25,8 @@ JOBS = [
     jobs.forecast_job,
     jobs.record_job,
     jobs.report_job,
+    jobs.board_job,
+    jobs.leaderboard_job,
 ]
 
 

@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     for command in (run, rebuild):
         run_arguments(command)
     sub.add_parser("forecast", help="print the latest forecast (tomorrow's predictions, ranks and positions)")
+    sub.add_parser("leaderboard", help="print the stored leaderboard: every enabled model over every fold")
     doc = sub.add_parser("doctor", help="list (and with --repair fix) dead runs and orphaned run folders")
     doc.add_argument("--repair", action="store_true", help="mark dead runs failed, free their slots, remove folders")
     from fin_pipeline.cli.listings import listings_arguments
@@ -77,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
             from fin_pipeline.cli.listings import listings
 
             return listings(args)
+        if args.command == "leaderboard":
+            from fin_pipeline.cli.leaderboard import leaderboard
+
+            return leaderboard()
         return _run(args)
     except ConfigError as exc:
         print(f"fin-pipeline: {exc}")

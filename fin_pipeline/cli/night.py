@@ -37,6 +37,8 @@ class Night:
     folds_ran: int  # fold runs tonight (trained or re-scored)
     failed: list[str]  # folds whose run failed tonight
     report_config: dict = dataclasses.field(default_factory=dict)  # report_job's run config (e.g. mixed configs)
+    board: list[str] = dataclasses.field(default_factory=list)  # board partitions ("fold|model") to run tonight
+    leaderboard_current: bool = True  # the stored leaderboard is intact (False: made again even with no board run)
 
 
 def finish_night(night: Night, instance, metadata: Callable, errors: Callable) -> tuple[int, Path | None, str]:
@@ -79,13 +81,17 @@ def finish_night(night: Night, instance, metadata: Callable, errors: Callable) -
         and intact(store.live_record_dir() / "record.parquet")
         and all(intact(path) for path in report_files),
     }
+    current |= {"board": night.board, "leaderboard_current": night.leaderboard_current}
     tonight = Tonight(folds_planned=True, folds_ran=night.folds_ran, folds_failed=tuple(night.failed))
     step, code = plan_night((), tonight, **current), 0
     if step.runs and step.runs[0].job == FORECAST_JOB:
         code = _forecast(night, instance, date, metadata, errors)
-        step = plan_night((), dataclasses.replace(tonight, forecast=FAILED if code else SUCCESS), **current)
+        tonight = dataclasses.replace(tonight, forecast=FAILED if code else SUCCESS)
+        step = plan_night((), tonight, **current)
     else:
         print(f"[forecast] {date}: {UP_TO_DATE}: {live.reason}; the forecast is stored, no run")
+    step, board_code = _board(night, tonight, step, current, metadata, errors)
+    code = code or board_code
     if step.up_to_date:
         print(f"fin-pipeline: {UP_TO_DATE}: nothing trained, nothing written (data, configuration and code unchanged)")
         return code, store.pull_tree(report_dir), date
@@ -107,6 +113,47 @@ def finish_night(night: Night, instance, metadata: Callable, errors: Callable) -
     # The report ran in this process: its files are in the local folder of the store (for S3, the cache it just
     # uploaded from). The metadata's path is the store's description of it (an s3:// URL), not a local path.
     return code, report_dir, date
+
+
+def _board(night: Night, tonight, step, current: dict, metadata: Callable, errors: Callable):
+    """The board's runs (one per model × fold, a line each) and then the leaderboard, as the planner says; the
+    planner's next step and 1 when one of them failed (the record and report still follow)."""
+    from fin_pipeline.core.formatting import format_value
+    from fin_pipeline.evaluation.nightly import BOARD_JOB, FAILED, LEADERBOARD_JOB, SUCCESS, plan_night
+
+    code = 0
+    if step.runs and step.runs[0].job == BOARD_JOB:
+        failed = []
+        for i, planned in enumerate(step.runs, 1):
+            fold, model = planned.partition.split("|")
+            config = {"ops": {"board_predictions": {"config": night.train}}}
+            result, seconds = night.execute(BOARD_JOB, planned.partition, config)
+            head = f"[board {i}/{len(step.runs)}] {model} on {fold}"
+            if not result.success:
+                failed.append(planned.partition)
+                print(f"{head}: FAILED ({result.run_id}): {errors(result)}")
+                continue
+            meta = metadata(result, "board_predictions")
+            print(f"{head}: {meta['test_windows']} test windows predicted, {seconds:.1f} s")
+        code = 1 if failed else 0
+        tonight = dataclasses.replace(tonight, board_planned=True, board_ran=len(step.runs), board_failed=tuple(failed))
+        step = plan_night((), tonight, **current)
+    if step.runs and step.runs[0].job == LEADERBOARD_JOB:
+        result, seconds = night.execute(LEADERBOARD_JOB, None, {})
+        if result.success:
+            meta = metadata(result, "leaderboard")
+            print(
+                f"[leaderboard] {meta['models']} over {meta['folds']} fold(s): best {meta['best']} (neutral net "
+                f"Sharpe), PBO {format_value(meta['pbo'])}, {meta['n_trials']} trial(s); {seconds:.1f} s "
+                "(fin-pipeline leaderboard prints it)"
+            )
+        else:
+            print(f"[leaderboard] FAILED ({result.run_id}): {errors(result)}")
+            code = 1
+        step = plan_night(
+            (), dataclasses.replace(tonight, leaderboard=SUCCESS if result.success else FAILED), **current
+        )
+    return step, code
 
 
 def _forecast(night: Night, instance, date: str, metadata: Callable, errors: Callable) -> int:

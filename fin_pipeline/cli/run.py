@@ -65,7 +65,18 @@ def run(args: argparse.Namespace) -> int:
         return 1
     ran, failed = folds
     mixed = {"ops": {"walk_forward_report": {"config": {"allow_mixed_configurations": True}}}}
-    night = Night(execute, store, universe, train, ran, failed, mixed if args.allow_mixed_configurations else {})
+    board, leaderboard_current = _board_plan(store, universe, ran, failed)
+    night = Night(
+        execute,
+        store,
+        universe,
+        train,
+        len(ran),
+        failed,
+        mixed if args.allow_mixed_configurations else {},
+        board=board,
+        leaderboard_current=leaderboard_current,
+    )
     code, report_dir, date = finish_night(night, instance, metadata, errors)
     if report_dir is None:
         return code
@@ -103,9 +114,28 @@ def _refresh(execute, tickers: list[str], config: dict) -> bool:
     return True
 
 
-def _folds(args, execute, display, store, universe, train: dict) -> tuple[int, list[str]] | None:
+def _board_plan(store, universe, ran: list[str], failed: list[str]) -> tuple[list[str], bool]:
+    """The board partitions tonight runs (the enabled models on the folds that ran, and any missing file; none on a
+    failed fold) and whether the stored leaderboard is intact; a line saying so."""
+    from fin_pipeline.defs.assets.board import board_models
+    from fin_pipeline.defs.assets.universe import data_fold_keys
+    from fin_pipeline.evaluation import outputs
+    from fin_pipeline.evaluation.board import plan_board
+    from fin_pipeline.store import layout
+
+    models = board_models(store)
+    done = [f for f in ran if f not in failed]
+    board = plan_board(store, models, done, [f for f in data_fold_keys(universe) if f not in failed])
+    print(
+        f"fin-pipeline: board ({', '.join(models)}; FIN_PIPELINE_MODELS): {len(board)} model × fold run(s) after "
+        "the forecast"
+    )
+    return board, outputs.table(store, store.path(layout.leaderboard_file())).ok
+
+
+def _folds(args, execute, display, store, universe, train: dict) -> tuple[list[str], list[str]] | None:
     """The fold stage: the plan by row versions (refused whole when it would rewrite a stored fold), then one run
-    per fold to train or re-score, a line per fold. (fold runs, failed folds); None when the universe is too thin."""
+    per fold to train or re-score, a line per fold. (folds run, failed folds); None when the universe is too thin."""
     from fin_pipeline.cli.arguments import configuration_said
     from fin_pipeline.cli.results import errors
     from fin_pipeline.definitions import settings
@@ -149,7 +179,7 @@ def _folds(args, execute, display, store, universe, train: dict) -> tuple[int, l
             print(f"{head}: FAILED ({result.run_id}): {errors(result)}")
             continue
         print(f"{head}: {_fold_line(result, plan, universe.horizon)}, {seconds:.1f} s")
-    return len(runs), failed
+    return list(runs), failed
 
 
 def _fold_line(result, plan, horizon: int) -> str:

@@ -10,3 +10,9 @@ LAG = {"next_open": 1, "next_close": 1, "close": 0}
 #: The candle column each execution trades at.
 PRICE = {"next_open": "open", "next_close": "close", "close": "close"}
 NOT_EXECUTABLE = "not executable from a run after the close"
+
+#: The models the board (model × fold leaderboard) knows: the networks of ``fin_pipeline.models`` and the
+#: baselines (ridge and momentum of ``training/baselines.py``, gradient-boosted trees of ``training/boosting.py``).
+NETWORKS = ("lstm", "cnn", "attention", "ensemble")
+BOARD_BASELINES = ("ridge", "lightgbm", "momentum")
+BOARD_MODELS = (*NETWORKS, *BOARD_BASELINES)

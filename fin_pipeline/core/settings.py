@@ -18,7 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fin_pipeline.core.calendar import DEFAULT_FIRST_TEST_DATE, PERIODS, period_start
-from fin_pipeline.core.choices import EXECUTIONS, NOT_EXECUTABLE
+from fin_pipeline.core.choices import BOARD_MODELS, EXECUTIONS, NOT_EXECUTABLE
 from fin_pipeline.core.costs import CostModel
 from fin_pipeline.core.deployment import Deployment
 from fin_pipeline.core.limits import MAX_SIGNAL_IC
@@ -95,6 +95,10 @@ class Settings:
         """Whether the universe is an explicit list (no rule): survivorship-biased by construction."""
         return self.universe_rule is None
 
+    # The models on the board (FIN_PIPELINE_MODELS), from BOARD_MODELS; None: the training configuration's network
+    # and the baselines (resolved where the configuration is read: fin_pipeline/evaluation/board.py enabled_models)
+    models: tuple[str, ...] | None = None
+
     @property
     def data_root(self) -> str:
         """The data directory as the store opens it: the s3:// URL, or the absolute local path."""
@@ -165,6 +169,8 @@ class Settings:
         unknown = sorted({x.ticker for x in self.listings} - set(self.universe))
         if unknown:
             raise SettingsError(f"listings name tickers outside the universe: {unknown[:10]}")
+        if self.models is not None:
+            check_models(self.models)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -227,6 +233,8 @@ class Settings:
             kw["min_tickers"] = _parse(env, "FIN_PIPELINE_MIN_TICKERS", int, "an integer")
         if v := _get(env, "FIN_PIPELINE_LEASE_TTL"):
             kw["lease_ttl"] = _parse(env, "FIN_PIPELINE_LEASE_TTL", float, "a number of seconds")
+        if v := _get(env, "FIN_PIPELINE_MODELS"):
+            kw["models"] = tuple(m.strip().lower() for m in v.split(",") if m.strip())
         kw["source"] = _resolve_source(env)
         kw.update(_point_in_time(env, kw))
         kw["costs"] = _costs(env)
@@ -255,6 +263,17 @@ def check_ticker(ticker: str) -> str:
     if not isinstance(ticker, str) or not _TICKER.match(ticker):
         raise SettingsError(f"ticker {ticker!r} is not a symbol like 'AAPL' or 'BRK.B'")
     return ticker
+
+
+def check_models(models: tuple[str, ...]) -> tuple[str, ...]:
+    """``models`` when each is a known board model, none twice, at least one; else SettingsError naming the setting."""
+    unknown = [m for m in models if m not in BOARD_MODELS]
+    if unknown or not models or len(set(models)) != len(models):
+        said = f"unknown {unknown}" if unknown else "empty" if not models else "a model listed twice"
+        raise SettingsError(
+            f"FIN_PIPELINE_MODELS={','.join(models)!r}: {said}; the known models are {', '.join(BOARD_MODELS)}"
+        )
+    return models
 
 
 def _get(env: Mapping[str, str], name: str) -> str:

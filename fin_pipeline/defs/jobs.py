@@ -3,6 +3,7 @@
 
 from dagster import AssetsDefinition, AssetSelection, define_asset_job
 
+from fin_pipeline.defs.assets.board import board_predictions, leaderboard
 from fin_pipeline.defs.assets.candles import raw_candles
 from fin_pipeline.defs.assets.features import feature_windows
 from fin_pipeline.defs.assets.folds import normalization_stats, walk_forward_folds
@@ -46,4 +47,24 @@ report_job = _job(
     "Score the realized forecasts (paper-trading record), then stitch every fold into the report.",
 )
 
-JOBS = [candles_job, walk_forward_job, fold_rescore_job, forecast_job, record_job, report_job]
+board_job = _job(
+    "board_job",
+    [board_predictions],
+    "One model of the board on one fold (partition fold|model): trained fresh, its test block predicted.",
+)
+leaderboard_job = _job(
+    "leaderboard_job",
+    [leaderboard],
+    "The leaderboard of the enabled models (FIN_PIPELINE_MODELS) over every fold.",
+)
+
+JOBS = [
+    candles_job,
+    walk_forward_job,
+    fold_rescore_job,
+    forecast_job,
+    record_job,
+    report_job,
+    board_job,
+    leaderboard_job,
+]

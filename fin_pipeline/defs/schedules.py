@@ -11,7 +11,9 @@ training or statistics failed never holds back the forecast), one ``forecast_job
 (``live_model``, then ``forecasts``; the date is added to the dynamic ``forecast_dates`` partitions), and once
 that has finished, one ``report_job`` run (``live_record``, which scores the forecasts whose targets are now
 realized, then ``walk_forward_report``) when every fold succeeded, else one ``record_job`` run (the paper record
-alone: the report needs every fold).
+alone: the report needs every fold). Between the forecast and the report, the board: one ``board_job`` run per
+enabled model (FIN_PIPELINE_MODELS) × fold that ran tonight or whose board file is missing or corrupt, then one
+``leaderboard_job`` run; a model that is not enabled is never trained here.
 Run keys make each request happen once a night; a failed ticker run holds the retrain back (the sensor says so),
 rather than training on stale data. The runs carry no training config: every training reads the data directory's
 training configuration (``fin_pipeline.yaml``), as the CLI and a UI materialization do. A night whose plan would
@@ -33,18 +35,32 @@ from dagster import (
     sensor,
 )
 
+from fin_pipeline.defs.assets.board import board_models
 from fin_pipeline.defs.assets.folds import FoldConfig
 from fin_pipeline.defs.assets.universe import data_fold_keys, load_universe
-from fin_pipeline.defs.jobs import candles_job, fold_rescore_job, forecast_job, record_job, report_job, walk_forward_job
+from fin_pipeline.defs.jobs import (
+    board_job,
+    candles_job,
+    fold_rescore_job,
+    forecast_job,
+    leaderboard_job,
+    record_job,
+    report_job,
+    walk_forward_job,
+)
 from fin_pipeline.defs.partitions import forecast_partitions, ticker_partitions
 from fin_pipeline.defs.resources import DataStore
 from fin_pipeline.defs.run_source import launch_tags
+from fin_pipeline.evaluation import outputs
+from fin_pipeline.evaluation.board import plan_board
 from fin_pipeline.evaluation.live import data_end, next_session
 from fin_pipeline.evaluation.nightly import (
+    BOARD_JOB,
     DATA_JOB,
     FAILED,
     FOLD_JOBS,
     FORECAST_JOB,
+    LEADERBOARD_JOB,
     RECORD_JOB,
     REPORT_JOB,
     RUNNING,
@@ -56,6 +72,7 @@ from fin_pipeline.evaluation.nightly import (
     plan_night,
 )
 from fin_pipeline.sources.update import HistoryRewrite
+from fin_pipeline.store import layout
 from fin_pipeline.training.folds import universe_end_message
 
 NIGHTLY_CRON = "30 21 * * 1-5"
@@ -95,7 +112,13 @@ def _outcome(statuses: Iterable[DagsterRunStatus]) -> str | None:
 
 def _tonight(context: SensorEvaluationContext, night: str, folds: dict[str, DagsterRunStatus]) -> Tonight:
     """What the night's tagged runs after the data refresh did so far."""
+    board = _latest_by_partition(context, BOARD_JOB, night)
     return Tonight(
+        board_planned=bool(board),
+        board_ran=len(board),
+        board_failed=tuple(k for k, s in board.items() if s in FINISHED and s != DagsterRunStatus.SUCCESS),
+        board_pending=tuple(k for k, s in board.items() if s not in FINISHED),
+        leaderboard=_outcome(_latest_by_partition(context, LEADERBOARD_JOB, night).values()),
         folds_planned=bool(folds),
         folds_ran=len(folds),
         folds_failed=tuple(f for f, s in folds.items() if s in FINISHED and s != DagsterRunStatus.SUCCESS),
@@ -107,7 +130,7 @@ def _tonight(context: SensorEvaluationContext, night: str, folds: dict[str, Dags
 
 
 @sensor(
-    jobs=[walk_forward_job, fold_rescore_job, forecast_job, record_job, report_job],
+    jobs=[walk_forward_job, fold_rescore_job, forecast_job, board_job, leaderboard_job, record_job, report_job],
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
 )
@@ -136,7 +159,12 @@ def nightly_retrain_followup(context: SensorEvaluationContext, store: DataStore)
             check_plans(plans)
         except HistoryRewrite as exc:
             return SkipReason(f"night {night}: {exc}")
-    step = plan_night(plans, _tonight(context, night, folds))
+    tonight = _tonight(context, night, folds)
+    board = {}
+    finished = tonight.forecast in (SUCCESS, FAILED) and not tonight.folds_failed
+    if finished and not (tonight.board_planned or tonight.report or tonight.record):
+        board = _board(store, folds)  # read once the folds and the forecast are done: what they wrote counts
+    step = plan_night(plans, tonight, **board)
     if not step.runs:
         return SkipReason(f"night {night}: {step.reason}")
     if step.runs[0].job == FORECAST_JOB:  # tonight's live model and forecast, for the session after the data
@@ -156,4 +184,17 @@ def nightly_retrain_followup(context: SensorEvaluationContext, store: DataStore)
         )
         for r in step.runs
     ]
-    return requests if step.runs[0].plan is not None else requests[0]  # the fold runs, or the record or report
+    # the fold runs or the board's runs, else the one run of the stage (the leaderboard, the record or report)
+    return requests if step.runs[0].plan is not None or step.runs[0].job == BOARD_JOB else requests[0]
+
+
+def _board(store: DataStore, folds: dict[str, DagsterRunStatus]) -> dict:
+    """The planner's board arguments: the enabled models on tonight's successful folds (and any missing or corrupt
+    board file, failed folds excepted), and whether the stored leaderboard is intact."""
+    ok = [f for f, s in folds.items() if s == DagsterRunStatus.SUCCESS]
+    failed = {f for f, s in folds.items() if s != DagsterRunStatus.SUCCESS}
+    keys = [k for k in data_fold_keys(load_universe(store, "nightly_retrain_followup")) if k not in failed]
+    return {
+        "board": plan_board(store, board_models(store), ok, keys),
+        "leaderboard_current": outputs.table(store, store.path(layout.leaderboard_file())).ok,
+    }

@@ -122,6 +122,20 @@ class StoreFiles:
         write_json(scored, self.path(layout.scored(fold)))
         self.push_tree(self.metrics_dir(fold))
 
+    # -- the model board -----------------------------------------------------------------------------------
+    def write_board(self, model: str, fold: str, frame: pd.DataFrame, meta: dict[str, Any]) -> Path:
+        """One model × fold's test-block predictions (atomically; S3: one PUT)."""
+        return self.write_table(frame, self.path(layout.board_predictions(model, fold)), meta)
+
+    def read_board(self, model: str, fold: str) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+        """What ``board_predictions[fold|model]`` stored (None: nothing yet); a corrupt file raises
+        :class:`IntegrityError` naming it."""
+        return self.read_stored_table(self.path(layout.board_predictions(model, fold)))
+
+    def read_leaderboard(self) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+        """The stored leaderboard table and its metadata (None: no leaderboard yet)."""
+        return self.read_stored_table(self.path(layout.leaderboard_file()))
+
     # -- the live model, forecasts and record --------------------------------------------------------------
     def read_live(self, night: str) -> dict[str, Any]:
         return self.read_document(self.path(layout.live_file(night)))

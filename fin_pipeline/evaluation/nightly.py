@@ -35,8 +35,10 @@ date"); a corrupt ``live.json`` or ``best.pt`` is trained again.
 
 The night itself (:func:`plan_night`) is one planner for the headless ``fin-pipeline run``, the ``nightly_retrain``
 schedule and its follow-up sensor: one ``candles_job`` run per ticker, then one run per fold to train or re-score,
-then tonight's forecast whatever happened to the folds, then the paper record and the report (the record alone
-when a fold failed: the report needs every fold). ``--retrain`` trains every fold instead (:func:`retrain_all`).
+then tonight's forecast whatever happened to the folds, then the board (one run per enabled model × fold that
+ran tonight, or whose board file is missing or corrupt: :func:`~fin_pipeline.evaluation.board.plan_board`) and
+the leaderboard, then the paper record and the report (the record alone when a fold failed: the report needs every
+fold). ``--retrain`` trains every fold instead (:func:`retrain_all`).
 """
 
 from __future__ import annotations
@@ -207,6 +209,7 @@ def check_plans(plans: list[FoldPlan]) -> None:
 DATA_JOB = "candles_job"
 FOLD_JOBS = {"train": "walk_forward_job", "rescore": "fold_rescore_job"}  # the fold actions that run a job
 FORECAST_JOB, RECORD_JOB, REPORT_JOB = "forecast_job", "record_job", "report_job"
+BOARD_JOB, LEADERBOARD_JOB = "board_job", "leaderboard_job"  # one model × fold ("fold|model"); the leaderboard
 SUCCESS, FAILED, RUNNING = "success", "failed", "running"  # a run's outcome as the planner reads it
 
 
@@ -228,6 +231,11 @@ class Tonight:
     forecast: str | None = None  # tonight's forecast run: None (not run), SUCCESS, FAILED or RUNNING
     record: str | None = None  # tonight's record_job run, likewise
     report: str | None = None  # tonight's report_job run, likewise
+    board_planned: bool = False  # tonight's board runs were requested
+    board_ran: int = 0  # board runs requested tonight
+    board_failed: tuple[str, ...] = ()  # board partitions ("fold|model") whose run failed or was canceled
+    board_pending: tuple[str, ...] = ()  # board partitions whose run has not finished
+    leaderboard: str | None = None  # tonight's leaderboard_job run: None, SUCCESS, FAILED or RUNNING
 
 
 @dataclasses.dataclass(frozen=True)
@@ -256,6 +264,8 @@ def plan_night(
     *,
     forecast_current: bool = False,
     report_current: bool = False,
+    board: Sequence[str] = (),
+    leaderboard_current: bool = True,
 ) -> NightStep:
     """The night's next runs after the data refresh, from the fold plans and what tonight's runs did so far.
 
@@ -264,7 +274,11 @@ def plan_night(
     happened to the folds; then ``report_job`` (the paper record, then the report) when every fold run succeeded,
     else ``record_job`` (the record alone). ``forecast_current``: tonight's live model and forecast are stored,
     so no forecast run; ``report_current``: the record and report are stored, so a night where nothing ran and
-    nothing failed is up to date, with no run at all."""
+    nothing failed is up to date, with no run at all. After the forecast, ``board`` (the board partitions
+    "fold|model" to run tonight: :func:`~fin_pipeline.evaluation.board.plan_board`) run, one ``board_job`` each
+    (none on a night whose fold run failed: the leaderboard, like the report, needs every fold),
+    then ``leaderboard_job`` when they and every fold run succeeded (or when none ran and the stored leaderboard is
+    not ``leaderboard_current``); a failed board run holds back the leaderboard only, never the record or report."""
     if not tonight.folds_planned:
         runs = tuple(PlannedRun(FOLD_JOBS[p.action], p.fold, p) for p in plans if p.action in FOLD_JOBS)
         if runs:
@@ -276,7 +290,17 @@ def plan_night(
         return NightStep((PlannedRun(FORECAST_JOB),), failed=failed)
     if tonight.forecast == RUNNING:
         return NightStep(reason="the forecast run is not finished yet", failed=failed)
-    if not failed and not tonight.folds_ran and tonight.forecast is None and report_current:
+    if board and not tonight.board_planned and not failed:  # the leaderboard needs every fold, as the report does
+        return NightStep(tuple(PlannedRun(BOARD_JOB, key) for key in board), failed=failed)
+    if tonight.board_pending:
+        return NightStep(reason=f"board runs not finished yet: {list(tonight.board_pending)}", failed=failed)
+    wanted = (tonight.board_ran or not leaderboard_current) and not (tonight.board_failed or failed)
+    if wanted and tonight.leaderboard is None:
+        return NightStep((PlannedRun(LEADERBOARD_JOB),), failed=failed)
+    if tonight.leaderboard == RUNNING:
+        return NightStep(reason="the leaderboard run is not finished yet", failed=failed)
+    ran = tonight.folds_ran or tonight.board_ran or tonight.leaderboard is not None
+    if not failed and not ran and tonight.forecast is None and report_current:
         return NightStep(reason="up to date", failed=failed, up_to_date=True)
     job, status = (RECORD_JOB, tonight.record) if failed else (REPORT_JOB, tonight.report)
     if status is None:

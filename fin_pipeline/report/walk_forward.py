@@ -22,6 +22,7 @@ from fin_pipeline.core.costs import CostModel, money
 from fin_pipeline.core.formatting import markdown_table
 from fin_pipeline.evaluation.scoring import PREDICTORS, Scores, score_predictions
 from fin_pipeline.report.folds import FoldResult, fold_table, per_fold_table, stitch
+from fin_pipeline.report.leaderboard import leaderboard_section
 from fin_pipeline.report.markdown import live_section, report_markdown
 from fin_pipeline.report.plots import drawdown_png, equity_curve_png, learning_curves_png
 from fin_pipeline.report.provenance import Provenance
@@ -117,6 +118,7 @@ def write_report(
     *,
     provenance: Provenance,
     registry: TrialRegistry | None = None,
+    board: tuple[pd.DataFrame, dict[str, Any], Path | None] | None = None,
 ) -> WalkForwardReport:
     """Stitch the folds' test blocks into one out-of-sample series, score it, and write its tables (Parquet),
     pictures (PNG), tear sheets (:mod:`fin_pipeline.report.tearsheets`: the model's predictions as an alpha
@@ -133,7 +135,7 @@ def write_report(
     ``overall_metrics.parquet``. ``provenance``: the source, universe, execution and costs, the report's first
     lines (and how it is scored). ``registry``: the store's trial registry; this record is recorded in it as a
     trial and the model's books' DSR is deflated by every trial there (without one, this record is the only
-    trial: DSR = PSR)."""
+    trial: DSR = PSR). ``board``: the stored leaderboard (its table, metadata and chart), a section of its own."""
     if not folds:
         raise ValueError("no folds to report on")
     # Checked before anything is written (the trial registry included): the folds' fold rules agree, and the
@@ -184,12 +186,18 @@ def write_report(
         provenance.lines(), said, folds, stitched, horizon, tables, costs_words, capacities, pictures, sheets
     )
     if live is not None:
-        picture = None
-        if live_picture is not None and Path(live_picture).is_file():
-            with atomic_path(out / Path(live_picture).name) as tmp:
-                tmp.write_bytes(Path(live_picture).read_bytes())
-            picture = Path(live_picture).name
-        text += live_section(live, picture, missed)
+        text += live_section(live, _copy_beside(live_picture, out), missed)
+    if board is not None:
+        text += leaderboard_section(board[0], board[1], _copy_beside(board[2], out))
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(text)
     return WalkForwardReport(folds_df, per_fold, scores, stitched, tables, pictures, sheets, capacities, found)
+
+
+def _copy_beside(picture: Path | None, out: Path) -> str | None:
+    """Copy ``picture`` (when it exists) into the report folder, atomically; its name there, for report.md."""
+    if picture is None or not Path(picture).is_file():
+        return None
+    with atomic_path(out / Path(picture).name) as tmp:
+        tmp.write_bytes(Path(picture).read_bytes())
+    return Path(picture).name

@@ -17,6 +17,9 @@ The functions return relative paths; a local folder, the S3 cache folder and the
     live/<date>/                        the live model of one forecast date, live.json last (live_model)
     forecasts/<date>.parquet            the forecast made for that date (forecasts)
     live_record/record.parquet          the paper-trading record, with live_equity.png (live_record)
+    board/<model>/<fold>.parquet        one board model's test-block predictions of one fold (board_predictions);
+                                        board/<model>/runs/<fold>/<run id>/ while a network trains
+    leaderboard/                        the board's table and chart (leaderboard)
     fin_pipeline.yaml                   the training configuration every model here is trained with
     archive/<stamp>-from-<date>/        what ``fin-pipeline rebuild`` replaced
 """
@@ -38,6 +41,8 @@ LIVE = "live"
 FORECASTS = "forecasts"
 LIVE_RECORD = "live_record"
 ARCHIVE = "archive"
+BOARD = "board"
+LEADERBOARD = "leaderboard"
 
 CONFIG_FILE = "fin_pipeline.yaml"
 RUNS = "runs"  # a training run's own folder under its model folder, until it publishes
@@ -47,6 +52,7 @@ SCORED_FILE = "scored.json"  # beside a fold's metrics: the fold version they sa
 LIVE_FILE = "live.json"  # beside a live checkpoint: its boundaries, normalization, versions and forecast date
 RECORD_FILE = "record.parquet"
 LIVE_EQUITY_FILE = "live_equity.png"
+LEADERBOARD_FILE, LEADERBOARD_CHART = "leaderboard.parquet", "leaderboard.png"
 
 # The asset that writes each folder: what to rematerialize when a file there is bad.
 WRITERS = {
@@ -62,6 +68,8 @@ WRITERS = {
     LIVE: "live_model",
     FORECASTS: "forecasts",
     LIVE_RECORD: "live_record",
+    BOARD: "board_predictions",
+    LEADERBOARD: "leaderboard",
 }
 
 
@@ -129,6 +137,23 @@ def live_equity_file() -> Rel:
     return Rel(LIVE_RECORD, LIVE_EQUITY_FILE)
 
 
+def board_predictions(model: str, key: str) -> Rel:
+    return Rel(BOARD, model, f"{key}.parquet")
+
+
+def board_run_dir(model: str, key: str, run_id: str) -> Rel:
+    """Where a network of the board trains for one fold: never under ``models/`` (trained_model's checkpoints)."""
+    return Rel(BOARD, model, RUNS, key, run_id)
+
+
+def leaderboard_file() -> Rel:
+    return Rel(LEADERBOARD, LEADERBOARD_FILE)
+
+
+def leaderboard_chart() -> Rel:
+    return Rel(LEADERBOARD, LEADERBOARD_CHART)
+
+
 def configuration() -> Rel:
     return Rel(CONFIG_FILE)
 
@@ -141,6 +166,9 @@ def writer(rel_parts: tuple[str, ...]) -> tuple[str, str | None] | None:
         if asset is None:
             continue
         rest = rel_parts[i + 1 :]
+        if rel_parts[i] == BOARD:  # board/<model>/<fold>.parquet or board/<model>/runs/<fold>/...: "fold|model"
+            key = (rest[2] if len(rest) > 2 and rest[1] == RUNS else Rel(rest[-1]).stem) if len(rest) > 1 else None
+            return asset, f"{key}|{rest[0]}" if key else None
         if rel_parts[i] in (RAW_CANDLES, FEATURE_WINDOWS, FOLDS, NORMALIZATION, FORECASTS):
             partition = Rel(rest[-1]).stem if rest else None
         elif rel_parts[i] in (MODELS, METRICS, LIVE):

@@ -94,6 +94,7 @@ def test_data_only_run_refreshes_the_universe_and_records_runs_in_the_instance(h
     assert again.returncode == 0 and "[data 1/2] AAPL: up to date, +0 bar(s)" in again.stdout
 
 
+@pytest.mark.timeout(600)  # the board's eight model × fold runs and the leaderboard come on top of the chain
 def test_main_job_runs_the_whole_chain_then_the_dagster_cli_reruns_one_fold(home):
     env = env_for(
         home,
@@ -125,17 +126,28 @@ def test_main_job_runs_the_whole_chain_then_the_dagster_cli_reruns_one_fold(home
     assert "nw_t" in summary[2] and "dm_p" in summary[2] and "psr" in summary[2]
     assert "Ranking skill:" in out and "Against the best baseline" in out
     assert "Capacity of the model's books (net of half-spread (Corwin–Schultz" in out and "C→0 (spread only)" in out
-    assert "Source: simulated prices: no real market" in out and "DSR over 1 trial: " in out
+    # the board's four models (the configured cnn and the baselines) on both folds, then the leaderboard: four trials
+    # (the board's cnn is the record's own configuration, one trial)
+    assert (
+        "[board 8/8] momentum on 2021-01-01: " in out and "[leaderboard] cnn, ridge, lightgbm, momentum over 2" in out
+    )
+    assert "Source: simulated prices: no real market" in out and "DSR over 4 trials: " in out
+    assert "## Leaderboard: every model on the same folds" in (home / "data" / "reports" / "report.md").read_text()
     assert (home / "data" / "reports" / "report.md").is_file()
     jobs = sorted(runs_of(home), key=lambda run: str(run[0]))
-    # the folds, tonight's forecast (2021-07-01, after the data's last day 2021-06-30), the tickers, the report
+    # the folds, the board's model × fold runs, tonight's forecast (2021-07-01, after the data's last day
+    # 2021-06-30), the tickers, the leaderboard and the report
+    board = [f"{fold}|{m}" for fold in ("2020-07-01", "2021-01-01") for m in ("cnn", "lightgbm", "momentum", "ridge")]
     assert [str(p) for p, _ in jobs] == [
         "2020-07-01",
+        *board[:4],
         "2021-01-01",
+        *board[4:],
         "2021-07-01",
         "AAPL",
         "AMZN",
         "MSFT",
+        "None",
         "None",
         "XOM",
     ]

@@ -19,6 +19,8 @@ ASSET_NAMES = {
     "live_model",
     "forecasts",
     "live_record",
+    "board_predictions",
+    "leaderboard",
 }
 
 
@@ -26,6 +28,7 @@ def test_defs_load_and_every_job_schedule_and_asset_resolves():
     Definitions.validate_loadable(defs)
     repo = defs.get_repository_def()
     assert {"candles_job", "walk_forward_job", "fold_rescore_job", "forecast_job", "report_job"} <= set(repo.job_names)
+    assert {"board_job", "leaderboard_job"} <= set(repo.job_names)
     for name in repo.job_names:
         job = defs.resolve_job_def(name)
         assert job.graph.node_defs, f"job {name} has no steps"

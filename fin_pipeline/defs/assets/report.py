@@ -33,6 +33,7 @@ from fin_pipeline.report.record import MixedConfigurations, RecordChanged, Recor
 from fin_pipeline.report.tearsheets import links_markdown
 from fin_pipeline.report.text import provenance_for
 from fin_pipeline.report.walk_forward import write_report
+from fin_pipeline.store import layout
 from fin_pipeline.store.parquet import read_json, read_parquet, read_parquet_meta
 from fin_pipeline.training.checkpoint import read_checkpoint
 from fin_pipeline.training.configuration import configuration_hash
@@ -159,6 +160,7 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
             missed=live_meta.get("missed", {}),
             provenance=provenance(store, results, costs),
             registry=TrialRegistry(trials),
+            board=_board(store),
             notes=notes,
             meta={"restatements_seen": len(restated)},
         )
@@ -192,6 +194,14 @@ def walk_forward_report(context: AssetExecutionContext, config: ReportConfig, st
             **({"factor_tear_sheet": MetadataValue.path(store.describe(factor_png))} if factor_png else {}),
         }
     )
+
+
+def _board(store: DataStore):
+    """The stored leaderboard (table, metadata, chart) for the report's section; None when there is none."""
+    stored = store.read_leaderboard()
+    if stored is None:
+        return None
+    return (*stored, store.pull(store.path(layout.leaderboard_chart())))
 
 
 def _inline_png(path: Path) -> str:

@@ -4,6 +4,7 @@ The test session's settings (conftest) give 3 tickers and 3 folds; a short histo
 each fold to about a second.
 """
 
+import dataclasses
 import datetime as dt
 import shutil
 
@@ -262,7 +263,10 @@ def test_a_retried_fold_resumes_from_its_last_epoch(full_run, tmp_path, monkeypa
     assert_same_checkpoint(data / "models" / "2020-10-01" / "last.pt", root / "models" / "2020-10-01" / "last.pt")
 
 
-def test_nightly_schedule_then_sensor_materialize_everything_in_order(tmp_path):
+def test_nightly_schedule_then_sensor_materialize_everything_in_order(tmp_path, monkeypatch):
+    # the board's enabled models (FIN_PIPELINE_MODELS): two baselines keep the night short
+    settings = dataclasses.replace(load_settings(), models=("ridge", "momentum"))
+    monkeypatch.setattr("fin_pipeline.defs.assets.board.load_settings", lambda: settings)
     defs, instance = make_defs(tmp_path / "data"), DagsterInstance.ephemeral()
     store = {"store": DataStore(root=str(tmp_path / "data"))}  # the sensor reads the data's last day
     tick = dt.datetime(2021, 7, 1, 21, 30, tzinfo=dt.timezone(dt.timedelta(hours=-4)))
@@ -283,6 +287,15 @@ def test_nightly_schedule_then_sensor_materialize_everything_in_order(tmp_path):
     instance.add_dynamic_partitions("forecast_dates", ["2021-07-01"])
     live_config = {"ops": {"live_model": {"config": {**TRAIN, "epochs": 1}}}}
     assert run(defs, "forecast_job", "2021-07-01", live_config, instance, forecast.tags).success
+    # then the enabled models on tonight's folds, one run each, and the leaderboard
+    board = nightly_retrain_followup(build_sensor_context(instance=instance, definitions=defs, resources=store))
+    assert sorted(r.partition_key for r in board) == sorted(f"{f}|{m}" for f in FOLDS for m in ("ridge", "momentum"))
+    assert {r.job_name for r in board} == {"board_job"}
+    for r in board:
+        assert run(defs, r.job_name, r.partition_key, instance=instance, tags=r.tags).success
+    leaderboard = nightly_retrain_followup(build_sensor_context(instance=instance, definitions=defs, resources=store))
+    assert leaderboard.job_name == "leaderboard_job"
+    assert run(defs, "leaderboard_job", instance=instance, tags=leaderboard.tags).success
     report = nightly_retrain_followup(build_sensor_context(instance=instance, definitions=defs, resources=store))
     assert report.job_name == "report_job"
     assert run(defs, "report_job", instance=instance, tags=report.tags).success
@@ -294,11 +307,12 @@ def test_nightly_schedule_then_sensor_materialize_everything_in_order(tmp_path):
     ]
     first = {k: min(t for t, a in events if a == k) for _, k in events}
     last = {k: max(t for t, a in events if a == k) for _, k in events}
-    assert len(first) == 10  # every asset
-    # The night's order: every ticker's data, then the folds, the live model, the forecast, the record, the report.
+    assert len(first) == 12  # every asset
+    # The night's order: every ticker's data, then the folds, the live model, the forecast, the board, the
+    # leaderboard, the record, the report.
     assert last["raw_candles"] < first["walk_forward_folds"] and last["feature_windows"] < first["walk_forward_folds"]
-    assert last["fold_metrics"] < first["live_model"] < first["forecasts"] < first["live_record"]
-    assert last["live_record"] < first["walk_forward_report"]
+    assert last["fold_metrics"] < first["live_model"] < first["forecasts"] < first["board_predictions"]
+    assert last["board_predictions"] < first["leaderboard"] < first["live_record"] < first["walk_forward_report"]
 
 
 def test_a_tuning_block_too_long_for_the_history_fails_naming_the_fold_and_dates(full_run, tmp_path):
