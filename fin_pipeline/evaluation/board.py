@@ -88,13 +88,26 @@ def model_training(name: str, spec: TrainSpec) -> dict[str, Any]:
 
 
 def predict_model(
-    name: str, ws: WindowSet, fold: FoldBoundaries, stats: FoldStats, spec: TrainSpec, workdir: Path
+    name: str,
+    ws: WindowSet,
+    fold: FoldBoundaries,
+    stats: FoldStats,
+    spec: TrainSpec,
+    workdir: Path,
+    published: Path | None = None,
 ) -> BoardPredictions:
     """Model ``name`` trained fresh on the fold's training windows (tuned on its tuning block) and its
-    predictions of the fold's test windows. A network trains in ``workdir`` (removed once it has predicted)."""
+    predictions of the fold's test windows. A network trains in ``workdir`` (removed once it has predicted).
+
+    ``published``: the fold's own checkpoint when it is this very network (same specification, same training rows:
+    the caller checks its identity). That model was trained fresh on these blocks under these rules, so it is
+    scored as it is rather than trained a second time (same seed, same result, twice the time)."""
     training = model_training(name, spec)  # refuses an unknown name before any work
     rows = window_rows(ws, fold_positions(ws, fold).test)
-    if name in NETWORKS:
+    if name in NETWORKS and published is not None:
+        values = predict_fold(ws, published, fold=fold)["model"].to_numpy()
+        chosen = {"checkpoint": "the fold's published model"}
+    elif name in NETWORKS:
         outcome = train_fold(ws, fold, stats, board_spec(name, spec), Path(workdir))
         predicted = predict_fold(ws, outcome.best_path, fold=fold)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -10,6 +10,7 @@ stored predictions of the models enabled by FIN_PIPELINE_MODELS (:mod:`fin_pipel
 import base64
 import contextlib
 import dataclasses
+from pathlib import Path
 
 from dagster import (
     AllPartitionMapping,
@@ -28,13 +29,14 @@ from fin_pipeline.backtest.trials import TrialRegistry
 from fin_pipeline.core.choices import BOARD_MODELS
 from fin_pipeline.core.settings import load_settings
 from fin_pipeline.defs.assets.folds import FOLD_CODE_VERSION, check_as_recorded, normalization_stats
-from fin_pipeline.defs.assets.training import TrainingConfig
+from fin_pipeline.defs.assets.training import TrainingConfig, model_identity
 from fin_pipeline.defs.assets.universe import data_fold_keys, load_universe
 from fin_pipeline.defs.costs import CostsConfig
 from fin_pipeline.defs.executors import TRAINING_OP_TAGS
 from fin_pipeline.defs.integrity import refuse_corrupt
 from fin_pipeline.defs.partitions import fold_partitions
 from fin_pipeline.defs.resources import DataStore
+from fin_pipeline.evaluation import outputs
 from fin_pipeline.evaluation.board import enabled_models, predict_model
 from fin_pipeline.evaluation.leaderboard import BoardRecord, best, stitch, summary
 from fin_pipeline.evaluation.leaderboard import leaderboard as score_board
@@ -74,14 +76,15 @@ def board_predictions(context: AssetExecutionContext, config: TrainingConfig, st
     model, key = keys["model"], keys["fold"]
     what = f"board_predictions[{key}|{model}]"
     with refuse_corrupt(what):
-        _, spec = config.configuration(store, what)
+        configuration, spec = config.configuration(store, what)
         fold = store.read_fold(key)
         stats = store.read_normalization(key)
         universe = load_universe(store, "board_predictions")
         check_as_recorded(store, universe, key, "board_predictions")
         workdir = store.path(layout.board_run_dir(model, key, context.run.run_id))
         try:
-            result = predict_model(model, universe.windows, fold, stats, spec, workdir)
+            published = published_model(store, key, model, spec, configuration)
+            result = predict_model(model, universe.windows, fold, stats, spec, workdir, published)
         except RuntimeError as exc:  # lightgbm asked for but not installed: a retry cannot help
             raise Failure(f"{what}: {exc}", allow_retries=False) from exc
         for folder in (workdir.parent, workdir.parent.parent):  # runs/<fold>, runs: gone once empty
@@ -100,6 +103,20 @@ def board_predictions(context: AssetExecutionContext, config: TrainingConfig, st
             "path": MetadataValue.path(store.describe(path)),
         }
     )
+
+
+def published_model(store: DataStore, key: str, model: str, spec, configuration: dict) -> Path | None:
+    """The fold's published checkpoint (``trained_model[key]``) when it is exactly board model ``model``: the same
+    network, specification, training rows, configuration and code (its recorded ``model_version``), intact; else
+    None and the board trains its own."""
+    if model != spec.model:
+        return None
+    path = store.model_dir(key) / layout.BEST
+    found = outputs.checkpoint(store, path)
+    if not found.ok:
+        return None
+    wanted = model_identity(store.read_fold_record(key)["training_version"], spec, configuration)
+    return store.pull(path) if found.value.get("model_version") == wanted["model_version"] else None
 
 
 @asset(

@@ -106,3 +106,24 @@ def test_the_leaderboard_scores_the_enabled_models_and_the_report_and_cli_show_i
     )
     monkeypatch.setattr("fin_pipeline.definitions.defs", empty)
     assert cli.leaderboard() == 1 and "no leaderboard yet" in capsys.readouterr().out
+
+
+def test_the_configured_network_scores_the_folds_published_model_instead_of_training_it_again(board):
+    """Once trained_model[fold] holds this very network (same specification and training rows), the board scores
+    it as it is: the predictions equal fold_metrics' (scored through the fold's own path) and the board's own fresh
+    training of the same seed (the fixture's), and no second model is trained."""
+    from fin_pipeline.defs.assets.training import fold_metrics, trained_model
+
+    root, instance = board
+    fresh = read_parquet(root / "board" / "cnn" / f"{FOLDS[0]}.parquet")[0]
+    same = {"ops": {"trained_model": TRAIN["ops"]["board_predictions"]}}  # the very network the board trained
+    run([trained_model, fold_metrics], root, instance, FOLDS[0], same)
+    run([board_predictions], root, instance, f"{FOLDS[0]}|cnn", TRAIN)
+    reused, meta = read_parquet(root / "board" / "cnn" / f"{FOLDS[0]}.parquet")
+    assert meta["chosen"] == {"checkpoint": "the fold's published model"}
+    assert not (root / "board" / "cnn" / "runs").exists()
+    scored = read_parquet(root / "metrics" / FOLDS[0] / "predictions.parquet")[0]
+    merged = reused.merge(scored[["ticker", "date", "model"]], on=["ticker", "date"], validate="one_to_one")
+    assert len(merged) == len(reused) > 0
+    np.testing.assert_allclose(merged[PREDICTION], merged["model"], rtol=1e-6)
+    np.testing.assert_allclose(reused[PREDICTION], fresh[PREDICTION], rtol=1e-5, atol=1e-7)
