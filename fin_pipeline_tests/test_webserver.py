@@ -43,6 +43,8 @@ ALL_ASSETS = {
     "live_model",
     "forecasts",
     "live_record",
+    "board_predictions",
+    "leaderboard",
 }
 # Short training (CPU): one epoch of the small CNN.
 RUN_CONFIG = {"ops": {"trained_model": {"config": {"epochs": 1, "model": "cnn", "batch_size": 64}}}}

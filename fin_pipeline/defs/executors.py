@@ -50,7 +50,7 @@ from fin_pipeline.runtime.watch import watched
 # The steps that train a model: on Celery the gpu queue, on Kubernetes (k8s_job_executor) a pod of its own with
 # one GPU, in the CUDA image when FIN_PIPELINE_GPU_IMAGE names one (the Dockerfile's gpu target; the run's image
 # has torch's CPU build). The other steps keep the defaults: the default queue, a plain pod in the run's image.
-GPU_STEPS = ("trained_model", "live_model")
+GPU_STEPS = ("trained_model", "live_model", "board_predictions")
 
 
 def training_op_tags(gpu_image: str | None = None) -> dict[str, Any]:

@@ -62,7 +62,9 @@ def test_the_gpu_steps_are_the_assets_with_the_training_tags():
     queues = {asset.op.name: asset.op.tags.get("dagster-celery/queue") for asset in ASSETS}
     assert len(queues) == len(ASSETS) >= 10
     assert (
-        {name for name, queue in queues.items() if queue == "gpu"} == set(GPU_STEPS) == {"trained_model", "live_model"}
+        {name for name, queue in queues.items() if queue == "gpu"}
+        == set(GPU_STEPS)
+        == {"trained_model", "live_model", "board_predictions"}
     )
 
 

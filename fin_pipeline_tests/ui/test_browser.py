@@ -40,11 +40,13 @@ from fin_pipeline_tests.ui import pages  # noqa: E402
 from fin_pipeline_tests.ui.server import dagster_dev  # noqa: E402
 
 TICKERS = TINY["FIN_PIPELINE_UNIVERSE"].split(",")
-GROUPS = ["data", "features", "live", "walk_forward"]
+GROUPS = ["board", "data", "features", "live", "walk_forward"]
 ASSETS = [
+    "board_predictions",
     "feature_windows",
     "fold_metrics",
     "forecasts",
+    "leaderboard",
     "live_model",
     "live_record",
     "normalization_stats",
