@@ -15,6 +15,7 @@ Without ``/usr/bin/chromium`` (``scripts/browser.sh`` installs it) the module is
 from __future__ import annotations
 
 import base64
+import math
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from fin_pipeline.core.choices import BOARD_MODELS
+from fin_pipeline.evaluation.board import enabled_models
 from fin_pipeline.store.parquet import read_parquet
 from fin_pipeline_tests.subprocess_runs import REPO_ROOT, TINY, env_for, make_home, run
 from fin_pipeline_tests.ui import CHROMIUM, browser_required
@@ -55,7 +58,7 @@ ASSETS = [
     "walk_forward_folds",
     "walk_forward_report",
 ]
-UNPARTITIONED = {"walk_forward_report", "live_record"}
+UNPARTITIONED = {"walk_forward_report", "live_record", "leaderboard"}
 RUN_ARGS = ["--model", "cnn", "--epochs", "1", "--batch-size", "64"]
 RUN_TIMEOUT_S = 300  # measured 17-25 s on the shared 2-core machine
 
@@ -102,9 +105,11 @@ def test_the_asset_graph_draws_every_asset(ui, page, tmp_path):
     if drawn != ASSETS:
         page.screenshot(path=tmp_path / "asset_graph.png")
         pytest.fail(f"asset nodes drawn: {drawn}, expected {ASSETS}; screenshot {tmp_path / 'asset_graph.png'}")
-    # Each node says its asset is materialized: every partition (the partitioned ones), or when (the others).
+    # Each node says its asset is materialized: every partition (the partitioned ones), or when (the others); the
+    # board's model x fold partitions of the enabled models only (the default: the run's network and 3 baselines).
+    board = f"{math.floor(100 * len(enabled_models(None, 'cnn')) / len(BOARD_MODELS))}% filled"
     for name in ASSETS:
-        state = "Materialized" if name in UNPARTITIONED else "100% filled"
+        state = "Materialized" if name in UNPARTITIONED else board if name == "board_predictions" else "100% filled"
         expect(pages.asset_node(page, name)).to_contain_text(state, timeout=pages.TIMEOUT_MS)
     page.screenshot(path=tmp_path / "asset_graph.png")
 
