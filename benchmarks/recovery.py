@@ -57,6 +57,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="a TrainSpec field (value read as JSON)"
     )
+    parser.add_argument(
+        "--checkpoint",
+        default="best",
+        choices=("best", "last"),
+        help="score the tuning block's best epoch (the pipeline's choice, default) or the last one",
+    )
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     return parser.parse_args(argv)
 
@@ -132,7 +138,8 @@ def run_market(signal: str, models: list[str], spec, args, start, end, first_tes
             t0 = time.perf_counter()
             run = dataclasses.replace(spec, model=name)
             outcome = train_fold(ws, fold, stats, run, scratch / signal / name / fold.fold)
-            block[name] = predict_fold(ws, outcome.best_path, fold=fold)["model"].to_numpy()
+            path = outcome.best_path if args.checkpoint == "best" else outcome.last_path
+            block[name] = predict_fold(ws, path, fold=fold)["model"].to_numpy()
             epochs = len(outcome.history)
             print(
                 f"  {signal} {fold.fold} {name}: {epochs} epoch(s), best {outcome.best_epoch}, "
