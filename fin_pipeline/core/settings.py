@@ -62,6 +62,7 @@ class Settings:
     polygon_base_url: str = POLYGON.base_url
     polygon_requests_per_minute: float = POLYGON.requests_per_minute
     signal_ic: float = 0.0  # planted IC of the synthetic market; 0 = none (see sources/synthetic.py)
+    signal_temporal_ic: float = 0.0  # planted IC of the temporal (sign-pattern) signal; 0 = none (sources/planted.py)
     # Faults: door checks and Polygon time budgets.
     jump_sigmas: float = DEFAULT_JUMP_SIGMAS  # plausibility: a one-day move beyond this many recent sigmas is refused
     csv_date_format: str | None = None  # e.g. "%d/%m/%Y"; needed when a file's dates read both ways
@@ -145,6 +146,16 @@ class Settings:
                 f"FIN_PIPELINE_SIGNAL_IC={self.signal_ic:g} plants a signal in the synthetic market only, "
                 f"but the source is {self.source!r}"
             )
+        if not 0.0 <= self.signal_temporal_ic < MAX_SIGNAL_IC:  # also refuses NaN
+            raise SettingsError(
+                f"FIN_PIPELINE_SIGNAL_TEMPORAL_IC (signal_temporal_ic) must be in [0, {MAX_SIGNAL_IC}), "
+                f"got {self.signal_temporal_ic!r}"
+            )
+        if self.signal_temporal_ic > 0 and self.source != "synthetic":
+            raise SettingsError(
+                f"FIN_PIPELINE_SIGNAL_TEMPORAL_IC={self.signal_temporal_ic:g} plants a signal in the synthetic market "
+                f"only, but the source is {self.source!r}"
+            )
         if self.execution not in EXECUTIONS:
             raise SettingsError(
                 f"FIN_PIPELINE_EXECUTION (execution)={self.execution!r} is not one of {list(EXECUTIONS)} "
@@ -210,6 +221,8 @@ class Settings:
             kw["polygon_requests_per_minute"] = _parse(env, "FIN_PIPELINE_POLYGON_RPM", float, "a number")
         if v := _get(env, "FIN_PIPELINE_SIGNAL_IC"):
             kw["signal_ic"] = _parse(env, "FIN_PIPELINE_SIGNAL_IC", float, "a number")
+        if v := _get(env, "FIN_PIPELINE_SIGNAL_TEMPORAL_IC"):
+            kw["signal_temporal_ic"] = _parse(env, "FIN_PIPELINE_SIGNAL_TEMPORAL_IC", float, "a number")
         if v := _get(env, "FIN_PIPELINE_JUMP_SIGMAS"):
             kw["jump_sigmas"] = _parse(env, "FIN_PIPELINE_JUMP_SIGMAS", float, "a number")
         if v := _get(env, "FIN_PIPELINE_CSV_DATE_FORMAT"):

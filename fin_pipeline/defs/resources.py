@@ -51,9 +51,13 @@ class SyntheticMarketResource(CandleSourceResource):
         default=_SETTINGS.signal_ic,
         description="Planted information coefficient of ret_1d for the next day's return, in [0, 0.5); 0 = none.",
     )
+    signal_temporal_ic: float = Field(
+        default=_SETTINGS.signal_temporal_ic,
+        description="Planted IC of sign(ret_1d[t-6] * ret_1d[t-9]) for the next day's return, in [0, 0.5); 0 = none.",
+    )
 
     def build(self) -> CandleSource:
-        return SyntheticMarket(seed=self.seed, signal_ic=self.signal_ic)
+        return SyntheticMarket(seed=self.seed, signal_ic=self.signal_ic, temporal_ic=self.signal_temporal_ic)
 
 
 class PolygonResource(CandleSourceResource):
@@ -221,4 +225,6 @@ def candle_source_resource(settings: Settings) -> CandleSourceResource:
         )
     if settings.source == "csv":
         return CsvDirectoryResource(directory=str(settings.csv_dir), date_format=settings.csv_date_format)
-    return SyntheticMarketResource(seed=settings.seed, signal_ic=settings.signal_ic)
+    return SyntheticMarketResource(
+        seed=settings.seed, signal_ic=settings.signal_ic, signal_temporal_ic=settings.signal_temporal_ic
+    )

@@ -11,6 +11,7 @@ The model (all returns are daily log returns, one step per NYSE session)::
     ticker:  r_t = alpha + beta * m_t + sigma_t * z_t + J_t
     close:   d_t = r_t                                                   (no planted signal: the default)
              d_t = mu + c' * (d_{t-1} - mu) + sqrt(1 - c'**2) * (r_t - mu)  (planted signal: sources/planted.py)
+             d_t = ... + e' * S * sign(d_{t-7}) sign(d_{t-10})             (planted temporal signal: the same)
 
 where ``d_t = log(close_t / close_{t-1})`` is the realized return (before the tiny pull to the trend line
 below), and ``mu`` the ticker's expected daily log return.
@@ -35,7 +36,9 @@ below), and ``mu`` the ticker's expected daily log return.
 **Planted signal** (``signal_ic = c`` in ``[0, 0.5)``, off by default): a predictable component of known
 strength, for checking that the pipeline finds a signal that is known to exist; the model, why its IC is ``c``
 for the return the default execution earns, and what the other executions see are in
-:mod:`fin_pipeline.sources.planted`. With ``c = 0`` every bar is bit-identical to the unplanted market's.
+:mod:`fin_pipeline.sources.planted`. **Planted temporal signal** (``temporal_ic = e``, off by default): the same
+return loads on ``sign(d_{t-6}) sign(d_{t-9})``, a nonlinear pattern of the window's path that no single day's
+features carry, with IC ``e`` (same module). With ``c = e = 0`` every bar is bit-identical to the unplanted market's.
 
 Intraday: ``open`` is the previous close times ``exp(overnight gap)``: every stock has an overnight gap, so the
 close-to-close return is not what a book bought at the next open earns. Unplanted, the gap is a share (20-45%,
@@ -101,20 +104,27 @@ class SyntheticMarket(CandleSource):
         signal_ic: the planted information coefficient ``c`` of ``ret_1d`` (today's log return) for the
             open-to-open log return from the next open to the one after (what a ``next_open`` book earns), in
             ``[0, 0.5)``; 0 (the default) plants nothing (:mod:`fin_pipeline.sources.planted`).
+        temporal_ic: the planted IC ``e`` of the sign pattern ``sign(d_{t-6}) sign(d_{t-9})`` for the same return,
+            in ``[0, 0.5)``; 0 (the default) plants nothing.
     """
 
     name = "synthetic"
 
-    def __init__(self, seed: int = DEFAULT_SEED, as_of: dt.date | None = None, signal_ic: float = 0.0) -> None:
+    def __init__(
+        self, seed: int = DEFAULT_SEED, as_of: dt.date | None = None, signal_ic: float = 0.0, temporal_ic: float = 0.0
+    ) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
             raise ValueError(f"synthetic: seed must be a non-negative integer, got {seed!r}")
         self.seed = int(seed)
         self.as_of = None if as_of is None else pd.Timestamp(as_of).date()
         self.signal_ic = check_signal_ic(signal_ic)
+        self.temporal_ic = check_signal_ic(temporal_ic, "temporal_ic")
 
     def describe(self) -> str:
         as_of = "" if self.as_of is None else f", as_of={self.as_of}"
         signal = f", planted signal_ic={self.signal_ic:g} on ret_1d" if self.signal_ic > 0 else ""
+        if self.temporal_ic > 0:
+            signal += f", planted temporal_ic={self.temporal_ic:g} on sign(ret_1d[t-6] ret_1d[t-9])"
         return f"synthetic (simulated prices, not real; seed={self.seed}{as_of}{signal})"
 
     def fetch(self, ticker: str, start: dt.date, end: dt.date) -> pd.DataFrame:
@@ -171,10 +181,13 @@ class SyntheticMarket(CandleSource):
         # Log close: the trend line plus a deviation that the weak pull drags back (keeps prices plausible).
         trend = (p.drift_annual + p.beta * MARKET_DRIFT) / TRADING_DAYS  # expected daily log return
         log_start = math.log(p.start_price)
-        planted = self.signal_ic > 0.0
+        planted = self.signal_ic > 0.0 or self.temporal_ic > 0.0
         if planted:
-            close_ic = close_loading(self.signal_ic)
-            deviation = _planted_deviation(ret, trend, close_ic, PRICE_PULL)
+            close_ic, temporal = close_loading(self.signal_ic), close_loading(self.temporal_ic)
+            step = None
+            if temporal > 0.0:  # e' S, S the sd of the ticker's daily return (sources/planted.py says why)
+                step = np.full(len(ret), temporal * math.sqrt(return_variance(p)))
+            deviation = _planted_deviation(ret, trend, close_ic, PRICE_PULL, step, temporal * temporal)
             log_close = log_start + trend * np.arange(1, len(ret) + 1) + deviation
         else:  # the unplanted market, bit for bit as it always was
             log_close = log_start + trend * np.arange(1, len(ret) + 1) + ar1(ret - trend, 1.0 - PRICE_PULL)

@@ -31,6 +31,7 @@ from fin_pipeline.training.normalization import FoldStats
 from fin_pipeline.training.optim import create_optimizer, create_scheduler
 from fin_pipeline.training.random_state import seed_everything
 from fin_pipeline.training.spec import TrainSpec
+from fin_pipeline.training.targets import fitting_targets
 from fin_pipeline.training.trainer import Trainer
 from fin_pipeline.training.versions import TRAINING_FIELDS
 
@@ -84,7 +85,7 @@ def train_fold(
     pos = fold_positions(ws, fold)
     seed_everything(spec.seed)  # the fresh model's initial weights depend on the seed only, not on the fold order
     model = create_model(spec.model, **spec.model_config)
-    y = scaled_targets(ws, stats)
+    y = fitting_targets(ws, stats, spec.target)  # what the loss compares with: raw or within the day's cross-section
     common = dict(mean=stats.mean, std=stats.std, device=spec.device)
     train = TensorBatchLoader(ws.windows, y, spec.batch_size, indices=pos.train, shuffle=True, seed=spec.seed, **common)
     tune = TensorBatchLoader(ws.windows, y, EVAL_BATCH, indices=pos.tune, **common)

@@ -137,6 +137,17 @@ class ReturnVolatilityLoss(nn.Module):
         return -r.mean() + self.vol_weight * _std(r)
 
 
+class ICLoss(nn.Module):
+    """1 - corr(p, y) = 1 - mean((p - mean(p)) (y - mean(y))) / (std(p) std(y)), std the population standard
+    deviation: the batch's Pearson correlation (the IC when the batch is one day's cross-section), blind to the
+    prediction's scale and level, in [0, 2]"""
+
+    def forward(self, p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        p, y = _flat(p, y)
+        pc, yc = p - p.mean(), y - y.mean()
+        return 1.0 - (pc * yc).mean() / (_std(p) * _std(y))
+
+
 class CombinedLoss(nn.Module):
     """sum_i weights[i] * losses[i](p, y); weights default to 1 for every loss"""
 
@@ -165,6 +176,7 @@ LOSSES: dict[str, type[nn.Module]] = {
     "quantile": QuantileLoss,
     "directional": DirectionalAccuracyLoss,
     "return_volatility": ReturnVolatilityLoss,
+    "ic": ICLoss,
     "combined": CombinedLoss,
 }
 LOSS_NAMES: tuple[str, ...] = tuple(LOSSES)

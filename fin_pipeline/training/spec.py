@@ -10,6 +10,9 @@ import dataclasses
 import math
 from typing import Any
 
+#: What a network may be fitted to (:mod:`fin_pipeline.training.targets` computes them).
+TARGETS = ("raw", "zscore", "rank")
+
 
 def described(default: Any, description: str, **checks: Any) -> Any:
     """A dataclass field whose metadata carries the text the Dagster launchpad shows and its range checks."""
@@ -25,6 +28,9 @@ class TrainSpec:
     model: str = described("lstm", "Model: lstm, cnn, attention or ensemble.")
     model_config: dict[str, Any] = described(
         {}, "Model settings that differ from the defaults, e.g. {hidden_size: 64} or {output_size: 3} for quantiles."
+    )
+    target: str = described(
+        "raw", "What the network fits: raw (the h-day return), zscore or rank (within each day's cross-section)."
     )
     loss: str = described("mse", "Loss (mse, mae, huber, sharpe, quantile, ...) or preset (robust, trading, ...).")
     optimizer: str = described("adam", "Optimizer: adam, adamw, sgd or rmsprop.")
@@ -48,6 +54,8 @@ class TrainSpec:
         for name in ("learning_rate", "max_grad_norm"):
             if not math.isfinite(getattr(self, name)) or getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be a positive number, got {getattr(self, name)}")
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {list(TARGETS)}, got {self.target!r}")
         if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
         return self

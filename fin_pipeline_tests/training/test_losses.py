@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,6 +15,7 @@ from fin_pipeline.training.losses import (
     CombinedLoss,
     DirectionalAccuracyLoss,
     HuberLoss,
+    ICLoss,
     MAELoss,
     MSELoss,
     QuantileLoss,
@@ -230,3 +232,17 @@ def test_low_precision_predictions_are_computed_in_float32(name):
     p = p if name == "quantile" else p[:, :1]
     out = loss(p, torch.tensor([0.011, -0.013]))
     assert out.dtype == torch.float32
+
+
+def test_ic_loss_is_one_minus_the_pearson_correlation():
+    mp, my = sum(P) / 4, sum(Y) / 4
+    cov = sum((p - mp) * (y - my) for p, y in zip(P, Y, strict=True)) / 4
+    expected = 1 - cov / (pop_std(P) * pop_std(Y))
+    assert value(ICLoss()) == pytest.approx(expected, rel=1e-12)
+    assert value(ICLoss()) == pytest.approx(1 - np.corrcoef(P, Y)[0, 1], rel=1e-12)  # a second method
+    # blind to the prediction's scale and level; a perfect ranking costs 0, its mirror 2
+    assert value(ICLoss(), p=[3 * v + 1 for v in P]) == pytest.approx(expected, rel=1e-12)
+    assert value(ICLoss(), p=Y) == pytest.approx(0.0, abs=1e-12)
+    assert value(ICLoss(), p=[-v for v in Y]) == pytest.approx(2.0, abs=1e-12)
+    p = t(P).requires_grad_()
+    assert torch.autograd.gradcheck(ICLoss(), (p, t(Y)))
