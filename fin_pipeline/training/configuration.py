@@ -29,11 +29,7 @@ from fin_pipeline.training.spec import TrainSpec
 SECTIONS: dict[str, type] = {"training": TrainSpec}
 # The project's defaults where they differ from the library's (TrainSpec: an LSTM, up to 100 epochs, batches of
 # 32, the full-size run): the quick start's CNN, 3 epochs, batches of 256, which a 2-core CPU builds in minutes.
-# Its learning rate is 3e-3: in 3 epochs at 1e-3 the CNN is still learning (its best tuning epoch is the last),
-# and on the planted signal (benchmarks/recovery.py --quick) 3e-3 recovered more of it than 1e-3, 1e-2 or 1e-4.
-PROJECT_DEFAULTS: dict[str, dict[str, Any]] = {
-    "training": {"model": "cnn", "epochs": 3, "batch_size": 256, "learning_rate": 3e-3}
-}
+PROJECT_DEFAULTS: dict[str, dict[str, Any]] = {"training": {"model": "cnn", "epochs": 3, "batch_size": 256}}
 
 
 class ConfigurationError(ValueError):
