@@ -25,7 +25,11 @@ def listings(args: argparse.Namespace) -> int:
     settings = load_settings()
     day = dt.date.fromisoformat(args.date) if args.date else None
     try:
-        client = PolygonReference(os.environ.get("POLYGON_API_KEY", ""), base_url=settings.polygon_base_url)
+        client = PolygonReference(
+            os.environ.get("POLYGON_API_KEY", ""),
+            base_url=settings.polygon_base_url,
+            requests_per_minute=settings.polygon_requests_per_minute,
+        )
     except SourceError as exc:
         print(f"fin-pipeline listings: {exc}")
         return 2

@@ -34,6 +34,7 @@ from fin_pipeline.sources.base import (
 from fin_pipeline.sources.polygon_transport import (
     RETRY_STATUSES,
     BearerAuth,
+    api_base,
     network_error,
     read_body,
     retrying_session,
@@ -86,12 +87,7 @@ class PolygonSource(CandleSource):
             raise SourceError("Polygon: no API key: set POLYGON_API_KEY")
         if not _KEY_RE.fullmatch(key):
             raise SourceError("Polygon: the API key contains whitespace or non-ASCII characters; check POLYGON_API_KEY")
-        parts = urlsplit(base_url.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.query:
-            raise SourceError("Polygon: base_url must be http(s)://host[:port] (no credentials, no query)")
-        self.base_url = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
-        self._host = parts.hostname.lower()
-        self._hostport = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+        self.base_url, self._host, self._hostport = api_base(base_url, "Polygon")
         self.requests_per_minute, self.adjusted, self.max_pages = requests_per_minute, adjusted, max_pages
         self.connect_timeout, self.read_timeout, self.max_retries = connect_timeout, read_timeout, max_retries
         self.request_deadline, self.ticker_deadline = float(request_deadline), float(ticker_deadline)

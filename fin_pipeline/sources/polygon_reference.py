@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,7 +28,14 @@ from fin_pipeline.core.listings import MEMBERSHIP_COLUMNS, Listing
 from fin_pipeline.core.polygon import POLYGON
 from fin_pipeline.sources.base import SourceError
 from fin_pipeline.sources.polygon import OFFICIAL_HOSTS
-from fin_pipeline.sources.polygon_transport import BearerAuth, network_error, read_body, retrying_session
+from fin_pipeline.sources.polygon_transport import (
+    BearerAuth,
+    api_base,
+    network_error,
+    read_body,
+    retrying_session,
+    shared_limiter,
+)
 from fin_pipeline.store.parquet import atomic_path
 
 TICKERS_PATH = "/v3/reference/tickers"
@@ -49,15 +56,15 @@ class PolygonReference:
         backoff_factor: float = POLYGON.backoff_factor,
         request_deadline: float = POLYGON.request_deadline,
         max_pages: int = POLYGON.max_pages,
+        requests_per_minute: float | None = POLYGON.requests_per_minute,
+        _clock: Callable[[], float] = time.monotonic,
+        _sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not (api_key or "").strip():
             raise SourceError("Polygon reference tickers: no API key: set POLYGON_API_KEY")
-        parts = urlsplit(base_url.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.query:
-            raise SourceError("Polygon reference tickers: base_url must be http(s)://host[:port]")
-        self.base_url = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
-        self._host = parts.hostname.lower()
-        self._hostport = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+        self.base_url, self._host, self._hostport = api_base(base_url, "Polygon reference tickers")
+        # the account's budget, shared with the candle requests of this process (one limiter per host and rate)
+        self._limiter = shared_limiter(self._hostport, requests_per_minute, _clock, _sleep)
         self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
         self.request_deadline, self.max_pages = float(request_deadline), max_pages
         self._session = retrying_session(BearerAuth(api_key.strip()), max_retries, backoff_factor)
@@ -98,6 +105,7 @@ class PolygonReference:
         return f"{self.base_url}{parts.path}" + (f"?{parts.query}" if parts.query else "")
 
     def _get(self, url: str, params: dict[str, str] | None, page: int) -> dict:
+        self._limiter.wait()
         deadline = time.monotonic() + self.request_deadline
         error = None
         try:

@@ -10,12 +10,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError as _U3ConnectTimeout
 from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutError
 from urllib3.util.retry import Retry
+
+from fin_pipeline.sources.base import SourceError
 
 RETRY_STATUSES = (413, 429, 499, 500, 502, 503, 504)  # what the official client retries
 _CHUNK = 65536
@@ -57,6 +60,17 @@ class RateLimiter:
 
 _LIMITERS: dict[tuple, RateLimiter] = {}
 _LIMITERS_LOCK = threading.Lock()
+
+
+def api_base(base_url: str, what: str) -> tuple[str, str, str]:
+    """``base_url`` as ``(scheme://netloc/path without a trailing slash, host in lower case, host:port)``; a
+    SourceError naming ``what`` unless it is ``http(s)://host[:port]`` without credentials or a query (a key in a
+    URL would be logged; a query would be sent with every page)."""
+    parts = urlsplit(base_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.query:
+        raise SourceError(f"{what}: base_url must be http(s)://host[:port] (no credentials, no query)")
+    hostport = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}", parts.hostname.lower(), hostport
 
 
 def shared_limiter(host: str, per_minute: float | None, clock: Callable, sleep: Callable) -> RateLimiter:

@@ -25,7 +25,7 @@ def fixture(polygon_fixtures) -> dict:
 
 
 def client(httpserver) -> PolygonReference:
-    return PolygonReference(KEY, base_url=httpserver.url_for("/").rstrip("/"), max_retries=0)
+    return PolygonReference(KEY, base_url=httpserver.url_for("/").rstrip("/"), max_retries=0, requests_per_minute=0)
 
 
 def test_pages_followed_on_the_apis_own_host(httpserver, polygon_fixtures):
@@ -48,6 +48,35 @@ def test_pages_followed_on_the_apis_own_host(httpserver, polygon_fixtures):
     seen = [req for req, _ in httpserver.log]
     assert len(seen) == 3 and all(req.headers["Authorization"] == f"Bearer {KEY}" for req in seen)
     assert all(KEY not in req.url for req in seen)
+
+
+def test_pages_keep_to_the_accounts_request_budget(httpserver, polygon_fixtures):
+    """At 5 requests a minute (the free tier) the second page starts 60/5 = 12 s after the first: a fake clock that
+    advances only when the client sleeps sees exactly one sleep of 12 s for two pages."""
+    first = fixture(polygon_fixtures)
+    first["next_url"] = httpserver.url_for(TICKERS_PATH) + "?cursor=two"
+    last = {**copy.deepcopy(first), "results": [{**first["results"][0], "ticker": "AA"}]}
+    del last["next_url"]
+    httpserver.expect_ordered_request(
+        TICKERS_PATH, query_string={"type": "CS", "market": "stocks", "active": "true", "limit": "1000"}
+    ).respond_with_json(first)
+    httpserver.expect_ordered_request(TICKERS_PATH, query_string={"cursor": "two"}).respond_with_json(last)
+    now, slept = [1000.0], []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    reference = PolygonReference(
+        KEY,
+        base_url=httpserver.url_for("/").rstrip("/"),
+        max_retries=0,
+        requests_per_minute=5,
+        _clock=lambda: now[0],
+        _sleep=sleep,
+    )
+    assert [r["ticker"] for r in reference.tickers(True)] == ["A", "AA"]
+    assert slept == [pytest.approx(12.0)]
 
 
 @pytest.mark.parametrize("host", ["evil.example.com", "api.polygon.io.evil.example.com"])
