@@ -43,8 +43,8 @@ from fin_pipeline.features.windows import WindowSet, latest_windows
 from fin_pipeline.training.baselines import add_baselines
 from fin_pipeline.training.checkpoint import load_checkpoint
 from fin_pipeline.training.fold_boundaries import FoldBoundaries
-from fin_pipeline.training.fold_training import point_column
-from fin_pipeline.training.folds import FoldSpec
+from fin_pipeline.training.fold_training import calibrated, point_column, return_units
+from fin_pipeline.training.folds import FoldSpec, fold_positions
 from fin_pipeline.training.normalization import FoldStats
 from fin_pipeline.training.splits import live_split
 
@@ -130,8 +130,12 @@ def make_forecast(
     stats = FoldStats.from_dict(ckpt["extra"]["normalization"])
     x = torch.from_numpy(stats.normalize(ws.X(rows["window"].to_numpy()))).float()
     model.eval()
-    column = point_column(ckpt["extra"]["train_spec"])
-    pred = model(x)[:, column].double().numpy() * stats.target_scale
+    spec = ckpt["extra"]["train_spec"]
+    # in return units as the folds' forecasts: a score (cross-sectional target, scale-free loss) through the line
+    # fitted on the live model's own tuning block
+    tune = fold_positions(ws, fold).tune if calibrated(spec) else np.empty(0, dtype=np.int64)
+    intercept, slope = return_units(model, ws, stats, tune, spec)
+    pred = intercept + slope * model(x)[:, point_column(spec)].double().numpy()
     out, _ = add_baselines(ws, fold, stats, rows.assign(model=pred))
     out["rank"] = out["model"].rank(method="average")
     for name, (mode, long_only) in WEIGHT_BOOKS.items():

@@ -179,11 +179,64 @@ def predict_fold(
                 f"boundaries {changed}; retrain the fold before scoring it"
             )
     stats = FoldStats.from_dict(ckpt["extra"]["normalization"])
-    column = point_column(ckpt["extra"]["train_spec"])
-    test = fold_positions(ws, fold).test
+    spec = ckpt["extra"]["train_spec"]
+    positions = fold_positions(ws, fold)
+    outputs = network_outputs(model, ws, stats, positions.test, point_column(spec), device)
+    intercept, slope = return_units(model, ws, stats, positions.tune, spec, device)
+    return window_rows(ws, positions.test).assign(model=intercept + slope * outputs)
+
+
+#: Losses whose minimum does not pin the output's scale or level: a correlation (``ic``) is blind to both, and the
+#: Sharpe-like losses see ``tanh(p)``, a position, not a return.
+SCALE_FREE_LOSSES = frozenset({"ic", "sharpe", "return_volatility"})
+
+
+def calibrated(train_spec: dict[str, Any]) -> bool:
+    """Whether a network's output must be mapped to return units on the tuning block (see :func:`return_units`):
+    a cross-sectional target (``zscore``, ``rank``) or a scale-free loss (:data:`SCALE_FREE_LOSSES`)."""
+    return train_spec.get("target", "raw") != "raw" or train_spec.get("loss") in SCALE_FREE_LOSSES
+
+
+@torch.no_grad()
+def network_outputs(
+    model: torch.nn.Module, ws: WindowSet, stats: FoldStats, positions: np.ndarray, column: int, device: str = "cpu"
+) -> np.ndarray:
+    """The network's point output (column ``column``) for the windows at ``positions``, normalized as trained."""
     loader = TensorBatchLoader(
-        ws.windows, scaled_targets(ws, stats), EVAL_BATCH, indices=test, mean=stats.mean, std=stats.std, device=device
+        ws.windows,
+        scaled_targets(ws, stats),
+        EVAL_BATCH,
+        indices=positions,
+        mean=stats.mean,
+        std=stats.std,
+        device=device,
     )
     model.to(loader.device).eval()
-    pred = torch.cat([model(xb)[:, column].float().cpu() for xb, _ in loader]).numpy().astype(np.float64)
-    return window_rows(ws, test).assign(model=pred * stats.target_scale)
+    return torch.cat([model(xb)[:, column].float().cpu() for xb, _ in loader]).numpy().astype(np.float64)
+
+
+def return_units(
+    model: torch.nn.Module, ws: WindowSet, stats: FoldStats, tune: np.ndarray, train_spec: dict[str, Any], device="cpu"
+) -> tuple[float, float]:
+    """``(a, b)`` that turn a network output ``o`` into a forecast of the h-day log return, ``p = a + b o``.
+
+    * Fitted to the raw return with a loss that pins its scale (MSE, MAE, Huber, quantiles...): the output is the
+      target divided by the fold's target scale ``s``, so ``a = 0, b = s`` (as always).
+    * Otherwise (:func:`calibrated`: a cross-sectional target, or a scale-free loss) the output is a score, and the
+      forecast is the least-squares line of the realized returns ``y`` of the fold's **tuning** windows on their
+      outputs: ``b = cov(o, y) / var(o)``, ``a = mean(y) − b mean(o)``. The tuning block is already the one that
+      picked the epoch; the test block is never read. A constant output (no variance) gives ``b = 0``,
+      ``a = mean(y)``.
+
+    A monotone map with ``b ≥ 0`` leaves every rank, IC and sign book unchanged when ``b > 0``; it puts the
+    forecast's errors (MSE, Diebold–Mariano) and the forecast's predicted returns in return units.
+    """
+    if not calibrated(train_spec):
+        return 0.0, float(stats.target_scale)
+    o = network_outputs(model, ws, stats, tune, point_column(train_spec), device)
+    y = ws.y(tune).astype(np.float64)
+    keep = np.isfinite(o) & np.isfinite(y)
+    o, y = o[keep], y[keep]
+    spread = float(np.var(o)) if len(o) else 0.0
+    slope = float(np.mean((o - o.mean()) * (y - y.mean())) / spread) if spread > 0 else 0.0
+    return float(y.mean() - slope * o.mean()) if len(y) else 0.0, slope

@@ -12,9 +12,10 @@ target takes it out, as Qlib's ``CSZScoreNorm``/``CSRankNorm`` processors do for
   targets (ranks 1..n, ties averaged): mean 0 and variance 1 for distinct values, insensitive to outliers.
 
 Each day's values use that day's targets only: the day's cross-section, which lies in the same fold block (folds
-are cut by date), so nothing of another day (a later one included) enters. Predictions are multiplied by the
-fold's target scale as before, so a cross-sectional model's outputs are standardized scores times the return
-scale: the IC (a correlation) is what to compare; their MSE is not a return forecast's.
+are cut by date), so nothing of another day (a later one included) enters. A cross-sectional model's outputs
+are standardized scores, not returns: :func:`fin_pipeline.training.fold_training.return_units` maps them to
+return units by the least-squares line fitted on the fold's tuning block, so that the forecast's errors and
+predicted returns mean what a raw model's do.
 """
 
 from __future__ import annotations

@@ -249,3 +249,27 @@ def test_fold_normalization_is_the_mean_and_std_of_each_covered_row_once(univers
     expected_std = values.std(axis=0)
     np.testing.assert_allclose(stats.std, np.where(expected_std < 1e-8, 1.0, expected_std), rtol=1e-5)
     assert stats.target_scale == pytest.approx(float(np.std(ws.y(np.concatenate([pos.train, pos.tune])))))
+
+
+def test_a_scale_free_model_forecasts_in_return_units_by_the_tuning_blocks_line(universe, tmp_path):
+    """The IC loss leaves the output's scale free: the forecast is a + b·output with (a, b) the least-squares line of
+    the tuning block's realized returns on its outputs (np.polyfit here), not the test block's."""
+    _, ws = universe
+    fold = compute_folds(ws, SPEC)[1]
+    stats = fit_fold_normalization(ws, fold)
+    train_fold(ws, fold, stats, dataclasses.replace(TRAIN, loss="ic", epochs=1), tmp_path)
+    pred = predict_fold(ws, tmp_path / "best.pt")
+    model, _ = fold_training.load_checkpoint(tmp_path / "best.pt")
+    pos = fold_positions(ws, fold)
+
+    def outputs(positions):
+        x = (torch.from_numpy(ws.X(positions).copy()) - torch.from_numpy(stats.mean)) / torch.from_numpy(stats.std)
+        with torch.no_grad():
+            return model.eval()(x)[:, 0].double().numpy()
+
+    slope, intercept = np.polyfit(outputs(pos.tune), ws.y(pos.tune).astype(np.float64), 1)
+    assert slope != 0
+    np.testing.assert_allclose(pred["model"], intercept + slope * outputs(pos.test), rtol=1e-4, atol=1e-9)
+    # the line through the test block's own returns is another one: the forecast did not look there
+    test_slope, _ = np.polyfit(outputs(pos.test), ws.y(pos.test).astype(np.float64), 1)
+    assert not np.isclose(test_slope, slope, rtol=1e-3)
