@@ -18,7 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fin_pipeline.core.calendar import DEFAULT_FIRST_TEST_DATE, PERIODS, period_start
-from fin_pipeline.core.choices import BOARD_MODELS, EXECUTIONS, NOT_EXECUTABLE
+from fin_pipeline.core.choices import EXECUTIONS, NOT_EXECUTABLE
 from fin_pipeline.core.costs import CostModel
 from fin_pipeline.core.deployment import Deployment
 from fin_pipeline.core.limits import MAX_SIGNAL_IC
@@ -26,10 +26,21 @@ from fin_pipeline.core.listings import Listing
 from fin_pipeline.core.polygon import POLYGON
 from fin_pipeline.core.universe_pool import point_in_time
 from fin_pipeline.core.universe_rule import UniverseRule
+from fin_pipeline.core.variables import (  # noqa: F401  (SettingsError and SOURCES: imported from here too)
+    OFF_WORDS,
+    ON_WORDS,
+    SOURCES,
+    SettingsError,
+    check_models,
+    costs_from_env,
+    parsed,
+    resolve_source,
+    tracking_uri,
+    variable,
+)
 
 NEW_YORK = ZoneInfo("America/New_York")
 DEFAULT_UNIVERSE = ("AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA", "JPM", "XOM")
-SOURCES = ("synthetic", "polygon", "csv")
 # Polygon's daily bar keeps changing until extended hours end at 20:00 New York time; before that the
 # default end date is the previous day, so that a stored bar is a final bar.
 SESSION_FINAL_HOUR = 20
@@ -41,10 +52,6 @@ DEFAULT_JUMP_SIGMAS = 20.0  # FIN_PIPELINE_JUMP_SIGMAS: a one-day move beyond th
 # every epoch), so a dead writer blocks its fold no longer than that
 DEFAULT_LEASE_TTL = 900.0
 _TICKER = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")
-
-
-class SettingsError(ValueError):
-    """A ``FIN_PIPELINE_*`` variable (or a value passed in code) that cannot be used."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,69 +195,69 @@ class Settings:
         """Defaults overridden by the ``FIN_PIPELINE_*`` variables found in ``environ`` (default: os.environ)."""
         env = os.environ if environ is None else environ
         kw: dict[str, object] = {}
-        if v := _get(env, "FIN_PIPELINE_UNIVERSE"):
+        if v := variable(env, "FIN_PIPELINE_UNIVERSE"):
             kw["universe"] = tuple(t.strip().upper() for t in v.split(",") if t.strip())
-        if v := _get(env, "FIN_PIPELINE_START"):
-            kw["start"] = _parse(env, "FIN_PIPELINE_START", dt.date.fromisoformat, "a date YYYY-MM-DD")
-        if v := _get(env, "FIN_PIPELINE_END"):
-            kw["end"] = _parse(env, "FIN_PIPELINE_END", dt.date.fromisoformat, "a date YYYY-MM-DD")
-        if v := _get(env, "FIN_PIPELINE_DATA_DIR"):
+        if v := variable(env, "FIN_PIPELINE_START"):
+            kw["start"] = parsed(env, "FIN_PIPELINE_START", dt.date.fromisoformat, "a date YYYY-MM-DD")
+        if v := variable(env, "FIN_PIPELINE_END"):
+            kw["end"] = parsed(env, "FIN_PIPELINE_END", dt.date.fromisoformat, "a date YYYY-MM-DD")
+        if v := variable(env, "FIN_PIPELINE_DATA_DIR"):
             if v.startswith("s3://"):
                 kw["data_url"] = v.rstrip("/")
             else:
                 kw["data_dir"] = Path(v)
-        if v := _get(env, "FIN_PIPELINE_CSV_DIR"):
+        if v := variable(env, "FIN_PIPELINE_CSV_DIR"):
             kw["csv_dir"] = Path(v)
         for gone in ("FIN_PIPELINE_FOLDS", "FIN_PIPELINE_MIN_TEST_DAYS"):
-            if _get(env, gone):
+            if variable(env, gone):
                 raise SettingsError(
                     f"{gone} is no longer read: folds are calendar periods; set FIN_PIPELINE_FOLD_PERIOD and "
                     "FIN_PIPELINE_FIRST_TEST_DATE instead"
                 )
-        if v := _get(env, "FIN_PIPELINE_FOLD_PERIOD"):
+        if v := variable(env, "FIN_PIPELINE_FOLD_PERIOD"):
             kw["fold_period"] = v.lower()
-        if v := _get(env, "FIN_PIPELINE_FIRST_TEST_DATE"):
-            kw["first_test_date"] = _parse(
+        if v := variable(env, "FIN_PIPELINE_FIRST_TEST_DATE"):
+            kw["first_test_date"] = parsed(
                 env, "FIN_PIPELINE_FIRST_TEST_DATE", dt.date.fromisoformat, "a date YYYY-MM-DD"
             )
-        if v := _get(env, "FIN_PIPELINE_SEED"):
-            kw["seed"] = _parse(env, "FIN_PIPELINE_SEED", int, "an integer")
-        if v := _get(env, "FIN_PIPELINE_POLYGON_BASE_URL"):
+        if v := variable(env, "FIN_PIPELINE_SEED"):
+            kw["seed"] = parsed(env, "FIN_PIPELINE_SEED", int, "an integer")
+        if v := variable(env, "FIN_PIPELINE_POLYGON_BASE_URL"):
             kw["polygon_base_url"] = v.rstrip("/")
-        if v := _get(env, "FIN_PIPELINE_POLYGON_RPM"):
-            kw["polygon_requests_per_minute"] = _parse(env, "FIN_PIPELINE_POLYGON_RPM", float, "a number")
-        if v := _get(env, "FIN_PIPELINE_SIGNAL_IC"):
-            kw["signal_ic"] = _parse(env, "FIN_PIPELINE_SIGNAL_IC", float, "a number")
-        if v := _get(env, "FIN_PIPELINE_SIGNAL_TEMPORAL_IC"):
-            kw["signal_temporal_ic"] = _parse(env, "FIN_PIPELINE_SIGNAL_TEMPORAL_IC", float, "a number")
-        if v := _get(env, "FIN_PIPELINE_JUMP_SIGMAS"):
-            kw["jump_sigmas"] = _parse(env, "FIN_PIPELINE_JUMP_SIGMAS", float, "a number")
-        if v := _get(env, "FIN_PIPELINE_CSV_DATE_FORMAT"):
+        if v := variable(env, "FIN_PIPELINE_POLYGON_RPM"):
+            kw["polygon_requests_per_minute"] = parsed(env, "FIN_PIPELINE_POLYGON_RPM", float, "a number")
+        if v := variable(env, "FIN_PIPELINE_SIGNAL_IC"):
+            kw["signal_ic"] = parsed(env, "FIN_PIPELINE_SIGNAL_IC", float, "a number")
+        if v := variable(env, "FIN_PIPELINE_SIGNAL_TEMPORAL_IC"):
+            kw["signal_temporal_ic"] = parsed(env, "FIN_PIPELINE_SIGNAL_TEMPORAL_IC", float, "a number")
+        if v := variable(env, "FIN_PIPELINE_JUMP_SIGMAS"):
+            kw["jump_sigmas"] = parsed(env, "FIN_PIPELINE_JUMP_SIGMAS", float, "a number")
+        if v := variable(env, "FIN_PIPELINE_CSV_DATE_FORMAT"):
             kw["csv_date_format"] = v
-        if v := _get(env, "FIN_PIPELINE_POLYGON_REQUEST_DEADLINE"):
-            kw["polygon_request_deadline"] = _parse(env, "FIN_PIPELINE_POLYGON_REQUEST_DEADLINE", float, "seconds")
-        if v := _get(env, "FIN_PIPELINE_POLYGON_TICKER_DEADLINE"):
-            kw["polygon_ticker_deadline"] = _parse(env, "FIN_PIPELINE_POLYGON_TICKER_DEADLINE", float, "seconds")
-        if v := _get(env, "FIN_PIPELINE_MLFLOW"):
-            kw["tracking_uri"] = _tracking_uri(v, env)
-        if v := _get(env, "FIN_PIPELINE_TEAR_SHEETS"):
-            if v.lower() not in (*_OFF, *_ON):
+        if v := variable(env, "FIN_PIPELINE_POLYGON_REQUEST_DEADLINE"):
+            kw["polygon_request_deadline"] = parsed(env, "FIN_PIPELINE_POLYGON_REQUEST_DEADLINE", float, "seconds")
+        if v := variable(env, "FIN_PIPELINE_POLYGON_TICKER_DEADLINE"):
+            kw["polygon_ticker_deadline"] = parsed(env, "FIN_PIPELINE_POLYGON_TICKER_DEADLINE", float, "seconds")
+        if v := variable(env, "FIN_PIPELINE_MLFLOW"):
+            kw["tracking_uri"] = tracking_uri(v, env)
+        if v := variable(env, "FIN_PIPELINE_TEAR_SHEETS"):
+            if v.lower() not in (*OFF_WORDS, *ON_WORDS):
                 raise SettingsError(f"FIN_PIPELINE_TEAR_SHEETS={v!r} is not 1 (on) or 0 (off)")
-            kw["tear_sheets"] = v.lower() in _ON
-        if v := _get(env, "FIN_PIPELINE_MLFLOW_EXPERIMENT"):
+            kw["tear_sheets"] = v.lower() in ON_WORDS
+        if v := variable(env, "FIN_PIPELINE_MLFLOW_EXPERIMENT"):
             kw["tracking_experiment"] = v
-        if v := _get(env, "FIN_PIPELINE_EXECUTION"):
+        if v := variable(env, "FIN_PIPELINE_EXECUTION"):
             kw["execution"] = v.lower()
         # Stored history and thin universes
-        if v := _get(env, "FIN_PIPELINE_MIN_TICKERS"):
-            kw["min_tickers"] = _parse(env, "FIN_PIPELINE_MIN_TICKERS", int, "an integer")
-        if v := _get(env, "FIN_PIPELINE_LEASE_TTL"):
-            kw["lease_ttl"] = _parse(env, "FIN_PIPELINE_LEASE_TTL", float, "a number of seconds")
-        if v := _get(env, "FIN_PIPELINE_MODELS"):
+        if v := variable(env, "FIN_PIPELINE_MIN_TICKERS"):
+            kw["min_tickers"] = parsed(env, "FIN_PIPELINE_MIN_TICKERS", int, "an integer")
+        if v := variable(env, "FIN_PIPELINE_LEASE_TTL"):
+            kw["lease_ttl"] = parsed(env, "FIN_PIPELINE_LEASE_TTL", float, "a number of seconds")
+        if v := variable(env, "FIN_PIPELINE_MODELS"):
             kw["models"] = tuple(m.strip().lower() for m in v.split(",") if m.strip())
-        kw["source"] = _resolve_source(env)
+        kw["source"] = resolve_source(env)
         kw.update(_point_in_time(env, kw))
-        kw["costs"] = _costs(env)
+        kw["costs"] = costs_from_env(env)
         try:
             kw["deployment"] = Deployment.from_env(env)
         except ValueError as exc:
@@ -278,77 +285,13 @@ def check_ticker(ticker: str) -> str:
     return ticker
 
 
-def check_models(models: tuple[str, ...]) -> tuple[str, ...]:
-    """``models`` when each is a known board model, none twice, at least one; else SettingsError naming the setting."""
-    unknown = [m for m in models if m not in BOARD_MODELS]
-    if unknown or not models or len(set(models)) != len(models):
-        said = f"unknown {unknown}" if unknown else "empty" if not models else "a model listed twice"
-        raise SettingsError(
-            f"FIN_PIPELINE_MODELS={','.join(models)!r}: {said}; the known models are {', '.join(BOARD_MODELS)}"
-        )
-    return models
-
-
-def _get(env: Mapping[str, str], name: str) -> str:
-    return env.get(name, "").strip()
-
-
-def _parse(env: Mapping[str, str], name: str, parse, what: str):
-    raw = _get(env, name)
-    try:
-        return parse(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not {what}") from None
-
-
-_OFF, _ON = ("0", "off", "false", "no"), ("1", "on", "true", "yes", "local")
-
-
-def _tracking_uri(value: str, env: Mapping[str, str]) -> str | None:
-    """``FIN_PIPELINE_MLFLOW``: off (``0``), a local store (``1``: the file ``$DAGSTER_HOME/mlflow.db``, MLflow's
-    own default that ``mlflow ui`` run there shows; MLflow 3 no longer accepts new runs in a ``./mlruns`` folder),
-    or a tracking URI (``http://host:5000``, ``sqlite:////abs/path/mlflow.db``)."""
-    if value.lower() in _OFF:
-        return None
-    if value.lower() in _ON:
-        home = Path(_get(env, "DAGSTER_HOME") or ".").resolve()
-        return f"sqlite:///{home / 'mlflow.db'}"
-    if re.match(r"^(https?|file|sqlite|postgresql|mysql|databricks)[:+]", value):
-        return value
-    raise SettingsError(
-        f"FIN_PIPELINE_MLFLOW={value!r} is not 0, 1 or a tracking URI (http://host:5000, sqlite:////path/mlflow.db)"
-    )
-
-
-# Costs: each variable and the CostModel field it sets.
-COST_VARIABLES = {
-    "FIN_PIPELINE_COST_MODEL": "cost_model",
-    "FIN_PIPELINE_CAPITAL": "capital",
-    "FIN_PIPELINE_SPREAD_FLOOR_BPS": "spread_floor_bps",
-    "FIN_PIPELINE_IMPACT_K": "impact_k",
-    "FIN_PIPELINE_COST_BPS": "cost_bps",
-}
-
-
-def _costs(env: Mapping[str, str]) -> CostModel:
-    """The cost model from the ``FIN_PIPELINE_*`` cost variables (unset ones keep CostModel's defaults)."""
-    kw: dict[str, object] = {}
-    for name, field in COST_VARIABLES.items():
-        if _get(env, name):
-            kw[field] = _get(env, name).lower() if field == "cost_model" else _parse(env, name, float, "a number")
-    try:
-        return CostModel(**kw)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise SettingsError(str(exc)) from None
-
-
 def _point_in_time(env: Mapping[str, str], kw: dict[str, object]) -> dict[str, object]:
     """``FIN_PIPELINE_UNIVERSE_RULE`` and its pool (:func:`fin_pipeline.core.universe_pool.point_in_time`)."""
     try:
         return point_in_time(
-            rule=_get(env, "FIN_PIPELINE_UNIVERSE_RULE"),
-            membership_csv=_get(env, "FIN_PIPELINE_MEMBERSHIP_CSV"),
-            pool=_get(env, "FIN_PIPELINE_UNIVERSE_POOL"),
+            rule=variable(env, "FIN_PIPELINE_UNIVERSE_RULE"),
+            membership_csv=variable(env, "FIN_PIPELINE_MEMBERSHIP_CSV"),
+            pool=variable(env, "FIN_PIPELINE_UNIVERSE_POOL"),
             explicit="universe" in kw,
             source=str(kw["source"]),
             seed=int(kw.get("seed", DEFAULT_SEED)),  # type: ignore[call-overload]
@@ -358,20 +301,6 @@ def _point_in_time(env: Mapping[str, str], kw: dict[str, object]) -> dict[str, o
         )
     except ValueError as exc:  # SettingsError included
         raise SettingsError(str(exc)) from None
-
-
-def _resolve_source(env: Mapping[str, str]) -> str:
-    """``auto`` (the default): csv when FIN_PIPELINE_CSV_DIR is set, polygon when POLYGON_API_KEY is, else synthetic."""
-    choice = _get(env, "FIN_PIPELINE_SOURCE").lower() or "auto"
-    if choice == "auto":
-        if _get(env, "FIN_PIPELINE_CSV_DIR"):
-            return "csv"
-        return "polygon" if _get(env, "POLYGON_API_KEY") else "synthetic"
-    if choice not in SOURCES:
-        raise SettingsError(f"FIN_PIPELINE_SOURCE={choice!r} is not one of {['auto', *SOURCES]}")
-    if choice == "polygon" and not _get(env, "POLYGON_API_KEY"):
-        raise SettingsError("FIN_PIPELINE_SOURCE=polygon needs POLYGON_API_KEY to be set")
-    return choice
 
 
 @functools.cache
