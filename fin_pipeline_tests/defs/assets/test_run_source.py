@@ -39,7 +39,7 @@ def test_the_tags_name_the_source_and_its_configuration_but_never_the_key():
     assert "api_key" not in config and "launch-key" not in json.dumps(tags)
     assert source_tags(SyntheticMarketResource(seed=5, signal_ic=0.1)) == {
         SOURCE_TAG: "synthetic",
-        SOURCE_CONFIG_TAG: json.dumps({"seed": 5, "signal_ic": 0.1}, sort_keys=True),
+        SOURCE_CONFIG_TAG: json.dumps({"seed": 5, "signal_ic": 0.1, "signal_temporal_ic": 0.0}, sort_keys=True),
     }
 
 
@@ -138,7 +138,10 @@ def test_the_executor_tags_an_untagged_run_with_this_processs_source_and_keeps_a
         carry_source(instance, run)
         tags = instance.get_run_by_id(plain.run_id).tags
         # the test session's settings: the synthetic market with the default seed, no planted signal
-        assert (tags[SOURCE_TAG], json.loads(tags[SOURCE_CONFIG_TAG])) == ("synthetic", {"seed": 7, "signal_ic": 0.0})
+        assert (tags[SOURCE_TAG], json.loads(tags[SOURCE_CONFIG_TAG])) == (
+            "synthetic",
+            {"seed": 7, "signal_ic": 0.0, "signal_temporal_ic": 0.0},
+        )
 
         polygon_tags = launched_on_polygon()
         instance.add_run_tags(plain.run_id, polygon_tags)  # as if launched on Polygon
