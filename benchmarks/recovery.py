@@ -6,20 +6,22 @@
 
 For each market (``linear``: the planted signal on ``ret_1d`` at ``--signal-ic``, default 0.1; ``temporal``: the
 planted sign pattern at ``--temporal-ic``, default 0.1; ``none``: no signal), the synthetic market (seed 7) of the
-default universe's first ``--tickers`` symbols is built in memory (``build_feature_frame``, ``build_windows``),
-cut into folds (``compute_folds``; ``--period`` and ``--first-test``; the project's purge and tuning block), and
-per fold, as the assets do: ``fit_fold_normalization``, then each network by ``train_fold`` and ``predict_fold``
-(the training configuration: the project's defaults, ``--set`` overrides, then the network's name), the
-baselines by ``add_baselines`` (momentum, ridge) and ``lightgbm_predictions`` (LightGBM). The test blocks are
-stitched and every predictor is scored by ``score_predictions`` (``evaluation/scoring``): its IC (mean daily
-cross-sectional Pearson correlation with the target) and its Newey–West t. The **oracle** is the planted
-predictor itself on the same test rows, scored the same way: ``ret_1d`` of the decision day for the linear
-signal (which is also the momentum baseline at h = 1), ``sources.planted.temporal_predictor`` of the window's
-``ret_1d`` for the temporal one. Printed per market: each predictor's IC, t, and IC / oracle IC.
+first ``--tickers`` symbols (the default universe's 8, then SYN000, SYN001, ...) is built in memory
+(``build_feature_frame``, ``build_windows``), cut into folds (``compute_folds``; ``--period`` and ``--first-test``;
+the project's purge and tuning block), and per fold, as the assets do: ``fit_fold_normalization``, then each network
+by ``train_fold`` and ``predict_fold`` (the training configuration: the project's defaults, ``--set`` overrides,
+then the network's name), the baselines by ``add_baselines`` (momentum, ridge) and ``lightgbm_predictions``
+(LightGBM). The test blocks are stitched and every predictor is scored by ``score_predictions``
+(``evaluation/scoring``): its IC (mean daily cross-sectional Pearson correlation with the target) and its Newey–West
+t. The **oracle** is the planted predictor itself on the same test rows, scored the same way: ``ret_1d`` of the
+decision day for the linear signal (which is also the momentum baseline at h = 1),
+``sources.planted.temporal_predictor`` of the window's ``ret_1d`` for the temporal one. Printed per market: each
+predictor's IC, t, and IC / oracle IC; each model's gross market-neutral book: annualized Sharpe, PSR and DSR
+(the models of the run its trials), and the PBO across them.
 
 Goals checked (printed, never an exit status: the figures are noisy at these sizes): linear: every network
 >= 0.8 x oracle; temporal: the best network >= 0.6 x oracle and >= 1.5 x the best of ridge and LightGBM; no
-signal: no predictor with |t| > 2.5. Use ``OMP_NUM_THREADS=1`` on a shared machine.
+signal: no predictor with |t| > 2.5 and no DSR above 0.95. Use ``OMP_NUM_THREADS=1`` on a shared machine.
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="2016.., 2 yearly folds, cnn + baselines, 1 epoch")
     parser.add_argument("--signals", default=",".join(SIGNALS), help=f"comma list of {SIGNALS}")
     parser.add_argument("--models", default=None, help=f"comma list of {NETWORKS + BASELINE_MODELS} (default all)")
-    parser.add_argument("--tickers", type=int, default=8, help="first N of the default universe (default 8)")
+    parser.add_argument(
+        "--tickers", type=int, default=8, help="the default universe's 8, then made-up symbols SYN000.. (default 8)"
+    )
     parser.add_argument("--start", default=None, help="first session (default 2010-01-04; quick 2016-01-04)")
     parser.add_argument("--end", default="2026-12-04", help="last session (default 2026-12-04)")
     parser.add_argument("--period", default="year", help="fold period: quarter, half or year (default year)")
@@ -92,7 +96,8 @@ def market_windows(signal: str, args: argparse.Namespace, start: dt.date, end: d
 
     ic = {"linear": {"signal_ic": args.signal_ic}, "temporal": {"temporal_ic": args.temporal_ic}, "none": {}}[signal]
     market = SyntheticMarket(seed=SEED, as_of=end, **ic)
-    tickers = DEFAULT_UNIVERSE[: args.tickers]
+    # The synthetic market simulates any symbol; past the default universe's eight, made-up ones.
+    tickers = (*DEFAULT_UNIVERSE, *(f"SYN{i:03d}" for i in range(args.tickers)))[: args.tickers]
     return build_windows({t: build_feature_frame(market.fetch(t, start, end), t) for t in tickers})
 
 
@@ -110,8 +115,9 @@ def oracle(signal: str, ws, positions: np.ndarray) -> np.ndarray:
     return np.full(len(positions), np.nan)
 
 
-def run_market(signal: str, models: list[str], spec, args, start, end, first_test, scratch: Path) -> pd.DataFrame:
-    """Stitched test predictions of every model (a column each) and the oracle, over all folds."""
+def run_market(signal: str, models: list[str], spec, args, start, end, first_test, scratch: Path):
+    """``(predictions, folds, execution)``: the stitched test predictions of every model (a column each) and the
+    oracle over all folds, the folds' boundaries, and the market's execution."""
     from fin_pipeline.training.boosting import lightgbm_predictions
     from fin_pipeline.training.walkforward import (
         FoldSpec,
@@ -147,7 +153,31 @@ def run_market(signal: str, models: list[str], spec, args, start, end, first_tes
                 flush=True,
             )
         blocks.append(block)
-    return pd.concat(blocks, ignore_index=True)
+    return pd.concat(blocks, ignore_index=True), [f.to_dict() for f in folds], ws.execution
+
+
+def books(predictions: pd.DataFrame, models: list[str], spec, folds: list[dict], execution: str) -> pd.DataFrame:
+    """Each model's market-neutral book as the leaderboard scores it (``evaluation/leaderboard``), but GROSS (the
+    flat cost model at 0 bps: at this universe's size the default costs sink every book, and a DSR of 0 would show
+    nothing): annualized Sharpe, PSR, and the DSR with the models here as the only trials; the board's PBO (CSCV)
+    in the frame's ``attrs``."""
+    from fin_pipeline.core.costs import CostModel
+    from fin_pipeline.evaluation.board import PREDICTION, model_training
+    from fin_pipeline.evaluation.leaderboard import BoardRecord, leaderboard
+
+    records = {
+        m: BoardRecord(
+            predictions.drop(columns=[*models, "oracle"]).assign(**{PREDICTION: predictions[m]}),
+            [model_training(m, spec)] * len(folds),
+            folds,
+        )
+        for m in models
+    }
+    gross = CostModel(cost_model="flat", cost_bps=0.0)
+    board = leaderboard(records, horizon=1, costs=gross, registry=None, execution=execution)
+    table = board.table.set_index("model")[["sharpe", "psr", "dsr"]]
+    table.attrs["pbo"] = board.pbo
+    return table
 
 
 def score(predictions: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -181,6 +211,8 @@ def goals(signal: str, table: pd.DataFrame, models: list[str]) -> list[str]:
     if signal == "none":
         worst = table["ic_nw_t"].abs().max()
         lines.append(f"no predictor with |t| > 2.5: {'met' if worst <= 2.5 else 'NOT met'} (largest {worst:.2f})")
+        dsr = table["dsr"].max()
+        lines.append(f"no DSR above 0.95: {'met' if not dsr > 0.95 else 'NOT met'} (largest {dsr:.3f})")
     return lines
 
 
@@ -205,16 +237,19 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for signal in signals:
             t0 = time.perf_counter()
-            predictions = run_market(signal, models, spec, args, start, end, first_test, Path(tmp))
+            predictions, folds, execution = run_market(signal, models, spec, args, start, end, first_test, Path(tmp))
             columns = [*models, *(["oracle"] if signal != "none" else [])]
             table = score(predictions, columns)
             table["ratio"] = table["ic"] / table.loc["oracle", "ic"] if signal != "none" else np.nan
+            neutral = books(predictions, models, spec, folds, execution)
+            table = table.join(neutral)
             days = predictions["date"].nunique()
             print(f"\n{signal}: {days} test days, {len(predictions)} rows, {time.perf_counter() - t0:.0f} s")
             print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+            print(f"PBO of the models' neutral books (CSCV): {neutral.attrs['pbo']:.3f}")
             for line in goals(signal, table, models):
                 print(f"  goal: {line}")
-            results[signal] = table.to_dict(orient="index")
+            results[signal] = {"pbo": neutral.attrs["pbo"], **table.to_dict(orient="index")}
     if args.json:
         Path(args.json).write_text(json.dumps({"training": dataclasses.asdict(spec), "results": results}, indent=1))
     return 0

@@ -7,7 +7,7 @@ the architecture through a checkpoint as plain data (weights travel separately a
 name        default params     architecture
 ==========  =================  ==========================================================================
 lstm          603,969          3 x LSTM(160), LayerNorm, MLP head on the last hidden state
-cnn           129,889          4 dilated Conv1d blocks (BatchNorm, GELU), avg+max pooling, MLP head
+cnn           129,889          4 dilated Conv1d blocks (BatchNorm, GELU), mean over days + last day, MLP head
 attention     415,105          Linear -> d_model 128 + learned positions, 3 pre-norm encoder layers, mean pool
 ensemble    1,148,966          the three above, mixed by softmax over 3 learned logits
 ==========  =================  ==========================================================================

@@ -1,9 +1,9 @@
-"""Transformer-encoder forecaster: project features to ``d_model``, add positions, encode, mean-pool over time."""
+"""Transformer-encoder forecaster: features to ``d_model``, add positions, encode, read out the mean or the last day."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -19,6 +19,7 @@ from fin_pipeline.models.base import (
 )
 
 POSITIONAL_ENCODINGS = ("learned", "sinusoidal")
+READOUTS = ("mean", "last")
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -33,6 +34,11 @@ class AttentionConfig(ModelConfig):
     head_hidden: int = 64
     dropout: float = 0.1
     positional_encoding: str = "learned"
+    # What the head reads: "mean" the encoder's outputs averaged over the window's days, "last" the last day's
+    # output (which attends to every day of the window).
+    readout: str = "mean"
+
+    ADDED_FIELDS: ClassVar[dict[str, Any]] = {"readout": "mean"}
 
     def validate(self) -> None:
         super().validate()
@@ -42,6 +48,7 @@ class AttentionConfig(ModelConfig):
             raise ValueError(f"d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads})")
         check_dropout("dropout", self.dropout)
         check_choice("positional_encoding", self.positional_encoding, POSITIONAL_ENCODINGS)
+        check_choice("readout", self.readout, READOUTS)
 
 
 class AttentionModel(ForecastModel):
@@ -79,4 +86,4 @@ class AttentionModel(ForecastModel):
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.input_proj(x) + self.position  # (B, T, D)
         h = self.norm(self.encoder(h))  # (B, T, D)
-        return self.head(h.mean(dim=1))  # (B, output_size)
+        return self.head(h[:, -1] if self.config.readout == "last" else h.mean(dim=1))  # (B, output_size)

@@ -59,6 +59,17 @@ class ModelConfig:
     # synthetic market's planted signal: the CNN's test IC was ~0 without it).
     highway: bool = True
 
+    # Fields added after checkpoints were first written, with the value that rebuilds the network an older
+    # checkpoint (whose stored config lacks the field) was trained as. Where the weights' shapes did not change,
+    # such a checkpoint would otherwise load into the new default network and predict nonsense.
+    ADDED_FIELDS: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def from_stored(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        """A stored config (``dataclasses.asdict`` of one, as a checkpoint's spec holds it) with each field it
+        predates set to the value it was trained with (:attr:`ADDED_FIELDS`)."""
+        return {**cls.ADDED_FIELDS, **config}
+
     def __post_init__(self) -> None:
         self.validate()
 

@@ -1,14 +1,16 @@
-"""1-D CNN forecaster: dilated temporal convolutions over the window, then average+max pooling over time."""
+"""1-D CNN forecaster: dilated temporal convolutions over the window, read out by the mean and the last day."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from fin_pipeline.models.base import ForecastModel, ModelConfig, check_dropout, check_int, mlp_head
+from fin_pipeline.models.base import ForecastModel, ModelConfig, check_choice, check_dropout, check_int, mlp_head
+
+READOUTS = ("mean_last", "mean_max")
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -18,6 +20,14 @@ class CNNConfig(ModelConfig):
     Block i is ``Conv1d(kernel_size, dilation=dilations[i], 'same' padding) -> BatchNorm -> GELU -> Dropout``
     with ``channels[i]`` output channels. Dilations 1, 2, 4, 8 with kernel 3 give a receptive field of 31
     days, the whole 30-day window.
+
+    ``readout`` is how the last block's ``(C, T)`` map becomes the head's ``2C`` inputs: ``"mean_last"`` (the
+    default) the mean over the window's days and the last day's column; ``"mean_max"`` the mean and the maximum
+    over days. Global pooling alone (mean, max) is blind to where in the window a pattern lies, so a pattern of
+    the latest sessions looks the same as one three weeks old: on the synthetic market's temporal signal (a sign
+    pattern of days t-6 and t-9) the mean+max CNN's test IC was 0.07 at 12 epochs, the mean+last CNN's 0.20 at
+    4, of an oracle's 0.27 (one yearly fold, 8 tickers, IC loss, learning rate 3e-3). ``"mean_max"`` is what
+    checkpoints written before this field existed were trained with.
     """
 
     channels: tuple[int, ...] = (64, 96, 128, 128)
@@ -25,6 +35,9 @@ class CNNConfig(ModelConfig):
     kernel_size: int = 3
     head_hidden: int = 64
     dropout: float = 0.2
+    readout: str = "mean_last"
+
+    ADDED_FIELDS: ClassVar[dict[str, Any]] = {"readout": "mean_max"}
 
     def validate(self) -> None:
         super().validate()
@@ -45,6 +58,7 @@ class CNNConfig(ModelConfig):
             raise ValueError(f"kernel_size must be odd so that padding keeps the window length, got {self.kernel_size}")
         check_int("head_hidden", self.head_hidden)
         check_dropout("dropout", self.dropout)
+        check_choice("readout", self.readout, READOUTS)
 
 
 class CNNModel(ForecastModel):
@@ -69,5 +83,6 @@ class CNNModel(ForecastModel):
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.convs(x.transpose(1, 2))  # (B, F, T) -> (B, C, T): Conv1d wants channels first
-        pooled = torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)  # (B, 2C)
-        return self.head(pooled)
+        # (B, C): the window's last day, or the maximum over its days
+        second = h[:, :, -1] if self.config.readout == "mean_last" else h.amax(dim=2)
+        return self.head(torch.cat([h.mean(dim=2), second], dim=1))  # (B, 2C)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -35,9 +36,23 @@ class EnsembleConfig(ModelConfig):
     cnn: dict[str, Any] = dataclasses.field(default_factory=dict)
     attention: dict[str, Any] = dataclasses.field(default_factory=dict)
 
+    @classmethod
+    def from_stored(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        config = super().from_stored(config)
+        for member, (_, member_class) in MEMBERS.items():
+            if isinstance(config.get(member, {}), Mapping):  # else validate names the bad value
+                config[member] = member_class.from_stored(config.get(member, {}))
+        return config
+
     def validate(self) -> None:
         super().validate()
-        for member in MEMBERS:
+        for member, (_, member_class) in MEMBERS.items():
+            overrides = getattr(self, member)
+            if isinstance(overrides, dict) and member_class.ADDED_FIELDS:
+                # Written out, so that a stored spec says which variant the member is (see from_stored).
+                added = member_class.ADDED_FIELDS
+                defaults = {f.name: f.default for f in dataclasses.fields(member_class) if f.name in added}
+                setattr(self, member, {**defaults, **overrides})
             self.member_config(member)  # raises on a bad key or value, at config time rather than build time
 
     def member_config(self, member: str) -> ModelConfig:

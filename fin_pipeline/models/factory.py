@@ -42,4 +42,6 @@ def model_from_spec(spec: Mapping[str, Any]) -> ForecastModel:
     """The freshly initialized model that :func:`model_spec` described; load the state dict into it."""
     if not isinstance(spec, Mapping) or set(spec) != {"name", "config"}:
         raise ValueError(f"a model spec is a dict with exactly the keys 'name' and 'config', got {spec!r}")
-    return create_model(spec["name"], **dict(spec["config"]))
+    cls = MODELS.get(spec["name"].lower() if isinstance(spec["name"], str) else spec["name"])
+    config = cls.config_class.from_stored(spec["config"]) if cls is not None else dict(spec["config"])
+    return create_model(spec["name"], **config)

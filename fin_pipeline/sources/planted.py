@@ -66,6 +66,12 @@ apart and multiply their signs. Why the IC of ``q_t`` for ``a_{t+2}`` is ``e``:
   as the models, on the same rows, so ratios to it do not depend on this factor.
 
 The oracle, :func:`temporal_predictor`, recomputes ``q_t`` from a window's ``ret_1d`` column (which is ``d``).
+What can learn it: ridge and LightGBM on the last day's features cannot (their test ICs stay within two standard
+errors of 0); a network must tell which days of the window are which, and global pooling over time (a mean and a
+maximum) cannot, so the CNN reads out the last day as well (``models/cnn.py``). Measured by
+``benchmarks/recovery.py --quick --signals temporal --set epochs=10`` (8 tickers, two yearly test blocks, the IC
+loss at 3e-3), the CNN's stitched IC as a share of the oracle's: 0.36 at ``e = 0.1``, 0.58 at 0.2, 0.69 at 0.3.
+An XOR at 1% of the variance is a hard target for ~17,000 training windows a fold.
 Both signals may be planted at once: below :data:`MAX_SIGNAL_IC` each, ``c'**2 + e'**2 < 0.59`` leaves the
 market's shock most of the variance. With ``e = 0`` the bars are exactly the linear signal's (or the unplanted
 market's).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 
+import numpy as np
 import pytest
 import torch
 
@@ -103,6 +104,7 @@ def test_spec_is_plain_data(models):
     spec = model_spec(models["ensemble"])
     assert spec["name"] == "ensemble"
     assert spec["config"]["lstm"] == {} and spec["config"]["output_size"] == 1
+    assert spec["config"]["cnn"] == {"readout": "mean_last"}
     assert model_spec(models["cnn"])["config"] == dataclasses.asdict(CNNConfig())
 
 
@@ -147,6 +149,8 @@ def test_unknown_config_key_names_key_and_fields(name):
         ("cnn", {"channels": (8, 8), "dilations": (1,)}, "dilations"),
         ("cnn", {"kernel_size": 4}, "kernel_size"),
         ("cnn", {"channels": ()}, "channels"),
+        ("cnn", {"readout": "last"}, "readout"),
+        ("attention", {"readout": "max"}, "readout"),
         ("attention", {"d_model": 30, "num_heads": 8}, "divisible"),
         ("attention", {"positional_encoding": "rotary"}, "positional_encoding"),
         ("attention", {"n_features": 0}, "n_features"),
@@ -180,3 +184,46 @@ def test_sinusoidal_attention_has_fewer_parameters():
     fixed = create_model("attention", positional_encoding="sinusoidal")
     assert trainable(fixed) == learned - 30 * 128
     assert fixed(torch.randn(2, 30, 40)).shape == (2, 1)
+
+
+@pytest.mark.parametrize("readout", ["mean_last", "mean_max"])
+def test_cnn_readout_feeds_the_head_the_mean_and_the_last_day_or_the_max(readout):
+    torch.manual_seed(5)
+    model = create_model("cnn", readout=readout, n_features=5, seq_len=12, channels=(6, 7), dilations=(1, 2)).eval()
+    x = torch.randn(4, 12, 5)
+    with torch.no_grad():
+        h = model.convs(x.transpose(1, 2)).numpy()  # (B, C, T)
+        second = h[:, :, -1] if readout == "mean_last" else h.max(axis=2)
+        by_hand = np.concatenate([h.sum(axis=2) / h.shape[2], second], axis=1)
+        expected = model.head(torch.from_numpy(by_hand)) + model.highway(x[:, -1, :])
+        torch.testing.assert_close(model(x), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_spec_stored_before_the_cnn_readout_existed_rebuilds_the_mean_max_network():
+    """A checkpoint's spec that lacks ``readout`` was trained with mean+max pooling: it must rebuild as that, not as
+    the new default, whose weights have the same shapes and would load silently."""
+    kw = {"n_features": 6, "seq_len": 10}
+    old_cnn = {k: v for k, v in model_spec(create_model("cnn", **kw))["config"].items() if k != "readout"}
+    assert model_from_spec({"name": "cnn", "config": old_cnn}).config.readout == "mean_max"
+    old_ensemble = model_spec(create_model("ensemble", lstm={"hidden_size": 8}, **kw))["config"]
+    assert old_ensemble["cnn"] == {"readout": "mean_last"}  # written out, so that a new spec names its variant
+    old_ensemble["cnn"] = {}
+    rebuilt = model_from_spec({"name": "ensemble", "config": old_ensemble})
+    assert rebuilt.members["cnn"].config.readout == "mean_max"
+    assert create_model("cnn").config.readout == "mean_last"
+    assert create_model("ensemble").members["cnn"].config.readout == "mean_last"
+
+
+def test_attention_readout_reads_the_last_day_or_the_mean_of_the_encoder_outputs():
+    torch.manual_seed(6)
+    kw = {"n_features": 5, "seq_len": 9, "d_model": 16, "num_heads": 2, "num_layers": 1, "highway": False}
+    for readout in ("mean", "last"):
+        model = create_model("attention", readout=readout, **kw).eval()
+        x = torch.randn(3, 9, 5)
+        with torch.no_grad():
+            h = model.norm(model.encoder(model.input_proj(x) + model.position)).numpy()  # (B, T, D)
+            read = h[:, -1] if readout == "last" else h.sum(axis=1) / h.shape[1]
+            torch.testing.assert_close(model(x), model.head(torch.from_numpy(read)), rtol=1e-5, atol=1e-6)
+    old = dict(model_spec(create_model("attention", readout="last", **kw))["config"])
+    del old["readout"]
+    assert model_from_spec({"name": "attention", "config": old}).config.readout == "mean"
