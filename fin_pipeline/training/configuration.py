@@ -31,8 +31,8 @@ SECTIONS: dict[str, type] = {"training": TrainSpec}
 # 32, MSE at a learning rate of 1e-3, the full-size run): the quick start's CNN, 3 epochs, batches of 256, which a
 # 2-core CPU builds in minutes, trained on the IC loss at 3e-3. In three epochs MSE at 1e-3 recovers half of a
 # planted linear signal (stitched test IC 0.49 x the oracle's) and the IC loss at 3e-3 four fifths (0.82 x):
-# benchmarks/recovery.py --quick --signals linear --set epochs=3, with and without --set loss=ic
-# --set learning_rate=0.003 (the correlation is what is scored, and MSE on returns this noisy stops early).
+# benchmarks/recovery.py --quick --signals linear --set epochs=3, and the same with --set loss=mse
+# --set learning_rate=0.001 (the correlation is what is scored, and MSE on returns this noisy stops early).
 PROJECT_DEFAULTS: dict[str, dict[str, Any]] = {
     "training": {"model": "cnn", "epochs": 3, "batch_size": 256, "loss": "ic", "learning_rate": 3e-3}
 }
